@@ -1,0 +1,86 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { z } from 'zod';
+import { UdnsError } from './errors.js';
+import { MAX_CONTROL_FRAME_BYTES } from './limits.js';
+
+/**
+ * Newline-delimited JSON over the tunnel's control stream. Every incoming line is parsed with
+ * `inbound`; anything else (bad JSON, unknown message, oversized line) is a protocol violation
+ * reported through `'error'`, after which the owner tears the tunnel down.
+ *
+ * Events: `'message'` (parsed message), `'error'` (UdnsError), `'close'`.
+ */
+export class ControlChannel<In extends z.ZodType, Out> extends EventEmitter {
+  private buffered = '';
+  private closed = false;
+
+  constructor(private readonly stream: Duplex, private readonly inbound: In) {
+    super();
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => this.receive(chunk));
+    stream.on('error', (error: Error) => this.fail(new UdnsError('protocol_violation', 'control stream failed', { cause: error })));
+    stream.on('close', () => this.markClosed());
+    stream.on('end', () => this.markClosed());
+  }
+
+  /** Sends one message; silently dropped once the channel is closed (the tunnel is going away). */
+  send(message: Out): void {
+    if (this.closed || this.stream.destroyed) return;
+    this.stream.write(`${JSON.stringify(message)}\n`);
+  }
+
+  /** Ends the control stream. */
+  close(): void {
+    if (!this.stream.destroyed) this.stream.end();
+    this.markClosed();
+  }
+
+  private receive(chunk: string): void {
+    this.buffered += chunk;
+    let newline: number;
+    while ((newline = this.buffered.indexOf('\n')) !== -1) {
+      const line = this.buffered.slice(0, newline);
+      this.buffered = this.buffered.slice(newline + 1);
+      if (line.length > 0) this.parse(line);
+      if (this.closed) return;
+    }
+    if (Buffer.byteLength(this.buffered) > MAX_CONTROL_FRAME_BYTES) {
+      this.fail(new UdnsError('protocol_violation', `control message larger than ${MAX_CONTROL_FRAME_BYTES} bytes`));
+    }
+  }
+
+  private parse(line: string): void {
+    if (Buffer.byteLength(line) > MAX_CONTROL_FRAME_BYTES) {
+      this.fail(new UdnsError('protocol_violation', `control message larger than ${MAX_CONTROL_FRAME_BYTES} bytes`));
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      this.fail(new UdnsError('protocol_violation', 'control message is not JSON'));
+      return;
+    }
+    const parsed = this.inbound.safeParse(json);
+    if (!parsed.success) {
+      this.fail(new UdnsError('protocol_violation', `unexpected control message: ${parsed.error.issues[0]?.message ?? 'invalid'}`));
+      return;
+    }
+    this.emit('message', parsed.data);
+  }
+
+  private fail(error: UdnsError): void {
+    if (this.closed) return;
+    this.emit('error', error);
+    this.closed = true;
+    this.stream.destroy();
+    this.emit('close');
+  }
+
+  private markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close');
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Stable error codes. They cross the wire (`routeRefused`, `error` messages, API bodies) and
+ * callers branch on them, never on messages, since agent and edge may run different versions.
+ */
+export const ERROR_CODES = [
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'name_invalid',
+  'name_reserved',
+  'name_taken',
+  'route_invalid',
+  'route_limit',
+  'port_unavailable',
+  'protocol_version',
+  'protocol_violation',
+  'replaced',
+  'server_unreachable',
+  'local_unreachable',
+  'config_invalid',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The one error class of udns: a stable `code`, a message that names the fix, an optional cause. */
+export class UdnsError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UdnsError';
+    this.code = code;
+  }
+}
+
+/** True when `value` is a UdnsError with the given code (or any code when none is given). */
+export function isUdnsError(value: unknown, code?: ErrorCode): value is UdnsError {
+  return value instanceof UdnsError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,9 @@
+/** The wire contract shared by the edge (`server/`) and the agent (`agent/`). */
+export * from './version.js';
+export * from './limits.js';
+export * from './errors.js';
+export * from './names.js';
+export * from './messages.js';
+export * from './stream-headers.js';
+export * from './control-channel.js';
+export * from './mux-session.js';

@@ -1,0 +1,30 @@
+/** Largest control message, in bytes of its JSON line. Bigger lines end the tunnel. */
+export const MAX_CONTROL_FRAME_BYTES = 64 * 1024;
+
+/** Both ends send an HTTP/2 PING this often… */
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+/** …and tear the tunnel down if it is not acknowledged within this long (dead in ≤ 20 s). */
+export const HEARTBEAT_TIMEOUT_MS = 10_000;
+
+/**
+ * Per-stream flow-control window. It bounds what one stalled visitor costs the edge in memory
+ * and sets single-stream throughput on long round trips (1 MiB moves ~23 MB/s at 40 ms RTT).
+ */
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
+/** Connection-level window, shared by every stream of a tunnel. */
+export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+/** Concurrent visitor streams one tunnel may carry; more are refused, not queued forever. */
+export const MAX_STREAMS_PER_TUNNEL = 1000;
+/** Upper bound on HTTP/2 session buffering, in megabytes (node:http2 `maxSessionMemory`). */
+export const MAX_SESSION_MEMORY_MB = 64;
+
+/** Routes one tunnel may register. */
+export const MAX_ROUTES_PER_TUNNEL = 32;
+
+/** Agent reconnect backoff: first delay, cap, and the jitter fraction applied to each delay. */
+export const RECONNECT_MIN_DELAY_MS = 100;
+export const RECONNECT_MAX_DELAY_MS = 30_000;
+export const RECONNECT_JITTER = 0.3;
+
+/** How long the agent waits for the hello/welcome exchange before giving up on a connection. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;

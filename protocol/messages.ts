@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { ERROR_CODES } from './errors.js';
+import { MAX_ROUTES_PER_TUNNEL } from './limits.js';
+import { PROTOCOL_VERSION } from './version.js';
+
+/*
+ * Control messages. One JSON object per line on the tunnel's control stream, parsed on both
+ * sides with these schemas. Requests carry a `requestId` the answer echoes.
+ */
+
+const requestId = z.number().int().nonnegative();
+const errorCode = z.enum(ERROR_CODES);
+
+/** First message on the control stream, sent by the agent. */
+export const Hello = z.object({
+  type: z.literal('hello'),
+  protocolVersion: z.literal(PROTOCOL_VERSION),
+  agentVersion: z.string().max(64),
+}).strict();
+
+/** The edge's answer to `hello`: who the token belongs to and how the edge is reached. */
+export const Welcome = z.object({
+  type: z.literal('welcome'),
+  protocolVersion: z.literal(PROTOCOL_VERSION),
+  edgeVersion: z.string().max(64),
+  account: z.string(),
+  /** Identifies this tunnel in the edge's logs and API. */
+  tunnelId: z.string(),
+}).strict();
+
+/** What one route exposes. `http` covers local web servers and in-agent folder shares. */
+export const RouteKind = z.enum(['http', 'tcp']);
+
+/** Agent asks the edge to publish a route. */
+export const RegisterRoute = z.object({
+  type: z.literal('registerRoute'),
+  requestId,
+  kind: RouteKind,
+  /** Wanted name for http routes; omitted means "pick a random readable one". */
+  name: z.string().min(1).max(63).optional(),
+  /** For tcp routes: public port to try first (the one this route had before a reconnect). */
+  preferredPort: z.number().int().min(1).max(65535).optional(),
+  /** Human description of the local side, shown by `udns status` (e.g. `http://127.0.0.1:3000`). */
+  target: z.string().max(512),
+}).strict();
+
+/** The route is live: visitors of `url` now reach this agent on streams tagged `routeId`. */
+export const RouteRegistered = z.object({
+  type: z.literal('routeRegistered'),
+  requestId,
+  routeId: z.string(),
+  kind: RouteKind,
+  /** Name for http routes, and the tunnel's name for tcp routes. */
+  name: z.string().optional(),
+  /** Public port for tcp routes. */
+  port: z.number().int().optional(),
+  /** Public address, e.g. `http://alice.localhost:8080` or `tcp://localhost:20001`. */
+  url: z.string(),
+}).strict();
+
+/** The route was not accepted; `code` says why (`name_taken`, `name_invalid`, …). */
+export const RouteRefused = z.object({
+  type: z.literal('routeRefused'),
+  requestId,
+  code: errorCode,
+  message: z.string(),
+}).strict();
+
+/** Agent withdraws one of its routes. */
+export const UnregisterRoute = z.object({
+  type: z.literal('unregisterRoute'),
+  routeId: z.string(),
+}).strict();
+
+/** The edge took a route away, e.g. `replaced` when the same account registered it elsewhere. */
+export const RouteClosed = z.object({
+  type: z.literal('routeClosed'),
+  routeId: z.string(),
+  code: errorCode,
+  message: z.string(),
+}).strict();
+
+/** A fatal problem with the whole tunnel; the sender closes the tunnel after it. */
+export const TunnelError = z.object({
+  type: z.literal('error'),
+  code: errorCode,
+  message: z.string(),
+}).strict();
+
+/** Everything the agent may send. */
+export const AgentMessage = z.discriminatedUnion('type', [Hello, RegisterRoute, UnregisterRoute]);
+/** Everything the edge may send. */
+export const EdgeMessage = z.discriminatedUnion('type', [
+  Welcome, RouteRegistered, RouteRefused, RouteClosed, TunnelError,
+]);
+
+export type Hello = z.infer<typeof Hello>;
+export type Welcome = z.infer<typeof Welcome>;
+export type RouteKind = z.infer<typeof RouteKind>;
+export type RegisterRoute = z.infer<typeof RegisterRoute>;
+export type RouteRegistered = z.infer<typeof RouteRegistered>;
+export type RouteRefused = z.infer<typeof RouteRefused>;
+export type UnregisterRoute = z.infer<typeof UnregisterRoute>;
+export type RouteClosed = z.infer<typeof RouteClosed>;
+export type TunnelError = z.infer<typeof TunnelError>;
+export type AgentMessage = z.infer<typeof AgentMessage>;
+export type EdgeMessage = z.infer<typeof EdgeMessage>;
+
+export { MAX_ROUTES_PER_TUNNEL };

@@ -1,0 +1,65 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { z } from 'zod';
+
+/*
+ * Every visitor connection becomes one HTTP/2 CONNECT stream opened by the edge. Its HEADERS
+ * frame (the stream's first frame) says which route it is for and who the visitor is; after
+ * that the stream carries the visitor's bytes unchanged, both ways.
+ */
+
+/** Path-less pseudo authority the control stream is opened with. */
+export const CONTROL_AUTHORITY = 'control.udns';
+
+const HEADER_ROUTE = 'udns-route';
+const HEADER_REMOTE_ADDRESS = 'udns-remote-address';
+const HEADER_REMOTE_PORT = 'udns-remote-port';
+const HEADER_SCHEME = 'udns-scheme';
+const HEADER_HOST = 'udns-host';
+
+/** Who is on the other end of a visitor stream, as the edge saw them. */
+export const VisitorInfo = z.object({
+  routeId: z.string().min(1).max(64),
+  remoteAddress: z.string().max(64),
+  remotePort: z.number().int().min(0).max(65535),
+  /** `http` or `https`: what the visitor used to reach the edge. */
+  scheme: z.enum(['http', 'https', 'tcp']),
+  /** The public host:port the visitor connected to. */
+  host: z.string().max(300),
+}).strict();
+export type VisitorInfo = z.infer<typeof VisitorInfo>;
+
+/** Headers for the CONNECT stream that carries one visitor connection. */
+export function visitorStreamHeaders(info: VisitorInfo): OutgoingHttpHeaders {
+  return {
+    ':method': 'CONNECT',
+    ':authority': 'visitor.udns',
+    [HEADER_ROUTE]: info.routeId,
+    [HEADER_REMOTE_ADDRESS]: info.remoteAddress,
+    [HEADER_REMOTE_PORT]: String(info.remotePort),
+    [HEADER_SCHEME]: info.scheme,
+    [HEADER_HOST]: info.host,
+  };
+}
+
+/** Parses the headers of a visitor stream; null when they are not one (the agent resets it). */
+export function parseVisitorStreamHeaders(headers: IncomingHttpHeaders): VisitorInfo | null {
+  if (headers[':method'] !== 'CONNECT' || headers[':authority'] !== 'visitor.udns') return null;
+  const parsed = VisitorInfo.safeParse({
+    routeId: headers[HEADER_ROUTE],
+    remoteAddress: headers[HEADER_REMOTE_ADDRESS],
+    remotePort: Number(headers[HEADER_REMOTE_PORT]),
+    scheme: headers[HEADER_SCHEME],
+    host: headers[HEADER_HOST],
+  });
+  return parsed.success ? parsed.data : null;
+}
+
+/** Headers for the control stream, opened once by the edge right after the handshake. */
+export function controlStreamHeaders(): OutgoingHttpHeaders {
+  return { ':method': 'CONNECT', ':authority': CONTROL_AUTHORITY };
+}
+
+/** True for the control stream's headers. */
+export function isControlStream(headers: IncomingHttpHeaders): boolean {
+  return headers[':method'] === 'CONNECT' && headers[':authority'] === CONTROL_AUTHORITY;
+}

@@ -1,0 +1,23 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/** Log level names accepted by `--log-level`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The edge's root logger: JSON lines on stderr (stdout is for what the CLI prints to people).
+ * Children add per-tunnel / per-connection context. Secrets are redacted by path as a last
+ * line of defence; code must not pass tokens to the logger in the first place.
+ */
+export function createLogger(level: LogLevel, name = 'udns'): Logger {
+  return pino(
+    {
+      name,
+      level,
+      redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
+    },
+    pino.destination({ fd: 2, sync: false }),
+  );
+}
