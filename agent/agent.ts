@@ -1,0 +1,63 @@
+import { EventEmitter } from 'node:events';
+import { z } from 'zod';
+import { UdnsError, validateName } from '../protocol/index.js';
+import { createAgentLogger, type AgentLogger } from './agent-logger.js';
+import { HttpRoute } from './routes/http-route.js';
+import { TcpRoute } from './routes/tcp-route.js';
+import { TunnelConnector, type ManagedRoute, type PublishedRoute } from './tunnel-connector.js';
+
+export type { PublishedRoute } from './tunnel-connector.js';
+
+const localPort = z.number().int().min(1, 'port must be 1-65535').max(65535, 'port must be 1-65535');
+const localHost = z.string().min(1).default('127.0.0.1');
+
+/** One thing to expose. */
+export const RouteSpec = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('http'), localPort, localHost, name: z.string().optional() }).strict(),
+  z.object({ kind: z.literal('tcp'), localPort, localHost }).strict(),
+]);
+export type RouteSpec = z.input<typeof RouteSpec>;
+
+/** Everything `startAgent` needs. */
+export const AgentOptions = z.object({
+  serverUrl: z.url({ protocol: /^https?$/, error: 'server must be an http:// or https:// URL' }),
+  token: z.string().min(1, 'a token is required: run `udns login <token>` or pass --token'),
+  transport: z.enum(['raw', 'ws']).default('raw'),
+  routes: z.array(RouteSpec).min(1, 'nothing to expose'),
+  agentVersion: z.string().default('0.1.0'),
+  logLevel: z.string().default('silent'),
+}).strict();
+export type AgentOptions = z.input<typeof AgentOptions>;
+
+/** A running agent. Events: `online`, `offline`, `routeClosed`, `fatal` (see TunnelConnector). */
+export interface Agent extends EventEmitter {
+  /** Routes as the edge published them on the first connection. */
+  readonly routes: PublishedRoute[];
+  stop(): void;
+}
+
+/**
+ * The agent's public entry point: validates the options, connects, publishes every route and
+ * resolves once they are live. Rejects with a UdnsError (bad options, server unreachable, token
+ * rejected, name taken…) without retrying; once live, it reconnects by itself forever.
+ */
+export async function startAgent(input: AgentOptions, logger?: AgentLogger): Promise<Agent> {
+  const parsed = AgentOptions.safeParse(input);
+  if (!parsed.success) {
+    throw new UdnsError('config_invalid', parsed.error.issues.map((issue) => issue.message).join('; '));
+  }
+  const options = parsed.data;
+  const log = logger ?? createAgentLogger(options.logLevel);
+  const routes: ManagedRoute[] = options.routes.map((spec) => {
+    if (spec.kind === 'http') {
+      const name = spec.name === undefined ? undefined : validateName(spec.name);
+      const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }));
+      return { kind: 'http', name, target: handler.target, handler };
+    }
+    const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }));
+    return { kind: 'tcp', target: handler.target, handler };
+  });
+  const connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log);
+  const published = await connector.start();
+  return Object.assign(connector, { routes: published }) as unknown as Agent;
+}

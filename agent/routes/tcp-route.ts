@@ -1,0 +1,49 @@
+import net from 'node:net';
+import http2 from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
+import type { VisitorInfo } from '../../protocol/index.js';
+import type { AgentLogger } from '../agent-logger.js';
+import type { RouteHandler } from './route-handler.js';
+
+/** A tcp route: each visitor stream becomes one connection to the local port, bytes both ways. */
+export class TcpRoute implements RouteHandler {
+  readonly target: string;
+  private readonly open = new Set<net.Socket>();
+
+  constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger) {
+    this.target = `${localHost.includes(':') ? `[${localHost}]` : localHost}:${localPort}`;
+  }
+
+  handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
+    const log = this.logger.child({ visitor: visitor.remoteAddress });
+    const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
+    this.open.add(local);
+    local.once('close', () => this.open.delete(local));
+    stream.on('error', (error) => log.debug({ err: error }, 'visitor stream error'));
+    local.once('connect', () => {
+      if (stream.destroyed) {
+        local.destroy();
+        return;
+      }
+      stream.respond({ ':status': 200 });
+      local.pipe(stream);
+      stream.pipe(local);
+    });
+    local.on('error', (error: NodeJS.ErrnoException) => {
+      if (!stream.headersSent && !stream.destroyed) {
+        log.warn({ code: error.code, target: this.target }, 'local port refused');
+        stream.respond({ ':status': 502 }, { endStream: true });
+      } else {
+        log.debug({ err: error }, 'local connection failed');
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+    });
+    stream.on('close', () => {
+      if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) local.destroy();
+    });
+  }
+
+  close(): void {
+    for (const socket of this.open) socket.destroy();
+  }
+}

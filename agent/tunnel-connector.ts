@@ -1,0 +1,254 @@
+import { EventEmitter } from 'node:events';
+import type http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import {
+  ControlChannel,
+  EdgeMessage,
+  HANDSHAKE_TIMEOUT_MS,
+  PROTOCOL_VERSION,
+  UdnsError,
+  createAgentMux,
+  isControlStream,
+  parseVisitorStreamHeaders,
+  type AgentMessage,
+  type RouteRegistered,
+} from '../protocol/index.js';
+import type { AgentLogger } from './agent-logger.js';
+import { Backoff } from './backoff.js';
+import type { RouteHandler } from './routes/route-handler.js';
+import { dialTunnel, type TransportKind } from './tunnel-dialer.js';
+
+/** One route the agent keeps published across reconnects. */
+export interface ManagedRoute {
+  readonly kind: 'http' | 'tcp';
+  /** Wanted name (http); after the first registration, the name the edge gave. */
+  name?: string;
+  /** Public port the edge gave a tcp route, asked for again after a reconnect. */
+  port?: number;
+  readonly target: string;
+  readonly handler: RouteHandler;
+}
+
+/** A route as published by the edge. */
+export interface PublishedRoute {
+  readonly kind: 'http' | 'tcp';
+  readonly url: string;
+  readonly name?: string;
+  readonly port?: number;
+  readonly target: string;
+}
+
+/**
+ * Keeps the agent's tunnel up: dials, does the hello/welcome handshake, registers every route,
+ * serves the visitor streams, and on any loss reconnects forever with backoff.
+ *
+ * Events: `'online'` (account, routes), `'offline'` (reason, delayMs), `'routeClosed'` (route,
+ * UdnsError), `'fatal'` (UdnsError: the token was rejected or no route is left; it stops).
+ */
+export class TunnelConnector extends EventEmitter {
+  private readonly backoff = new Backoff();
+  private readonly routeIds = new Map<string, ManagedRoute>();
+  private mux: http2.ServerHttp2Session | null = null;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private everOnline = false;
+
+  constructor(
+    private readonly serverUrl: URL,
+    private readonly token: string,
+    private readonly transport: TransportKind,
+    private readonly routes: ManagedRoute[],
+    private readonly agentVersion: string,
+    private readonly logger: AgentLogger,
+  ) {
+    super();
+  }
+
+  /**
+   * Connects and publishes every route once. Resolves with the published routes; rejects on the
+   * first failure (server unreachable, token rejected, a route refused) without retrying, so
+   * the CLI can report bad input at once. After that, losses are retried forever.
+   */
+  async start(): Promise<PublishedRoute[]> {
+    try {
+      const published = await this.connectOnce();
+      this.everOnline = true;
+      return published;
+    } catch (error) {
+      this.stop();
+      throw error;
+    }
+  }
+
+  /** Closes the tunnel and stops reconnecting. */
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.mux?.close();
+    this.mux?.destroy();
+    for (const route of this.routes) route.handler.close();
+  }
+
+  private async connectOnce(): Promise<PublishedRoute[]> {
+    const transport = await dialTunnel(this.serverUrl, this.token, this.transport);
+    if (this.stopped) {
+      transport.destroy();
+      throw new UdnsError('internal', 'agent stopped');
+    }
+    return new Promise<PublishedRoute[]>((resolve, reject) => this.runSession(transport, resolve, reject));
+  }
+
+  private runSession(transport: Duplex, resolve: (routes: PublishedRoute[]) => void, reject: (error: UdnsError) => void): void {
+    const mux = createAgentMux(transport);
+    this.mux = mux;
+    this.routeIds.clear();
+    let settled = false;
+    let fatal: UdnsError | null = null;
+    const settle = (error: UdnsError | null, routes?: PublishedRoute[]): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(handshakeTimer);
+      if (error) {
+        reject(error);
+        mux.destroy();
+      } else {
+        resolve(routes!);
+      }
+    };
+    const handshakeTimer = setTimeout(() => settle(new UdnsError('server_unreachable', 'the server did not complete the tunnel handshake in time')), HANDSHAKE_TIMEOUT_MS);
+
+    mux.on('stream', (stream, headers) => {
+      if (isControlStream(headers)) {
+        stream.respond({ ':status': 200 });
+        this.runControl(new ControlChannel<typeof EdgeMessage, AgentMessage>(stream, EdgeMessage), settle, (error) => { fatal = error; });
+        return;
+      }
+      const visitor = parseVisitorStreamHeaders(headers);
+      const route = visitor ? this.routeIds.get(visitor.routeId) : undefined;
+      if (!visitor || !route) {
+        stream.respond({ ':status': 404 }, { endStream: true });
+        return;
+      }
+      route.handler.handleStream(stream, visitor);
+    });
+
+    mux.once('close', () => {
+      if (this.mux === mux) this.mux = null;
+      if (!settled) {
+        settle(fatal ?? new UdnsError('server_unreachable', 'the tunnel closed during the handshake'));
+        return;
+      }
+      if (this.stopped) return;
+      if (fatal) {
+        this.stop();
+        this.emit('fatal', fatal);
+        return;
+      }
+      this.scheduleReconnect('tunnel lost');
+    });
+  }
+
+  private runControl(
+    control: ControlChannel<typeof EdgeMessage, AgentMessage>,
+    settle: (error: UdnsError | null, routes?: PublishedRoute[]) => void,
+    setFatal: (error: UdnsError) => void,
+  ): void {
+    const pending = new Map<number, ManagedRoute>();
+    const published: PublishedRoute[] = [];
+    let account = '';
+    control.on('error', (error: UdnsError) => this.logger.warn({ code: error.code, reason: error.message }, 'control channel failed'));
+    control.on('message', (message: EdgeMessage) => {
+      switch (message.type) {
+        case 'welcome':
+          account = message.account;
+          this.logger.info({ tunnel: message.tunnelId, account }, 'tunnel up');
+          this.routes.forEach((route, requestId) => {
+            pending.set(requestId, route);
+            control.send({
+              type: 'registerRoute', requestId, kind: route.kind, target: route.target,
+              ...(route.kind === 'http' && route.name ? { name: route.name } : {}),
+              ...(route.kind === 'tcp' && route.port ? { preferredPort: route.port } : {}),
+            });
+          });
+          break;
+        case 'routeRegistered': {
+          const route = pending.get(message.requestId);
+          if (!route) return;
+          pending.delete(message.requestId);
+          this.adopt(route, message);
+          published.push({ kind: route.kind, url: message.url, name: message.name, port: message.port, target: route.target });
+          if (pending.size === 0) {
+            this.backoff.reset();
+            settle(null, published);
+            this.emit('online', account, published);
+          }
+          break;
+        }
+        case 'routeRefused': {
+          const route = pending.get(message.requestId);
+          pending.delete(message.requestId);
+          const error = new UdnsError(message.code, message.message);
+          if (!this.everOnline) {
+            settle(error);
+            return;
+          }
+          // Refused on a reconnect (say the name was released meanwhile): drop it, keep the rest.
+          if (route) this.dropRoute(route, error);
+          if (pending.size === 0 && this.routes.length > 0) this.emit('online', account, published);
+          break;
+        }
+        case 'routeClosed': {
+          const route = this.routeIds.get(message.routeId);
+          this.routeIds.delete(message.routeId);
+          if (route) this.dropRoute(route, new UdnsError(message.code, message.message));
+          break;
+        }
+        case 'error': {
+          const error = new UdnsError(message.code, message.message);
+          if (message.code === 'unauthorized' || message.code === 'protocol_version') setFatal(error);
+          this.logger.warn({ code: message.code, reason: message.message }, 'edge reported an error');
+          break;
+        }
+      }
+    });
+    control.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: this.agentVersion });
+  }
+
+  private adopt(route: ManagedRoute, registered: RouteRegistered): void {
+    this.routeIds.set(registered.routeId, route);
+    if (registered.name) route.name = registered.name;
+    if (registered.port) route.port = registered.port;
+    route.handler.published?.(registered.url);
+  }
+
+  private dropRoute(route: ManagedRoute, error: UdnsError): void {
+    const index = this.routes.indexOf(route);
+    if (index !== -1) this.routes.splice(index, 1);
+    route.handler.close();
+    this.emit('routeClosed', route, error);
+    if (this.routes.length === 0) {
+      this.stop();
+      this.emit('fatal', new UdnsError(error.code, `no route left to serve: ${error.message}`));
+    }
+  }
+
+  private scheduleReconnect(reason: string): void {
+    const delayMs = this.backoff.next();
+    this.emit('offline', reason, delayMs);
+    this.logger.info({ reason, delayMs }, 'reconnecting');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.stopped) return;
+      this.connectOnce().catch((error: unknown) => {
+        if (this.stopped) return;
+        if (error instanceof UdnsError && (error.code === 'unauthorized' || error.code === 'protocol_version')) {
+          this.stop();
+          this.emit('fatal', error);
+          return;
+        }
+        // A refused route on reconnect was already handled; the mux close schedules the next try.
+        if (this.mux === null) this.scheduleReconnect(error instanceof Error ? error.message : 'connect failed');
+      });
+    }, delayMs);
+  }
+}

@@ -1,0 +1,98 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import WebSocket, { createWebSocketStream } from 'ws';
+import {
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  RAW_UPGRADE_PROTOCOL,
+  TUNNEL_PATH,
+  UdnsError,
+  type ErrorCode,
+} from '../protocol/index.js';
+
+/** How the agent carries the tunnel: a raw upgraded socket (fast) or a WebSocket (proxy-friendly). */
+export type TransportKind = 'raw' | 'ws';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const MAX_ERROR_BODY_BYTES = 4096;
+
+/**
+ * Opens the tunnel's byte stream to the edge at `serverUrl`, authenticating with `token`.
+ * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, or `server_unreachable`
+ */
+export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind): Promise<Duplex> {
+  return kind === 'raw' ? dialRaw(serverUrl, token) : dialWebSocket(serverUrl, token);
+}
+
+function tunnelHeaders(token: string): Record<string, string> {
+  return { Authorization: `Bearer ${token}`, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) };
+}
+
+function dialRaw(serverUrl: URL, token: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const client = serverUrl.protocol === 'https:' ? https : http;
+    const req = client.request(new URL(TUNNEL_PATH, serverUrl), {
+      method: 'GET',
+      agent: false,
+      headers: { Connection: 'Upgrade', Upgrade: RAW_UPGRADE_PROTOCOL, ...tunnelHeaders(token) },
+    });
+    const timer = setTimeout(() => req.destroy(new Error('timed out')), CONNECT_TIMEOUT_MS);
+    req.on('upgrade', (_res, socket, head) => {
+      clearTimeout(timer);
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 15_000);
+      if (head.length > 0) socket.unshift(head);
+      resolve(socket);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      readRejection(res).then(reject, reject);
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(unreachable(serverUrl, error));
+    });
+    req.end();
+  });
+}
+
+function dialWebSocket(serverUrl: URL, token: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const wsUrl = new URL(TUNNEL_PATH, serverUrl);
+    wsUrl.protocol = serverUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(wsUrl, {
+      headers: tunnelHeaders(token),
+      perMessageDeflate: false,
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+      maxPayload: 4 * 1024 * 1024,
+    });
+    ws.once('open', () => resolve(createWebSocketStream(ws)));
+    ws.once('unexpected-response', (_req, res) => {
+      ws.terminate();
+      readRejection(res).then(reject, reject);
+    });
+    ws.once('error', (error: NodeJS.ErrnoException) => reject(unreachable(serverUrl, error)));
+  });
+}
+
+/** Turns a non-101 answer into the UdnsError it means, with the edge's own message. */
+async function readRejection(res: http.IncomingMessage): Promise<UdnsError> {
+  let body = '';
+  for await (const chunk of res) {
+    body += String(chunk);
+    if (body.length > MAX_ERROR_BODY_BYTES) break;
+  }
+  res.destroy();
+  const message = body.trim().split('\n')[0]?.slice(0, 300) || `HTTP ${res.statusCode}`;
+  const code: ErrorCode = res.statusCode === 401 ? 'unauthorized'
+    : res.statusCode === 426 ? 'protocol_version'
+      : 'server_unreachable';
+  const prefix = code === 'server_unreachable' ? `the server answered ${res.statusCode}, it may not be a udns edge: ` : '';
+  return new UdnsError(code, prefix + message);
+}
+
+function unreachable(serverUrl: URL, error: NodeJS.ErrnoException): UdnsError {
+  const reason = error.code ?? error.message;
+  return new UdnsError('server_unreachable', `cannot reach the server at ${serverUrl.origin} (${reason})`, { cause: error });
+}

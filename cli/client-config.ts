@@ -1,0 +1,58 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { UdnsError } from '../protocol/index.js';
+
+/** What `udns login` saves for later commands. */
+export const ClientConfig = z.object({
+  server: z.url().optional(),
+  token: z.string().optional(),
+}).strict();
+export type ClientConfig = z.infer<typeof ClientConfig>;
+
+/** `$UDNS_CONFIG`, else `~/.config/udns/config.json` (honouring XDG_CONFIG_HOME). */
+export function clientConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.UDNS_CONFIG) return path.resolve(env.UDNS_CONFIG);
+  const base = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
+  return path.join(base, 'udns', 'config.json');
+}
+
+/** Reads the saved config; an absent file is an empty config, a broken one an error naming it. */
+export function readClientConfig(file: string): ClientConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new UdnsError('config_invalid', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UdnsError('config_invalid', `${file} is not valid JSON: fix it or run \`udns login\` again`);
+  }
+  const parsed = ClientConfig.safeParse(json);
+  if (!parsed.success) throw new UdnsError('config_invalid', `${file}: ${parsed.error.issues[0]?.message}: fix it or run \`udns login\` again`);
+  return parsed.data;
+}
+
+/** Writes the config readable by its owner only, via a temp file so it is never half-written. */
+export function writeClientConfig(file: string, config: ClientConfig): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, file);
+}
+
+/** Server and token for an agent command: flags, then environment, then the saved config. */
+export function resolveCredentials(flags: { server?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): { server: string; token: string } {
+  const saved = readClientConfig(clientConfigPath(env));
+  const server = flags.server ?? env.UDNS_SERVER ?? saved.server;
+  const token = flags.token ?? env.UDNS_TOKEN ?? saved.token;
+  if (!server) throw new UdnsError('config_invalid', 'no server: run `udns login <token> --server <url>` or pass --server');
+  if (!token) throw new UdnsError('config_invalid', 'no token: run `udns login <token> --server <url>` or pass --token');
+  return { server, token };
+}

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { startAgent, type RouteSpec } from '../../agent/agent.js';
+import { UdnsError } from '../../protocol/index.js';
+import { failAndExit, say, warn } from '../cli-output.js';
+import { resolveCredentials } from '../client-config.js';
+import { parsePort, parseTransport } from '../parse-args.js';
+
+interface AgentFlags {
+  server?: string;
+  token?: string;
+  transport: 'raw' | 'ws';
+  logLevel: string;
+}
+
+/** Adds the flags every agent command shares. */
+function withAgentFlags(command: Command): Command {
+  return command
+    .option('--server <url>', 'edge to connect to (default: from `udns login`)')
+    .option('--token <token>', 'account token (default: from `udns login`)')
+    .option('--transport <raw|ws>', 'tunnel transport: raw upgrade (fastest) or WebSocket', parseTransport, 'raw')
+    .option('--log-level <level>', 'agent log detail on stderr (silent, info, debug)', 'silent');
+}
+
+/** Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. */
+async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
+  const { server, token } = resolveCredentials(flags);
+  const agent = await startAgent({ serverUrl: server, token, transport: flags.transport, routes, logLevel: flags.logLevel });
+  for (const route of agent.routes) say(`${route.url} -> ${route.target}`);
+
+  agent.on('offline', (reason: string, delayMs: number) => warn(`${reason}; reconnecting in ${(delayMs / 1000).toFixed(1)}s`));
+  agent.on('online', () => warn('reconnected'));
+  agent.on('routeClosed', (route: { target: string }, error: UdnsError) => warn(`route to ${route.target} closed: ${error.message}`));
+  agent.on('fatal', (error: UdnsError) => failAndExit(error));
+  const shutdown = (): void => {
+    agent.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+/** `udns http <port>` and `udns tcp <port>`. */
+export function registerExposeCommands(program: Command): void {
+  withAgentFlags(
+    program.command('http')
+      .description('expose a local HTTP server (WebSockets included) under a name')
+      .argument('<port>', 'local port of the web server', parsePort)
+      .option('--name <name>', 'name to publish under (default: a random readable one)')
+      .option('--local-host <host>', 'host the local server listens on', '127.0.0.1'),
+  ).action(async (port: number, flags: AgentFlags & { name?: string; localHost: string }) => {
+    await expose([{ kind: 'http', localPort: port, localHost: flags.localHost, name: flags.name }], flags);
+  });
+
+  withAgentFlags(
+    program.command('tcp')
+      .description('expose a local TCP service (ssh, a database, a game server) on a public port')
+      .argument('<port>', 'local TCP port', parsePort)
+      .option('--local-host <host>', 'host the local service listens on', '127.0.0.1'),
+  ).action(async (port: number, flags: AgentFlags & { localHost: string }) => {
+    await expose([{ kind: 'tcp', localPort: port, localHost: flags.localHost }], flags);
+  });
+}

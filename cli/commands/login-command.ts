@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+import { UdnsError } from '../../protocol/index.js';
+import { say } from '../cli-output.js';
+import { clientConfigPath, readClientConfig, writeClientConfig } from '../client-config.js';
+import { fetchMe } from '../edge-api.js';
+
+/** `udns login <token> --server <url>`: checks the token against the edge, then saves both. */
+export function registerLoginCommand(program: Command): void {
+  program.command('login')
+    .description('save the server and token later commands use')
+    .argument('<token>', 'account token printed by the edge or `udns account create`')
+    .option('--server <url>', 'edge URL, e.g. http://localhost:8080')
+    .action(async (token: string, flags: { server?: string }) => {
+      const file = clientConfigPath();
+      const server = flags.server ?? readClientConfig(file).server;
+      if (!server) throw new UdnsError('config_invalid', 'pass --server <url> (the edge, e.g. http://localhost:8080)');
+      const me = await fetchMe(server, token);
+      writeClientConfig(file, { server: new URL(server).origin, token });
+      say(`logged in to ${new URL(server).origin} as ${me.account} (saved in ${file})`);
+    });
+}

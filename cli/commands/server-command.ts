@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { loadEdgeConfig } from '../../server/config.js';
+import { startEdge } from '../../server/edge.js';
+import { say, warn } from '../cli-output.js';
+
+/** `udns server`: runs the edge (HTTP, tunnels, DNS) until SIGINT/SIGTERM. */
+export function registerServerCommand(program: Command): void {
+  program.command('server')
+    .description('run the edge: tunnel endpoint, HTTP proxy, TCP forwards and authoritative DNS')
+    .option('--domain <domain>', 'zone the edge serves names under (default localhost)')
+    .option('--http-port <port>', 'HTTP listener for visitors, API and agents (default 8080)')
+    .option('--dns-port <port>', 'authoritative DNS, UDP and TCP (default 5353)')
+    .option('--public-ip <ipv4>', 'address the zone hands out (default 127.0.0.1)')
+    .option('--public-ip6 <ipv6>', 'IPv6 address the zone hands out (AAAA)')
+    .option('--public-url <url>', 'how visitors reach the HTTP listener, when a proxy sits in front')
+    .option('--data-dir <dir>', 'SQLite database and state (default ./.udns)')
+    .option('--database-url <url>', 'file:… for SQLite or postgres://… for PostgreSQL')
+    .option('--tcp-ports <range>', 'ports for TCP forwards (default 20000-20999)')
+    .option('--bind <address>', 'listen address (default 0.0.0.0)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .action(async (flags: Record<string, string | undefined>) => {
+      const config = loadEdgeConfig(flags, process.env);
+      const edge = await startEdge(config);
+      say(`udns edge for ${config.domain}`);
+      say(`  http  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`);
+      say(`  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`);
+      say(`  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`);
+      if (edge.initialAdminToken) {
+        say('');
+        say('First start: created the account "admin". Its token is shown only this once:');
+        say(`  udns login ${edge.initialAdminToken} --server ${edge.urls.apex()}`);
+      }
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        warn(`${signal}: stopping`);
+        edge.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { say } from '../cli-output.js';
+import { resolveCredentials } from '../client-config.js';
+import { fetchMe } from '../edge-api.js';
+
+/** `udns status`: server, account, names and the live routes, as the edge sees them. */
+export function registerStatusCommand(program: Command): void {
+  program.command('status')
+    .description('show the server, account, names and live routes')
+    .option('--server <url>', 'edge URL (default: from `udns login`)')
+    .option('--token <token>', 'account token (default: from `udns login`)')
+    .option('--json', 'print the raw JSON answer')
+    .action(async (flags: { server?: string; token?: string; json?: boolean }) => {
+      const { server, token } = resolveCredentials(flags);
+      const me = await fetchMe(server, token);
+      if (flags.json) {
+        say(JSON.stringify({ server, ...me }, null, 2));
+        return;
+      }
+      say(`server   ${new URL(server).origin}`);
+      say(`account  ${me.account}`);
+      say(`names    ${me.names.length === 0 ? '(none)' : me.names.map((n) => `${n.name}${n.online ? ' (online)' : ''}`).join(', ')}`);
+      const routes = me.tunnels.flatMap((tunnel) => tunnel.routes);
+      if (routes.length === 0) {
+        say('routes   (none live)');
+        return;
+      }
+      routes.forEach((route, index) => say(`${index === 0 ? 'routes  ' : '        '} ${route.url} -> ${route.target}`));
+    });
+}

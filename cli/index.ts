@@ -1,0 +1,30 @@
+import { Command, CommanderError } from 'commander';
+import { registerAccountCommands } from './commands/account-command.js';
+import { registerExposeCommands } from './commands/expose-command.js';
+import { registerLoginCommand } from './commands/login-command.js';
+import { registerServerCommand } from './commands/server-command.js';
+import { registerStatusCommand } from './commands/status-command.js';
+import { failAndExit } from './cli-output.js';
+
+const program = new Command('udns')
+  .description('make a PC behind NAT reachable by name: tunnels, dynamic DNS, shares')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'udns: ')) })
+  .exitOverride();
+
+registerServerCommand(program);
+registerLoginCommand(program);
+registerExposeCommands(program);
+registerStatusCommand(program);
+registerAccountCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // commander already printed its one line; --help and --version exit 0.
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  }
+  failAndExit(error);
+}

@@ -1,0 +1,115 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { UdnsError, isUdnsError } from '../../protocol/index.js';
+import type { AccountInfo } from '../accounts/account-store.js';
+import type { Logger } from '../logger.js';
+import type { NameDirectory } from '../name-directory.js';
+import { renderErrorPage, wantsHtml } from '../pages/error-page.js';
+import { renderLandingPage } from '../pages/landing-page.js';
+import type { PublicUrls } from '../public-urls.js';
+import { classifyHost, normaliseHost } from '../proxy/request-head.js';
+import { bearerToken, type TokenCheck } from '../tunnel/tunnel-endpoint.js';
+import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
+
+/** What the API reads about names. */
+export interface NameListing {
+  listNames(accountId: number): Promise<Array<{ label: string; createdAt: Date }>>;
+}
+
+/**
+ * The edge's own HTTP app. On the apex host: landing page and the JSON API under /api/v1.
+ * On a member name (reached only when no tunnel serves it): 502 "offline" or 404 "unknown".
+ */
+export function createEdgeApp(deps: {
+  domain: string;
+  tokens: TokenCheck;
+  names: NameListing;
+  directory: NameDirectory;
+  registry: TunnelRegistry;
+  urls: PublicUrls;
+  logger: Logger;
+}) {
+  const { domain, tokens, names, directory, registry, urls, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  // Member names that reached the edge's own app have no live tunnel.
+  app.use((req, res, next) => {
+    const host = classifyHost(normaliseHost(req.headers.host ?? ''), domain);
+    if (host.kind === 'apex') return next();
+    if (host.kind === 'name' && directory.isClaimed(host.label)) {
+      return sendError(req, res, 502, 'This PC is offline', `${host.label}.${domain} exists, but its agent is not connected right now. Try again later.`);
+    }
+    const what = host.kind === 'name' ? `${host.label}.${domain}` : (req.headers.host ?? 'this host');
+    return sendError(req, res, 404, 'No such name', `${what} is not a name on ${domain}.`);
+  });
+
+  app.get('/', (_req, res) => {
+    res.type('html').send(renderLandingPage(urls.apex(), domain));
+  });
+  app.get('/healthz', (_req, res) => {
+    res.type('text').send('ok\n');
+  });
+
+  const api = express.Router();
+  api.use(async (req, res, next) => {
+    const token = bearerToken(req.headers.authorization);
+    const account = token ? await tokens.authenticate(token) : null;
+    if (!account) {
+      res.status(401).json({ error: { code: 'unauthorized', message: 'missing or rejected token: run `udns login <token>`' } });
+      return;
+    }
+    res.locals.account = account;
+    next();
+  });
+  api.get('/me', async (_req, res) => {
+    const account = res.locals.account as AccountInfo;
+    const owned = await names.listNames(account.id);
+    res.json({
+      account: account.name,
+      names: owned.map((name) => ({ name: name.label, url: urls.forName(name.label), online: registry.lookupHttp(name.label) !== undefined })),
+      tunnels: registry.tunnelsOf(account.id).map((tunnel) => ({
+        id: tunnel.id,
+        connectedAt: tunnel.connectedAt.toISOString(),
+        remoteAddress: tunnel.remoteAddress,
+        routes: [...tunnel.routes.values()].map(({ routeId, kind, name, port, url, target }) => ({ routeId, kind, name, port, url, target })),
+      })),
+    });
+  });
+  app.use('/api/v1', api);
+
+  app.use((req, res) => sendError(req, res, 404, 'Not found', `nothing at ${req.path}`));
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (isUdnsError(error)) {
+      res.status(statusFor(error)).json({ error: { code: error.code, message: error.message } });
+      return;
+    }
+    const status = (error as { status?: number }).status;
+    if (status && status >= 400 && status < 500) {
+      sendError(req, res, status, 'Bad request', (error as Error).message);
+      return;
+    }
+    logger.error({ err: error, path: req.path }, 'request failed');
+    sendError(req, res, 500, 'Internal error', 'the edge failed to answer this request');
+  });
+  return app;
+}
+
+function sendError(req: Request, res: Response, status: number, title: string, detail: string): void {
+  if (req.path.startsWith('/api/')) {
+    res.status(status).json({ error: { code: status === 404 ? 'not_found' : 'internal', message: detail } });
+    return;
+  }
+  const page = renderErrorPage(status, title, detail, wantsHtml(req.headers));
+  res.status(status).type(page.contentType).send(page.body);
+}
+
+function statusFor(error: UdnsError): number {
+  switch (error.code) {
+    case 'unauthorized': return 401;
+    case 'forbidden': case 'name_taken': return 403;
+    case 'not_found': return 404;
+    case 'internal': return 500;
+    default: return 400;
+  }
+}

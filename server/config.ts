@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { isIP } from 'node:net';
+import { UdnsError } from '../protocol/index.js';
+import { LOG_LEVELS } from './logger.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const domain = z.string()
+  .transform((value) => value.toLowerCase().replace(/\.$/, ''))
+  .refine((value) => /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(value), 'must be a domain name such as example.net');
+
+const portRange = z.string()
+  .regex(/^\d{1,5}-\d{1,5}$/, 'must look like 20000-20999')
+  .transform((value) => value.split('-').map(Number) as [number, number])
+  .refine(([low, high]) => low >= 1 && high <= 65535 && low <= high, 'must be an increasing range within 1-65535')
+  .transform(([low, high]) => ({ low, high }));
+
+/** Every edge setting, with its only default. Flags > UDNS_* environment > these defaults. */
+export const EdgeConfigSchema = z.object({
+  domain: domain.default('localhost'),
+  httpPort: port.default(8080),
+  dnsPort: port.default(5353),
+  publicIp: z.string().refine((v) => isIP(v) === 4, 'must be an IPv4 address').default('127.0.0.1'),
+  publicIp6: z.string().refine((v) => isIP(v) === 6, 'must be an IPv6 address').optional(),
+  dataDir: z.string().min(1).default('./.udns'),
+  databaseUrl: z.string().min(1).optional(),
+  tcpPorts: portRange.prefault('20000-20999'),
+  bind: z.string().refine((v) => isIP(v) !== 0, 'must be an IP address such as 0.0.0.0 or ::').default('0.0.0.0'),
+  /**
+   * Public base URL of the HTTP listener as visitors see it (scheme, and port when not 80/443),
+   * when a proxy or port mapping sits in front. Default: http://<domain>:<httpPort>.
+   */
+  publicUrl: z.url().optional(),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+}).strict();
+
+export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
+export type EdgeConfig = Readonly<z.output<typeof EdgeConfigSchema>>;
+
+const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
+  UDNS_DOMAIN: 'domain',
+  UDNS_HTTP_PORT: 'httpPort',
+  UDNS_DNS_PORT: 'dnsPort',
+  UDNS_PUBLIC_IP: 'publicIp',
+  UDNS_PUBLIC_IP6: 'publicIp6',
+  UDNS_DATA_DIR: 'dataDir',
+  UDNS_DATABASE_URL: 'databaseUrl',
+  UDNS_TCP_PORTS: 'tcpPorts',
+  UDNS_BIND: 'bind',
+  UDNS_PUBLIC_URL: 'publicUrl',
+  UDNS_LOG_LEVEL: 'logLevel',
+};
+
+/**
+ * Builds the edge config from flags (already parsed, undefined when absent) over environment
+ * variables over defaults. Reports every problem at once.
+ * @throws UdnsError `config_invalid`
+ */
+export function loadEdgeConfig(flags: Partial<Record<keyof EdgeConfigInput, unknown>>, env: NodeJS.ProcessEnv = {}): EdgeConfig {
+  const merged: Record<string, unknown> = {};
+  for (const [envKey, key] of Object.entries(ENV_KEYS)) {
+    const value = env[envKey];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(flags)) {
+    if (value !== undefined) merged[key] = value;
+  }
+  return parseEdgeConfig(merged);
+}
+
+/** Validates an already merged config object (tests call this directly). */
+export function parseEdgeConfig(input: EdgeConfigInput | Record<string, unknown>): EdgeConfig {
+  const result = EdgeConfigSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `--${toFlag(String(issue.path[0] ?? ''))}: ${issue.message}`);
+    throw new UdnsError('config_invalid', `invalid server options: ${problems.join('; ')}`);
+  }
+  return Object.freeze(result.data);
+}
+
+function toFlag(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}

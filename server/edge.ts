@@ -1,0 +1,129 @@
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { createEdgeApp } from './api/edge-app.js';
+import { openAccountStore, type AccountStore } from './accounts/account-store.js';
+import type { EdgeConfig } from './config.js';
+import { startDnsServer, type DnsServerHandle } from './dns/dns-server.js';
+import { createLogger, type Logger } from './logger.js';
+import { NameDirectory } from './name-directory.js';
+import { createFrontDoor } from './proxy/front-door.js';
+import { TcpForwards } from './proxy/tcp-forwards.js';
+import { PublicUrls } from './public-urls.js';
+import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
+import { TunnelRegistry } from './tunnel/tunnel-registry.js';
+
+/** A running edge. */
+export interface EdgeHandle {
+  readonly config: EdgeConfig;
+  /** Port the HTTP listener bound (differs from config when it was 0). */
+  readonly httpPort: number;
+  readonly dnsUdpPort: number;
+  readonly dnsTcpPort: number;
+  readonly urls: PublicUrls;
+  /** Set on the first start of an empty database: the `admin` token, to be shown once. */
+  readonly initialAdminToken: string | null;
+  /** Live tunnels right now. */
+  tunnelCount(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the edge: database (created or migrated), DNS, the HTTP front door with the tunnel
+ * endpoint, API and proxy. Everything listens before this resolves.
+ */
+export async function startEdge(config: EdgeConfig, options: { logger?: Logger } = {}): Promise<EdgeHandle> {
+  const logger = options.logger ?? createLogger(config.logLevel, 'udns-edge');
+  const store = await openAccountStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
+  try {
+    return await startServices(config, logger, store, cleanups);
+  } catch (error) {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    throw error;
+  }
+}
+
+async function startServices(
+  config: EdgeConfig,
+  logger: Logger,
+  store: AccountStore,
+  cleanups: Array<() => Promise<void> | void>,
+): Promise<EdgeHandle> {
+  let initialAdminToken: string | null = null;
+  if ((await store.countAccounts()) === 0) {
+    initialAdminToken = (await store.createAccount('admin')).token;
+    logger.info('created the admin account on an empty database');
+  }
+
+  const directory = new NameDirectory(await store.listAllNames());
+  const tcp = new TcpForwards(config.tcpPorts, config.bind, logger);
+  cleanups.push(() => tcp.closeAll());
+
+  const front = net.createServer({ allowHalfOpen: true, noDelay: true });
+  front.listen({ port: config.httpPort, host: config.bind });
+  await once(front, 'listening');
+  cleanups.push(() => closeServer(front));
+  const httpPort = (front.address() as net.AddressInfo).port;
+  const urls = new PublicUrls(config.domain, httpPort, config.publicUrl);
+
+  const registry = new TunnelRegistry(store, directory, tcp, urls, logger);
+  cleanups.push(() => registry.closeAll());
+  const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, directory, registry, urls, logger });
+  const httpServer = http.createServer({ requestTimeout: 60_000 }, app);
+  httpServer.keepAliveTimeout = 30_000;
+  const endpoint = createTunnelEndpoint(store, registry, logger);
+  httpServer.on('upgrade', (req, socket, head) => {
+    endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
+      logger.error({ err: error }, 'tunnel upgrade failed');
+      socket.destroy();
+    });
+  });
+  // Visitors resetting connections is everyday noise, not an edge problem.
+  httpServer.on('clientError', (error, socket) => {
+    logger.debug({ err: error }, 'bad request from client');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  front.on('connection', createFrontDoor({ domain: config.domain, registry, fallback: httpServer, logger }));
+  front.on('error', (error) => logger.error({ err: error }, 'http listener failed'));
+  cleanups.push(() => { httpServer.closeAllConnections(); });
+
+  const dns: DnsServerHandle = await startDnsServer({
+    zone: {
+      domain: config.domain,
+      publicIp: config.publicIp,
+      publicIp6: config.publicIp6,
+      isClaimed: (label) => directory.isClaimed(label),
+      serial: () => directory.serial(),
+    },
+    port: config.dnsPort,
+    bind: config.bind,
+    logger: logger.child({ component: 'dns' }),
+  });
+  cleanups.push(() => dns.close());
+
+  logger.info({ httpPort, dnsUdpPort: dns.udpPort, dnsTcpPort: dns.tcpPort, domain: config.domain }, 'edge listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    httpPort,
+    dnsUdpPort: dns.udpPort,
+    dnsTcpPort: dns.tcpPort,
+    urls,
+    initialAdminToken,
+    tunnelCount: () => registry.tunnelCount,
+    close: () => {
+      closing ??= (async () => {
+        for (const cleanup of cleanups.reverse()) await cleanup();
+        logger.info('edge stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}

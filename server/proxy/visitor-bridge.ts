@@ -1,0 +1,72 @@
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import type { VisitorInfo } from '../../protocol/index.js';
+import type { Logger } from '../logger.js';
+import type { TunnelSession } from '../tunnel/tunnel-session.js';
+
+/**
+ * Joins a visitor's socket to a new stream on the tunnel, both ways, with backpressure from
+ * HTTP/2 flow control. `firstBytes` are bytes already read off the socket (the request head the
+ * front door peeked at). Returns false when the tunnel could not take the stream.
+ */
+export function bridgeVisitor(
+  socket: Socket,
+  tunnel: TunnelSession,
+  info: VisitorInfo,
+  firstBytes: Buffer | null,
+  logger: Logger,
+): boolean {
+  let stream: http2.ClientHttp2Stream;
+  try {
+    stream = tunnel.openVisitorStream(info);
+  } catch (error) {
+    logger.debug({ err: error }, 'tunnel could not open a stream');
+    return false;
+  }
+  if (firstBytes && firstBytes.length > 0) stream.write(firstBytes);
+
+  stream.on('response', (headers) => {
+    // The agent answers 200 once it has the stream; anything else means it could not serve it
+    // (unknown route, local port refused for tcp routes). The visitor just sees the close.
+    if (headers[':status'] !== 200) {
+      logger.debug({ status: headers[':status'] }, 'agent refused visitor stream');
+      socket.destroy();
+    }
+  });
+
+  socket.pipe(stream);
+  // Not `end: true`: when the tunnel dies Node may end streams cleanly, and passing that FIN on
+  // would hand the visitor a truncated body that looks complete.
+  stream.pipe(socket, { end: false });
+  stream.on('end', () => {
+    if (tunnel.alive && !stream.rstCode) socket.end();
+    else resetVisitor(socket);
+  });
+  stream.on('close', () => {
+    if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) resetVisitor(socket);
+    else if (!stream.readableEnded) resetVisitor(socket);
+  });
+  stream.on('error', (error) => {
+    logger.debug({ err: error }, 'visitor stream failed');
+    resetVisitor(socket);
+  });
+  // A visitor going away is everyday network noise: log at debug and cancel the stream.
+  socket.on('error', (error) => logger.debug({ err: error }, 'visitor socket error'));
+  socket.on('close', () => {
+    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  });
+  return true;
+}
+
+function resetVisitor(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (typeof socket.resetAndDestroy === 'function' && socket._handle) socket.resetAndDestroy();
+  else socket.destroy();
+}
+
+declare module 'node:net' {
+  interface Socket {
+    /** Node's internal handle; absent once the socket is closed. */
+    _handle?: unknown;
+  }
+}

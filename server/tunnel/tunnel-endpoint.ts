@@ -1,0 +1,91 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import {
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  RAW_UPGRADE_PROTOCOL,
+  TUNNEL_PATH,
+} from '../../protocol/index.js';
+import type { AccountInfo } from '../accounts/account-store.js';
+import type { Logger } from '../logger.js';
+import { TunnelSession } from './tunnel-session.js';
+import type { TunnelRegistry } from './tunnel-registry.js';
+
+/** What the endpoint needs to check a bearer token. */
+export interface TokenCheck {
+  authenticate(token: string): Promise<AccountInfo | null>;
+}
+
+/** Largest WebSocket message accepted on a tunnel (HTTP/2 frames are at most 64 KiB + header). */
+const MAX_WS_PAYLOAD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Handles `Upgrade` requests to the tunnel path: authenticates the bearer token, then turns the
+ * connection into a tunnel, either as a raw byte stream (`Upgrade: udns-tunnel`, the fast path)
+ * or as a WebSocket (`Upgrade: websocket`, for networks whose proxies only pass WebSockets).
+ */
+export function createTunnelEndpoint(tokens: TokenCheck, registry: TunnelRegistry, logger: Logger) {
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WS_PAYLOAD_BYTES });
+
+  return async function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    socket.on('error', (error) => logger.debug({ err: error }, 'tunnel socket error before handshake'));
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== TUNNEL_PATH) return reject(socket, 404, `no upgrade endpoint at ${path}; agents use ${TUNNEL_PATH}`);
+
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase();
+    if (upgrade !== RAW_UPGRADE_PROTOCOL && upgrade !== 'websocket') {
+      return reject(socket, 400, `unsupported upgrade "${upgrade}", use ${RAW_UPGRADE_PROTOCOL} or websocket`);
+    }
+    const version = req.headers[PROTOCOL_HEADER];
+    if (version !== undefined && version !== String(PROTOCOL_VERSION)) {
+      return reject(socket, 426, `this edge speaks tunnel protocol ${PROTOCOL_VERSION}, the agent sent ${String(version)}: update udns on one side`);
+    }
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return reject(socket, 401, 'missing token: run `udns login <token>` or pass --token');
+
+    let account: AccountInfo | null;
+    try {
+      account = await tokens.authenticate(token);
+    } catch (error) {
+      logger.error({ err: error }, 'token check failed');
+      return reject(socket, 503, 'the edge could not check the token, try again');
+    }
+    if (!account) return reject(socket, 401, 'token rejected: it is unknown or revoked');
+    if (socket.destroyed) return;
+
+    const remoteAddress = socket.remoteAddress ?? '';
+    const open = (transport: Duplex): void => {
+      const tunnel = new TunnelSession(transport, account, remoteAddress, registry, logger);
+      registry.addTunnel(tunnel);
+    };
+    if (upgrade === RAW_UPGRADE_PROTOCOL) {
+      socket.setNoDelay(true);
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${RAW_UPGRADE_PROTOCOL}\r\n\r\n`);
+      // The first bytes of the agent's HTTP/2 preface may have arrived with the request.
+      if (head.length > 0) socket.unshift(head);
+      open(socket);
+    } else {
+      // ws sets TCP_NODELAY on the socket itself.
+      wss.handleUpgrade(req, socket, head, (ws) => open(createWebSocketStream(ws)));
+    }
+  };
+}
+
+/** The token from `Authorization: Bearer <token>`, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(header);
+  return match ? match[1]! : null;
+}
+
+function reject(socket: Socket, status: number, message: string): void {
+  if (socket.destroyed) return;
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 426: 'Upgrade Required', 503: 'Service Unavailable' }[status] ?? 'Error';
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import {
+  UdnsError,
+  isUdnsError,
+  randomName,
+  validateName,
+  type RegisterRoute,
+} from '../../protocol/index.js';
+import type { Logger } from '../logger.js';
+import type { NameDirectory } from '../name-directory.js';
+import { bridgeVisitor } from '../proxy/visitor-bridge.js';
+import type { TcpForward, TcpForwards } from '../proxy/tcp-forwards.js';
+import type { PublicUrls } from '../public-urls.js';
+import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-session.js';
+
+/** The part of the account store the registry needs. */
+export interface NameClaims {
+  claimName(accountId: number, label: string): Promise<'claimed' | 'already-owned'>;
+}
+
+/** A live http route: visitors of `label` go down `tunnel` tagged with `routeId`. */
+export interface HttpRouteEntry {
+  readonly tunnel: TunnelSession;
+  readonly routeId: string;
+  readonly label: string;
+}
+
+type RouteEntry =
+  | { kind: 'http'; tunnel: TunnelSession; routeId: string; label: string }
+  | { kind: 'tcp'; tunnel: TunnelSession; routeId: string; forward: TcpForward };
+
+const RANDOM_NAME_ATTEMPTS = 8;
+
+/**
+ * Every live tunnel and route on this edge. Decides who serves a name: the newest tunnel of the
+ * owning account wins, so a reconnect after a network change never locks its own name out.
+ */
+export class TunnelRegistry implements TunnelHost {
+  private readonly tunnels = new Set<TunnelSession>();
+  private readonly byLabel = new Map<string, HttpRouteEntry>();
+  private readonly byRouteId = new Map<string, RouteEntry>();
+
+  constructor(
+    private readonly names: NameClaims,
+    private readonly directory: NameDirectory,
+    private readonly tcp: TcpForwards,
+    private readonly urls: PublicUrls,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Adds a tunnel that finished its handshake. */
+  addTunnel(tunnel: TunnelSession): void {
+    this.tunnels.add(tunnel);
+  }
+
+  /** The live route serving `label`, if any. */
+  lookupHttp(label: string): HttpRouteEntry | undefined {
+    const entry = this.byLabel.get(label);
+    return entry && entry.tunnel.alive ? entry : undefined;
+  }
+
+  /** Live tunnels of one account (for the status API). */
+  tunnelsOf(accountId: number): TunnelSession[] {
+    return [...this.tunnels].filter((tunnel) => tunnel.account.id === accountId && tunnel.alive);
+  }
+
+  get tunnelCount(): number {
+    return this.tunnels.size;
+  }
+
+  async registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    try {
+      return request.kind === 'http'
+        ? await this.registerHttp(tunnel, request)
+        : await this.registerTcp(tunnel, request);
+    } catch (error) {
+      if (isUdnsError(error)) return { ok: false, error };
+      throw error;
+    }
+  }
+
+  unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
+    const entry = this.byRouteId.get(routeId);
+    if (!entry) return;
+    this.byRouteId.delete(routeId);
+    if (entry.kind === 'http') {
+      if (this.byLabel.get(entry.label)?.routeId === routeId) this.byLabel.delete(entry.label);
+    } else {
+      entry.forward.close();
+    }
+  }
+
+  tunnelClosed(tunnel: TunnelSession): void {
+    this.tunnels.delete(tunnel);
+    for (const [routeId, entry] of this.byRouteId) {
+      if (entry.tunnel === tunnel) this.unregisterRoute(tunnel, routeId);
+    }
+  }
+
+  /** Closes every tunnel (edge shutdown). */
+  closeAll(): void {
+    for (const tunnel of this.tunnels) tunnel.close('edge shutting down');
+  }
+
+  private async registerHttp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    const label = request.name === undefined
+      ? await this.claimRandomName(tunnel.account.id)
+      : await this.claim(tunnel.account.id, validateName(request.name));
+    if (!tunnel.alive) throw new UdnsError('internal', 'tunnel closed during registration');
+
+    const previous = this.byLabel.get(label);
+    if (previous?.tunnel === tunnel && previous.tunnel.routes.has(previous.routeId)) {
+      throw new UdnsError('route_invalid', `this tunnel already serves "${label}"`);
+    }
+    const routeId = newRouteId();
+    const entry: HttpRouteEntry = { tunnel, routeId, label };
+    this.byLabel.set(label, entry);
+    this.byRouteId.set(routeId, { kind: 'http', ...entry });
+    if (previous && previous.tunnel !== tunnel) {
+      this.byRouteId.delete(previous.routeId);
+      previous.tunnel.closeRoute(previous.routeId, new UdnsError('replaced', `"${label}" is now served by another connection of this account`));
+      this.logger.info({ name: label, oldTunnel: previous.tunnel.id, newTunnel: tunnel.id }, 'name moved to a newer tunnel');
+    }
+    return { ok: true, routeId, kind: 'http', name: label, url: this.urls.forName(label) };
+  }
+
+  private async registerTcp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    const routeId = newRouteId();
+    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket));
+    if (!tunnel.alive) {
+      forward.close();
+      throw new UdnsError('internal', 'tunnel closed during registration');
+    }
+    this.byRouteId.set(routeId, { kind: 'tcp', tunnel, routeId, forward });
+    return { ok: true, routeId, kind: 'tcp', port: forward.port, url: this.urls.forTcp(forward.port) };
+  }
+
+  private acceptTcp(tunnel: TunnelSession, routeId: string, socket: Socket): void {
+    const log = tunnel.logger.child({ routeId, visitor: socket.remoteAddress });
+    const bridged = tunnel.alive && bridgeVisitor(socket, tunnel, {
+      routeId,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      scheme: 'tcp',
+      host: `${this.urls.domain}:${socket.localPort ?? 0}`,
+    }, null, log);
+    if (!bridged) socket.destroy();
+  }
+
+  private async claim(accountId: number, label: string): Promise<string> {
+    await this.names.claimName(accountId, label);
+    this.directory.add(label);
+    return label;
+  }
+
+  private async claimRandomName(accountId: number): Promise<string> {
+    for (let attempt = 0; attempt < RANDOM_NAME_ATTEMPTS; attempt++) {
+      try {
+        return await this.claim(accountId, randomName());
+      } catch (error) {
+        if (!isUdnsError(error, 'name_taken')) throw error;
+      }
+    }
+    throw new UdnsError('internal', 'could not find a free random name, pass --name');
+  }
+}
+
+function newRouteId(): string {
+  return randomBytes(8).toString('hex');
+}

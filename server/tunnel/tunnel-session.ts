@@ -1,0 +1,193 @@
+import { EventEmitter } from 'node:events';
+import type http2 from 'node:http2';
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import {
+  AgentMessage,
+  ControlChannel,
+  HANDSHAKE_TIMEOUT_MS,
+  MAX_ROUTES_PER_TUNNEL,
+  PROTOCOL_VERSION,
+  UdnsError,
+  controlStreamHeaders,
+  createEdgeMux,
+  visitorStreamHeaders,
+  type EdgeMessage,
+  type RegisterRoute,
+  type RouteKind,
+  type VisitorInfo,
+} from '../../protocol/index.js';
+import type { Logger } from '../logger.js';
+import type { AccountInfo } from '../accounts/account-store.js';
+
+/** What the registry answers a route registration with. */
+export type RegistrationResult =
+  | { ok: true; routeId: string; kind: RouteKind; name?: string; port?: number; url: string }
+  | { ok: false; error: UdnsError };
+
+/** The edge-side hooks a tunnel session calls into (implemented by the tunnel registry). */
+export interface TunnelHost {
+  registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult>;
+  unregisterRoute(tunnel: TunnelSession, routeId: string): void;
+  tunnelClosed(tunnel: TunnelSession): void;
+}
+
+/** A route as the session remembers it, for the status API. */
+export interface SessionRoute {
+  routeId: string;
+  kind: RouteKind;
+  name?: string;
+  port?: number;
+  url: string;
+  target: string;
+}
+
+const EDGE_VERSION = '0.1.0';
+
+/**
+ * One agent's live tunnel on the edge: the HTTP/2 mux over its transport, the control channel,
+ * and the routes it registered. Emits `'close'` once, when the tunnel is gone for any reason.
+ */
+export class TunnelSession extends EventEmitter {
+  readonly id = randomBytes(6).toString('hex');
+  readonly connectedAt = new Date();
+  readonly routes = new Map<string, SessionRoute>();
+  private readonly mux: http2.ClientHttp2Session;
+  private control: ControlChannel<typeof AgentMessage, EdgeMessage> | null = null;
+  private welcomed = false;
+  private closed = false;
+
+  constructor(
+    transport: Duplex,
+    readonly account: AccountInfo,
+    readonly remoteAddress: string,
+    private readonly host: TunnelHost,
+    readonly logger: Logger,
+  ) {
+    super();
+    this.logger = logger.child({ tunnel: this.id, account: account.name });
+    this.mux = createEdgeMux(transport);
+    this.mux.once('close', () => this.finish('transport closed'));
+    this.openControl();
+  }
+
+  /** True while visitors can be sent down this tunnel. */
+  get alive(): boolean {
+    return !this.closed && !this.mux.destroyed && !this.mux.closed;
+  }
+
+  /**
+   * Opens a stream for one visitor connection. Bytes may be written at once, before the agent
+   * answers: the first byte then reaches the origin one round trip sooner.
+   * @throws when the mux is already closing
+   */
+  openVisitorStream(info: VisitorInfo): http2.ClientHttp2Stream {
+    return this.mux.request(visitorStreamHeaders(info), { endStream: false });
+  }
+
+  /** Tells the agent a route was taken away (e.g. replaced by a newer tunnel) and forgets it. */
+  closeRoute(routeId: string, error: UdnsError): void {
+    if (!this.routes.delete(routeId)) return;
+    this.control?.send({ type: 'routeClosed', routeId, code: error.code, message: error.message });
+    this.logger.info({ routeId, code: error.code }, 'route closed by edge');
+  }
+
+  /** Ends the tunnel: GOAWAY to the agent, then the transport goes. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.logger.info({ reason }, 'closing tunnel');
+    this.mux.close();
+    // A peer that never answers the GOAWAY must not keep the tunnel half alive.
+    setTimeout(() => this.mux.destroy(), 2000).unref();
+    this.finish(reason);
+  }
+
+  private openControl(): void {
+    const stream = this.mux.request(controlStreamHeaders(), { endStream: false });
+    stream.on('response', (headers) => {
+      if (headers[':status'] !== 200) this.fail(new UdnsError('protocol_violation', `agent refused the control stream (${headers[':status']})`));
+    });
+    const control = new ControlChannel<typeof AgentMessage, EdgeMessage>(stream, AgentMessage);
+    this.control = control;
+    const handshakeTimer = setTimeout(() => {
+      if (!this.welcomed) this.fail(new UdnsError('protocol_violation', 'no hello from the agent in time'));
+    }, HANDSHAKE_TIMEOUT_MS);
+    handshakeTimer.unref();
+    control.on('message', (message: AgentMessage) => {
+      this.onControlMessage(message).catch((error: unknown) => {
+        this.logger.error({ err: error }, 'control message failed');
+        this.fail(new UdnsError('internal', 'the edge failed to handle a control message'));
+      });
+    });
+    control.on('error', (error: UdnsError) => this.fail(error));
+    control.on('close', () => {
+      clearTimeout(handshakeTimer);
+      this.close('control stream closed');
+    });
+  }
+
+  private async onControlMessage(message: AgentMessage): Promise<void> {
+    if (message.type === 'hello') {
+      if (this.welcomed) throw new UdnsError('protocol_violation', 'second hello');
+      this.welcomed = true;
+      this.logger.info({ agentVersion: message.agentVersion, remoteAddress: this.remoteAddress }, 'tunnel up');
+      this.control?.send({
+        type: 'welcome', protocolVersion: PROTOCOL_VERSION, edgeVersion: EDGE_VERSION,
+        account: this.account.name, tunnelId: this.id,
+      });
+      return;
+    }
+    if (!this.welcomed) {
+      this.fail(new UdnsError('protocol_violation', 'hello must come first'));
+      return;
+    }
+    if (message.type === 'registerRoute') {
+      await this.onRegisterRoute(message);
+    } else if (message.type === 'unregisterRoute') {
+      if (this.routes.delete(message.routeId)) this.host.unregisterRoute(this, message.routeId);
+    }
+  }
+
+  private async onRegisterRoute(request: RegisterRoute): Promise<void> {
+    if (this.routes.size >= MAX_ROUTES_PER_TUNNEL) {
+      this.refuse(request.requestId, new UdnsError('route_limit', `a tunnel may carry at most ${MAX_ROUTES_PER_TUNNEL} routes`));
+      return;
+    }
+    const result = await this.host.registerRoute(this, request);
+    if (!result.ok) {
+      this.refuse(request.requestId, result.error);
+      return;
+    }
+    if (this.closed) {
+      this.host.unregisterRoute(this, result.routeId);
+      return;
+    }
+    const { routeId, kind, name, port, url } = result;
+    this.routes.set(routeId, { routeId, kind, name, port, url, target: request.target });
+    this.logger.info({ routeId, kind, name, port, target: request.target }, 'route registered');
+    this.control?.send({ type: 'routeRegistered', requestId: request.requestId, routeId, kind, name, port, url });
+  }
+
+  private refuse(requestId: number, error: UdnsError): void {
+    this.logger.info({ code: error.code, reason: error.message }, 'route refused');
+    this.control?.send({ type: 'routeRefused', requestId, code: error.code, message: error.message });
+  }
+
+  private fail(error: UdnsError): void {
+    if (this.closed) return;
+    this.logger.warn({ code: error.code, reason: error.message }, 'tunnel failed');
+    this.control?.send({ type: 'error', code: error.code, message: error.message });
+    this.close(error.message);
+  }
+
+  private finish(reason: string): void {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    this.routes.clear();
+    this.host.tunnelClosed(this);
+    this.logger.info({ reason }, 'tunnel down');
+    this.emit('close');
+  }
+}
