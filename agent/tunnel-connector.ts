@@ -57,7 +57,7 @@ export class TunnelConnector extends EventEmitter {
     private readonly serverUrl: URL,
     private readonly token: string,
     private readonly transport: TransportKind,
-    private readonly routes: ManagedRoute[],
+    private readonly managed: ManagedRoute[],
     private readonly agentVersion: string,
     private readonly logger: AgentLogger,
   ) {
@@ -86,7 +86,7 @@ export class TunnelConnector extends EventEmitter {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.mux?.close();
     this.mux?.destroy();
-    for (const route of this.routes) route.handler.close();
+    for (const route of this.managed) route.handler.close();
   }
 
   private async connectOnce(): Promise<PublishedRoute[]> {
@@ -162,7 +162,7 @@ export class TunnelConnector extends EventEmitter {
         case 'welcome':
           account = message.account;
           this.logger.info({ tunnel: message.tunnelId, account }, 'tunnel up');
-          this.routes.forEach((route, requestId) => {
+          this.managed.forEach((route, requestId) => {
             pending.set(requestId, route);
             control.send({
               type: 'registerRoute', requestId, kind: route.kind, target: route.target,
@@ -194,7 +194,7 @@ export class TunnelConnector extends EventEmitter {
           }
           // Refused on a reconnect (say the name was released meanwhile): drop it, keep the rest.
           if (route) this.dropRoute(route, error);
-          if (pending.size === 0 && this.routes.length > 0) this.emit('online', account, published);
+          if (pending.size === 0 && this.managed.length > 0) this.emit('online', account, published);
           break;
         }
         case 'routeClosed': {
@@ -222,11 +222,11 @@ export class TunnelConnector extends EventEmitter {
   }
 
   private dropRoute(route: ManagedRoute, error: UdnsError): void {
-    const index = this.routes.indexOf(route);
-    if (index !== -1) this.routes.splice(index, 1);
+    const index = this.managed.indexOf(route);
+    if (index !== -1) this.managed.splice(index, 1);
     route.handler.close();
     this.emit('routeClosed', route, error);
-    if (this.routes.length === 0) {
+    if (this.managed.length === 0) {
       this.stop();
       this.emit('fatal', new UdnsError(error.code, `no route left to serve: ${error.message}`));
     }

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startAgent, type Agent, type RouteSpec } from '../../agent/agent.js';
+import type { TestEdge } from './test-edge.js';
+
+/** Root of the udns package (where bin/udns.js lives). */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const UDNS_BIN = path.join(PACKAGE_ROOT, 'bin', 'udns.js');
+
+/** Starts the real agent in-process against a test edge. */
+export function startTestAgent(
+  edge: TestEdge,
+  routes: RouteSpec[],
+  options: { token?: string; transport?: 'raw' | 'ws' } = {},
+): Promise<Agent> {
+  return startAgent({
+    serverUrl: edge.serverUrl,
+    token: options.token ?? edge.adminToken,
+    transport: options.transport ?? 'raw',
+    routes,
+  });
+}
+
+/** A `udns` CLI process and what it printed so far. */
+export interface CliProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with stdout once it contains `pattern` (rejects if the process exits first). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `udns <args>` as a real process (the built CLI). */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, [UDNS_BIN, ...args], {
+    env: { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => { out += chunk; });
+  child.stderr!.on('data', (chunk: Buffer) => { err += chunk; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForOutput(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(out)) {
+            cleanup();
+            resolve(out);
+          }
+        };
+        const onExit = (): void => { cleanup(); reject(new Error(`udns exited before printing ${pattern}: ${err || out}`)); };
+        const timer = setTimeout(() => { cleanup(); reject(new Error(`timed out waiting for ${pattern}; stderr: ${err}`)); }, timeoutMs);
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          child.stdout!.off('data', check);
+          child.off('exit', onExit);
+        };
+        child.stdout!.on('data', check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs `udns <args>` to completion. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = spawnCli(args, env);
+  const { code } = await cli.exited;
+  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+}
