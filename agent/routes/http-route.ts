@@ -54,7 +54,6 @@ export class HttpRoute implements RouteHandler {
   close(): void {
     this.server.close();
     this.server.closeAllConnections();
-    this.proxy.close();
     this.upstreamAgent.destroy();
   }
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the outside programs the test suite drives for real (Debian packages):
+# dig (dnsutils) and kdig (knot-dnsutils) for DNS, PostgreSQL for the database tests,
+# wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
+set -euo pipefail
+packages=(dnsutils knot-dnsutils postgresql wrk openssh-server openssh-client)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test tools already installed"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,122 @@
+// Test support for server/accounts: throwaway SQLite directories and a throwaway PostgreSQL
+// cluster. Belongs in test/helpers/ once that folder is open to this module's owners.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { createAdapterFactory, type DatabaseTarget } from './database-target.js';
+
+const run = promisify(execFile);
+
+/** A fresh, empty database for one test, as store options and as a migrator target. */
+export interface TestDatabase {
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly target: DatabaseTarget;
+}
+
+/** Creates fresh databases of one kind and removes them all at the end. */
+export interface TestBackend {
+  readonly dialect: DatabaseTarget['dialect'];
+  fresh(): Promise<TestDatabase>;
+  cleanup(): Promise<void>;
+}
+
+/** Temporary directories, each with its own `udns.db`. */
+export function sqliteBackend(): TestBackend {
+  const dirs: string[] = [];
+  return {
+    dialect: 'sqlite',
+    async fresh() {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-accounts-'));
+      dirs.push(dataDir);
+      return { dataDir, databaseUrl: undefined, target: { dialect: 'sqlite', file: path.join(dataDir, 'udns.db') } };
+    },
+    async cleanup() {
+      for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The newest `/usr/lib/postgresql/<version>/bin` with initdb and pg_ctl, or null. */
+export function findPostgresBinaries(): string | null {
+  const base = '/usr/lib/postgresql';
+  if (!fs.existsSync(base)) return null;
+  const versions = fs.readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  for (const version of versions) {
+    const bin = path.join(base, version, 'bin');
+    if (fs.existsSync(path.join(bin, 'initdb')) && fs.existsSync(path.join(bin, 'pg_ctl'))) return bin;
+  }
+  return null;
+}
+
+/** What to say when PostgreSQL is missing: CI must fail, a laptop may skip. */
+export const POSTGRES_MISSING =
+  'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install them (apt-get install -y postgresql) to run the PostgreSQL tests';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Starts a private PostgreSQL cluster (initdb + pg_ctl, trust auth, 127.0.0.1 on a free port,
+ * its unix socket in the same temp dir). As root, runs it as the `postgres` OS user, because
+ * initdb refuses to run as root.
+ */
+export async function startPostgresBackend(bin: string): Promise<TestBackend> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) await run('chown', ['postgres:', dir]);
+  const pg = (tool: string, args: string[]) =>
+    asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args);
+  const data = path.join(dir, 'data');
+  await pg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync']);
+  const port = await freePort();
+  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+  await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start']);
+
+  const url = (database: string) => `postgresql://postgres@127.0.0.1:${port}/${database}`;
+  const admin = await new PrismaPg({ connectionString: url('postgres') }).connect();
+  let counter = 0;
+  return {
+    dialect: 'postgresql',
+    async fresh() {
+      const database = `udns_test_${++counter}`;
+      await admin.executeScript(`CREATE DATABASE ${database}`);
+      const dataDir = path.join(dir, `data-dir-${counter}`);
+      return { dataDir, databaseUrl: url(database), target: { dialect: 'postgresql', url: url(database) } };
+    },
+    async cleanup() {
+      await admin.dispose();
+      await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs one query on its own connection and returns the rows (for inspecting a database). */
+export async function queryRows(target: DatabaseTarget, sql: string): Promise<unknown[][]> {
+  const adapter = await createAdapterFactory(target, { foreignKeys: false }).connect();
+  try {
+    return (await adapter.queryRaw({ sql, args: [], argTypes: [] })).rows;
+  } finally {
+    await adapter.dispose();
+  }
+}
+
+/** Runs statements on their own connection (for tampering with a database). */
+export async function executeSql(target: DatabaseTarget, sql: string): Promise<void> {
+  const adapter = await createAdapterFactory(target, { foreignKeys: false }).connect();
+  try {
+    await adapter.executeScript(sql);
+  } finally {
+    await adapter.dispose();
+  }
+}

@@ -1,0 +1,128 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { closedPort, startHttpOrigin, type Origin } from '../helpers/origins.js';
+import { runCli, spawnCli } from '../helpers/test-agent.js';
+import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
+import { visit } from '../helpers/visitor.js';
+
+/** One line on stderr, nothing on stdout, a non-zero exit. */
+function expectCleanFailure(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp): void {
+  expect(result.code).not.toBe(0);
+  expect(result.code).not.toBeNull();
+  expect(result.stdout).toBe('');
+  const lines = result.stderr.trim().split('\n').filter((line) => !line.startsWith('(run with --help'));
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+}
+
+describe('the udns CLI', () => {
+  let edge: TestEdge;
+  let origin: Origin;
+  let configDir: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    edge = await startTestEdge();
+    origin = await startHttpOrigin();
+    configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-cli-'));
+    env = { UDNS_CONFIG: path.join(configDir, 'sub', 'config.json') };
+  });
+  afterAll(async () => {
+    await origin?.close();
+    await edge?.close();
+  });
+
+  test('login checks the token, then saves server and token in a 0600 file', async () => {
+    const result = await runCli(['login', edge.adminToken, '--server', edge.serverUrl], env);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('logged in to');
+    expect(result.stdout).toContain('as admin');
+    const file = env.UDNS_CONFIG!;
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ server: edge.serverUrl, token: edge.adminToken });
+  });
+
+  test('login with a rejected token fails and saves nothing', async () => {
+    const otherEnv = { UDNS_CONFIG: path.join(configDir, 'never.json') };
+    expectCleanFailure(await runCli(['login', 'udns_nope', '--server', edge.serverUrl], otherEnv), /^udns: token rejected/);
+    expect(fs.existsSync(otherEnv.UDNS_CONFIG)).toBe(false);
+  });
+
+  test('`udns http` prints "<public-url> -> <local target>", status lists it, Ctrl-C closes cleanly', async () => {
+    const agent = spawnCli(['http', String(origin.port), '--name', 'clidemo'], env);
+    const out = await agent.waitForOutput(/\n/);
+    expect(out).toBe(`http://clidemo.localhost:${edge.edge.httpPort} -> http://127.0.0.1:${origin.port}\n`);
+    expect((await visit(edge, 'clidemo', '/echo')).status).toBe(200);
+
+    const status = await runCli(['status'], env);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('account  admin');
+    expect(status.stdout).toContain(`http://clidemo.localhost:${edge.edge.httpPort} -> http://127.0.0.1:${origin.port}`);
+
+    agent.child.kill('SIGINT');
+    const exit = await agent.exited;
+    expect(agent.stderr()).toBe('');
+    expect(exit.code).toBe(0);
+    const deadline = Date.now() + 5000;
+    while (edge.edge.tunnelCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(edge.edge.tunnelCount()).toBe(0);
+  });
+
+  test('`udns tcp` prints a tcp:// URL', async () => {
+    const agent = spawnCli(['tcp', String(origin.port)], env);
+    const out = await agent.waitForOutput(/\n/);
+    expect(out).toMatch(new RegExp(`^tcp://localhost:30\\d{3} -> 127\\.0\\.0\\.1:${origin.port}\\n$`));
+    agent.child.kill('SIGINT');
+    await agent.exited;
+  });
+
+  test.each([
+    [['http', '0'], /port must be a number from 1 to 65535, got "0"/],
+    [['http', '70000'], /port must be a number from 1 to 65535/],
+    [['tcp', 'ssh'], /port must be a number from 1 to 65535, got "ssh"/],
+    [['http', '3000', '--name', 'Bad_Name!'], /invalid name "Bad_Name!"/],
+    [['http', '3000', '--name', 'admin'], /the name "admin" is reserved/],
+    [['http', '3000', '--transport', 'carrier-pigeon'], /use "raw" \(default, fastest\) or "ws"/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('bad input %j: one clear line, non-zero exit', async (args, pattern) => {
+    expectCleanFailure(await runCli(args, env), pattern);
+  });
+
+  test('server unreachable: one clear line, non-zero exit', async () => {
+    const port = await closedPort();
+    expectCleanFailure(await runCli(['http', '3000', '--server', `http://127.0.0.1:${port}`], env), /cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+  });
+
+  test('token rejected: one clear line, non-zero exit', async () => {
+    expectCleanFailure(await runCli(['http', '3000', '--token', 'udns_wrong'], env), /^udns: token rejected: it is unknown or revoked$/);
+  });
+
+  test('name taken: one clear line, non-zero exit', async () => {
+    const bob = await edge.createAccount('bob');
+    const agent = spawnCli(['http', String(origin.port), '--name', 'bobsname', '--token', bob], env);
+    await agent.waitForOutput(/bobsname/);
+    expectCleanFailure(await runCli(['http', String(origin.port), '--name', 'bobsname'], env), /^udns: the name "bobsname" belongs to another account/);
+    agent.child.kill('SIGINT');
+    await agent.exited;
+  });
+
+  test('no saved login: says how to log in', async () => {
+    expectCleanFailure(await runCli(['http', '3000'], { UDNS_CONFIG: path.join(configDir, 'absent.json') }), /run `udns login <token> --server <url>`/);
+  });
+
+  test('account create prints a token that works; bad account names are refused', async () => {
+    const created = await runCli(['account', 'create', 'dave', '--data-dir', edge.dataDir]);
+    expect(created.code).toBe(0);
+    const token = /udns login (udns_\S+)/.exec(created.stdout)![1]!;
+    const login = await runCli(['login', token, '--server', edge.serverUrl], { UDNS_CONFIG: path.join(configDir, 'dave.json') });
+    expect(login.stdout).toContain('as dave');
+    expectCleanFailure(await runCli(['account', 'create', 'Not Valid', '--data-dir', edge.dataDir]), /^udns: /);
+  });
+
+  test('server with bad options reports every problem in one line', async () => {
+    expectCleanFailure(await runCli(['server', '--http-port', 'eighty', '--public-ip', 'nope', '--data-dir', configDir]), /--http-port: .*--public-ip: must be an IPv4 address/);
+  });
+});
