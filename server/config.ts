@@ -32,6 +32,8 @@ export const EdgeConfigSchema = z.object({
    */
   publicUrl: z.url().optional(),
   logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** How often live tunnels' tokens are checked again, so a revoked token ends its tunnels. */
+  tokenRecheckSeconds: z.coerce.number().int().min(1).max(3600).default(30),
 }).strict();
 
 export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
@@ -49,6 +51,7 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_BIND: 'bind',
   UDNS_PUBLIC_URL: 'publicUrl',
   UDNS_LOG_LEVEL: 'logLevel',
+  UDNS_TOKEN_RECHECK_SECONDS: 'tokenRecheckSeconds',
 };
 
 /**

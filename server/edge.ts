@@ -67,7 +67,7 @@ async function startServices(
   const httpPort = (front.address() as net.AddressInfo).port;
   const urls = new PublicUrls(config.domain, httpPort, config.publicUrl);
 
-  const registry = new TunnelRegistry(store, directory, tcp, urls, logger);
+  const registry = new TunnelRegistry(store, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000);
   cleanups.push(() => registry.closeAll());
   const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, directory, registry, urls, logger });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, app);

@@ -49,7 +49,7 @@ export function registerAccountCommands(program: Command): void {
     });
 
   storeOptions(account.command('revoke-token')
-    .description('revoke a token: it stops working at once, live tunnels included on their next check')
+    .description('revoke a token: refused at once for new connections; live tunnels end at the edge\'s next check (30 s)')
     .argument('<user>')
     .argument('<token>', 'token id, its shown prefix, or the whole token'))
     .action(async (user: string, which: string, flags: StoreFlags) => {

@@ -57,7 +57,8 @@ export function createTunnelEndpoint(tokens: TokenCheck, registry: TunnelRegistr
 
     const remoteAddress = socket.remoteAddress ?? '';
     const open = (transport: Duplex): void => {
-      const tunnel = new TunnelSession(transport, account, remoteAddress, registry, logger);
+      const stillAuthorized = async (): Promise<boolean> => (await tokens.authenticate(token))?.id === account.id;
+      const tunnel = new TunnelSession(transport, account, remoteAddress, stillAuthorized, registry, logger);
       registry.addTunnel(tunnel);
     };
     if (upgrade === RAW_UPGRADE_PROTOCOL) {

@@ -47,7 +47,15 @@ export class TunnelRegistry implements TunnelHost {
     private readonly tcp: TcpForwards,
     private readonly urls: PublicUrls,
     private readonly logger: Logger,
-  ) {}
+    tokenRecheckMs: number,
+  ) {
+    this.recheckTimer = setInterval(() => {
+      for (const tunnel of this.tunnels) void tunnel.recheckAuthorization();
+    }, tokenRecheckMs);
+    this.recheckTimer.unref();
+  }
+
+  private readonly recheckTimer: NodeJS.Timeout;
 
   /** Adds a tunnel that finished its handshake. */
   addTunnel(tunnel: TunnelSession): void {
@@ -100,6 +108,7 @@ export class TunnelRegistry implements TunnelHost {
 
   /** Closes every tunnel (edge shutdown). */
   closeAll(): void {
+    clearInterval(this.recheckTimer);
     for (const tunnel of this.tunnels) tunnel.close('edge shutting down');
   }
 

@@ -61,6 +61,8 @@ export class TunnelSession extends EventEmitter {
     transport: Duplex,
     readonly account: AccountInfo,
     readonly remoteAddress: string,
+    /** Asks the account store again whether this tunnel's token is still valid. */
+    private readonly stillAuthorized: () => Promise<boolean>,
     private readonly host: TunnelHost,
     readonly logger: Logger,
   ) {
@@ -90,6 +92,20 @@ export class TunnelSession extends EventEmitter {
     if (!this.routes.delete(routeId)) return;
     this.control?.send({ type: 'routeClosed', routeId, code: error.code, message: error.message });
     this.logger.info({ routeId, code: error.code }, 'route closed by edge');
+  }
+
+  /** Ends the tunnel with `unauthorized` when its token was revoked since it connected. */
+  async recheckAuthorization(): Promise<void> {
+    if (this.closed) return;
+    let authorized: boolean;
+    try {
+      authorized = await this.stillAuthorized();
+    } catch (error) {
+      // The database being briefly unavailable must not cut every tunnel: try next round.
+      this.logger.warn({ err: error }, 'could not re-check the tunnel token');
+      return;
+    }
+    if (!authorized) this.fail(new UdnsError('unauthorized', 'token revoked: run `udns login` with a valid token'));
   }
 
   /** Ends the tunnel: GOAWAY to the agent, then the transport goes. */
