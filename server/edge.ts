@@ -86,6 +86,13 @@ async function startServices(
     else socket.destroy();
   });
   front.on('connection', createFrontDoor({ domain: config.domain, registry, fallback: httpServer, logger }));
+  // On shutdown, tunnels and visitors are cut rather than drained: agents reconnect anyway.
+  const sockets = new Set<net.Socket>();
+  front.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  cleanups.push(() => { for (const socket of sockets) socket.destroy(); });
   front.on('error', (error) => logger.error({ err: error }, 'http listener failed'));
   cleanups.push(() => { httpServer.closeAllConnections(); });
 

@@ -1,0 +1,81 @@
+import { PassThrough, Duplex } from 'node:stream';
+import { describe, expect, test } from 'vitest';
+import { ControlChannel } from './control-channel.js';
+import { MAX_CONTROL_FRAME_BYTES } from './limits.js';
+import { AgentMessage, type EdgeMessage } from './messages.js';
+import type { UdnsError } from './errors.js';
+
+/** A duplex whose input we write to and whose output we read. */
+function pipePair(): { stream: Duplex; input: PassThrough; output: PassThrough } {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const stream = Duplex.from({ readable: input, writable: output });
+  return { stream, input, output };
+}
+
+function channel() {
+  const pair = pipePair();
+  const control = new ControlChannel<typeof AgentMessage, EdgeMessage>(pair.stream, AgentMessage);
+  const messages: unknown[] = [];
+  const errors: UdnsError[] = [];
+  control.on('message', (m) => messages.push(m));
+  control.on('error', (e) => errors.push(e));
+  return { ...pair, control, messages, errors };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('ControlChannel', () => {
+  test('parses messages split across chunks and several per chunk', async () => {
+    const { input, messages, errors } = channel();
+    const hello = JSON.stringify({ type: 'hello', protocolVersion: 1, agentVersion: 'x' });
+    input.write(hello.slice(0, 10));
+    input.write(`${hello.slice(10)}\n${JSON.stringify({ type: 'unregisterRoute', routeId: 'r' })}\n`);
+    await tick();
+    expect(errors).toEqual([]);
+    expect(messages).toEqual([{ type: 'hello', protocolVersion: 1, agentVersion: 'x' }, { type: 'unregisterRoute', routeId: 'r' }]);
+  });
+
+  test('a line that is not JSON is a protocol violation', async () => {
+    const { input, errors } = channel();
+    input.write('{nope\n');
+    await tick();
+    expect(errors.map((e) => e.code)).toEqual(['protocol_violation']);
+  });
+
+  test('an unknown message or an extra field is refused (strict schemas)', async () => {
+    const a = channel();
+    a.input.write('{"type":"launchMissiles"}\n');
+    const b = channel();
+    b.input.write(`${JSON.stringify({ type: 'hello', protocolVersion: 1, agentVersion: 'x', admin: true })}\n`);
+    await tick();
+    expect(a.errors[0]?.code).toBe('protocol_violation');
+    expect(b.errors[0]?.code).toBe('protocol_violation');
+  });
+
+  test('a wrong protocol version is refused', async () => {
+    const { input, errors } = channel();
+    input.write(`${JSON.stringify({ type: 'hello', protocolVersion: 999, agentVersion: 'x' })}\n`);
+    await tick();
+    expect(errors[0]?.code).toBe('protocol_violation');
+  });
+
+  test('a line over the frame limit ends the channel without buffering it all', async () => {
+    const { input, errors, stream } = channel();
+    input.write('x'.repeat(MAX_CONTROL_FRAME_BYTES + 1));
+    await tick();
+    expect(errors[0]?.message).toContain(`larger than ${MAX_CONTROL_FRAME_BYTES}`);
+    expect(stream.destroyed).toBe(true);
+  });
+
+  test('send writes one JSON line; nothing after close', async () => {
+    const { control, output } = channel();
+    const lines: string[] = [];
+    output.on('data', (chunk) => lines.push(String(chunk)));
+    control.send({ type: 'routeClosed', routeId: 'r', code: 'replaced', message: 'moved' });
+    control.close();
+    control.send({ type: 'routeClosed', routeId: 'r2', code: 'replaced', message: 'late' });
+    await tick();
+    expect(lines.join('')).toBe('{"type":"routeClosed","routeId":"r","code":"replaced","message":"moved"}\n');
+  });
+});

@@ -1,0 +1,33 @@
+import { describe, expect, test } from 'vitest';
+import { isUdnsError } from '../protocol/index.js';
+import { loadEdgeConfig } from './config.js';
+
+describe('edge config', () => {
+  test('defaults match the documentation', () => {
+    expect(loadEdgeConfig({})).toMatchObject({
+      domain: 'localhost', httpPort: 8080, dnsPort: 5353, publicIp: '127.0.0.1', dataDir: './.udns',
+      tcpPorts: { low: 20000, high: 20999 }, bind: '0.0.0.0', logLevel: 'info',
+    });
+  });
+
+  test('flags win over UDNS_* variables, which win over defaults', () => {
+    const config = loadEdgeConfig({ httpPort: '9000' }, { UDNS_HTTP_PORT: '7000', UDNS_DOMAIN: 'Example.NET.' });
+    expect(config.httpPort).toBe(9000);
+    expect(config.domain).toBe('example.net');
+  });
+
+  test('every problem is reported at once, naming the flag', () => {
+    try {
+      loadEdgeConfig({ httpPort: 'x', publicIp: '::1', tcpPorts: '9-3', domain: 'bad_domain' });
+      expect.unreachable();
+    } catch (error) {
+      expect(isUdnsError(error, 'config_invalid')).toBe(true);
+      const message = (error as Error).message;
+      for (const flag of ['--http-port', '--public-ip', '--tcp-ports', '--domain']) expect(message).toContain(flag);
+    }
+  });
+
+  test('the config is frozen', () => {
+    expect(Object.isFrozen(loadEdgeConfig({}))).toBe(true);
+  });
+});
