@@ -40,7 +40,12 @@ export function getAndCount(target: HttpTarget, path: string, timeoutMs: number)
       agent: false,
       headers: { host: target.host ?? `127.0.0.1:${target.port}` },
     });
-    const timer = setTimeout(() => request.destroy(new Error(`GET ${path} took longer than ${timeoutMs} ms`)), timeoutMs);
+    const timeout = new Error(`GET ${path} took longer than ${timeoutMs} ms`);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      request.destroy(timeout);
+    }, timeoutMs);
     request.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
@@ -54,7 +59,8 @@ export function getAndCount(target: HttpTarget, path: string, timeoutMs: number)
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         // A body cut short ends in 'close' without 'complete': report it as a short count.
         if (!response.complete && !request.destroyed) request.destroy();
-        resolve({ status: response.statusCode ?? 0, bytes, seconds });
+        if (timedOut) reject(timeout);
+        else resolve({ status: response.statusCode ?? 0, bytes, seconds });
       });
     });
   });

@@ -63,6 +63,11 @@ export class ManagedProcess extends EventEmitter {
     child.stdin?.on('error', () => {});
   }
 
+  /** Its process id (undefined if it never started). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** True until the process exits. */
   get running(): boolean {
     return this.exitDescription === null;
@@ -128,9 +133,11 @@ export class ManagedProcess extends EventEmitter {
 /** Every child this run started, so that any exit path (error, Ctrl-C, timeout) can end them. */
 export class ProcessGroup {
   private readonly members: ManagedProcess[] = [];
+  private closing = false;
 
-  /** Spawns `command` and tracks it. */
+  /** Spawns `command` and tracks it; refuses once {@link stopAll} has begun. */
   start(name: string, command: string, args: readonly string[], options: StartOptions = {}): ManagedProcess {
+    if (this.closing) throw new Error(`not starting ${name}: the benchmark is shutting down`);
     const child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
@@ -142,8 +149,14 @@ export class ProcessGroup {
     return managed;
   }
 
+  /** Children still running, oldest first. */
+  live(): ManagedProcess[] {
+    return this.members.filter((member) => member.running);
+  }
+
   /** Stops every running child, newest first (agent before edge, ssh before sshd). */
   async stopAll(graceMs = 5000): Promise<void> {
+    this.closing = true;
     for (const member of [...this.members].reverse()) await member.stop(graceMs);
   }
 

@@ -1,0 +1,202 @@
+/*
+ * `npm run bench`: the same origin reached directly, through udns (raw and ws transports) and
+ * through `ssh -R`, measured side by side in one run (wrk on 1 KiB, one bulk download), printed
+ * as a table with ratios and written to bench/results/. See bench-options.ts for the options.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BenchOptionsError, USAGE, parseBenchOptions, type BenchOptions, type PathName } from './bench-options.js';
+import { measureCpu } from './proc-stats.js';
+import { formatProfileSummary, summariseCpuProfileFile, type ProfileSummary } from './cpu-profile-summary.js';
+import { measureDownload, waitUntilServing, type HttpTarget } from './download.js';
+import { SMALL_PATH, downloadPath, startOrigin, type Origin } from './origin.js';
+import { ProcessGroup, redactTokens } from './processes.js';
+import { PATH_LABELS, analyse, formatReport, type PathResult } from './report.js';
+import { startSshForward } from './ssh-forward.js';
+import { startUdnsPath } from './udns-path.js';
+import { runWrk } from './wrk.js';
+
+const WARMUP_DOWNLOAD_BYTES = 16 * 1024 * 1024;
+
+/** A path that is up and serving, and how to take it down. */
+interface OpenPath {
+  target: HttpTarget;
+  stop(): Promise<void>;
+}
+
+const progress = (message: string): void => { process.stderr.write(`bench: ${message}\n`); };
+
+function repoRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'bench'))) return dir;
+  }
+  throw new Error('cannot find the udns checkout (package.json next to bench/)');
+}
+
+function commandOutput(command: string, args: string[]): string {
+  const run = spawnSync(command, args, { encoding: 'utf8', timeout: 5000 });
+  return `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n')[0]?.trim() || `${command}: unavailable`;
+}
+
+async function openPath(name: PathName, origin: Origin, group: ProcessGroup, workDir: string, profileDir?: string): Promise<OpenPath> {
+  switch (name) {
+    case 'direct':
+      return { target: { port: origin.port }, stop: async () => {} };
+    case 'udns':
+    case 'udns-ws': {
+      const udns = await startUdnsPath(group, { originPort: origin.port, transport: name === 'udns' ? 'raw' : 'ws', workDir, profileDir });
+      return { target: { port: udns.port, host: udns.host }, stop: () => udns.stop() };
+    }
+    case 'ssh': {
+      const ssh = await startSshForward(group, { originPort: origin.port, workDir });
+      return { target: { port: ssh.port }, stop: () => ssh.stop() };
+    }
+  }
+}
+
+/** Warms a path up, then measures it; fills `result` as it goes so partial numbers survive. */
+async function measurePath(result: PathResult, target: HttpTarget, group: ProcessGroup, options: BenchOptions): Promise<void> {
+  const url = `http://127.0.0.1:${target.port}${SMALL_PATH}`;
+  const load = { url, host: target.host, connections: options.connections };
+  await waitUntilServing(target, SMALL_PATH, 1024, 15_000);
+  if (options.warmupSec > 0) {
+    progress(`${result.label}: warm-up ${options.warmupSec}s`);
+    await runWrk(group, { ...load, durationSec: options.warmupSec });
+    const warmBytes = Math.min(WARMUP_DOWNLOAD_BYTES, options.downloadBytes);
+    await measureDownload(target, downloadPath(warmBytes), warmBytes, 30_000);
+  }
+  progress(`${result.label}: wrk -t1 -c${options.connections} -d${options.durationSec}s`);
+  const measured = await measureCpu(group.live(), () => runWrk(group, { ...load, durationSec: options.durationSec }));
+  result.wrk = measured.value;
+  result.cpuDuringWrk = measured.cpu;
+  progress(`${result.label}: downloading ${(options.downloadBytes / 1024 / 1024).toFixed(0)} MiB`);
+  // Bounded, yet loose enough for 5 MB/s: a slow path is a result, not a timeout.
+  const timeoutMs = 60_000 + (options.downloadBytes / 5e6) * 1000;
+  const downloaded = await measureCpu(group.live(), () => measureDownload(target, downloadPath(options.downloadBytes), options.downloadBytes, timeoutMs));
+  result.download = downloaded.value;
+  result.cpuDuringDownload = downloaded.cpu;
+}
+
+function summariseProfiles(profileDir: string): ProfileSummary[] {
+  if (!fs.existsSync(profileDir)) return [];
+  const files = fs.readdirSync(profileDir).filter((file) => file.endsWith('.cpuprofile')).sort();
+  return files.map((file) => summariseCpuProfileFile(path.join(profileDir, file)));
+}
+
+async function run(options: BenchOptions, group: ProcessGroup, workDir: string): Promise<number> {
+  const root = repoRoot();
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const resultsDir = path.join(root, 'bench', 'results');
+  const profileDir = options.profile ? path.join(resultsDir, `profiles-${stamp}`) : undefined;
+  if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+  const startedAt = new Date().toISOString();
+  const uptimeBefore = commandOutput('uptime', []);
+  const loadAvgBefore = os.loadavg();
+  progress(`paths ${options.paths.join(', ')}; ${uptimeBefore}`);
+  if (profileDir) progress(`profiling edge and agent into ${profileDir}: numbers of this run include profiler overhead`);
+
+  const origin = await startOrigin(group);
+  const results: PathResult[] = [];
+  for (const name of options.paths) {
+    const result: PathResult = { path: name, label: PATH_LABELS[name], loadAvgAtStart: os.loadavg() };
+    results.push(result);
+    let open: OpenPath | undefined;
+    try {
+      progress(`${result.label}: starting`);
+      open = await openPath(name, origin, group, workDir, profileDir);
+      await measurePath(result, open.target, group, options);
+    } catch (error) {
+      result.error = redactTokens((error as Error).message);
+      progress(`${result.label}: FAILED: ${result.error}`);
+    } finally {
+      await open?.stop();
+    }
+  }
+  await origin.process.stop();
+
+  const analysis = analyse(results);
+  const uptimeAfter = commandOutput('uptime', []);
+  const report = formatReport(results, analysis);
+  console.log(`\n${report}\n\nload before: ${uptimeBefore}\nload after:  ${uptimeAfter}`);
+
+  const profiles = profileDir ? summariseProfiles(profileDir) : [];
+  for (const summary of profiles) console.log(`\n${formatProfileSummary(summary)}`);
+
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `bench-${stamp}.json`);
+  const document = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    options,
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      wrk: commandOutput('wrk', ['-v']),
+      ssh: commandOutput('ssh', ['-V']),
+    },
+    load: { before: loadAvgBefore, after: os.loadavg(), uptimeBefore, uptimeAfter },
+    results,
+    analysis,
+    profiles,
+    profileDir,
+  };
+  fs.writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
+  console.log(`\nresults written to ${path.relative(process.cwd(), file) || file}`);
+  return results.some((r) => r.error) ? 1 : 0;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  let options: BenchOptions;
+  try {
+    options = parseBenchOptions(argv, process.env);
+  } catch (error) {
+    if (!(error instanceof BenchOptionsError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  const group = new ProcessGroup();
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-bench-'));
+  const removeWorkDir = (): void => fs.rmSync(workDir, { recursive: true, force: true });
+
+  // Whatever ends this process, no child may outlive it.
+  let stopping = false;
+  const abandon = (why: string, exitCode: number): void => {
+    if (stopping) {
+      group.killAllNow();
+      process.exit(exitCode);
+    }
+    stopping = true;
+    progress(`${why}: stopping every child process`);
+    void group.stopAll(2000).finally(() => {
+      removeWorkDir();
+      process.exit(exitCode);
+    });
+  };
+  process.on('SIGINT', () => abandon('SIGINT', 130));
+  process.on('SIGTERM', () => abandon('SIGTERM', 143));
+  process.on('SIGHUP', () => abandon('SIGHUP', 129));
+  process.on('exit', () => group.killAllNow());
+  setTimeout(() => abandon(`the run took longer than --timeout ${options.timeoutSec}s`, 1), options.timeoutSec * 1000).unref();
+
+  let exitCode = 1;
+  try {
+    exitCode = await run(options, group, workDir);
+  } catch (error) {
+    process.stderr.write(`bench: ${redactTokens((error as Error).stack ?? String(error))}\n`);
+  } finally {
+    await group.stopAll();
+    removeWorkDir();
+  }
+  process.exit(exitCode);
+}
+
+await main();

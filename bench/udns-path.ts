@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, type ManagedProcess, type ProcessGroup } from './processes.js';
+
+/** The name the benchmark publishes the origin under. */
+const NAME = 'bench';
+/** Edge start includes opening (and on first start migrating) its SQLite database. */
+const EDGE_START_TIMEOUT_MS = 60_000;
+const AGENT_START_TIMEOUT_MS = 30_000;
+
+/** How to run one udns path. */
+export interface UdnsPathOptions {
+  originPort: number;
+  transport: 'raw' | 'ws';
+  /** Scratch directory; the edge's data dir is created inside it. */
+  workDir: string;
+  /** When set, edge and agent run under `--cpu-prof` and write their profiles here. */
+  profileDir?: string;
+}
+
+/** A live edge + agent pair publishing the origin as `bench.localhost:<port>`. */
+export interface UdnsPath {
+  /** The edge's HTTP port on 127.0.0.1, where visitors connect. */
+  port: number;
+  /** Host header that routes a visitor to the origin through the tunnel. */
+  host: string;
+  edge: ManagedProcess;
+  agent: ManagedProcess;
+  /** Stops agent then edge (gracefully, so `--cpu-prof` profiles get written). */
+  stop(): Promise<void>;
+}
+
+/** bin/udns.js of this checkout, found from dist/bench/ (compiled) or bench/ (sources). */
+function udnsBin(): string {
+  for (const relative of ['../../bin/udns.js', '../bin/udns.js']) {
+    const candidate = fileURLToPath(new URL(relative, import.meta.url));
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new Error('bin/udns.js not found next to the benchmark: run it from a udns checkout');
+}
+
+/** Node flags for a child: `--cpu-prof` cannot go through NODE_OPTIONS, so it goes here. */
+function nodeFlags(profileDir: string | undefined, label: string): string[] {
+  return profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${label}.cpuprofile`] : [];
+}
+
+/**
+ * Starts a real edge (`udns server`, fresh data dir) and a real agent (`udns http`) as separate
+ * processes, waits until a request through the tunnel reaches the origin, and returns the
+ * visitor address. Everything listens on 127.0.0.1.
+ */
+export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOptions): Promise<UdnsPath> {
+  const bin = udnsBin();
+  const httpPort = await freePort();
+  const dnsPort = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(options.workDir, `edge-${options.transport}-`));
+  const label = `udns-${options.transport}`;
+
+  const edge = group.start(`edge (${label})`, process.execPath, [
+    ...nodeFlags(options.profileDir, `edge-${options.transport}`),
+    bin, 'server',
+    '--http-port', String(httpPort),
+    '--dns-port', String(dnsPort),
+    '--data-dir', dataDir,
+    '--bind', '127.0.0.1',
+  ]);
+  const tokenLine = await edge.waitForLine(/udns login (udns_[A-Za-z0-9_-]+)/, EDGE_START_TIMEOUT_MS);
+  const token = tokenLine[1]!;
+
+  const agent = group.start(`agent (${label})`, process.execPath, [
+    ...nodeFlags(options.profileDir, `agent-${options.transport}`),
+    bin, 'http', String(options.originPort),
+    '--name', NAME,
+    '--server', `http://127.0.0.1:${httpPort}`,
+    '--token', token,
+    '--transport', options.transport,
+  ]);
+  await agent.waitForLine(new RegExp(`^http://${NAME}\\.localhost:${httpPort} -> `), AGENT_START_TIMEOUT_MS);
+
+  return {
+    port: httpPort,
+    host: `${NAME}.localhost:${httpPort}`,
+    edge,
+    agent,
+    async stop() {
+      // Generous grace: a profiled process writes its .cpuprofile while exiting.
+      const graceMs = options.profileDir ? 20_000 : 5000;
+      await agent.stop(graceMs);
+      await edge.stop(graceMs);
+    },
+  };
+}
