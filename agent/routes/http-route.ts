@@ -1,44 +1,26 @@
-import http from 'node:http';
-import type { ServerHttp2Stream } from 'node:http2';
-import type { Duplex } from 'node:stream';
-import httpProxy from 'http-proxy-3';
+import http2, { type ServerHttp2Stream } from 'node:http2';
+import net from 'node:net';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
-import type { RouteHandler } from './route-handler.js';
-import { asVisitorSocket, visitorOf } from './stream-socket.js';
 import { renderAgentErrorPage } from './agent-error-page.js';
+import { RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
+import type { RouteHandler } from './route-handler.js';
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 421: 'Misdirected Request', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway' };
 
 /**
- * An http route: visitor streams are fed to an in-process HTTP server (never listening on a
- * port) that proxies each request to the local web server with http-proxy. HTTP parsing and the
- * X-Forwarded-* headers happen here, on the PC, so the shared edge only moves bytes.
+ * An http route: each visitor connection becomes one connection to the local web server. The
+ * bytes pass through unchanged except request heads, which gain X-Forwarded-For/-Proto/-Host
+ * (RequestHeadRewriter); responses, WebSocket frames and bodies are piped as they are.
+ * docs/decisions.md §15 has the numbers against proxying each request with http-proxy.
  */
 export class HttpRoute implements RouteHandler {
-  private readonly server: http.Server;
-  private readonly proxy: ReturnType<typeof httpProxy.createProxyServer>;
-  private readonly upstreamAgent: http.Agent;
-  private publicHost: string | null = null;
   readonly target: string;
+  private publicHost: string | null = null;
+  private readonly open = new Set<net.Socket>();
 
   constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger) {
-    this.target = `http://${formatHost(localHost)}:${localPort}`;
-    this.upstreamAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 64, timeout: 60_000 });
-    this.proxy = httpProxy.createProxyServer({ target: this.target, agent: this.upstreamAgent, xfwd: false, ws: true });
-    this.proxy.on('error', (error, req, resOrSocket) => this.onProxyError(error as NodeJS.ErrnoException, req as http.IncomingMessage, resOrSocket as http.ServerResponse | Duplex));
-    this.proxy.on('proxyRes', (proxyRes, _req, res) => {
-      // Local server died mid-body: the visitor must see a broken response, not wait forever.
-      const abort = (): void => { if (!(res as http.ServerResponse).writableEnded) (res as http.ServerResponse).destroy(); };
-      proxyRes.on('aborted', abort);
-      proxyRes.on('error', abort);
-      proxyRes.on('close', () => { if (!proxyRes.complete) abort(); });
-    });
-    this.server = http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.server.on('clientError', (error, socket) => {
-      this.logger.debug({ err: error }, 'malformed request from visitor');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    this.target = `http://${localHost.includes(':') ? `[${localHost}]` : localHost}:${localPort}`;
   }
 
   published(url: string): void {
@@ -46,76 +28,89 @@ export class HttpRoute implements RouteHandler {
   }
 
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
+    const log = this.logger.child({ visitor: visitor.remoteAddress });
     stream.respond({ ':status': 200 });
-    stream.on('error', (error) => this.logger.debug({ err: error }, 'visitor stream error'));
-    this.server.emit('connection', asVisitorSocket(stream, visitor));
+    const rewriter = new RequestHeadRewriter(visitor, this.publicHost);
+    const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
+    this.open.add(local);
+    let connected = false;
+    let rejection: RequestRejection | null = null;
+
+    stream.on('error', (error) => log.debug({ err: error }, 'visitor stream error'));
+    stream.on('close', () => {
+      // The visitor or the tunnel went away: nothing more can reach the visitor.
+      if (!local.destroyed) local.destroy();
+    });
+    stream.pipe(rewriter);
+    // Remembered for error pages: browsers get HTML, everything else one plain line.
+    let firstChunk: Buffer | null = null;
+    stream.once('data', (chunk: Buffer) => { firstChunk = chunk; });
+
+    const refuse = (refused: RequestRejection): void => {
+      this.answer(stream, refused.status, 'Request refused', `udns refused this request: ${refused.reason}.`, false);
+    };
+    rewriter.on('rejected', (refused: RequestRejection) => {
+      log.debug({ status: refused.status, reason: refused.reason }, 'request refused');
+      if (refused.firstRequest) {
+        // Nothing went to the origin yet: answer the visitor ourselves.
+        local.destroy();
+        refuse(refused);
+        return;
+      }
+      // The rewriter ended the origin's input: it finishes the earlier responses, then we answer.
+      rejection = refused;
+    });
+
+    local.once('connect', () => {
+      connected = true;
+      rewriter.pipe(local);
+      local.pipe(stream, { end: false });
+    });
+    local.once('end', () => {
+      if (rejection) refuse(rejection);
+      else if (!stream.destroyed) stream.end();
+    });
+    local.on('error', (error: NodeJS.ErrnoException) => {
+      if (!connected) {
+        const refused = error.code === 'ECONNREFUSED';
+        log.warn({ code: error.code, target: this.target }, refused ? 'local port refused' : 'local service unreachable');
+        const detail = refused
+          ? `The local service at ${this.target} refused the connection: is it running?`
+          : `The local service at ${this.target} could not be reached (${error.code ?? error.message}).`;
+        const title = refused ? 'Local port refused' : 'Local service unreachable';
+        const reply = (chunk: Buffer | null): void => this.answer(stream, 502, title, detail, chunk !== null && prefersHtml(chunk));
+        if (firstChunk) reply(firstChunk);
+        else {
+          // The refusal came before the request itself: wait briefly for its head.
+          const timer = setTimeout(() => reply(null), 500);
+          stream.once('data', (chunk: Buffer) => { clearTimeout(timer); reply(chunk); });
+        }
+        return;
+      }
+      // The local server broke the connection mid-response: the visitor must see a break too.
+      log.debug({ err: error }, 'local connection failed');
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    local.once('close', () => this.open.delete(local));
   }
 
   close(): void {
-    this.server.close();
-    this.server.closeAllConnections();
-    this.upstreamAgent.destroy();
+    for (const socket of this.open) socket.destroy();
   }
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (!this.hostMatches(req)) {
-      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-      res.end('421 Misdirected Request: this connection serves another name\n');
-      return;
-    }
-    setForwardedHeaders(req);
-    this.proxy.web(req, res);
-  }
-
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (!this.hostMatches(req)) {
-      socket.end('HTTP/1.1 421 Misdirected Request\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    setForwardedHeaders(req);
-    this.proxy.ws(req, socket, head);
-  }
-
-  /**
-   * The edge routed this connection by its first request's Host; later requests on the same
-   * keep-alive connection must be for the same name or they would reach the wrong service.
-   */
-  private hostMatches(req: http.IncomingMessage): boolean {
-    if (this.publicHost === null) return true;
-    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
-    return host === this.publicHost;
-  }
-
-  private onProxyError(error: NodeJS.ErrnoException, req: http.IncomingMessage, resOrSocket: http.ServerResponse | Duplex): void {
-    const refused = error.code === 'ECONNREFUSED';
-    const detail = refused
-      ? `The local service at ${this.target} refused the connection: is it running?`
-      : `The local service at ${this.target} failed (${error.code ?? error.message}).`;
-    this.logger.warn({ code: error.code, target: this.target }, refused ? 'local port refused' : 'local service failed');
-    if (resOrSocket instanceof http.ServerResponse) {
-      if (resOrSocket.headersSent) {
-        resOrSocket.destroy();
-        return;
-      }
-      const page = renderAgentErrorPage(502, refused ? 'Local port refused' : 'Local service failed', detail, (req.headers.accept ?? '').includes('text/html'));
-      resOrSocket.writeHead(502, { 'content-type': page.contentType, 'content-length': Buffer.byteLength(page.body) });
-      resOrSocket.end(page.body);
-    } else {
-      resOrSocket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${detail}\n`);
-    }
+  /** Writes a complete HTTP/1.1 error response on the visitor stream and ends it. */
+  private answer(stream: ServerHttp2Stream, status: number, title: string, detail: string, html: boolean): void {
+    if (stream.destroyed || stream.writableEnded) return;
+    const page = renderAgentErrorPage(status, title, detail, html);
+    const body = Buffer.from(page.body);
+    stream.end(Buffer.concat([
+      Buffer.from(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nContent-Type: ${page.contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, 'latin1'),
+      body,
+    ]));
   }
 }
 
-/** X-Forwarded-For/-Proto/-Host as a visitor-facing reverse proxy sets them. */
-function setForwardedHeaders(req: http.IncomingMessage): void {
-  const visitor = visitorOf(req.socket);
-  if (!visitor) return;
-  const previous = req.headers['x-forwarded-for'];
-  req.headers['x-forwarded-for'] = previous ? `${previous}, ${visitor.remoteAddress}` : visitor.remoteAddress;
-  req.headers['x-forwarded-proto'] = visitor.scheme === 'https' ? 'https' : 'http';
-  req.headers['x-forwarded-host'] = req.headers.host ?? visitor.host;
-}
-
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
+/** True when a request head asks for HTML (a browser): error pages then come as a page. */
+function prefersHtml(head: Buffer): boolean {
+  return /\r\naccept:[^\r\n]*text\/html/i.test(head.toString('latin1', 0, Math.min(head.length, 8192)));
 }

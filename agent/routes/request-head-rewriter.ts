@@ -1,0 +1,231 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { VisitorInfo } from '../../protocol/index.js';
+
+/** Largest request head accepted (Node's own HTTP server allows 16 KiB). */
+export const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
+/** Largest chunk-size or trailer line in a chunked body. */
+const MAX_CHUNK_LINE_BYTES = 4096;
+
+/** Why a request was refused, as the HTTP status the visitor should see. */
+export interface RequestRejection {
+  status: 400 | 421 | 431;
+  reason: string;
+  /** True when it was the connection's first request: nothing was sent to the origin yet. */
+  firstRequest: boolean;
+}
+
+type State =
+  | { kind: 'head' }
+  | { kind: 'body'; remaining: number }
+  | { kind: 'chunk-line' }
+  | { kind: 'chunk-data'; remaining: number }
+  | { kind: 'chunk-end' }
+  | { kind: 'trailers' }
+  | { kind: 'passthrough' }
+  | { kind: 'rejected' };
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e\x80-\xff]+) HTTP\/1\.([01])$/;
+const DROPPED_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+const CRLF = Buffer.from('\r\n');
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/**
+ * The visitor→origin half of an http route: passes the bytes of every HTTP/1.x request through
+ * unchanged except each request head, which gets `X-Forwarded-For/-Proto/-Host` (replacing any
+ * the visitor sent, appending to For). It follows message framing (Content-Length, chunked) to
+ * find every head on a keep-alive connection, and after an Upgrade or CONNECT passes bytes
+ * raw. Framing that two parsers could read differently (the request-smuggling cases: both
+ * Content-Length and Transfer-Encoding, conflicting lengths, obs-fold, bare LF…) is refused
+ * rather than guessed: the injected headers must be the ones the origin sees.
+ *
+ * On a refusal it emits `'rejected'` (RequestRejection) and ends its output.
+ */
+export class RequestHeadRewriter extends Transform {
+  private state: State = { kind: 'head' };
+  private pending: Buffer | null = null;
+  private requests = 0;
+  private upgradeAfterBody = false;
+
+  constructor(private readonly visitor: VisitorInfo, private readonly publicHost: string | null) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    let input = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = null;
+    while (input.length > 0) {
+      const used = this.step(input);
+      if (used < 0) {
+        // Needs more bytes than this chunk holds: keep the rest for the next one.
+        this.pending = input;
+        break;
+      }
+      input = input.subarray(used);
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    done();
+  }
+
+  /** Consumes a prefix of `input`; returns its length, or -1 when more input is needed first. */
+  private step(input: Buffer): number {
+    const state = this.state;
+    switch (state.kind) {
+      case 'passthrough':
+        this.push(input);
+        return input.length;
+      case 'rejected':
+        return input.length;
+      case 'head':
+        return this.readHead(input);
+      case 'body':
+      case 'chunk-data': {
+        const take = Math.min(state.remaining, input.length);
+        this.push(input.subarray(0, take));
+        state.remaining -= take;
+        if (state.remaining === 0) this.state = state.kind === 'body' ? this.afterMessage() : { kind: 'chunk-end' };
+        return take;
+      }
+      case 'chunk-end':
+        if (input.length < 2) return -1;
+        if (input[0] !== 0x0d || input[1] !== 0x0a) return this.reject(400, 'chunk data not followed by CRLF');
+        this.push(input.subarray(0, 2));
+        this.state = { kind: 'chunk-line' };
+        return 2;
+      case 'chunk-line':
+        return this.readChunkLine(input);
+      case 'trailers':
+        return this.readTrailerLine(input);
+    }
+  }
+
+  private readHead(input: Buffer): number {
+    // Tolerate the stray CRLF some clients send between requests (RFC 9112 §2.2).
+    if (input[0] === 0x0d && input[1] === 0x0a) return 2;
+    const end = input.indexOf(CRLFCRLF);
+    if (end === -1) {
+      if (input.length > MAX_REQUEST_HEAD_BYTES) return this.reject(431, 'request head too large');
+      return -1;
+    }
+    if (end + 4 > MAX_REQUEST_HEAD_BYTES) return this.reject(431, 'request head too large');
+    const rewritten = this.rewriteHead(input.toString('latin1', 0, end));
+    if (rewritten === null) return input.length;
+    this.requests++;
+    this.push(Buffer.from(rewritten, 'latin1'));
+    return end + 4;
+  }
+
+  /** Returns the new head (with its blank line), or null after rejecting the request. */
+  private rewriteHead(head: string): string | null {
+    const lines = head.split('\r\n');
+    const requestLine = REQUEST_LINE.exec(lines[0]!);
+    if (!requestLine) return this.rejectHead(400, 'malformed request line');
+    const method = requestLine[1]!;
+    const http11 = requestLine[3] === '1';
+
+    const kept: string[] = [lines[0]!];
+    const lengths: string[] = [];
+    const encodings: string[] = [];
+    const forwardedFor: string[] = [];
+    let host: string | null = null;
+    let hostCount = 0;
+    let upgrade = false;
+    let connectionUpgrade = false;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0 || line.includes('\n') || line.includes('\r') || line.includes('\0')) return this.rejectHead(400, 'malformed header line');
+      const name = line.slice(0, colon);
+      if (!TOKEN.test(name)) return this.rejectHead(400, 'malformed header name');
+      const lower = name.toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      if (lower === 'content-length') lengths.push(value);
+      else if (lower === 'transfer-encoding') encodings.push(value);
+      else if (lower === 'host') { host = value; hostCount++; }
+      else if (lower === 'upgrade') upgrade = true;
+      else if (lower === 'connection') connectionUpgrade ||= value.toLowerCase().split(',').some((token) => token.trim() === 'upgrade');
+      if (DROPPED_HEADERS.has(lower)) {
+        if (lower === 'x-forwarded-for' && value.length > 0) forwardedFor.push(value);
+        continue;
+      }
+      kept.push(line);
+    }
+    if (hostCount > 1 || (http11 && hostCount === 0)) return this.rejectHead(400, 'a request needs exactly one Host header');
+    if (this.publicHost !== null && host !== null && normaliseHost(host) !== this.publicHost) {
+      return this.rejectHead(421, 'this connection serves another name');
+    }
+
+    if (encodings.length > 0) {
+      if (lengths.length > 0) return this.rejectHead(400, 'both Content-Length and Transfer-Encoding');
+      if (!http11 || encodings.length !== 1 || encodings[0]!.toLowerCase() !== 'chunked') {
+        return this.rejectHead(400, 'only Transfer-Encoding: chunked is accepted');
+      }
+      this.state = { kind: 'chunk-line' };
+    } else if (lengths.length > 0) {
+      const value = lengths[0]!;
+      if (!/^\d{1,15}$/.test(value) || lengths.some((other) => other !== value)) return this.rejectHead(400, 'invalid Content-Length');
+      const length = Number(value);
+      this.state = length > 0 ? { kind: 'body', remaining: length } : { kind: 'head' };
+    } else {
+      this.state = { kind: 'head' };
+    }
+    // After an upgrade request (or CONNECT) the connection stops being HTTP/1 in both directions.
+    this.upgradeAfterBody = method === 'CONNECT' || (upgrade && connectionUpgrade);
+    if (this.state.kind === 'head') this.state = this.afterMessage();
+
+    forwardedFor.push(this.visitor.remoteAddress);
+    kept.push(
+      `X-Forwarded-For: ${forwardedFor.join(', ')}`,
+      `X-Forwarded-Proto: ${this.visitor.scheme === 'https' ? 'https' : 'http'}`,
+      `X-Forwarded-Host: ${host ?? this.visitor.host}`,
+    );
+    return `${kept.join('\r\n')}\r\n\r\n`;
+  }
+
+  private readChunkLine(input: Buffer): number {
+    const end = input.indexOf(CRLF);
+    if (end === -1) return input.length > MAX_CHUNK_LINE_BYTES ? this.reject(400, 'chunk size line too long') : -1;
+    const line = input.toString('latin1', 0, end);
+    const size = /^([0-9a-fA-F]{1,12})(?:[ \t]*;[^\r\n]*)?$/.exec(line);
+    if (!size) return this.reject(400, 'malformed chunk size');
+    const length = Number.parseInt(size[1]!, 16);
+    this.push(input.subarray(0, end + 2));
+    this.state = length === 0 ? { kind: 'trailers' } : { kind: 'chunk-data', remaining: length };
+    return end + 2;
+  }
+
+  private readTrailerLine(input: Buffer): number {
+    const end = input.indexOf(CRLF);
+    if (end === -1) return input.length > MAX_CHUNK_LINE_BYTES ? this.reject(400, 'trailer line too long') : -1;
+    if (end > 0 && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\0]*$/.test(input.toString('latin1', 0, end))) {
+      return this.reject(400, 'malformed trailer');
+    }
+    this.push(input.subarray(0, end + 2));
+    // The empty line ends the trailers and the message.
+    if (end === 0) this.state = this.afterMessage();
+    return end + 2;
+  }
+
+  private afterMessage(): State {
+    return this.upgradeAfterBody ? { kind: 'passthrough' } : { kind: 'head' };
+  }
+
+  private rejectHead(status: RequestRejection['status'], reason: string): null {
+    this.reject(status, reason);
+    return null;
+  }
+
+  private reject(status: RequestRejection['status'], reason: string): number {
+    this.state = { kind: 'rejected' };
+    this.emit('rejected', { status, reason, firstRequest: this.requests === 0 } satisfies RequestRejection);
+    this.push(null);
+    return Number.MAX_SAFE_INTEGER;
+  }
+}
+
+function normaliseHost(value: string): string {
+  return value.toLowerCase().replace(/:\d*$/, '').replace(/\.$/, '');
+}
