@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { isUdnsError, type ErrorCode } from '../../protocol/errors.js';
 import { LAST_USED_RESOLUTION_MS, openAccountStore, type AccountStore } from './account-store.js';
-import { findPostgresBinaries, POSTGRES_MISSING, queryRows, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from './test-databases.js';
+import { findPostgresBinaries, POSTGRES_MISSING, queryRows, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
 import { hashToken } from './token-secret.js';
 
 const pgBin = findPostgresBinaries();

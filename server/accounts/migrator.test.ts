@@ -9,7 +9,7 @@ import type { DatabaseTarget, Dialect } from './database-target.js';
 import { findPackageRoot, migrateDatabase, migrationChecksum, migrationsDirectory, readMigrations } from './migrator.js';
 import {
   executeSql, findPostgresBinaries, POSTGRES_MISSING, queryRows, sqliteBackend, startPostgresBackend, type TestBackend,
-} from './test-databases.js';
+} from '../../test/helpers/test-databases.js';
 
 const root = findPackageRoot();
 const pgBin = findPostgresBinaries();

@@ -79,4 +79,38 @@ describe('bulk transfers through the tunnel', () => {
     expect(buffered).toBeLessThan(64 * MiB);
     req.destroy();
   });
+
+  test('an origin that stops reading an upload stalls the visitor: memory along the path stays bounded', async () => {
+    const total = 512 * MiB;
+    const req = http.request({
+      host: '127.0.0.1', port: edge.edge.httpPort, path: '/hang', method: 'POST', agent: false,
+      headers: { host: hostFor(edge, 'bulk'), 'content-length': total },
+    });
+    req.on('error', () => {});
+    const chunk = Buffer.alloc(MiB, 1);
+    let accepted = 0;
+    let blocked = false;
+    const pump = (): void => {
+      while (accepted < total) {
+        accepted += chunk.length;
+        if (!req.write(chunk)) {
+          blocked = true;
+          req.once('drain', () => { blocked = false; pump(); });
+          return;
+        }
+      }
+    };
+    pump();
+    // Wait until the visitor's writes stay blocked: every buffer on the way is full.
+    let previous = -1;
+    for (let i = 0; i < 40; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const sent = req.socket?.bytesWritten ?? 0;
+      if (blocked && sent === previous) break;
+      previous = sent;
+    }
+    expect(blocked).toBe(true);
+    expect(req.socket!.bytesWritten).toBeLessThan(64 * MiB);
+    req.destroy();
+  });
 });

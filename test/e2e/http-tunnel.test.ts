@@ -80,6 +80,20 @@ describe.each(['raw', 'ws'] as const)('HTTP through a %s tunnel', (transport) =>
     ws.close();
   });
 
+  test('a request-smuggling attempt (Content-Length and Transfer-Encoding) is refused with 400, never forwarded', async () => {
+    const net = await import('node:net');
+    const reply = await new Promise<string>((resolve) => {
+      const socket = net.connect(edge.edge.httpPort, '127.0.0.1');
+      let out = '';
+      socket.on('data', (chunk) => { out += chunk; });
+      socket.on('close', () => resolve(out));
+      socket.on('error', () => resolve(out));
+      socket.write(`POST /upload HTTP/1.1\r\nHost: ${hostFor(edge, name)}\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX`);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(reply).toContain('both Content-Length and Transfer-Encoding');
+  });
+
   test('a request for another name on the same connection is refused with 421', async () => {
     const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
     await visit(edge, name, '/echo', { agent: keepAlive });

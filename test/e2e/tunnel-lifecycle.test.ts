@@ -93,6 +93,9 @@ describe('tunnel lifecycle', () => {
     await offline;
     const second = await startTestEdge({ dataDir: first.dataDir, httpPort: port });
     cleanups.push(() => second.close());
+    // The admin account exists now: no second token is minted on a restart.
+    expect(first.adminToken).toMatch(/^udns_/);
+    expect(second.edge.initialAdminToken).toBeNull();
     const back = await waitFor('the name to be served again', async () => {
       const r = await visit(second, 'survivor', '/echo').catch(() => undefined);
       return r?.status === 200 ? r : undefined;

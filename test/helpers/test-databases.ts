@@ -1,5 +1,4 @@
-// Test support for server/accounts: throwaway SQLite directories and a throwaway PostgreSQL
-// cluster. Belongs in test/helpers/ once that folder is open to this module's owners.
+// Test support: throwaway SQLite directories and a throwaway PostgreSQL cluster.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -7,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { createAdapterFactory, type DatabaseTarget } from './database-target.js';
+import { createAdapterFactory, type DatabaseTarget } from '../../server/accounts/database-target.js';
 
 const run = promisify(execFile);
 
