@@ -1,23 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { isUdnsError, type ErrorCode } from '../../protocol/errors.js';
+import { isUdnsError } from '../../protocol/errors.js';
 import { LAST_USED_RESOLUTION_MS, openAccountStore, type AccountStore } from './account-store.js';
-import { findPostgresBinaries, POSTGRES_MISSING, queryRows, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import { findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
 import { hashToken } from './token-secret.js';
 
 const pgBin = findPostgresBinaries();
 
-async function rejection(promise: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  const error = await promise.then(() => null, (e: unknown) => e);
-  if (!isUdnsError(error)) throw new Error(`expected a UdnsError, got ${String(error)}`);
-  return { code: error.code, message: error.message };
-}
-
-test.runIf(pgBin === null)('PostgreSQL binaries are installed', (ctx) => {
-  if (process.env.CI) throw new Error(POSTGRES_MISSING);
-  ctx.skip(POSTGRES_MISSING);
-});
+requirePostgresInCi(pgBin);
 
 describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('account store on %s', (dialect) => {
   let backend: TestBackend;

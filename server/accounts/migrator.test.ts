@@ -4,11 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { isUdnsError, type ErrorCode } from '../../protocol/errors.js';
 import type { DatabaseTarget, Dialect } from './database-target.js';
 import { findPackageRoot, migrateDatabase, migrationChecksum, migrationsDirectory, readMigrations } from './migrator.js';
 import {
-  executeSql, findPostgresBinaries, POSTGRES_MISSING, queryRows, sqliteBackend, startPostgresBackend, type TestBackend,
+  executeSql, findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend,
 } from '../../test/helpers/test-databases.js';
 
 const root = findPackageRoot();
@@ -47,16 +46,7 @@ async function tableNames(target: DatabaseTarget): Promise<string[]> {
   return (await queryRows(target, sql)).map((r) => String(r[0]));
 }
 
-async function rejection(promise: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  const error = await promise.then(() => null, (e: unknown) => e);
-  if (!isUdnsError(error)) throw new Error(`expected a UdnsError, got ${String(error)}`);
-  return { code: error.code, message: error.message };
-}
-
-test.runIf(pgBin === null)('PostgreSQL binaries are installed', (ctx) => {
-  if (process.env.CI) throw new Error(POSTGRES_MISSING);
-  ctx.skip(POSTGRES_MISSING);
-});
+requirePostgresInCi(pgBin);
 
 describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('migrator on %s', (dialect) => {
   let backend: TestBackend;

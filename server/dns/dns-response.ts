@@ -38,7 +38,8 @@ function responseOpt(requestOpt: Resource): Resource {
   return { ...opt, name: '' } as Resource;
 }
 
-function errorResponse(request: Packet, rcode: number, requestOpt: Resource | undefined): Packet {
+/** A response carrying only the request's id, opcode and RD bit, with `rcode`. */
+function bareResponse(request: Packet, rcode: number): Packet {
   const response = new Packet();
   response.header = new Packet.Header({
     id: request.header.id,
@@ -47,6 +48,11 @@ function errorResponse(request: Packet, rcode: number, requestOpt: Resource | un
     rd: request.header.rd,
     rcode,
   });
+  return response;
+}
+
+function errorResponse(request: Packet, rcode: number, requestOpt: Resource | undefined): Packet {
+  const response = bareResponse(request, rcode);
   // Echo the question only when it decoded cleanly: junk would go back out as junk.
   if (request.errors.length === 0 && request.questions.length === 1) response.questions = request.questions.slice();
   if (requestOpt !== undefined) response.additionals.push(responseOpt(requestOpt));
@@ -108,13 +114,5 @@ export function buildResponse(zone: ZoneView, request: Packet): BuiltResponse {
  * real response failed, so the client hears back instead of timing out.
  */
 export function servfailFor(request: Packet): Packet {
-  const response = new Packet();
-  response.header = new Packet.Header({
-    id: request.header.id,
-    qr: 1,
-    opcode: request.header.opcode,
-    rd: request.header.rd,
-    rcode: Packet.RCODE.SERVFAIL,
-  });
-  return response;
+  return bareResponse(request, Packet.RCODE.SERVFAIL);
 }

@@ -5,7 +5,7 @@ import type { Agent } from '../../agent/agent.js';
 import { closedPort, startHttpOrigin, type Origin } from '../helpers/origins.js';
 import { startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
-import { hostFor, visit } from '../helpers/visitor.js';
+import { hostFor, rawExchange, visit } from '../helpers/visitor.js';
 
 describe.each(['raw', 'ws'] as const)('HTTP through a %s tunnel', (transport) => {
   let edge: TestEdge;
@@ -81,15 +81,7 @@ describe.each(['raw', 'ws'] as const)('HTTP through a %s tunnel', (transport) =>
   });
 
   test('a request-smuggling attempt (Content-Length and Transfer-Encoding) is refused with 400, never forwarded', async () => {
-    const net = await import('node:net');
-    const reply = await new Promise<string>((resolve) => {
-      const socket = net.connect(edge.edge.httpPort, '127.0.0.1');
-      let out = '';
-      socket.on('data', (chunk) => { out += chunk; });
-      socket.on('close', () => resolve(out));
-      socket.on('error', () => resolve(out));
-      socket.write(`POST /upload HTTP/1.1\r\nHost: ${hostFor(edge, name)}\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX`);
-    });
+    const reply = await rawExchange(edge, `POST /upload HTTP/1.1\r\nHost: ${hostFor(edge, name)}\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX`);
     expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(reply).toContain('both Content-Length and Transfer-Encoding');
   });
@@ -133,14 +125,7 @@ describe('edge pages', () => {
   });
 
   test('a malformed request gets 400, and the edge keeps serving', async () => {
-    const net = await import('node:net');
-    const reply = await new Promise<string>((resolve) => {
-      const socket = net.connect(edge.edge.httpPort, '127.0.0.1');
-      let out = '';
-      socket.on('data', (chunk) => { out += chunk; });
-      socket.on('close', () => resolve(out));
-      socket.write('THIS IS NOT HTTP\r\n\r\n');
-    });
+    const reply = await rawExchange(edge, 'THIS IS NOT HTTP\r\n\r\n');
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
     expect((await visit(edge, null, '/healthz')).status).toBe(200);
   });

@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
+import { test } from 'vitest';
+import { isUdnsError, type ErrorCode } from '../../protocol/index.js';
 import { createAdapterFactory, type DatabaseTarget } from '../../server/accounts/database-target.js';
 
 const run = promisify(execFile);
@@ -118,4 +120,19 @@ export async function executeSql(target: DatabaseTarget, sql: string): Promise<v
   } finally {
     await adapter.dispose();
   }
+}
+
+/** The UdnsError a promise rejects with, as code and message (fails the test otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
+  const error = await promise.then(() => null, (e: unknown) => e);
+  if (!isUdnsError(error)) throw new Error(`expected a UdnsError, got ${String(error)}`);
+  return { code: error.code, message: error.message };
+}
+
+/** Registers the check that PostgreSQL is there: fails in CI, skips on a laptop without it. */
+export function requirePostgresInCi(pgBin: string | null): void {
+  test.runIf(pgBin === null)('PostgreSQL binaries are installed', (ctx) => {
+    if (process.env.CI) throw new Error(POSTGRES_MISSING);
+    ctx.skip(POSTGRES_MISSING);
+  });
 }

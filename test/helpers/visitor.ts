@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import type { TestEdge } from './test-edge.js';
 
@@ -59,5 +60,17 @@ export function downloadSha256(edge: TestEdge, name: string, path: string): Prom
       res.on('aborted', () => reject(new Error('response aborted')));
     });
     req.on('error', reject);
+  });
+}
+
+/** Writes `text` on a raw connection to the edge and returns everything read until it closes. */
+export function rawExchange(edge: TestEdge, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(edge.edge.httpPort, '127.0.0.1');
+    let out = '';
+    socket.on('data', (chunk) => { out += chunk; });
+    socket.on('close', () => resolve(out));
+    socket.on('error', () => resolve(out));
+    socket.write(text);
   });
 }
