@@ -194,7 +194,12 @@ export class TunnelConnector extends EventEmitter {
           }
           // Refused on a reconnect (say the name was released meanwhile): drop it, keep the rest.
           if (route) this.dropRoute(route, error);
-          if (pending.size === 0 && this.managed.length > 0) this.emit('online', account, published);
+          if (pending.size === 0 && this.managed.length > 0) {
+            // The handshake is over: without this its timer would tear the healthy tunnel down.
+            this.backoff.reset();
+            settle(null, published);
+            this.emit('online', account, published);
+          }
           break;
         }
         case 'routeClosed': {

@@ -69,8 +69,10 @@ function dialWebSocket(serverUrl: URL, token: string): Promise<Duplex> {
     });
     ws.once('open', () => resolve(createWebSocketStream(ws)));
     ws.once('unexpected-response', (_req, res) => {
-      ws.terminate();
-      readRejection(res).then(reject, reject);
+      // Terminating first would fire 'error' and report "unreachable" instead of the 401.
+      ws.removeAllListeners('error');
+      ws.on('error', () => {});
+      readRejection(res).then(reject, reject).finally(() => ws.terminate());
     });
     ws.once('error', (error: NodeJS.ErrnoException) => reject(unreachable(serverUrl, error)));
   });

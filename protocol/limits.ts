@@ -13,8 +13,15 @@ export const HEARTBEAT_TIMEOUT_MS = 10_000;
 export const STREAM_WINDOW_BYTES = 1024 * 1024;
 /** Connection-level window, shared by every stream of a tunnel. */
 export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
-/** Concurrent visitor streams one tunnel may carry; more are refused, not queued forever. */
+/** Concurrent streams one tunnel may carry; more are refused, not queued forever. */
 export const MAX_STREAMS_PER_TUNNEL = 1000;
+/** Of those, visitor streams (one stays free for the control stream). */
+export const MAX_VISITOR_STREAMS_PER_TUNNEL = MAX_STREAMS_PER_TUNNEL - 1;
+/**
+ * Visitor streams one visitor address may hold on one tunnel: half the tunnel, so one client
+ * cannot starve a name, while a whole office behind one NAT address still gets through.
+ */
+export const MAX_VISITOR_STREAMS_PER_ADDRESS = Math.floor(MAX_VISITOR_STREAMS_PER_TUNNEL / 2);
 /** Upper bound on HTTP/2 session buffering, in megabytes (node:http2 `maxSessionMemory`). */
 export const MAX_SESSION_MEMORY_MB = 64;
 

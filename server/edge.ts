@@ -7,7 +7,7 @@ import type { EdgeConfig } from './config.js';
 import { startDnsServer, type DnsServerHandle } from './dns/dns-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { NameDirectory } from './name-directory.js';
-import { createFrontDoor } from './proxy/front-door.js';
+import { createFrontDoor, releaseApexDeadline } from './proxy/front-door.js';
 import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
@@ -74,6 +74,7 @@ async function startServices(
   httpServer.keepAliveTimeout = 30_000;
   const endpoint = createTunnelEndpoint(store, registry, logger);
   httpServer.on('upgrade', (req, socket, head) => {
+    releaseApexDeadline(socket as net.Socket);
     endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
       logger.error({ err: error }, 'tunnel upgrade failed');
       socket.destroy();
@@ -85,7 +86,7 @@ async function startServices(
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
-  front.on('connection', createFrontDoor({ domain: config.domain, registry, fallback: httpServer, logger }));
+  front.on('connection', createFrontDoor({ domain: config.domain, scheme: urls.scheme, registry, fallback: httpServer, logger }));
   // On shutdown, tunnels and visitors are cut rather than drained: agents reconnect anyway.
   const sockets = new Set<net.Socket>();
   front.on('connection', (socket: net.Socket) => {

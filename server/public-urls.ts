@@ -3,13 +3,14 @@
  * Derived from `--public-url` when set, else from the domain and the HTTP port actually bound.
  */
 export class PublicUrls {
-  private readonly scheme: string;
+  /** `http` or `https`: what visitors use, as --public-url says (a TLS proxy may sit in front). */
+  readonly scheme: 'http' | 'https';
   private readonly portSuffix: string;
 
   constructor(readonly domain: string, httpPort: number, publicUrl?: string) {
     if (publicUrl) {
       const url = new URL(publicUrl);
-      this.scheme = url.protocol.replace(':', '');
+      this.scheme = url.protocol === 'https:' ? 'https' : 'http';
       this.portSuffix = url.port ? `:${url.port}` : '';
     } else {
       this.scheme = 'http';

@@ -64,6 +64,7 @@ export class HttpRoute implements RouteHandler {
     local.once('connect', () => {
       connected = true;
       rewriter.pipe(local);
+      local.once('data', (chunk: Buffer) => rewriter.originResponded(chunk));
       local.pipe(stream, { end: false });
     });
     local.once('end', () => {

@@ -56,11 +56,57 @@ describe('RequestHeadRewriter', () => {
     expect(whole.out.match(/X-Forwarded-For/g)).toHaveLength(2);
   });
 
-  test('after a WebSocket upgrade request the bytes pass raw (no head parsing of frames)', async () => {
-    const { out, rejected } = await rewrite(['GET /ws HTTP/1.1\r\nHost: alice.localhost\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n', '\x81\x85GET / HTTP/1.1\r\n\r\n']);
+  /** Runs a rewriter where the origin answers the first request with `originStatusLine`. */
+  async function withOrigin(chunks: string[], originStatusLine: string): Promise<{ out: string; rejected: RequestRejection | null }> {
+    const rewriter = new RequestHeadRewriter(visitor, 'alice.localhost');
+    let rejected: RequestRejection | null = null;
+    rewriter.on('rejected', (r: RequestRejection) => { rejected = r; });
+    const out: Buffer[] = [];
+    rewriter.on('data', (chunk: Buffer) => {
+      // The origin answers as soon as it has the first head.
+      if (out.length === 0) setImmediate(() => rewriter.originResponded(Buffer.from(originStatusLine, 'latin1')));
+      out.push(chunk);
+    });
+    const ended = new Promise((resolve) => rewriter.on('end', resolve));
+    for (const chunk of chunks) rewriter.write(Buffer.from(chunk, 'latin1'));
+    rewriter.end();
+    await ended;
+    return { out: Buffer.concat(out).toString('latin1'), rejected };
+  }
+
+  const UPGRADE = 'GET /ws HTTP/1.1\r\nHost: alice.localhost\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n';
+
+  test('after an upgrade the origin accepted (101) the bytes pass raw (no head parsing of frames)', async () => {
+    const { out, rejected } = await withOrigin([UPGRADE, '\x81\x85GET / HTTP/1.1\r\n\r\n'], 'HTTP/1.1 101 Switching Protocols\r\n');
     expect(rejected).toBeNull();
     expect(out.endsWith('\x81\x85GET / HTTP/1.1\r\n\r\n')).toBe(true);
     expect(out.match(/X-Forwarded-For/g)).toHaveLength(1);
+  });
+
+  test('regression: an upgrade the origin declined does not let later requests skip the rewriter', async () => {
+    const later = 'GET /second HTTP/1.1\r\nHost: alice.localhost\r\nX-Forwarded-For: 6.6.6.6\r\n\r\nGET /third HTTP/1.1\r\nHost: bob.localhost\r\n\r\n';
+    const { out, rejected } = await withOrigin([UPGRADE.replace('websocket', 'foo'), later], 'HTTP/1.1 200 OK\r\n');
+    expect(out).toContain('X-Forwarded-For: 6.6.6.6, 198.51.100.7');
+    expect(out).not.toContain('/third');
+    expect(rejected).toMatchObject({ status: 421, firstRequest: false });
+  });
+
+  test('an Upgrade on a later request is stripped: the connection stays HTTP', async () => {
+    const { out, rejected } = await rewrite(['GET /a HTTP/1.1\r\nHost: alice.localhost\r\n\r\n', UPGRADE, 'GET /b HTTP/1.1\r\nHost: alice.localhost\r\n\r\n']);
+    expect(rejected).toBeNull();
+    expect(out).not.toMatch(/upgrade/i);
+    expect(out).toContain('Connection: keep-alive\r\n');
+    expect(out.match(/X-Forwarded-For/g)).toHaveLength(3);
+  });
+
+  test('CONNECT after another request is refused', async () => {
+    const { rejected } = await rewrite(['GET /a HTTP/1.1\r\nHost: alice.localhost\r\n\r\nCONNECT alice.localhost:22 HTTP/1.1\r\nHost: alice.localhost\r\n\r\n']);
+    expect(rejected).toMatchObject({ status: 400, firstRequest: false });
+  });
+
+  test('only SP and HTAB are trimmed from values: a Content-Length with a vertical tab is refused', async () => {
+    const { rejected } = await rewrite(['POST / HTTP/1.1\r\nHost: alice.localhost\r\nContent-Length: 4\v\r\n\r\nabcd']);
+    expect(rejected).toMatchObject({ status: 400 });
   });
 
   test('HTTP/1.0 without Host is accepted; the visitor host fills X-Forwarded-Host', async () => {

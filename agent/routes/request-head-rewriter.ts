@@ -21,6 +21,7 @@ type State =
   | { kind: 'chunk-data'; remaining: number }
   | { kind: 'chunk-end' }
   | { kind: 'trailers' }
+  | { kind: 'awaiting-switch' }
   | { kind: 'passthrough' }
   | { kind: 'rejected' };
 
@@ -34,8 +35,12 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
  * The visitor→origin half of an http route: passes the bytes of every HTTP/1.x request through
  * unchanged except each request head, which gets `X-Forwarded-For/-Proto/-Host` (replacing any
  * the visitor sent, appending to For). It follows message framing (Content-Length, chunked) to
- * find every head on a keep-alive connection, and after an Upgrade or CONNECT passes bytes
- * raw. Framing that two parsers could read differently (the request-smuggling cases: both
+ * find every head on a keep-alive connection. After an Upgrade or CONNECT it holds the
+ * visitor's further bytes until the origin's answer is known (`originResponded`): a switch
+ * (101, or 2xx to CONNECT) makes the rest raw, anything else resumes rewriting, so an origin
+ * that declines an upgrade cannot be handed unrewritten requests. Upgrades are honoured only
+ * as a connection's first request (browsers and WebSocket clients open a fresh connection for
+ * them); on a later request the Upgrade header is stripped. Framing that two parsers could read differently (the request-smuggling cases: both
  * Content-Length and Transfer-Encoding, conflicting lengths, obs-fold, bare LF…) is refused
  * rather than guessed: the injected headers must be the ones the origin sees.
  *
@@ -46,6 +51,11 @@ export class RequestHeadRewriter extends Transform {
   private pending: Buffer | null = null;
   private requests = 0;
   private upgradeAfterBody = false;
+  private connectRequest = false;
+  /** Status of the origin's first response, once `originResponded` saw it. */
+  private firstStatus: number | null = null;
+  /** A visitor chunk held while waiting for the origin's answer to an upgrade. */
+  private held: { chunk: Buffer; done: TransformCallback } | null = null;
 
   constructor(private readonly visitor: VisitorInfo, private readonly publicHost: string | null) {
     super();
@@ -55,6 +65,11 @@ export class RequestHeadRewriter extends Transform {
     let input = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     while (input.length > 0) {
+      if (this.state.kind === 'awaiting-switch') {
+        // Not calling `done` yet keeps the visitor's writes waiting: backpressure, no buffering.
+        this.held = { chunk: input, done };
+        return;
+      }
       const used = this.step(input);
       if (used < 0) {
         // Needs more bytes than this chunk holds: keep the rest for the next one.
@@ -64,6 +79,24 @@ export class RequestHeadRewriter extends Transform {
       input = input.subarray(used);
     }
     done();
+  }
+
+  /**
+   * Tells the rewriter the first bytes the origin sent back. An upgrade only ever happens on a
+   * connection's first request, so these bytes start the answer to it.
+   */
+  originResponded(firstBytes: Buffer): void {
+    if (this.firstStatus !== null) return;
+    const status = /^HTTP\/1\.[01] (\d{3}) /.exec(firstBytes.toString('latin1', 0, Math.min(firstBytes.length, 32)));
+    this.firstStatus = status ? Number(status[1]) : 0;
+    if (this.state.kind === 'awaiting-switch') this.decideSwitch();
+  }
+
+  private decideSwitch(): void {
+    this.state = this.afterMessage();
+    const held = this.held;
+    this.held = null;
+    if (held) this._transform(held.chunk, 'latin1', held.done);
   }
 
   override _flush(done: TransformCallback): void {
@@ -79,6 +112,8 @@ export class RequestHeadRewriter extends Transform {
         return input.length;
       case 'rejected':
         return input.length;
+      case 'awaiting-switch':
+        return -1;
       case 'head':
         return this.readHead(input);
       case 'body':
@@ -141,7 +176,9 @@ export class RequestHeadRewriter extends Transform {
       const name = line.slice(0, colon);
       if (!TOKEN.test(name)) return this.rejectHead(400, 'malformed header name');
       const lower = name.toLowerCase();
-      const value = line.slice(colon + 1).trim();
+      // Only SP and HTAB are whitespace around a field value (RFC 9110 §5.5); String.trim would
+      // also eat \v, \f or NBSP and accept a Content-Length another parser reads differently.
+      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
       if (lower === 'content-length') lengths.push(value);
       else if (lower === 'transfer-encoding') encodings.push(value);
       else if (lower === 'host') { host = value; hostCount++; }
@@ -149,6 +186,15 @@ export class RequestHeadRewriter extends Transform {
       else if (lower === 'connection') connectionUpgrade ||= value.toLowerCase().split(',').some((token) => token.trim() === 'upgrade');
       if (DROPPED_HEADERS.has(lower)) {
         if (lower === 'x-forwarded-for' && value.length > 0) forwardedFor.push(value);
+        continue;
+      }
+      if ((lower === 'upgrade' || lower === 'connection') && this.requests > 0) {
+        // A later request may not switch protocols: the origin's answer could not be told
+        // apart from answers to the requests before it.
+        if (lower === 'connection') {
+          const tokens = value.split(',').map((token) => token.trim()).filter((token) => token.length > 0 && token.toLowerCase() !== 'upgrade');
+          if (tokens.length > 0) kept.push(`${name}: ${tokens.join(', ')}`);
+        }
         continue;
       }
       kept.push(line);
@@ -172,8 +218,10 @@ export class RequestHeadRewriter extends Transform {
     } else {
       this.state = { kind: 'head' };
     }
-    // After an upgrade request (or CONNECT) the connection stops being HTTP/1 in both directions.
-    this.upgradeAfterBody = method === 'CONNECT' || (upgrade && connectionUpgrade);
+    if (method === 'CONNECT' && this.requests > 0) return this.rejectHead(400, 'CONNECT must be the first request on a connection');
+    // After an upgrade request (or CONNECT) the connection may stop being HTTP/1: wait and see.
+    this.connectRequest = method === 'CONNECT';
+    this.upgradeAfterBody = this.requests === 0 && (method === 'CONNECT' || (upgrade && connectionUpgrade));
     if (this.state.kind === 'head') this.state = this.afterMessage();
 
     forwardedFor.push(this.visitor.remoteAddress);
@@ -210,7 +258,13 @@ export class RequestHeadRewriter extends Transform {
   }
 
   private afterMessage(): State {
-    return this.upgradeAfterBody ? { kind: 'passthrough' } : { kind: 'head' };
+    if (!this.upgradeAfterBody) return { kind: 'head' };
+    if (this.firstStatus !== null) {
+      const switched = this.connectRequest ? this.firstStatus >= 200 && this.firstStatus < 300 : this.firstStatus === 101;
+      this.upgradeAfterBody = false;
+      return switched ? { kind: 'passthrough' } : { kind: 'head' };
+    }
+    return { kind: 'awaiting-switch' };
   }
 
   private rejectHead(status: RequestRejection['status'], reason: string): null {

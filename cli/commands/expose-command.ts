@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { startAgent, type RouteSpec } from '../../agent/agent.js';
+import { startAgent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
 import { UdnsError } from '../../protocol/index.js';
 import { failAndExit, say, warn } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
@@ -25,10 +25,20 @@ function withAgentFlags(command: Command): Command {
 async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
   const { server, token } = resolveCredentials(flags);
   const agent = await startAgent({ serverUrl: server, token, transport: flags.transport, routes, logLevel: flags.logLevel });
-  for (const route of agent.routes) say(`${route.url} -> ${route.target}`);
+  const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
+  let printed = lines(agent.routes);
+  for (const line of printed) say(line);
 
   agent.on('offline', (reason: string, delayMs: number) => warn(`${reason}; reconnecting in ${(delayMs / 1000).toFixed(1)}s`));
-  agent.on('online', () => warn('reconnected'));
+  agent.on('online', (_account: string, routes: PublishedRoute[]) => {
+    warn('reconnected');
+    // A route can come back elsewhere (another TCP port): say so where the URLs were printed.
+    const now = lines(routes);
+    if (now.join('\n') !== printed.join('\n')) {
+      for (const line of now) say(line);
+      printed = now;
+    }
+  });
   agent.on('routeClosed', (route: { target: string }, error: UdnsError) => warn(`route to ${route.target} closed: ${error.message}`));
   agent.on('fatal', (error: UdnsError) => failAndExit(error));
   const shutdown = (): void => {

@@ -1,12 +1,26 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../logger.js';
+import { renderErrorPage } from '../pages/error-page.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { bridgeVisitor } from './visitor-bridge.js';
 import { MAX_REQUEST_HEAD_BYTES, classifyHost, findHeadEnd, requestHost } from './request-head.js';
 
 /** How long a new connection may take to send its first request head (slowloris guard). */
 const HEAD_TIMEOUT_MS = 15_000;
+/**
+ * Longest life of a connection served by the edge's own app (pages, API). Node's request
+ * timeouts did not cut a keep-alive connection trickling its second request at 1 byte/s;
+ * nothing legitimate on the apex needs minutes. Tunnels leave this limit when they upgrade.
+ */
+export const APEX_CONNECTION_MAX_MS = 2 * 60_000;
+const apexDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
+
+/** Lifts the apex lifetime limit from a connection that became a tunnel. */
+export function releaseApexDeadline(socket: Socket): void {
+  clearTimeout(apexDeadlines.get(socket));
+  apexDeadlines.delete(socket);
+}
 
 /**
  * Every HTTP connection lands here first. It reads the first request head, and when its Host is
@@ -17,13 +31,19 @@ const HEAD_TIMEOUT_MS = 15_000;
  */
 export function createFrontDoor(options: {
   domain: string;
+  /** What visitors used to reach the edge, passed on as X-Forwarded-Proto. */
+  scheme: 'http' | 'https';
   registry: TunnelRegistry;
   fallback: http.Server;
   logger: Logger;
 }) {
-  const { domain, registry, fallback, logger } = options;
+  const { domain, scheme, registry, fallback, logger } = options;
 
   function handOver(socket: Socket, buffered: Buffer): void {
+    const deadline = setTimeout(() => socket.destroy(), APEX_CONNECTION_MAX_MS);
+    deadline.unref();
+    apexDeadlines.set(socket, deadline);
+    socket.once('close', () => clearTimeout(deadline));
     socket.pause();
     if (buffered.length > 0) socket.unshift(buffered);
     fallback.emit('connection', socket);
@@ -39,15 +59,16 @@ export function createFrontDoor(options: {
       return;
     }
     const log = entry.tunnel.logger.child({ name: entry.label, visitor: socket.remoteAddress });
-    const bridged = bridgeVisitor(socket, entry.tunnel, {
+    const outcome = bridgeVisitor(socket, entry.tunnel, {
       routeId: entry.routeId,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
-      scheme: 'http',
+      scheme,
       host: host ?? '',
     }, buffered, log);
     // The tunnel died between lookup and open: the fallback answers 502 "offline".
-    if (!bridged) handOver(socket, buffered);
+    if (outcome === 'tunnel-gone') handOver(socket, buffered);
+    else if (outcome === 'busy') refuseBusy(socket, buffered);
   }
 
   return function onConnection(socket: Socket): void {
@@ -78,4 +99,14 @@ export function createFrontDoor(options: {
     socket.on('end', onEnd);
     socket.on('error', onError);
   };
+}
+
+/** 503 for a name whose tunnel carries all the connections it may. */
+function refuseBusy(socket: Socket, head: Buffer): void {
+  const page = renderErrorPage(503, 'Too many connections', 'This PC has too many open connections right now. Try again shortly.', headWantsHtml(head));
+  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: ${page.contentType}\r\nContent-Length: ${Buffer.byteLength(page.body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n${page.body}`);
+}
+
+function headWantsHtml(head: Buffer): boolean {
+  return /\r\naccept:[^\r\n]*text\/html/i.test(head.toString('latin1'));
 }

@@ -6,7 +6,8 @@ import type { Logger } from '../logger.js';
 /** A public TCP port bound for one tcp route. */
 export interface TcpForward {
   readonly port: number;
-  close(): void;
+  /** Stops listening; resolves once the port is free again. */
+  close(): Promise<void>;
 }
 
 /** Hands out public TCP ports from the configured range and listens on them. */
@@ -40,11 +41,14 @@ export class TcpForwards {
       server.on('error', (error) => this.logger.warn({ err: error, port }, 'tcp forward listener failed'));
       return {
         port,
-        close: () => {
-          if (this.inUse.get(port) !== server) return;
+        close: () => new Promise<void>((resolve) => {
+          if (this.inUse.get(port) !== server) {
+            resolve();
+            return;
+          }
           this.inUse.delete(port);
-          server.close();
-        },
+          server.close(() => resolve());
+        }),
       };
     }
     throw new UdnsError('port_unavailable', `no free TCP port left in ${this.range.low}-${this.range.high}`);

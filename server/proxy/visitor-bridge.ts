@@ -4,10 +4,18 @@ import type { VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
 
+/** An HTTP visitor idle this long (no byte either way) is disconnected. */
+export const HTTP_VISITOR_IDLE_TIMEOUT_MS = 5 * 60_000;
+/** Once the agent has finished a connection, a visitor that keeps its side open gets this long. */
+const HALF_OPEN_GRACE_MS = 5_000;
+
+/** What became of a visitor connection handed to the bridge. */
+export type BridgeOutcome = 'bridged' | 'busy' | 'tunnel-gone';
+
 /**
  * Joins a visitor's socket to a new stream on the tunnel, both ways, with backpressure from
  * HTTP/2 flow control. `firstBytes` are bytes already read off the socket (the request head the
- * front door peeked at). Returns false when the tunnel could not take the stream.
+ * front door peeked at). On `'busy'` or `'tunnel-gone'` the socket is left to the caller.
  */
 export function bridgeVisitor(
   socket: Socket,
@@ -15,14 +23,19 @@ export function bridgeVisitor(
   info: VisitorInfo,
   firstBytes: Buffer | null,
   logger: Logger,
-): boolean {
-  let stream: http2.ClientHttp2Stream;
+): BridgeOutcome {
+  let opened: http2.ClientHttp2Stream | 'busy';
   try {
-    stream = tunnel.openVisitorStream(info);
+    opened = tunnel.openVisitorStream(info);
   } catch (error) {
     logger.debug({ err: error }, 'tunnel could not open a stream');
-    return false;
+    return 'tunnel-gone';
   }
+  if (opened === 'busy') {
+    logger.warn({ visitor: info.remoteAddress }, 'stream limit reached, visitor refused');
+    return 'busy';
+  }
+  const stream = opened;
   if (firstBytes && firstBytes.length > 0) stream.write(firstBytes);
 
   stream.on('response', (headers) => {
@@ -39,9 +52,22 @@ export function bridgeVisitor(
   // would hand the visitor a truncated body that looks complete.
   stream.pipe(socket, { end: false });
   stream.on('end', () => {
-    if (tunnel.alive && !stream.rstCode) socket.end();
-    else resetVisitor(socket);
+    if (!tunnel.alive || stream.rstCode) {
+      resetVisitor(socket);
+      return;
+    }
+    socket.end();
+    if (info.scheme !== 'tcp') {
+      // The origin closed an HTTP connection: nothing more can happen on it. Free the stream
+      // now and the visitor soon, even if it never closes its side (half-close only has a
+      // meaning for raw TCP).
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      setTimeout(() => resetVisitor(socket), HALF_OPEN_GRACE_MS).unref();
+    }
   });
+  if (info.scheme !== 'tcp') {
+    socket.setTimeout(HTTP_VISITOR_IDLE_TIMEOUT_MS, () => socket.destroy());
+  }
   stream.on('close', () => {
     if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) resetVisitor(socket);
     else if (!stream.readableEnded) resetVisitor(socket);
@@ -55,7 +81,7 @@ export function bridgeVisitor(
   socket.on('close', () => {
     if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
   });
-  return true;
+  return 'bridged';
 }
 
 function resetVisitor(socket: Socket): void {

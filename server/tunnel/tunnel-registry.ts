@@ -95,7 +95,7 @@ export class TunnelRegistry implements TunnelHost {
     if (entry.kind === 'http') {
       if (this.byLabel.get(entry.label)?.routeId === routeId) this.byLabel.delete(entry.label);
     } else {
-      entry.forward.close();
+      void entry.forward.close();
     }
   }
 
@@ -135,26 +135,41 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async registerTcp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    const previous = request.preferredPort === undefined ? undefined : this.tcpRouteOnPort(request.preferredPort);
+    if (previous && previous.tunnel !== tunnel && previous.tunnel.account.id === tunnel.account.id) {
+      // Same account reconnecting before the edge noticed its old tunnel died (a NAT or
+      // network change): give it its port back, as a name would be.
+      this.byRouteId.delete(previous.routeId);
+      previous.tunnel.closeRoute(previous.routeId, new UdnsError('replaced', `port ${request.preferredPort} is now served by another connection of this account`));
+      await previous.forward.close();
+    }
     const routeId = newRouteId();
     const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket));
     if (!tunnel.alive) {
-      forward.close();
+      void forward.close();
       throw new UdnsError('internal', 'tunnel closed during registration');
     }
     this.byRouteId.set(routeId, { kind: 'tcp', tunnel, routeId, forward });
     return { ok: true, routeId, kind: 'tcp', port: forward.port, url: this.urls.forTcp(forward.port) };
   }
 
+  private tcpRouteOnPort(port: number): Extract<RouteEntry, { kind: 'tcp' }> | undefined {
+    for (const entry of this.byRouteId.values()) {
+      if (entry.kind === 'tcp' && entry.forward.port === port) return entry;
+    }
+    return undefined;
+  }
+
   private acceptTcp(tunnel: TunnelSession, routeId: string, socket: Socket): void {
     const log = tunnel.logger.child({ routeId, visitor: socket.remoteAddress });
-    const bridged = tunnel.alive && bridgeVisitor(socket, tunnel, {
+    const outcome = tunnel.alive ? bridgeVisitor(socket, tunnel, {
       routeId,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
       scheme: 'tcp',
       host: `${this.urls.domain}:${socket.localPort ?? 0}`,
-    }, null, log);
-    if (!bridged) socket.destroy();
+    }, null, log) : 'tunnel-gone';
+    if (outcome !== 'bridged') socket.destroy();
   }
 
   private async claim(accountId: number, label: string): Promise<string> {

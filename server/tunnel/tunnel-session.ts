@@ -7,9 +7,12 @@ import {
   ControlChannel,
   HANDSHAKE_TIMEOUT_MS,
   MAX_ROUTES_PER_TUNNEL,
+  MAX_VISITOR_STREAMS_PER_ADDRESS,
+  MAX_VISITOR_STREAMS_PER_TUNNEL,
   PROTOCOL_VERSION,
   UdnsError,
   controlStreamHeaders,
+  isUdnsError,
   createEdgeMux,
   visitorStreamHeaders,
   type EdgeMessage,
@@ -56,6 +59,10 @@ export class TunnelSession extends EventEmitter {
   private control: ControlChannel<typeof AgentMessage, EdgeMessage> | null = null;
   private welcomed = false;
   private closed = false;
+  /** Registrations awaiting the database: counted against the route limit too. */
+  private registering = 0;
+  private visitorStreams = 0;
+  private readonly visitorStreamsByAddress = new Map<string, number>();
 
   constructor(
     transport: Duplex,
@@ -79,12 +86,24 @@ export class TunnelSession extends EventEmitter {
   }
 
   /**
-   * Opens a stream for one visitor connection. Bytes may be written at once, before the agent
-   * answers: the first byte then reaches the origin one round trip sooner.
+   * Opens a stream for one visitor connection, or returns `'busy'` when the tunnel (or this
+   * visitor's address) already has as many streams as it may. Bytes may be written at once,
+   * before the agent answers: the first byte then reaches the origin one round trip sooner.
    * @throws when the mux is already closing
    */
-  openVisitorStream(info: VisitorInfo): http2.ClientHttp2Stream {
-    return this.mux.request(visitorStreamHeaders(info), { endStream: false });
+  openVisitorStream(info: VisitorInfo): http2.ClientHttp2Stream | 'busy' {
+    const fromAddress = this.visitorStreamsByAddress.get(info.remoteAddress) ?? 0;
+    if (this.visitorStreams >= MAX_VISITOR_STREAMS_PER_TUNNEL || fromAddress >= MAX_VISITOR_STREAMS_PER_ADDRESS) return 'busy';
+    const stream = this.mux.request(visitorStreamHeaders(info), { endStream: false });
+    this.visitorStreams++;
+    this.visitorStreamsByAddress.set(info.remoteAddress, fromAddress + 1);
+    stream.once('close', () => {
+      this.visitorStreams--;
+      const left = (this.visitorStreamsByAddress.get(info.remoteAddress) ?? 1) - 1;
+      if (left === 0) this.visitorStreamsByAddress.delete(info.remoteAddress);
+      else this.visitorStreamsByAddress.set(info.remoteAddress, left);
+    });
+    return stream;
   }
 
   /** Tells the agent a route was taken away (e.g. replaced by a newer tunnel) and forgets it. */
@@ -131,6 +150,11 @@ export class TunnelSession extends EventEmitter {
     handshakeTimer.unref();
     control.on('message', (message: AgentMessage) => {
       this.onControlMessage(message).catch((error: unknown) => {
+        // A misbehaving agent is the agent's problem (warn, its own code); anything else is ours.
+        if (isUdnsError(error)) {
+          this.fail(error);
+          return;
+        }
         this.logger.error({ err: error }, 'control message failed');
         this.fail(new UdnsError('internal', 'the edge failed to handle a control message'));
       });
@@ -165,11 +189,17 @@ export class TunnelSession extends EventEmitter {
   }
 
   private async onRegisterRoute(request: RegisterRoute): Promise<void> {
-    if (this.routes.size >= MAX_ROUTES_PER_TUNNEL) {
+    if (this.routes.size + this.registering >= MAX_ROUTES_PER_TUNNEL) {
       this.refuse(request.requestId, new UdnsError('route_limit', `a tunnel may carry at most ${MAX_ROUTES_PER_TUNNEL} routes`));
       return;
     }
-    const result = await this.host.registerRoute(this, request);
+    this.registering++;
+    let result: RegistrationResult;
+    try {
+      result = await this.host.registerRoute(this, request);
+    } finally {
+      this.registering--;
+    }
     if (!result.ok) {
       this.refuse(request.requestId, result.error);
       return;

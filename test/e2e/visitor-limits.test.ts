@@ -1,0 +1,132 @@
+import net from 'node:net';
+import http from 'node:http';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Agent } from '../../agent/agent.js';
+import { MAX_VISITOR_STREAMS_PER_ADDRESS, isUdnsError } from '../../protocol/index.js';
+import { startHttpOrigin, type Origin } from '../helpers/origins.js';
+import { startTestAgent } from '../helpers/test-agent.js';
+import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
+import { hostFor, visit } from '../helpers/visitor.js';
+
+/** Opens a visitor connection from `localAddress` that sends one request and then idles. */
+async function idleVisitor(edge: TestEdge, localAddress: string, name: string): Promise<{ socket: net.Socket; firstReply: Promise<string> }> {
+  const socket = net.connect({ port: edge.edge.httpPort, host: '127.0.0.1', localAddress });
+  await once(socket, 'connect');
+  socket.on('error', () => {});
+  const firstReply = new Promise<string>((resolve) => {
+    let out = '';
+    socket.on('data', (chunk) => { out += chunk; if (out.includes('\r\n\r\n')) resolve(out); });
+    socket.on('close', () => resolve(out));
+  });
+  socket.write(`GET /echo HTTP/1.1\r\nHost: ${hostFor(edge, name)}\r\n\r\n`);
+  return { socket, firstReply };
+}
+
+describe('visitor limits', () => {
+  let edge: TestEdge;
+  let origin: Origin;
+  let agent: Agent;
+
+  beforeAll(async () => {
+    edge = await startTestEdge();
+    origin = await startHttpOrigin();
+    agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name: 'popular' }]);
+  });
+  afterAll(async () => {
+    agent?.stop();
+    await origin?.close();
+    await edge?.close();
+  });
+
+  test('regression: one address holding many idle connections gets 503, other visitors still get in', async () => {
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 0; i < MAX_VISITOR_STREAMS_PER_ADDRESS; i++) {
+        const { socket, firstReply } = await idleVisitor(edge, '127.0.0.1', 'popular');
+        held.push(socket);
+        if (i % 100 === 0) expect(await firstReply).toMatch(/^HTTP\/1\.1 200/);
+      }
+      const refused = await idleVisitor(edge, '127.0.0.1', 'popular');
+      held.push(refused.socket);
+      const reply = await refused.firstReply;
+      expect(reply).toMatch(/^HTTP\/1\.1 503 Service Unavailable/);
+      expect(reply).toContain('Retry-After: 5');
+      // Another visitor address is not starved by the first one.
+      const other = await idleVisitor(edge, '127.0.0.2', 'popular');
+      held.push(other.socket);
+      expect(await other.firstReply).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    // Once they are gone, the first address is served again.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await visit(edge, 'popular', '/echo')).status).toBe(200);
+  });
+
+  test('regression: a visitor that never closes its side is released after the origin closed the connection', async () => {
+    const closingOrigin = http.createServer((_req, res) => res.writeHead(200, { connection: 'close' }).end('bye'));
+    closingOrigin.listen(0, '127.0.0.1');
+    await once(closingOrigin, 'listening');
+    const closer = await startTestAgent(edge, [{ kind: 'http', localPort: (closingOrigin.address() as net.AddressInfo).port, name: 'closer' }]);
+    try {
+      const socket = net.connect({ port: edge.edge.httpPort, host: '127.0.0.1', allowHalfOpen: true });
+      socket.on('error', () => {});
+      let body = '';
+      socket.on('data', (chunk) => { body += chunk; });
+      const ended = once(socket, 'end');
+      const failed = once(socket, 'error');
+      socket.write(`GET / HTTP/1.1\r\nHost: ${hostFor(edge, 'closer')}\r\n\r\n`);
+      await ended;
+      expect(body).toContain('bye');
+      // We keep our side open on purpose. After its grace period the edge resets the connection,
+      // which a client that stopped reading at EOF learns on its next write.
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      socket.write('still there?\r\n');
+      const [error] = await failed;
+      expect((error as NodeJS.ErrnoException).code).toMatch(/ECONNRESET|EPIPE/);
+    } finally {
+      closer.stop();
+      closingOrigin.close();
+    }
+  });
+});
+
+describe('registration and transport edge cases', () => {
+  test('regression: a burst of route registrations cannot pass the per-tunnel limit', async () => {
+    const edge = await startTestEdge();
+    try {
+      const routes = Array.from({ length: 40 }, () => ({ kind: 'tcp' as const, localPort: 9 }));
+      const outcome = await startTestAgent(edge, routes).then((a) => { a.stop(); return 'all registered'; }, (e: unknown) => (isUdnsError(e) ? e.code : String(e)));
+      expect(outcome).toBe('route_limit');
+    } finally {
+      await edge.close();
+    }
+  });
+
+  test('regression: a rejected token over the WebSocket transport is reported as unauthorized', async () => {
+    const edge = await startTestEdge();
+    try {
+      const outcome = await startTestAgent(edge, [{ kind: 'http', localPort: 9 }], { transport: 'ws', token: 'udns_nope' })
+        .then(() => 'connected', (e: unknown) => (isUdnsError(e) ? e.code : String(e)));
+      expect(outcome).toBe('unauthorized');
+    } finally {
+      await edge.close();
+    }
+  });
+
+  test('behind a TLS proxy (--public-url https://…) the origin sees X-Forwarded-Proto: https', async () => {
+    const edge = await startTestEdge({ publicUrl: 'https://localhost' });
+    const origin = await startHttpOrigin();
+    const agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name: 'secure' }]);
+    try {
+      expect(agent.routes[0]!.url).toBe('https://secure.localhost');
+      const seen = JSON.parse((await visit(edge, 'secure', '/echo', { headers: { host: 'secure.localhost' } })).body);
+      expect(seen.headers['x-forwarded-proto']).toBe('https');
+    } finally {
+      agent.stop();
+      await origin.close();
+      await edge.close();
+    }
+  });
+});
