@@ -9,5 +9,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: more parallel files only make timing-sensitive network tests slower.
     maxWorkers: 2,
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
