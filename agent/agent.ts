@@ -26,6 +26,10 @@ export const AgentOptions = z.object({
   routes: z.array(RouteSpec).min(1, 'nothing to expose'),
   agentVersion: z.string().default('0.1.0'),
   logLevel: z.string().default('silent'),
+  /** Extra CA certificates (PEM text) trusted for an `https://` server. */
+  ca: z.string().optional(),
+  /** Skip certificate verification of an `https://` server (`--insecure`). */
+  insecure: z.boolean().default(false),
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
 
@@ -57,7 +61,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }));
     return { kind: 'tcp', target: handler.target, handler };
   });
-  const connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log);
+  const connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
   const published = await connector.start();
   return Object.assign(connector, { routes: published }) as unknown as Agent;
 }

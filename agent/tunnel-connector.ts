@@ -16,7 +16,7 @@ import {
 import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
 import type { RouteHandler } from './routes/route-handler.js';
-import { dialTunnel, type TransportKind } from './tunnel-dialer.js';
+import { dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
 
 /** One route the agent keeps published across reconnects. */
 export interface ManagedRoute {
@@ -60,6 +60,7 @@ export class TunnelConnector extends EventEmitter {
     private readonly managed: ManagedRoute[],
     private readonly agentVersion: string,
     private readonly logger: AgentLogger,
+    private readonly trust: TlsTrust = {},
   ) {
     super();
   }
@@ -90,7 +91,7 @@ export class TunnelConnector extends EventEmitter {
   }
 
   private async connectOnce(): Promise<PublishedRoute[]> {
-    const transport = await dialTunnel(this.serverUrl, this.token, this.transport);
+    const transport = await dialTunnel(this.serverUrl, this.token, this.transport, this.trust);
     if (this.stopped) {
       transport.destroy();
       throw new UdnsError('internal', 'agent stopped');
@@ -246,7 +247,7 @@ export class TunnelConnector extends EventEmitter {
       if (this.stopped) return;
       this.connectOnce().catch((error: unknown) => {
         if (this.stopped) return;
-        if (error instanceof UdnsError && (error.code === 'unauthorized' || error.code === 'protocol_version')) {
+        if (error instanceof UdnsError && (error.code === 'unauthorized' || error.code === 'protocol_version' || error.code === 'tls_untrusted')) {
           this.stop();
           this.emit('fatal', error);
           return;

@@ -14,6 +14,21 @@ import {
 /** How the agent carries the tunnel: a raw upgraded socket (fast) or a WebSocket (proxy-friendly). */
 export type TransportKind = 'raw' | 'ws';
 
+/** How an `https://` edge is verified. The token is only ever sent after verification passes. */
+export interface TlsTrust {
+  /** Extra trusted CA certificates (PEM), for edges with a private CA. */
+  ca?: string;
+  /** Skip verification: the token may then reach an impostor. Only with --insecure. */
+  insecure?: boolean;
+}
+
+/** Node's codes for a certificate the client does not trust. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REVOKED',
+]);
+
 const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_ERROR_BODY_BYTES = 4096;
 
@@ -21,20 +36,25 @@ const MAX_ERROR_BODY_BYTES = 4096;
  * Opens the tunnel's byte stream to the edge at `serverUrl`, authenticating with `token`.
  * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, or `server_unreachable`
  */
-export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind): Promise<Duplex> {
-  return kind === 'raw' ? dialRaw(serverUrl, token) : dialWebSocket(serverUrl, token);
+export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind, trust: TlsTrust = {}): Promise<Duplex> {
+  return kind === 'raw' ? dialRaw(serverUrl, token, trust) : dialWebSocket(serverUrl, token, trust);
+}
+
+function tlsOptions(trust: TlsTrust): { ca?: string; rejectUnauthorized: boolean } {
+  return { ...(trust.ca ? { ca: trust.ca } : {}), rejectUnauthorized: !trust.insecure };
 }
 
 function tunnelHeaders(token: string): Record<string, string> {
   return { Authorization: `Bearer ${token}`, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) };
 }
 
-function dialRaw(serverUrl: URL, token: string): Promise<Duplex> {
+function dialRaw(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const client = serverUrl.protocol === 'https:' ? https : http;
     const req = client.request(new URL(TUNNEL_PATH, serverUrl), {
       method: 'GET',
       agent: false,
+      ...(serverUrl.protocol === 'https:' ? tlsOptions(trust) : {}),
       headers: { Connection: 'Upgrade', Upgrade: RAW_UPGRADE_PROTOCOL, ...tunnelHeaders(token) },
     });
     const timer = setTimeout(() => req.destroy(new Error('timed out')), CONNECT_TIMEOUT_MS);
@@ -57,7 +77,7 @@ function dialRaw(serverUrl: URL, token: string): Promise<Duplex> {
   });
 }
 
-function dialWebSocket(serverUrl: URL, token: string): Promise<Duplex> {
+function dialWebSocket(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const wsUrl = new URL(TUNNEL_PATH, serverUrl);
     wsUrl.protocol = serverUrl.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -66,6 +86,7 @@ function dialWebSocket(serverUrl: URL, token: string): Promise<Duplex> {
       perMessageDeflate: false,
       handshakeTimeout: CONNECT_TIMEOUT_MS,
       maxPayload: 4 * 1024 * 1024,
+      ...(serverUrl.protocol === 'https:' ? tlsOptions(trust) : {}),
     });
     ws.once('open', () => resolve(createWebSocketStream(ws)));
     ws.once('unexpected-response', (_req, res) => {
@@ -87,6 +108,11 @@ async function readRejection(res: http.IncomingMessage): Promise<UdnsError> {
   }
   res.destroy();
   const message = body.trim().split('\n')[0]?.slice(0, 300) || `HTTP ${res.statusCode}`;
+  const location = res.headers.location;
+  if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location?.startsWith('https:')) {
+    res.destroy();
+    return new UdnsError('server_unreachable', `the server redirects to HTTPS: use --server ${new URL(location).origin}`);
+  }
   const code: ErrorCode = res.statusCode === 401 ? 'unauthorized'
     : res.statusCode === 426 ? 'protocol_version'
       : 'server_unreachable';
@@ -96,5 +122,8 @@ async function readRejection(res: http.IncomingMessage): Promise<UdnsError> {
 
 function unreachable(serverUrl: URL, error: NodeJS.ErrnoException): UdnsError {
   const reason = error.code ?? error.message;
+  if (error.code && UNTRUSTED_CERTIFICATE.has(error.code)) {
+    return new UdnsError('tls_untrusted', `the certificate of ${serverUrl.origin} is not trusted (${error.code}): pass --ca <file> for a private CA, or --insecure to skip the check (your token would then go to an unverified server)`, { cause: error });
+  }
   return new UdnsError('server_unreachable', `cannot reach the server at ${serverUrl.origin} (${reason})`, { cause: error });
 }

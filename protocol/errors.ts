@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'protocol_violation',
   'replaced',
   'server_unreachable',
+  'tls_untrusted',
   'local_unreachable',
   'config_invalid',
   'internal',

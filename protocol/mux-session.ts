@@ -1,5 +1,6 @@
 import http2 from 'node:http2';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import {
   CONNECTION_WINDOW_BYTES,
   HEARTBEAT_INTERVAL_MS,
@@ -23,8 +24,42 @@ const settings: http2.Settings = {
   maxFrameSize: 64 * 1024,
 };
 
+/**
+ * Node 20 aborts the whole process (`Assertion failed: is_write_in_progress()` in
+ * Http2Session::OnStreamAfterWrite) when an HTTP/2 session drives an upgraded TLSSocket
+ * natively, on either side. Behind a plain JS Duplex, http2 uses its generic stream path.
+ */
+function shieldTls(transport: Duplex): Duplex {
+  if (!(transport instanceof TLSSocket)) return transport;
+  const socket = transport;
+  const shield = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, done) {
+      socket.write(chunk, done);
+    },
+    final(done) {
+      socket.end();
+      done();
+    },
+    destroy(error, done) {
+      socket.destroy();
+      done(error);
+    },
+  });
+  socket.on('data', (chunk: Buffer) => {
+    if (!shield.push(chunk)) socket.pause();
+  });
+  socket.on('end', () => shield.push(null));
+  socket.on('close', () => shield.destroy());
+  socket.on('error', (error) => shield.destroy(error));
+  return shield;
+}
+
 /** Opens the edge's side of the mux over `transport`. */
 export function createEdgeMux(transport: Duplex): http2.ClientHttp2Session {
+  transport = shieldTls(transport);
   const session = http2.connect('http://tunnel.udns', {
     createConnection: () => transport,
     settings,
@@ -37,6 +72,7 @@ export function createEdgeMux(transport: Duplex): http2.ClientHttp2Session {
 
 /** Opens the agent's side of the mux over `transport`. */
 export function createAgentMux(transport: Duplex): http2.ServerHttp2Session {
+  transport = shieldTls(transport);
   const session = http2.performServerHandshake(transport, {
     settings,
     maxSessionMemory: MAX_SESSION_MEMORY_MB,

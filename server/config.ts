@@ -34,7 +34,26 @@ export const EdgeConfigSchema = z.object({
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** How often live tunnels' tokens are checked again, so a revoked token ends its tunnels. */
   tokenRecheckSeconds: z.coerce.number().int().min(1).max(3600).default(30),
-}).strict();
+  /** TLS listener for the apex, every name and agents (`wss`/`https`); off when unset. */
+  httpsPort: port.optional(),
+  /** PEM certificate chain (a wildcard for `*.<domain>` and `<domain>`) and its key. */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  /** Send plain-HTTP visitors to HTTPS (ACME challenge paths excepted). */
+  httpsRedirect: z.stringbool().or(z.boolean()).default(false),
+  /** Add Strict-Transport-Security to the edge's own HTTPS pages. */
+  hsts: z.stringbool().or(z.boolean()).default(false),
+}).strict().superRefine((config, context) => {
+  if (config.httpsPort !== undefined && (!config.tlsCert || !config.tlsKey)) {
+    context.addIssue({ code: 'custom', path: ['httpsPort'], message: 'needs --tls-cert and --tls-key (PEM files)' });
+  }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    context.addIssue({ code: 'custom', path: ['tlsCert'], message: '--tls-cert and --tls-key go together' });
+  }
+  if (config.httpsRedirect && config.httpsPort === undefined) {
+    context.addIssue({ code: 'custom', path: ['httpsRedirect'], message: 'needs --https-port' });
+  }
+});
 
 export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
 export type EdgeConfig = Readonly<z.output<typeof EdgeConfigSchema>>;
@@ -52,6 +71,11 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_PUBLIC_URL: 'publicUrl',
   UDNS_LOG_LEVEL: 'logLevel',
   UDNS_TOKEN_RECHECK_SECONDS: 'tokenRecheckSeconds',
+  UDNS_HTTPS_PORT: 'httpsPort',
+  UDNS_TLS_CERT: 'tlsCert',
+  UDNS_TLS_KEY: 'tlsKey',
+  UDNS_HTTPS_REDIRECT: 'httpsRedirect',
+  UDNS_HSTS: 'hsts',
 };
 
 /**

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { once } from 'node:events';
 import { createEdgeApp } from './api/edge-app.js';
 import { openAccountStore, type AccountStore } from './accounts/account-store.js';
@@ -8,6 +9,7 @@ import { startDnsServer, type DnsServerHandle } from './dns/dns-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { NameDirectory } from './name-directory.js';
 import { createFrontDoor, releaseApexDeadline } from './proxy/front-door.js';
+import { createTlsListener, loadTlsCredentials } from './proxy/tls-listener.js';
 import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
@@ -18,6 +20,8 @@ export interface EdgeHandle {
   readonly config: EdgeConfig;
   /** Port the HTTP listener bound (differs from config when it was 0). */
   readonly httpPort: number;
+  /** Port the HTTPS listener bound, when --https-port is set. */
+  readonly httpsPort: number | undefined;
   readonly dnsUdpPort: number;
   readonly dnsTcpPort: number;
   readonly urls: PublicUrls;
@@ -65,12 +69,29 @@ async function startServices(
   await once(front, 'listening');
   cleanups.push(() => closeServer(front));
   const httpPort = (front.address() as net.AddressInfo).port;
-  const urls = new PublicUrls(config.domain, httpPort, config.publicUrl);
+
+  // The TLS listener is bound before anything prints URLs, which use its port.
+  let tlsListener: tls.Server | null = null;
+  let httpsPort: number | undefined;
+  let onTlsConnection: (socket: tls.TLSSocket) => void = (socket) => socket.destroy();
+  if (config.httpsPort !== undefined) {
+    const credentials = loadTlsCredentials(config.tlsCert!, config.tlsKey!);
+    const listener = createTlsListener(credentials, (socket) => onTlsConnection(socket), logger);
+    listener.listen({ port: config.httpsPort, host: config.bind });
+    await once(listener, 'listening');
+    cleanups.push(() => closeServer(listener));
+    tlsListener = listener;
+    httpsPort = (listener.address() as net.AddressInfo).port;
+  }
+  const urls = new PublicUrls(config.domain, httpPort, config.publicUrl, httpsPort);
 
   const registry = new TunnelRegistry(store, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000);
   cleanups.push(() => registry.closeAll());
   const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, directory, registry, urls, logger });
-  const httpServer = http.createServer({ requestTimeout: 60_000 }, app);
+  const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
+    if (config.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+    app(req, res);
+  });
   httpServer.keepAliveTimeout = 30_000;
   const endpoint = createTunnelEndpoint(store, registry, logger);
   httpServer.on('upgrade', (req, socket, head) => {
@@ -86,13 +107,28 @@ async function startServices(
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
-  front.on('connection', createFrontDoor({ domain: config.domain, scheme: urls.scheme, registry, fallback: httpServer, logger }));
+  // Plain-HTTP visitors are on https only when a TLS proxy in front says so (--public-url).
+  const plainScheme = config.publicUrl?.startsWith('https:') ? 'https' : 'http';
+  const plainDoor = createFrontDoor({
+    domain: config.domain, scheme: plainScheme, registry, fallback: httpServer, logger,
+    redirectToHttpsPort: config.httpsRedirect ? httpsPort : undefined,
+  });
+  const tlsDoor = createFrontDoor({ domain: config.domain, scheme: 'https', registry, fallback: httpServer, logger });
   // On shutdown, tunnels and visitors are cut rather than drained: agents reconnect anyway.
   const sockets = new Set<net.Socket>();
-  front.on('connection', (socket: net.Socket) => {
+  const track = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+  };
+  front.on('connection', (socket: net.Socket) => {
+    track(socket);
+    plainDoor(socket);
   });
+  onTlsConnection = (socket) => {
+    track(socket);
+    tlsDoor(socket);
+  };
+  tlsListener?.on('error', (error) => logger.error({ err: error }, 'https listener failed'));
   cleanups.push(() => { for (const socket of sockets) socket.destroy(); });
   front.on('error', (error) => logger.error({ err: error }, 'http listener failed'));
   cleanups.push(() => { httpServer.closeAllConnections(); });
@@ -117,6 +153,7 @@ async function startServices(
   return {
     config,
     httpPort,
+    httpsPort,
     dnsUdpPort: dns.udpPort,
     dnsTcpPort: dns.tcpPort,
     urls,

@@ -7,11 +7,14 @@ export class PublicUrls {
   readonly scheme: 'http' | 'https';
   private readonly portSuffix: string;
 
-  constructor(readonly domain: string, httpPort: number, publicUrl?: string) {
+  constructor(readonly domain: string, httpPort: number, publicUrl?: string, httpsPort?: number) {
     if (publicUrl) {
       const url = new URL(publicUrl);
       this.scheme = url.protocol === 'https:' ? 'https' : 'http';
       this.portSuffix = url.port ? `:${url.port}` : '';
+    } else if (httpsPort !== undefined) {
+      this.scheme = 'https';
+      this.portSuffix = httpsPort === 443 ? '' : `:${httpsPort}`;
     } else {
       this.scheme = 'http';
       this.portSuffix = httpPort === 80 ? '' : `:${httpPort}`;

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { startAgent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
 import { UdnsError } from '../../protocol/index.js';
@@ -8,6 +9,8 @@ import { parsePort, parseTransport } from '../parse-args.js';
 interface AgentFlags {
   server?: string;
   token?: string;
+  ca?: string;
+  insecure?: boolean;
   transport: 'raw' | 'ws';
   logLevel: string;
 }
@@ -17,6 +20,8 @@ function withAgentFlags(command: Command): Command {
   return command
     .option('--server <url>', 'edge to connect to (default: from `udns login`)')
     .option('--token <token>', 'account token (default: from `udns login`)')
+    .option('--ca <file>', 'PEM file of a private CA that signed the server\'s certificate')
+    .option('--insecure', 'do not verify the server\'s certificate (the token may reach an impostor)')
     .option('--transport <raw|ws>', 'tunnel transport: raw upgrade (fastest) or WebSocket', parseTransport, 'raw')
     .option('--log-level <level>', 'agent log detail on stderr (silent, info, debug)', 'silent');
 }
@@ -24,7 +29,8 @@ function withAgentFlags(command: Command): Command {
 /** Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. */
 async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
   const { server, token } = resolveCredentials(flags);
-  const agent = await startAgent({ serverUrl: server, token, transport: flags.transport, routes, logLevel: flags.logLevel });
+  const ca = flags.ca === undefined ? undefined : readCaFile(flags.ca);
+  const agent = await startAgent({ serverUrl: server, token, transport: flags.transport, routes, logLevel: flags.logLevel, ca, insecure: flags.insecure ?? false });
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);
   for (const line of printed) say(line);
@@ -69,4 +75,12 @@ export function registerExposeCommands(program: Command): void {
   ).action(async (port: number, flags: AgentFlags & { localHost: string }) => {
     await expose([{ kind: 'tcp', localPort: port, localHost: flags.localHost }], flags);
   });
+}
+
+function readCaFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UdnsError('config_invalid', `cannot read --ca ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }

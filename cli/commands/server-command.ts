@@ -17,12 +17,19 @@ export function registerServerCommand(program: Command): void {
     .option('--database-url <url>', 'file:… for SQLite or postgres://… for PostgreSQL')
     .option('--tcp-ports <range>', 'ports for TCP forwards (default 20000-20999)')
     .option('--bind <address>', 'listen address (default 0.0.0.0)')
+    .option('--https-port <port>', 'HTTPS listener for visitors, API and agents (needs --tls-cert/--tls-key)')
+    .option('--tls-cert <file>', 'PEM certificate chain: a wildcard for *.<domain> and <domain>')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--https-redirect', 'send plain-HTTP visitors to HTTPS (ACME challenge paths excepted)')
+    .option('--hsts', 'add Strict-Transport-Security to the edge\'s own HTTPS pages')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-    .action(async (flags: Record<string, string | undefined>) => {
+    .action(async (flags: Record<string, string | boolean | undefined>) => {
       const config = loadEdgeConfig(flags, process.env);
       const edge = await startEdge(config);
       say(`udns edge for ${config.domain}`);
-      say(`  http  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`);
+      say(`  http  port ${edge.httpPort}${config.httpsRedirect ? ' (redirects to https)' : ''}`);
+      if (edge.httpsPort !== undefined) say(`  https port ${edge.httpsPort}`);
+      say(`  urls  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`);
       say(`  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`);
       say(`  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`);
       if (edge.initialAdminToken) {

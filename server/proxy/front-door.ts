@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import { renderErrorPage } from '../pages/error-page.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { bridgeVisitor } from './visitor-bridge.js';
-import { MAX_REQUEST_HEAD_BYTES, classifyHost, findHeadEnd, requestHost } from './request-head.js';
+import { MAX_REQUEST_HEAD_BYTES, classifyHost, findHeadEnd, requestHost, requestTarget } from './request-head.js';
 
 /** How long a new connection may take to send its first request head (slowloris guard). */
 const HEAD_TIMEOUT_MS = 15_000;
@@ -33,11 +33,13 @@ export function createFrontDoor(options: {
   domain: string;
   /** What visitors used to reach the edge, passed on as X-Forwarded-Proto. */
   scheme: 'http' | 'https';
+  /** Send visitors to HTTPS on this port instead of serving them (plain listener only). */
+  redirectToHttpsPort?: number;
   registry: TunnelRegistry;
   fallback: http.Server;
   logger: Logger;
 }) {
-  const { domain, scheme, registry, fallback, logger } = options;
+  const { domain, scheme, registry, fallback, logger, redirectToHttpsPort } = options;
 
   function handOver(socket: Socket, buffered: Buffer): void {
     const deadline = setTimeout(() => socket.destroy(), APEX_CONNECTION_MAX_MS);
@@ -52,6 +54,14 @@ export function createFrontDoor(options: {
 
   function route(socket: Socket, buffered: Buffer, headEnd: number): void {
     const host = requestHost(buffered.subarray(0, headEnd));
+    if (redirectToHttpsPort !== undefined && host !== null) {
+      const target = requestTarget(buffered.subarray(0, headEnd));
+      // ACME HTTP-01 validation must stay reachable over plain HTTP.
+      if (target !== null && !target.startsWith('/.well-known/acme-challenge/')) {
+        redirect(socket, `https://${host.includes(':') ? `[${host}]` : host}${redirectToHttpsPort === 443 ? '' : `:${redirectToHttpsPort}`}${target}`);
+        return;
+      }
+    }
     const hostClass = classifyHost(host, domain);
     const entry = hostClass.kind === 'name' ? registry.lookupHttp(hostClass.label) : undefined;
     if (!entry) {
@@ -109,4 +119,10 @@ function refuseBusy(socket: Socket, head: Buffer): void {
 
 function headWantsHtml(head: Buffer): boolean {
   return /\r\naccept:[^\r\n]*text\/html/i.test(head.toString('latin1'));
+}
+
+/** 308 to `location` (keeps method and body, unlike 301), then close. */
+function redirect(socket: Socket, location: string): void {
+  const body = `Moved to ${location}\n`;
+  socket.end(`HTTP/1.1 308 Permanent Redirect\r\nLocation: ${location}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

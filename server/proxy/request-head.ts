@@ -33,6 +33,18 @@ export function requestHost(head: Buffer): string | null {
   return hostLine ? normaliseHost(hostLine[1]!) : null;
 }
 
+/**
+ * The origin-form path of the request (`/a?b`), taken from an absolute-form target when needed;
+ * null when the request line is malformed or the target could inject a header.
+ */
+export function requestTarget(head: Buffer): string | null {
+  const text = head.toString('latin1');
+  const line = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\S+) HTTP\/1\.[01]\r\n/.exec(text);
+  if (!line) return null;
+  const target = line[1]!.replace(/^https?:\/\/[^/?#]*/i, '') || '/';
+  return target.startsWith('/') && /^[\x21-\x7e]+$/.test(target) ? target : null;
+}
+
 /** `Alice.Example.net.:8080` → `alice.example.net`; `[::1]:80` → `::1`; null when malformed. */
 export function normaliseHost(value: string): string | null {
   let host = value.trim().toLowerCase();

@@ -1,5 +1,6 @@
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
@@ -86,7 +87,8 @@ export function bridgeVisitor(
 
 function resetVisitor(socket: Socket): void {
   if (socket.destroyed) return;
-  if (typeof socket.resetAndDestroy === 'function' && socket._handle) socket.resetAndDestroy();
+  // A TCP reset tells the visitor the transfer broke; TLS sockets cannot reset (Node throws).
+  if (!(socket instanceof TLSSocket) && socket._handle) socket.resetAndDestroy();
   else socket.destroy();
 }
 
