@@ -12,7 +12,7 @@ export function warn(line: string): void {
 
 /** Exit status for a UdnsError code: 2 for bad input, 1 for everything else. */
 function exitCodeFor(error: unknown): number {
-  if (isUdnsError(error) && ['config_invalid', 'name_invalid', 'name_reserved', 'bad_request', 'route_invalid'].includes(error.code)) return 2;
+  if (isUdnsError(error) && ['config_invalid', 'name_invalid', 'name_reserved', 'bad_request', 'route_invalid', 'record_invalid'].includes(error.code)) return 2;
   return 1;
 }
 

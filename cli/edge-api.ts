@@ -1,4 +1,4 @@
-import { UdnsError } from '../protocol/index.js';
+import { ERROR_CODES, UdnsError, type ErrorCode } from '../protocol/index.js';
 
 /** The edge's answer to GET /api/v1/me. */
 export interface MeResponse {
@@ -12,26 +12,72 @@ export interface MeResponse {
   }>;
 }
 
-/** Calls the edge's API with the token; turns every failure into one clear UdnsError. */
-export async function fetchMe(server: string, token: string): Promise<MeResponse> {
+/** A DNS record as the edge's API shows it. */
+export interface RecordView {
+  owner: string;
+  fqdn: string;
+  type: string;
+  value: string;
+  ttl: number;
+}
+
+/** A name as the edge's API shows it. */
+export interface NameView {
+  name: string;
+  url: string;
+  online: boolean;
+  createdAt: string;
+  records: RecordView[];
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/**
+ * Calls the edge's JSON API with the token; turns every failure into one clear UdnsError,
+ * keeping the edge's own error code and message when it sent one.
+ */
+export async function callEdge<T>(server: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
   let url: URL;
   try {
-    url = new URL('/api/v1/me', server);
+    url = new URL(path, server);
   } catch {
     throw new UdnsError('config_invalid', `invalid server URL "${server}": use e.g. http://localhost:8080`);
   }
   let response: Response;
   try {
-    response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+    response = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
     throw new UdnsError('server_unreachable', `cannot reach the server at ${url.origin} (${cause})`);
   }
   if (response.status === 401) throw new UdnsError('unauthorized', 'token rejected: it is unknown or revoked');
-  if (!response.ok) throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${response.status}: is it a udns edge?`);
+  let json: unknown;
   try {
-    return (await response.json()) as MeResponse;
+    json = await response.json();
   } catch {
-    throw new UdnsError('server_unreachable', `the server at ${url.origin} did not answer like a udns edge`);
+    throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${response.status} and did not answer like a udns edge`);
   }
+  if (!response.ok) {
+    const error = (json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (typeof error?.code === 'string' && KNOWN_CODES.has(error.code) && typeof error.message === 'string') {
+      throw new UdnsError(error.code as ErrorCode, error.message);
+    }
+    throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${response.status}: is it a udns edge?`);
+  }
+  return json as T;
+}
+
+/** GET /api/v1/me: the account, its names and live routes. */
+export function fetchMe(server: string, token: string): Promise<MeResponse> {
+  return callEdge<MeResponse>(server, token, 'GET', '/api/v1/me');
+}
+
+/** `/api/v1/names/<name>` with the name escaped for a path. */
+export function namePath(name: string, ...rest: string[]): string {
+  return ['/api/v1/names', name, ...rest].map((part, index) => (index === 0 ? part : encodeURIComponent(part))).join('/');
 }

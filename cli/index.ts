@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerAccountCommands } from './commands/account-command.js';
+import { registerDnsCommands } from './commands/dns-command.js';
 import { registerExposeCommands } from './commands/expose-command.js';
 import { registerLoginCommand } from './commands/login-command.js';
+import { registerNameCommands } from './commands/name-command.js';
 import { registerServerCommand } from './commands/server-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
 import { failAndExit } from './cli-output.js';
@@ -18,6 +20,8 @@ registerLoginCommand(program);
 registerExposeCommands(program);
 registerStatusCommand(program);
 registerAccountCommands(program);
+registerNameCommands(program);
+registerDnsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

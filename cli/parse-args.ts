@@ -13,3 +13,18 @@ export function parseTransport(value: string): 'raw' | 'ws' {
   if (value !== 'raw' && value !== 'ws') throw new InvalidArgumentError('use "raw" (default, fastest) or "ws" (passes HTTP proxies)');
   return value;
 }
+
+const RECORD_TYPES = ['A', 'AAAA', 'TXT', 'CNAME'];
+
+/** Parses a DNS record type (any case); the edge checks the value itself. */
+export function parseRecordType(value: string): string {
+  const type = value.toUpperCase();
+  if (!RECORD_TYPES.includes(type)) throw new InvalidArgumentError(`record type must be A, AAAA, TXT or CNAME, got "${value}"`);
+  return type;
+}
+
+/** Parses `--ttl` (seconds); the edge checks the range. */
+export function parseTtl(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`ttl must be a whole number of seconds, got "${value}"`);
+  return Number(value);
+}

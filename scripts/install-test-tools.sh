@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the outside programs the test suite drives for real (Debian packages):
 # dig (dnsutils) and kdig (knot-dnsutils) for DNS, PostgreSQL for the database tests,
-# wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
+# ddclient for the dyndns2 tests, wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
 set -euo pipefail
-packages=(dnsutils knot-dnsutils postgresql wrk openssh-server openssh-client)
+packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -16,3 +16,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts a system NSD on port 53 when installed; the DNS bench runs its own private one.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now nsd >/dev/null 2>&1 || true
+fi

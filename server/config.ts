@@ -41,6 +41,8 @@ export const EdgeConfigSchema = z.object({
   tlsKey: z.string().min(1).optional(),
   /** Send plain-HTTP visitors to HTTPS (ACME challenge paths excepted). */
   httpsRedirect: z.stringbool().or(z.boolean()).default(false),
+  /** CAA records at the apex, e.g. `0 issue "letsencrypt.org"` (which CAs may issue for the zone). */
+  caa: z.preprocess((value) => (typeof value === 'string' ? value.split(';').map((v) => v.trim()).filter(Boolean) : value), z.array(z.string().min(1)).default([])),
   /** Add Strict-Transport-Security to the edge's own HTTPS pages. */
   hsts: z.stringbool().or(z.boolean()).default(false),
 }).strict().superRefine((config, context) => {
@@ -76,6 +78,7 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_TLS_KEY: 'tlsKey',
   UDNS_HTTPS_REDIRECT: 'httpsRedirect',
   UDNS_HSTS: 'hsts',
+  UDNS_CAA: 'caa',
 };
 
 /**

@@ -14,6 +14,7 @@ import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel/tunnel-registry.js';
+import { ZoneEditor } from './zone-editor.js';
 
 /** A running edge. */
 export interface EdgeHandle {
@@ -60,7 +61,8 @@ async function startServices(
     logger.info('created the admin account on an empty database');
   }
 
-  const directory = new NameDirectory(await store.listAllNames());
+  const directory = new NameDirectory(await store.listAllNames(), await store.allRecords());
+  const editor = new ZoneEditor(store, directory);
   const tcp = new TcpForwards(config.tcpPorts, config.bind, logger);
   cleanups.push(() => tcp.closeAll());
 
@@ -87,7 +89,7 @@ async function startServices(
 
   const registry = new TunnelRegistry(store, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000);
   cleanups.push(() => registry.closeAll());
-  const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, directory, registry, urls, logger });
+  const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, editor, directory, registry, urls, logger });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (config.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);
@@ -140,6 +142,9 @@ async function startServices(
       publicIp6: config.publicIp6,
       isClaimed: (label) => directory.isClaimed(label),
       serial: () => directory.serial(),
+      caa: config.caa,
+      recordsAt: (owner) => directory.recordsAt(owner),
+      hasRecordsBelow: (owner) => directory.hasRecordsBelow(owner),
     },
     port: config.dnsPort,
     bind: config.bind,

@@ -22,8 +22,9 @@ export function registerServerCommand(program: Command): void {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--https-redirect', 'send plain-HTTP visitors to HTTPS (ACME challenge paths excepted)')
     .option('--hsts', 'add Strict-Transport-Security to the edge\'s own HTTPS pages')
+    .option('--caa <record>', 'CAA record at the apex, e.g. \'0 issue "letsencrypt.org"\' (repeatable)', (value: string, all: string[] = []) => [...all, value])
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-    .action(async (flags: Record<string, string | boolean | undefined>) => {
+    .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
       const config = loadEdgeConfig(flags, process.env);
       const edge = await startEdge(config);
       say(`udns edge for ${config.domain}`);

@@ -5,6 +5,8 @@ import { validateName } from '../../protocol/names.js';
 import { createAdapterFactory, resolveDatabaseTarget, type DatabaseTarget } from './database-target.js';
 import { PrismaClient } from './generated/client.js';
 import { migrateDatabase } from './migrator.js';
+import { PrismaRecordStore, type DnsRecordInfo, type RecordChange, type RecordInput, type RecordStore } from './record-store.js';
+import type { RecordType } from './record-rules.js';
 import { displayPrefix, generateToken, hashToken, isWellFormedToken } from './token-secret.js';
 
 /** A member as the rest of the edge sees it. */
@@ -41,8 +43,8 @@ export interface AccountStoreOptions {
   readonly databaseUrl?: string | undefined;
 }
 
-/** Members, their tokens and their names. Every method returns plain objects. */
-export interface AccountStore {
+/** Members, their tokens, their names and the DNS records under them. Every method returns plain objects. */
+export interface AccountStore extends RecordStore {
   countAccounts(): Promise<number>;
   /**
    * Creates an account with a first token; the token is returned once and never again.
@@ -79,7 +81,10 @@ export interface AccountStore {
   listNames(accountId: number): Promise<NameInfo[]>;
   /** Every claimed label, sorted, for the DNS server's cache. */
   listAllNames(): Promise<string[]>;
-  /** @throws UdnsError `not_found` when the account does not own `label` */
+  /**
+   * Gives a name up; its DNS records go with it (foreign-key cascade).
+   * @throws UdnsError `not_found` when the account does not own `label`
+   */
   releaseName(accountId: number, label: string): Promise<void>;
   /** Closes the database connection. Safe to call twice. */
   close(): Promise<void>;
@@ -145,10 +150,32 @@ function quoted(value: string): string {
 
 class PrismaAccountStore implements AccountStore {
   readonly #prisma: PrismaClient;
+  readonly #records: PrismaRecordStore;
   #closed = false;
 
   constructor(prisma: PrismaClient) {
     this.#prisma = prisma;
+    this.#records = new PrismaRecordStore(prisma);
+  }
+
+  listRecords(accountId: number, owner?: string): Promise<DnsRecordInfo[]> {
+    return this.#records.listRecords(accountId, owner);
+  }
+
+  addRecord(accountId: number, owner: string, record: RecordInput): Promise<RecordChange & { record: DnsRecordInfo }> {
+    return this.#records.addRecord(accountId, owner, record);
+  }
+
+  setRecords(accountId: number, owner: string, type: RecordType, values: readonly string[], ttl?: number): Promise<RecordChange> {
+    return this.#records.setRecords(accountId, owner, type, values, ttl);
+  }
+
+  removeRecords(accountId: number, owner: string, type?: RecordType, value?: string): Promise<RecordChange & { removed: number }> {
+    return this.#records.removeRecords(accountId, owner, type, value);
+  }
+
+  allRecords(): Promise<DnsRecordInfo[]> {
+    return this.#records.allRecords();
   }
 
   countAccounts(): Promise<number> {

@@ -46,6 +46,34 @@ async function tableNames(target: DatabaseTarget): Promise<string[]> {
   return (await queryRows(target, sql)).map((r) => String(r[0]));
 }
 
+/** Runs the Prisma CLI offline (its schema engine as WebAssembly through prisma.config.ts). */
+function prismaCli(args: string[], sqliteFile = path.join(os.tmpdir(), 'udns-unused.db')) {
+  return promisify(execFile)(path.join(root, 'node_modules', '.bin', 'prisma'), args, {
+    cwd: root,
+    env: {
+      ...process.env,
+      UDNS_PRISMA_SQLITE_FILE: sqliteFile,
+      PRISMA_QUERY_ENGINE_LIBRARY: '/bin/false',
+      PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false',
+      PRISMA_HIDE_UPDATE_MESSAGE: '1',
+      CHECKPOINT_DISABLE: '1',
+    },
+  });
+}
+
+/** Tables, columns, indexes and constraints, in a form two databases can be compared by. */
+async function schemaShape(target: DatabaseTarget): Promise<unknown[][]> {
+  if (target.dialect === 'sqlite') {
+    return queryRows(target, `SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != '_prisma_migrations' ORDER BY name`);
+  }
+  const columns = await queryRows(target, `SELECT table_name::text, column_name::text, data_type::text, is_nullable::text, column_default::text
+    FROM information_schema.columns WHERE table_schema = 'public' AND table_name != '_prisma_migrations' ORDER BY table_name, column_name`);
+  const indexes = await queryRows(target, `SELECT indexname::text, indexdef::text FROM pg_indexes WHERE schemaname = 'public' AND tablename != '_prisma_migrations' ORDER BY indexname`);
+  const constraints = await queryRows(target, `SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE connamespace = 'public'::regnamespace AND conname NOT LIKE '_prisma_migrations%' ORDER BY conname`);
+  return [...columns, ...indexes, ...constraints];
+}
+
 requirePostgresInCi(pgBin);
 
 describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('migrator on %s', (dialect) => {
@@ -60,8 +88,30 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     const shipped = readMigrations(migrationsDirectory(dialect, root), dialect);
     const report = await migrateDatabase(target);
     expect(report.applied).toEqual(shipped.map((m) => m.name));
-    expect(await tableNames(target)).toEqual(['Account', 'Name', 'Token', '_prisma_migrations']);
+    expect(await tableNames(target)).toEqual(['Account', 'DnsRecord', 'Name', 'Token', '_prisma_migrations']);
     expect(await history(target)).toEqual(shipped.map((m) => ({ name: m.name, finished: true, steps: 1, checksum: m.checksum })));
+  });
+
+  test('the shipped migrations build exactly the model in the Prisma schema', async () => {
+    const migrated = (await backend.fresh()).target;
+    await migrateDatabase(migrated);
+    const schemaFile = dialect === 'sqlite' ? 'prisma/schema.prisma' : 'prisma/postgres/schema.prisma';
+    const { stdout: wholeModel } = await prismaCli(['migrate', 'diff', '--from-empty', '--to-schema-datamodel', schemaFile, '--script']);
+    const direct = (await backend.fresh()).target;
+    await executeSql(direct, wholeModel);
+    expect(await schemaShape(migrated)).toEqual(await schemaShape(direct));
+  }, 60_000);
+
+  test('a database from before DNS records gets the DnsRecord table and keeps its names', async () => {
+    const { target } = await backend.fresh();
+    const dir = copyMigrations(dialect);
+    fs.rmSync(path.join(dir, '20261125130000_dns_records'), { recursive: true });
+    await migrateDatabase(target, { migrationsDir: dir });
+    await executeSql(target, `INSERT INTO "Account" ("id", "name") VALUES (1, 'alice'); INSERT INTO "Name" ("id", "label", "accountId") VALUES (7, 'alicepc', 1);`);
+    expect((await migrateDatabase(target)).applied).toEqual(['20261125130000_dns_records']);
+    await executeSql(target, `INSERT INTO "DnsRecord" ("nameId", "host", "type", "value", "updatedAt") VALUES (7, '', 'A', '203.0.113.7', CURRENT_TIMESTAMP);`);
+    const rows = await queryRows(target, `SELECT n."label", r."type", r."value", r."ttl" FROM "DnsRecord" r JOIN "Name" n ON n."id" = r."nameId"`);
+    expect(rows.map(([label, type, value, ttl]) => [label, type, value, Number(ttl)])).toEqual([['alicepc', 'A', '203.0.113.7', 60]]);
   });
 
   test('a second run applies nothing and writes nothing', async () => {
@@ -199,20 +249,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
 describe('migrator and the Prisma CLI on SQLite', () => {
   const backend = sqliteBackend();
   afterAll(() => backend.cleanup());
-
-  function prisma(args: string[], file: string) {
-    return promisify(execFile)(path.join(root, 'node_modules', '.bin', 'prisma'), args, {
-      cwd: root,
-      env: {
-        ...process.env,
-        UDNS_PRISMA_SQLITE_FILE: file,
-        PRISMA_QUERY_ENGINE_LIBRARY: '/bin/false',
-        PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false',
-        PRISMA_HIDE_UPDATE_MESSAGE: '1',
-        CHECKPOINT_DISABLE: '1',
-      },
-    });
-  }
+  const prisma = (args: string[], file: string) => prismaCli(args, file);
 
   test('after our migrator, prisma migrate status and deploy find nothing to do', async () => {
     const { target } = await backend.fresh();

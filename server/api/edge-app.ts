@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { UdnsError, isUdnsError } from '../../protocol/index.js';
-import type { AccountInfo } from '../accounts/account-store.js';
+import type { AccountInfo, AccountStore } from '../accounts/account-store.js';
 import type { Logger } from '../logger.js';
 import type { NameDirectory } from '../name-directory.js';
 import { renderErrorPage, wantsHtml } from '../pages/error-page.js';
@@ -9,29 +9,43 @@ import type { PublicUrls } from '../public-urls.js';
 import { classifyHost, normaliseHost } from '../proxy/request-head.js';
 import { bearerToken, type TokenCheck } from '../tunnel/tunnel-endpoint.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
+import type { ZoneEditor } from '../zone-editor.js';
+import { DYNDNS_PATH, createDyndnsEndpoint } from './dyndns-endpoint.js';
+import { createNamesRouter } from './names-api.js';
 
-/** What the API reads about names. */
-export interface NameListing {
-  listNames(accountId: number): Promise<Array<{ label: string; createdAt: Date }>>;
-}
+/** What the API reads about names and records; changes go through the ZoneEditor. */
+export type NameListing = Pick<AccountStore, 'listNames' | 'listRecords' | 'nameOwner'>;
 
 /**
- * The edge's own HTTP app. On the apex host: landing page and the JSON API under /api/v1.
- * On a member name (reached only when no tunnel serves it): 502 "offline" or 404 "unknown".
+ * The edge's own HTTP app. On any host: the dyndns2 update endpoint (/nic/update). On the apex
+ * host: landing page and the JSON API under /api/v1. On a member name (reached only when no
+ * tunnel serves it): 502 "offline" or 404 "unknown".
  */
 export function createEdgeApp(deps: {
   domain: string;
   tokens: TokenCheck;
   names: NameListing;
+  editor: ZoneEditor;
   directory: NameDirectory;
   registry: TunnelRegistry;
   urls: PublicUrls;
   logger: Logger;
 }) {
-  const { domain, tokens, names, directory, registry, urls, logger } = deps;
+  const { domain, tokens, names, editor, directory, registry, urls, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+
+  // Before the host routing: routers and ddclient are often pointed at the edge by IP or by
+  // some host name of the member's. (A name with a live tunnel never gets here: its requests,
+  // /nic/update included, belong to the member's own site.)
+  app.get(DYNDNS_PATH, createDyndnsEndpoint({
+    domain,
+    accounts: { authenticate: (token) => tokens.authenticate(token), nameOwner: (label) => names.nameOwner(label) },
+    editor,
+    directory,
+    logger: logger.child({ component: 'dyndns' }),
+  }));
 
   // Member names that reached the edge's own app have no live tunnel.
   app.use((req, res, next) => {
@@ -76,6 +90,7 @@ export function createEdgeApp(deps: {
       })),
     });
   });
+  api.use(createNamesRouter({ domain, names, editor, registry, urls }));
   app.use('/api/v1', api);
 
   app.use((req, res) => sendError(req, res, 404, 'Not found', `nothing at ${req.path}`));
@@ -97,7 +112,8 @@ export function createEdgeApp(deps: {
 
 function sendError(req: Request, res: Response, status: number, title: string, detail: string): void {
   if (req.path.startsWith('/api/')) {
-    res.status(status).json({ error: { code: status === 404 ? 'not_found' : 'internal', message: detail } });
+    const code = status === 404 ? 'not_found' : status >= 400 && status < 500 ? 'bad_request' : 'internal';
+    res.status(status).json({ error: { code, message: detail } });
     return;
   }
   const page = renderErrorPage(status, title, detail, wantsHtml(req.headers));
@@ -109,6 +125,7 @@ function statusFor(error: UdnsError): number {
     case 'unauthorized': return 401;
     case 'forbidden': case 'name_taken': return 403;
     case 'not_found': return 404;
+    case 'record_conflict': case 'record_limit': return 409;
     case 'internal': return 500;
     default: return 400;
   }

@@ -1,4 +1,5 @@
 import dns2 from 'dns2';
+import { encodeMessage } from './message-encoder.js';
 import { answerQuestion, type ZoneView } from './zone.js';
 
 const { Packet } = dns2;
@@ -10,6 +11,13 @@ type Resource = dns2.Packet.Resource;
  * IP fragmentation on practically every path.
  */
 export const EDNS_UDP_PAYLOAD_SIZE = 1232;
+/**
+ * Largest UDP response to a query without EDNS (RFC 1035 §4.2.1), and the least we assume of
+ * a client advertising less (RFC 6891 §6.2.5).
+ */
+export const PLAIN_UDP_PAYLOAD_SIZE = 512;
+/** Largest DNS message over TCP: its length prefix has two bytes (RFC 1035 §4.2.2). */
+export const MAX_TCP_MESSAGE_SIZE = 65_535;
 
 /** How a request was handled: answered by the zone, refused with an error code, or dropped. */
 export type ResponseKind = 'answered' | 'formerr' | 'notimp' | 'badvers' | 'dropped';
@@ -115,4 +123,61 @@ export function buildResponse(zone: ZoneView, request: Packet): BuiltResponse {
  */
 export function servfailFor(request: Packet): Packet {
   return bareResponse(request, Packet.RCODE.SERVFAIL);
+}
+
+/**
+ * How many bytes a UDP response to `request` may have: the size its OPT advertises, clamped to
+ * 512..{@link EDNS_UDP_PAYLOAD_SIZE}, or 512 without EDNS. Never more than dns2's own limit
+ * (the advertised size, up to 65535), so dns2 sends our bytes untouched.
+ */
+export function udpResponseLimit(request: Packet): number {
+  const opt = request.additionals.find((record) => record.type === Packet.TYPE.EDNS);
+  if (opt === undefined) return PLAIN_UDP_PAYLOAD_SIZE;
+  return Math.min(Math.max(opt.class, PLAIN_UDP_PAYLOAD_SIZE), EDNS_UDP_PAYLOAD_SIZE);
+}
+
+/**
+ * The same response with TC=1 and only its question and OPT: what a client gets when the
+ * answer does not fit, so that it asks again over TCP.
+ */
+export function truncatedResponse(response: Packet): Packet {
+  const truncated = new Packet();
+  truncated.header = new Packet.Header({ ...response.header, tc: 1 });
+  truncated.questions = response.questions.slice();
+  truncated.additionals = response.additionals.filter((record) => record.type === Packet.TYPE.EDNS);
+  return truncated;
+}
+
+/** Encoded response bytes, and whether they had to be cut down to TC=1. */
+export interface EncodedResponse {
+  bytes: Buffer;
+  truncated: boolean;
+}
+
+/**
+ * Encodes `response` in at most `maxBytes`. When it is too big, the additional section is
+ * dropped first (only the name servers' addresses live there, which the resolver can ask for:
+ * no TC for that, RFC 2181 §9); when that is not enough, the client gets
+ * {@link truncatedResponse} — no partial RRsets, nothing it could mistake for the whole answer.
+ *
+ * @throws when a record cannot be encoded (the server answers SERVFAIL)
+ */
+export function encodeWithin(response: Packet, maxBytes: number): EncodedResponse {
+  const whole = encodeMessage(response, maxBytes);
+  if (whole !== null) return { bytes: whole, truncated: false };
+  const opt = response.additionals.filter((record) => record.type === Packet.TYPE.EDNS);
+  if (opt.length < response.additionals.length) {
+    const withoutAdditionals = new Packet();
+    withoutAdditionals.header = response.header;
+    withoutAdditionals.questions = response.questions;
+    withoutAdditionals.answers = response.answers;
+    withoutAdditionals.authorities = response.authorities;
+    withoutAdditionals.additionals = opt;
+    const smaller = encodeMessage(withoutAdditionals, maxBytes);
+    if (smaller !== null) return { bytes: smaller, truncated: false };
+  }
+  // Header, a question (at most 259 bytes) and an OPT: always within 512.
+  const truncated = encodeMessage(truncatedResponse(response), maxBytes);
+  if (truncated === null) throw new Error(`a truncated response does not fit in ${maxBytes} bytes`);
+  return { bytes: truncated, truncated: true };
 }

@@ -7,7 +7,7 @@ import dns2 from 'dns2';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startDnsServer, type DnsServerHandle } from './dns-server.js';
-import type { ZoneView } from './zone.js';
+import type { MemberRecord, ZoneView } from './zone.js';
 
 const { Packet } = dns2;
 const run = promisify(execFile);
@@ -42,6 +42,8 @@ const SEEDS = [
   validQuery(2, 'udns.test', Packet.TYPE.NS, true),
   validQuery(3, 'nobody.udns.test', Packet.TYPE.AAAA, true),
   validQuery(4, 'example.com', Packet.TYPE.MX),
+  validQuery(5, 'big.alice.udns.test', Packet.TYPE.TXT, true),
+  validQuery(6, 'www.alice.udns.test', Packet.TYPE.A),
 ];
 
 /** Random bytes, truncations, bit flips, spliced sections and hostile headers. */
@@ -85,10 +87,24 @@ const logger = pino(
     },
   }),
 );
-const zone: ZoneView = { domain: 'udns.test', publicIp: '203.0.113.7', isClaimed: (label) => label === 'alice', serial: () => 1 };
+const records: Record<string, MemberRecord[]> = {
+  // ~4.4 kB of TXT, so that mutated queries exercise truncation at every advertised size.
+  'big.alice': Array.from({ length: 40 }, (_, i) => ({ type: 'TXT', value: `${i}`.padStart(100, 'x'), ttl: 60 })),
+  'www.alice': [{ type: 'CNAME', value: 'alice.udns.test', ttl: 60 }],
+};
+const zone: ZoneView = {
+  domain: 'udns.test',
+  publicIp: '203.0.113.7',
+  isClaimed: (label) => label === 'alice',
+  serial: () => 1,
+  recordsAt: (owner) => records[owner] ?? [],
+};
 let server: DnsServerHandle;
 beforeAll(async () => {
-  server = await startDnsServer({ zone, port: 0, bind: '127.0.0.1', logger });
+  // Rate limiting on, loopback included, but far above what the fuzzing sends: its code runs
+  // on every packet without refusing any.
+  const rateLimit = { responsesPerSecond: 1_000_000, burst: 1_000_000, exemptLoopback: false };
+  server = await startDnsServer({ zone, port: 0, bind: '127.0.0.1', logger, rateLimit });
 });
 afterAll(() => server?.close());
 
@@ -138,6 +154,7 @@ test(`thousands of malformed UDP packets neither crash nor wedge the server (see
     const parsed = Packet.parse(message);
     expect(parsed.header.qr, message.toString('hex')).toBe(1);
     expect(parsed.errors, message.toString('hex')).toEqual([]);
+    expect(message.length, message.toString('hex')).toBeLessThanOrEqual(1232);
     rcodes.add(parsed.header.rcode);
   }
   // The mix reached every kind of answer, not just one error path.

@@ -2,11 +2,12 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { promisify } from 'node:util';
+import dns2 from 'dns2';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isUdnsError } from '../../protocol/errors.js';
-import { startDnsServer, type DnsServerHandle } from './dns-server.js';
-import type { ZoneView } from './zone.js';
+import { startDnsServer, type DnsServerHandle, type DnsServerOptions } from './dns-server.js';
+import type { MemberRecord, ZoneView } from './zone.js';
 
 const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
@@ -29,6 +30,8 @@ interface Reply {
   additional: ResourceLine[];
   /** UDP size in the response's OPT record, when there is one. */
   ednsUdpSize: number | undefined;
+  /** Bytes of the (last) response received. */
+  size: number;
   raw: string;
 }
 
@@ -47,7 +50,10 @@ function section(output: string, title: string): ResourceLine[] {
 async function query(server: DnsServerHandle, tool: Tool, transport: Transport, args: string[]): Promise<Reply> {
   const port = transport === 'udp' ? server.udpPort : server.tcpPort;
   const limits = tool === 'dig' ? ['+time=2', '+tries=1'] : ['+timeout=2', '+retry=0'];
-  const argv = ['@127.0.0.1', '-p', String(port), ...limits, ...(transport === 'tcp' ? ['+tcp'] : []), ...args];
+  // dig asks ANY over TCP unless told +notcp, which still lets it retry a truncated answer
+  // over TCP; kdig's +notcp forbids that retry, and it uses UDP by default anyway.
+  const udp = tool === 'dig' ? ['+notcp'] : [];
+  const argv = ['@127.0.0.1', '-p', String(port), ...limits, ...(transport === 'tcp' ? ['+tcp'] : udp), ...args];
   let raw: string;
   try {
     raw = (await run(tool, argv, { timeout: 5000 })).stdout;
@@ -63,25 +69,76 @@ async function query(server: DnsServerHandle, tool: Tool, transport: Transport, 
     authority: section(raw, 'AUTHORITY'),
     additional: section(raw, 'ADDITIONAL'),
     ednsUdpSize: Number(/udp(?: size)?: (\d+)/i.exec(raw)?.[1] ?? NaN) || undefined,
+    // dig: "MSG SIZE  rcvd: 62"; kdig: ";; Received 62 B"
+    size: Number(/(?:MSG SIZE\s+rcvd: |Received )(\d+)/.exec(raw)?.[1]),
     raw,
   };
 }
 
+const rec = (type: MemberRecord['type'], value: string, ttl = 120): MemberRecord => ({ type, value, ttl });
+const DKIM = `v=DKIM1; k=rsa; p=${'A'.repeat(380)}`;
+/** What members stored: dynamic DNS, TXT, sub-names, CNAMEs, and answers of every size. */
+const records: Record<string, MemberRecord[]> = {
+  alice: [rec('TXT', 'v=spf1 -all'), rec('TXT', 'hello world')],
+  dyn: [rec('A', '192.0.2.55', 30)],
+  'www.alice': [rec('CNAME', 'alice.udns.test')],
+  'ext.alice': [rec('CNAME', 'example.org.')],
+  'gone.alice': [rec('CNAME', 'nobody.udns.test')],
+  '_acme-challenge.alice': [rec('TXT', 'token-1')],
+  'sel._domainkey.alice': [rec('TXT', DKIM)],
+  // ~4.4 kB of TXT: truncated over UDP whatever the client says, whole over TCP.
+  'big.alice': Array.from({ length: 40 }, (_, i) => rec('TXT', `${i}`.padStart(100, 'x'))),
+  // ~900 bytes: fits 1232, not 512.
+  'mid.alice': Array.from({ length: 8 }, (_, i) => rec('TXT', `${i}`.padStart(100, 'y'))),
+};
+const recordsAt = (owner: string) => records[owner] ?? [];
+const hasRecordsBelow = (owner: string) => Object.keys(records).some((name) => name.endsWith(`.${owner}`));
+
 let serial = 2026112501;
-const claimed = new Set(['alice', 'bob-2']);
+const claimed = new Set(['alice', 'bob-2', 'dyn']);
 const zone6: ZoneView = {
   domain: 'udns.test',
   publicIp: '203.0.113.7',
   publicIp6: '2001:db8::7',
   isClaimed: (label) => claimed.has(label),
   serial: () => serial,
+  recordsAt,
+  hasRecordsBelow,
+  caa: ['0 issue "letsencrypt.org"', '0 iodef "mailto:hostmaster@udns.test"'],
 };
-const zone4: ZoneView = { domain: 'v4.test', publicIp: '198.51.100.4', isClaimed: (label) => label === 'carol', serial: () => 1 };
+const zone4: ZoneView = {
+  domain: 'v4.test',
+  publicIp: '198.51.100.4',
+  isClaimed: (label) => label === 'carol',
+  serial: () => 1,
+  recordsAt: () => [],
+};
+
+/** A port that was free for UDP on 127.0.0.1 a moment ago. */
+async function borrowUdpPort(): Promise<number> {
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+  const port = probe.address().port;
+  await new Promise<void>((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** A server whose UDP and TCP share one port, as a client retrying a truncated answer over TCP expects. */
+async function startOnOnePort(options: Omit<DnsServerOptions, 'port' | 'bind' | 'logger'>): Promise<DnsServerHandle> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDnsServer({ ...options, port: await borrowUdpPort(), bind: '127.0.0.1', logger });
+    } catch (error) {
+      // Someone else took the borrowed port for TCP in the meantime: borrow another.
+      if (attempt === 5 || !isUdnsError(error, 'port_unavailable')) throw error;
+    }
+  }
+}
 
 let server6: DnsServerHandle;
 let server4: DnsServerHandle;
 beforeAll(async () => {
-  server6 = await startDnsServer({ zone: zone6, port: 0, bind: '127.0.0.1', logger });
+  server6 = await startOnOnePort({ zone: zone6 });
   server4 = await startDnsServer({ zone: zone4, port: 0, bind: '127.0.0.1', logger });
 });
 afterAll(async () => {
@@ -141,11 +198,77 @@ describe.each([
   });
 
   test('a type the name lacks is NODATA with the SOA in authority', async () => {
-    for (const reply of await Promise.all([ask('alice.udns.test', 'MX'), ask('alice.udns.test', 'TXT')])) {
+    for (const reply of await Promise.all([ask('alice.udns.test', 'MX'), ask('bob-2.udns.test', 'TXT')])) {
       expect(reply.status).toBe('NOERROR');
       expect(reply.answer).toEqual([]);
       expect(reply.authority).toMatchObject([{ name: 'udns.test.', type: 'SOA' }]);
     }
+  });
+
+  test('explicit A records replace the edge address; TXT records sit beside it', async () => {
+    const [dyn, dyn6, txt, a] = await Promise.all([ask('dyn.udns.test', 'A'), ask('dyn.udns.test', 'AAAA'), ask('alice.udns.test', 'TXT'), ask('alice.udns.test', 'A')]);
+    expect(dyn.answer).toEqual([{ name: 'dyn.udns.test.', ttl: 30, type: 'A', data: '192.0.2.55' }]);
+    expect(dyn6.answer).toEqual([{ name: 'dyn.udns.test.', ttl: 60, type: 'AAAA', data: '2001:db8::7' }]);
+    expect(txt.flags).toContain('aa');
+    expect(txt.answer.map((r) => r.data)).toEqual(['"v=spf1 -all"', '"hello world"']);
+    expect(a.answer.map((r) => r.data)).toEqual(['203.0.113.7']);
+  });
+
+  test('sub-names exist with records; an empty non-terminal is NODATA, a missing name NXDOMAIN', async () => {
+    const [acme, ent, missing, missingDeeper] = await Promise.all([
+      ask('_acme-challenge.alice.udns.test', 'TXT'),
+      ask('_domainkey.alice.udns.test', 'TXT'),
+      ask('nothing.alice.udns.test', 'A'),
+      ask('x.sel._domainkey.alice.udns.test', 'TXT'),
+    ]);
+    expect(acme.answer).toEqual([{ name: '_acme-challenge.alice.udns.test.', ttl: 120, type: 'TXT', data: '"token-1"' }]);
+    expect(ent.status).toBe('NOERROR');
+    expect(ent.answer).toEqual([]);
+    expect(ent.authority).toMatchObject([{ type: 'SOA' }]);
+    for (const reply of [missing, missingDeeper]) {
+      expect(reply.status).toBe('NXDOMAIN');
+      expect(reply.authority).toMatchObject([{ type: 'SOA' }]);
+    }
+  });
+
+  test('a TXT value over 255 bytes arrives whole, as 255-byte strings', async () => {
+    const reply = await ask('sel._domainkey.alice.udns.test', 'TXT');
+    expect(reply.answer).toHaveLength(1);
+    const strings = [...reply.answer[0]!.data.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
+    expect(strings.map((part) => part.length)).toEqual([255, DKIM.length - 255]);
+    expect(strings.join('')).toBe(DKIM);
+  });
+
+  test('a CNAME inside the zone is chased, one outside returned alone, one to nowhere NXDOMAIN', async () => {
+    const [www, ext, gone, cname] = await Promise.all([
+      ask('www.alice.udns.test', 'A'),
+      ask('ext.alice.udns.test', 'A'),
+      ask('gone.alice.udns.test', 'A'),
+      ask('WWW.alice.udns.test', 'CNAME'),
+    ]);
+    expect(www.status).toBe('NOERROR');
+    expect(www.answer).toEqual([
+      { name: 'www.alice.udns.test.', ttl: 120, type: 'CNAME', data: 'alice.udns.test.' },
+      { name: 'alice.udns.test.', ttl: 60, type: 'A', data: '203.0.113.7' },
+    ]);
+    expect(ext.status).toBe('NOERROR');
+    expect(ext.answer).toEqual([{ name: 'ext.alice.udns.test.', ttl: 120, type: 'CNAME', data: 'example.org.' }]);
+    expect(ext.authority).toEqual([]);
+    expect(gone.status).toBe('NXDOMAIN');
+    expect(gone.answer.map((r) => r.data)).toEqual(['nobody.udns.test.']);
+    expect(cname.answer.map((r) => r.type)).toEqual(['CNAME']);
+  });
+
+  test('CAA at the apex', async () => {
+    const reply = await ask('udns.test', 'CAA');
+    expect(reply.flags).toContain('aa');
+    expect(reply.answer.map((r) => `${r.type} ${r.data}`)).toEqual(['CAA 0 issue "letsencrypt.org"', 'CAA 0 iodef "mailto:hostmaster@udns.test"']);
+  });
+
+  test('ANY gets a minimal answer (RFC 8482)', async () => {
+    const [alice, acme] = await Promise.all([ask('alice.udns.test', 'ANY'), ask('_acme-challenge.alice.udns.test', 'ANY')]);
+    expect(alice.answer.map((r) => r.type)).toEqual(['A', 'AAAA']);
+    expect(acme.answer.map((r) => r.type)).toEqual(['TXT']);
   });
 
   test('names outside the zone are REFUSED', async () => {
@@ -164,6 +287,135 @@ describe.each([
     expect(aaaa.answer).toEqual([]);
     expect(aaaa.authority).toMatchObject([{ name: 'v4.test.', type: 'SOA' }]);
     expect(a.answer).toMatchObject([{ ttl: 60, data: '198.51.100.4' }]);
+  });
+});
+
+describe('answers too big for UDP', () => {
+  const dig = (...args: string[]) => query(server6, 'dig', 'udp', args);
+  const kdig = (...args: string[]) => query(server6, 'kdig', 'udp', args);
+
+  test('with +bufsize=512 a 4 kB answer comes back TC=1, empty, with our OPT', async () => {
+    for (const reply of [await dig('+notcp', '+ignore', '+bufsize=512', 'big.alice.udns.test', 'TXT'), await kdig('+notcp', '+ignore', '+bufsize=512', 'big.alice.udns.test', 'TXT')]) {
+      expect(reply.flags).toEqual(expect.arrayContaining(['qr', 'aa', 'tc']));
+      expect(reply.status).toBe('NOERROR');
+      expect(reply.answer).toEqual([]);
+      expect(reply.ednsUdpSize).toBe(1232);
+      expect(reply.size).toBeLessThanOrEqual(512);
+    }
+  });
+
+  test('a client advertising 4096 still gets at most our 1232 (dns2 alone would send 4 kB)', async () => {
+    const [big, mid] = await Promise.all([
+      dig('+notcp', '+ignore', '+bufsize=4096', 'big.alice.udns.test', 'TXT'),
+      dig('+notcp', '+ignore', '+bufsize=4096', 'mid.alice.udns.test', 'TXT'),
+    ]);
+    expect(big.flags).toContain('tc');
+    expect(big.size).toBeLessThanOrEqual(1232);
+    expect(mid.flags).not.toContain('tc');
+    expect(mid.answer).toHaveLength(8);
+    expect(mid.size).toBeGreaterThan(512);
+    expect(mid.size).toBeLessThanOrEqual(1232);
+  });
+
+  test('the advertised size is honoured: 900 bytes fit in 1232, not in 512 nor without EDNS', async () => {
+    const [fits, small, plain] = await Promise.all([
+      dig('+notcp', '+ignore', '+bufsize=1232', 'mid.alice.udns.test', 'TXT'),
+      dig('+notcp', '+ignore', '+bufsize=512', 'mid.alice.udns.test', 'TXT'),
+      dig('+notcp', '+ignore', '+noedns', 'mid.alice.udns.test', 'TXT'),
+    ]);
+    expect(fits.flags).not.toContain('tc');
+    expect(small.flags).toContain('tc');
+    expect(plain.flags).toContain('tc');
+    expect(plain.ednsUdpSize).toBeUndefined();
+    expect(plain.size).toBeLessThanOrEqual(512);
+  });
+
+  test('dig and kdig retry a truncated answer over TCP and get all of it', async () => {
+    const [viaDig, viaKdig] = await Promise.all([dig('+bufsize=512', 'big.alice.udns.test', 'TXT'), kdig('+bufsize=512', 'big.alice.udns.test', 'TXT')]);
+    expect(viaDig.raw).toContain('Truncated, retrying in TCP mode');
+    // kdig warns about the retry on stderr; its report names the transport that answered.
+    expect(viaKdig.raw).toMatch(/From 127\.0\.0\.1@\d+\(TCP\)/);
+    for (const reply of [viaDig, viaKdig]) {
+      expect(reply.flags).not.toContain('tc');
+      expect(reply.answer).toHaveLength(40);
+      expect(reply.answer[39]!.data).toBe(`"${'39'.padStart(100, 'x')}"`);
+    }
+  });
+
+  test('over TCP the whole answer comes at once', async () => {
+    const reply = await query(server6, 'kdig', 'tcp', ['big.alice.udns.test', 'TXT']);
+    expect(reply.answer).toHaveLength(40);
+    expect(reply.size).toBeGreaterThan(4000);
+  });
+});
+
+describe('response rate limiting', () => {
+  const { Packet } = dns2;
+
+  /** Sends `count` A queries from one UDP socket and collects every answer that comes back. */
+  async function burst(server: DnsServerHandle, count: number): Promise<dns2.Packet[]> {
+    const socket = dgram.createSocket('udp4');
+    const replies: dns2.Packet[] = [];
+    socket.on('message', (message) => replies.push(Packet.parse(message)));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    for (let id = 1; id <= count; id++) {
+      const query = new Packet();
+      query.header = new Packet.Header({ id, rd: 1 });
+      query.questions = [new Packet.Question('alice.udns.test', Packet.TYPE.A, Packet.CLASS.IN)];
+      socket.send(query.toBuffer(), server.udpPort, '127.0.0.1');
+    }
+    // Loopback loses nothing at this scale: what has not come back once replies have stopped
+    // for 250 ms was dropped.
+    let lastCount = -1;
+    while (replies.length !== lastCount) {
+      lastCount = replies.length;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    socket.close();
+    return replies.sort((a, b) => a.header.id - b.header.id);
+  }
+
+  test('past the burst UDP answers are dropped or slip as TC=1, TCP is exempt, tokens return with time', async () => {
+    const clock = { now: 0 };
+    const server = await startOnOnePort({
+      zone: zone6,
+      rateLimit: { responsesPerSecond: 2, burst: 3, slip: 2, exemptLoopback: false },
+      clock: () => clock.now,
+    });
+    try {
+      const replies = await burst(server, 9);
+      // Queries 1-3 spend the burst; of the 6 refused, every second one slips.
+      expect(replies.map((r) => [r.header.id, r.header.tc, r.answers.length])).toEqual([
+        [1, 0, 1], [2, 0, 1], [3, 0, 1], [5, 1, 0], [7, 1, 0], [9, 1, 0],
+      ]);
+      expect(replies.every((r) => r.header.rcode === Packet.RCODE.NOERROR && r.questions.length === 1)).toBe(true);
+
+      for (const reply of await Promise.all([1, 2, 3, 4].map(() => query(server, 'kdig', 'tcp', ['alice.udns.test'])))) {
+        expect(reply.answer).toHaveLength(1);
+      }
+      // A slipped answer sends dig to TCP, where it gets the real one.
+      const [retried] = await Promise.all([query(server, 'dig', 'udp', ['alice.udns.test']), burst(server, 1)]);
+      expect(retried.raw).toContain('Truncated, retrying in TCP mode');
+      expect(retried.answer).toEqual([{ name: 'alice.udns.test.', ttl: 60, type: 'A', data: '203.0.113.7' }]);
+
+      clock.now += 1000; // two responses' worth of tokens
+      expect((await burst(server, 4)).map((r) => r.header.tc)).toEqual([0, 0, 1]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('by default loopback is exempt: a burst of 200 is answered in full', async () => {
+    expect((await burst(server6, 200)).filter((r) => r.header.tc === 0)).toHaveLength(200);
+  });
+
+  test('rateLimit: false turns it off', async () => {
+    const server = await startOnOnePort({ zone: zone6, rateLimit: false });
+    try {
+      expect((await burst(server, 100)).filter((r) => r.header.tc === 0)).toHaveLength(100);
+    } finally {
+      await server.close();
+    }
   });
 });
 
@@ -236,11 +488,7 @@ describe('lifecycle', () => {
   });
 
   test('a fixed port serves both transports', async () => {
-    // Borrow a free UDP port, release it, then ask for it explicitly.
-    const probe = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
-    const port = probe.address().port;
-    await new Promise<void>((resolve) => probe.close(resolve));
+    const port = await borrowUdpPort();
     const server = await startDnsServer({ zone: zone4, port, bind: '127.0.0.1', logger });
     try {
       expect([server.udpPort, server.tcpPort]).toEqual([port, port]);
@@ -278,9 +526,12 @@ describe('lifecycle', () => {
   });
 
   test('bad options are config_invalid, naming every problem', async () => {
-    const zone = { domain: 'Bad_Domain.', publicIp: '2001:db8::1', isClaimed: () => false, serial: () => 1 };
-    const error = await startDnsServer({ zone, port: 70000, bind: 'localhost', logger }).catch((e: unknown) => e);
+    const zone = { domain: 'Bad_Domain.', publicIp: '2001:db8::1', isClaimed: () => false, serial: () => 1, caa: ['issue letsencrypt.org'] };
+    const rateLimit = { burst: 0, slip: 11, perSecond: 5 };
+    const error = await startDnsServer({ zone, port: 70000, bind: 'localhost', logger, rateLimit } as never).catch((e: unknown) => e);
     expect(isUdnsError(error, 'config_invalid')).toBe(true);
-    for (const field of ['port', 'bind', 'zone.domain', 'zone.publicIp']) expect(String(error)).toContain(field);
+    for (const field of ['port', 'bind', 'zone.domain', 'zone.publicIp', 'zone.recordsAt', 'zone.caa.0', 'rateLimit']) {
+      expect(String(error)).toContain(field);
+    }
   });
 });

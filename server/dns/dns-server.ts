@@ -5,11 +5,22 @@ import { z } from 'zod';
 import { UdnsError } from '../../protocol/errors.js';
 import { isLabel } from '../../protocol/names.js';
 import type { Logger } from '../logger.js';
-import { buildResponse, servfailFor, type BuiltResponse } from './dns-response.js';
+import {
+  buildResponse,
+  EDNS_UDP_PAYLOAD_SIZE,
+  encodeWithin,
+  MAX_TCP_MESSAGE_SIZE,
+  servfailFor,
+  truncatedResponse,
+  udpResponseLimit,
+  type BuiltResponse,
+} from './dns-response.js';
+import { RATE_LIMIT_DEFAULTS, ResponseRateLimiter, type RateDecision, type RateLimitSettings } from './response-rate-limit.js';
+import { parseCaa } from './zone-records.js';
 import type { ZoneView } from './zone.js';
 
 type Packet = dns2.Packet;
-type Send = (response: Packet) => unknown;
+type Send = (response: Buffer) => unknown;
 type Transport = 'udp' | 'tcp';
 
 /** A running DNS server. */
@@ -32,6 +43,13 @@ export interface DnsServerOptions {
   bind: string;
   /** Used as given (the caller adds context such as `component: 'dns'`); per-query lines are debug. */
   logger: Logger;
+  /**
+   * UDP response rate limiting per source network (see {@link RateLimitSettings}); fields left
+   * out take {@link RATE_LIMIT_DEFAULTS}, `false` turns it off (benchmarks only).
+   */
+  rateLimit?: Partial<RateLimitSettings> | false;
+  /** Monotonic milliseconds for the rate limiter; tests pass a fake clock. Default `performance.now`. */
+  clock?: () => number;
 }
 
 const isDomain = (value: string): boolean => value.split('.').every(isLabel) && value.length <= 253;
@@ -46,7 +64,29 @@ const OptionsSchema = z.object({
     publicIp6: z.string().refine(net.isIPv6, 'must be an IPv6 address').optional(),
     isClaimed: z.custom<ZoneView['isClaimed']>(isFunction, 'must be a function'),
     serial: z.custom<ZoneView['serial']>(isFunction, 'must be a function'),
+    recordsAt: z.custom<ZoneView['recordsAt']>(isFunction, 'must be a function'),
+    hasRecordsBelow: z.custom<NonNullable<ZoneView['hasRecordsBelow']>>(isFunction, 'must be a function').optional(),
+    caa: z
+      .array(z.string().refine((text) => parseCaa(text) !== null, `must be a CAA record such as '0 issue "letsencrypt.org"'`))
+      .readonly()
+      .optional(),
   }),
+  rateLimit: z
+    .union([
+      z.literal(false),
+      z
+        .object({
+          responsesPerSecond: z.number().positive().max(1_000_000),
+          burst: z.number().int().min(1).max(1_000_000),
+          slip: z.number().int().min(0).max(10),
+          maxSources: z.number().int().min(1).max(10_000_000),
+          exemptLoopback: z.boolean(),
+        })
+        .partial()
+        .strict(),
+    ])
+    .optional(),
+  clock: z.custom<() => number>(isFunction, 'must be a function').optional(),
 });
 
 // Only for validation: the zone itself is used as given, since it may be a class whose methods
@@ -56,6 +96,13 @@ function validateOptions(options: DnsServerOptions): void {
   if (result.success) return;
   const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'options'}: ${issue.message}`);
   throw new UdnsError('config_invalid', `invalid DNS server options: ${problems.join('; ')}`);
+}
+
+function rateLimiterFor(options: DnsServerOptions): ResponseRateLimiter | null {
+  if (options.rateLimit === false) return null;
+  const clock = options.clock ?? (() => performance.now());
+  const given = Object.entries(options.rateLimit ?? {}).filter(([, value]) => value !== undefined);
+  return new ResponseRateLimiter({ ...RATE_LIMIT_DEFAULTS, ...Object.fromEntries(given) }, clock);
 }
 
 function peerOf(client: unknown): string | undefined {
@@ -86,6 +133,11 @@ function listenTcp(server: dns2.TCPServer, port: number, bind: string): Promise<
 /**
  * Starts the zone's authoritative DNS server on UDP and TCP.
  *
+ * Responses are encoded here ({@link encodeWithin}), not by dns2: over UDP within the size the
+ * client advertised (512 without EDNS, at most {@link EDNS_UDP_PAYLOAD_SIZE}), an answer that
+ * does not fit going out TC=1 so the client retries over TCP; over TCP up to 65,535 bytes. UDP
+ * responses are rate-limited per source network ({@link RateLimitSettings}); TCP is not.
+ *
  * dns2's per-transport servers are used instead of `dns2.createServer`, whose `listen()` binds
  * TCP to every interface when asked for port 0, never settles when a bind fails, and hides the
  * TCP server whose idle connections (10 s keep-alive) would otherwise hold `close()` open.
@@ -101,56 +153,81 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const tcp = dns2.createTCPServer();
   const tcpSockets = new Set<net.Socket>();
 
-  const deliver = (send: Send, packet: Packet, request: Packet, transport: Transport): void => {
+  const limiter = rateLimiterFor(options);
+
+  /** Encodes within the transport's size limit and sends; returns whether it was truncated. */
+  const deliver = (send: Send, response: Packet, request: Packet, transport: Transport): boolean => {
+    const limit = transport === 'udp' ? udpResponseLimit(request) : MAX_TCP_MESSAGE_SIZE;
+    let encoded: { bytes: Buffer; truncated: boolean };
+    try {
+      encoded = encodeWithin(response, limit);
+    } catch (error) {
+      // A record that cannot be encoded (a malformed address in the directory) must still get
+      // an answer.
+      logger.error({ transport, err: error }, 'dns response could not be encoded, answering SERVFAIL');
+      encoded = encodeWithin(servfailFor(request), limit);
+    }
     // UDP's send returns a promise that rejects when the datagram cannot go out (socket
     // closing, unreachable peer, a spoofed port 0): network noise, logged at debug.
     const onSendError = (error: unknown): void => logger.debug({ transport, err: error }, 'dns response not sent');
     try {
-      Promise.resolve(send(packet)).catch(onSendError);
+      Promise.resolve(send(encoded.bytes)).catch(onSendError);
     } catch (error) {
-      // dns2 encodes synchronously inside send; a record it refuses must still get an answer.
-      logger.error({ transport, err: error }, 'dns response could not be encoded, answering SERVFAIL');
-      try {
-        Promise.resolve(send(servfailFor(request))).catch(onSendError);
-      } catch (fallbackError) {
-        logger.error({ transport, err: fallbackError }, 'dns SERVFAIL could not be sent either');
-      }
+      onSendError(error);
     }
+    return encoded.truncated;
   };
 
   // Synchronous on purpose: dns2 emits requests from event listeners, where a rejected promise
   // would be unhandled and take the process down. Every path either sends or returns having
   // decided to drop, so no request is left pending.
   const handle = (request: Packet, send: Send, client: unknown, transport: Transport): void => {
-    let built: BuiltResponse | { kind: 'servfail'; packet: Packet };
-    try {
-      built = buildResponse(zone, request);
-    } catch (error) {
-      logger.error({ transport, err: error }, 'dns zone lookup failed, answering SERVFAIL');
-      built = { kind: 'servfail', packet: servfailFor(request) };
+    const peer = peerOf(client);
+    // Decided before any work, so a flood of refused queries costs no lookups. Responses
+    // (QR=1) are never answered and take no token.
+    let rateLimit: RateDecision = 'send';
+    if (transport === 'udp' && limiter !== null && peer !== undefined && request.header.qr === 0) rateLimit = limiter.decide(peer);
+
+    let built: BuiltResponse | { kind: 'servfail'; packet: Packet } | { kind: 'rate-limited'; packet: null };
+    if (rateLimit === 'drop') {
+      built = { kind: 'rate-limited', packet: null };
+    } else {
+      try {
+        built = buildResponse(zone, request);
+      } catch (error) {
+        logger.error({ transport, err: error }, 'dns zone lookup failed, answering SERVFAIL');
+        built = { kind: 'servfail', packet: servfailFor(request) };
+      }
     }
-    if (logger.isLevelEnabled('debug')) {
-      const question = request.questions[0];
-      logger.debug(
-        {
-          transport,
-          peer: peerOf(client),
-          id: request.header.id,
-          name: question?.name,
-          type: question?.type,
-          kind: built.kind,
-          rcode: built.packet?.header.rcode,
-        },
-        'dns query',
-      );
-    }
+
+    let truncated = false;
     if (built.packet !== null) {
-      deliver(send, built.packet, request, transport);
+      // A slipped response is the TC=1 form: tiny, and a real client retries it over TCP.
+      const response = rateLimit === 'slip' ? truncatedResponse(built.packet) : built.packet;
+      truncated = deliver(send, response, request, transport) || rateLimit === 'slip';
     } else if (client instanceof net.Socket) {
       // dns2 counts each TCP request until its send and keeps a half-closed connection open
       // while any is pending, so a request we never answer would pin it. A peer sending
       // responses over TCP is not a resolver: answers already queued are flushed, then FIN.
       client.end();
+    }
+
+    if (logger.isLevelEnabled('debug')) {
+      const question = request.questions[0];
+      logger.debug(
+        {
+          transport,
+          peer,
+          id: request.header.id,
+          name: question?.name,
+          type: question?.type,
+          kind: built.kind,
+          rcode: built.packet?.header.rcode,
+          truncated,
+          rateLimit,
+        },
+        'dns query',
+      );
     }
   };
 

@@ -56,8 +56,9 @@ export function createFrontDoor(options: {
     const host = requestHost(buffered.subarray(0, headEnd));
     if (redirectToHttpsPort !== undefined && host !== null) {
       const target = requestTarget(buffered.subarray(0, headEnd));
-      // ACME HTTP-01 validation must stay reachable over plain HTTP.
-      if (target !== null && !target.startsWith('/.well-known/acme-challenge/')) {
+      // ACME HTTP-01 validation must stay reachable over plain HTTP, and so must dyndns2
+      // updates: many home routers speak only plain HTTP and do not follow redirects.
+      if (target !== null && !target.startsWith('/.well-known/acme-challenge/') && !target.startsWith('/nic/update')) {
         redirect(socket, `https://${host.includes(':') ? `[${host}]` : host}${redirectToHttpsPort === 443 ? '' : `:${redirectToHttpsPort}`}${target}`);
         return;
       }

@@ -106,6 +106,16 @@ export class TunnelRegistry implements TunnelHost {
     }
   }
 
+  /** Takes the http route serving `label` away from its tunnel, if any (the name was released). */
+  closeName(label: string, error: UdnsError): void {
+    const entry = this.byLabel.get(label);
+    if (!entry) return;
+    this.byLabel.delete(label);
+    this.byRouteId.delete(entry.routeId);
+    entry.tunnel.closeRoute(entry.routeId, error);
+    this.logger.info({ name: label, tunnel: entry.tunnel.id }, 'route closed: name released');
+  }
+
   /** Closes every tunnel (edge shutdown). */
   closeAll(): void {
     clearInterval(this.recheckTimer);

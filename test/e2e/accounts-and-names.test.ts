@@ -88,4 +88,14 @@ describe('accounts, tokens and names', () => {
     const unknown = await dig('never-claimed.localhost');
     expect(unknown.stdout).toMatch(/status: NXDOMAIN/);
   });
+
+  test('CAA records given with --caa are served at the apex', async () => {
+    const caaEdge = await startTestEdge({ caa: ['0 issue "letsencrypt.org"', '0 iodef "mailto:security@example.net"'] });
+    try {
+      const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(caaEdge.edge.dnsUdpPort), 'localhost', 'CAA', '+short', '+time=2', '+tries=1']);
+      expect(stdout.trim().split('\n').sort()).toEqual(['0 iodef "mailto:security@example.net"', '0 issue "letsencrypt.org"']);
+    } finally {
+      await caaEdge.close();
+    }
+  });
 });

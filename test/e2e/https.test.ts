@@ -74,6 +74,9 @@ describe('HTTPS with certificates from files', () => {
     expect(redirected.headers.location).toBe(`https://tlsname.edge.test:${edge.edge.httpsPort}/a/b?c=d`);
     const acme = await plainGet(edge.edge.httpPort, `tlsname.edge.test:${edge.edge.httpPort}`, '/.well-known/acme-challenge/token123');
     expect(acme.status).not.toBe(308);
+    // Routers send dyndns2 updates over plain HTTP and do not follow redirects.
+    const update = await plainGet(edge.edge.httpPort, `edge.test:${edge.edge.httpPort}`, '/nic/update?hostname=x.edge.test');
+    expect(update.status).toBe(401);
   });
 
   test('the edge\'s own HTTPS pages carry HSTS', async () => {

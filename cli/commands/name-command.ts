@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { say } from '../cli-output.js';
+import { resolveCredentials } from '../client-config.js';
+import { callEdge, namePath, type NameView } from '../edge-api.js';
+import { recordLines, withApiFlags } from './dns-command.js';
+
+interface ApiFlags {
+  server?: string;
+  token?: string;
+}
+
+/** `udns name …`: claim, release and list the account's names, through the edge's API. */
+export function registerNameCommands(program: Command): void {
+  const name = program.command('name').description('names you own: claim, release, list');
+
+  withApiFlags(name.command('claim')
+    .description('claim a name for your account (it stays yours, online or not)')
+    .argument('<name>', 'one label such as alice (or alice.<domain>)'))
+    .action(async (wanted: string, flags: ApiFlags) => {
+      const { server, token } = resolveCredentials(flags);
+      const result = await callEdge<{ claimed: boolean; name: NameView }>(server, token, 'POST', '/api/v1/names', { name: wanted });
+      say(`${result.claimed ? 'claimed' : 'already yours:'} ${result.name.name} -> ${result.name.url}`);
+    });
+
+  withApiFlags(name.command('release')
+    .description('give a name up: its DNS records are deleted and a tunnel serving it stops')
+    .argument('<name>'))
+    .action(async (label: string, flags: ApiFlags) => {
+      const { server, token } = resolveCredentials(flags);
+      const result = await callEdge<{ released: string }>(server, token, 'DELETE', namePath(label));
+      say(`released ${result.released}`);
+    });
+
+  withApiFlags(name.command('ls').description('list your names, whether a tunnel serves each now, and their records'))
+    .action(async (flags: ApiFlags) => {
+      const { server, token } = resolveCredentials(flags);
+      const { names } = await callEdge<{ names: NameView[] }>(server, token, 'GET', '/api/v1/names');
+      if (names.length === 0) say('(no names: claim one with `udns name claim <name>`)');
+      const width = Math.max(0, ...names.map((entry) => entry.name.length));
+      for (const entry of names) {
+        say(`${entry.name.padEnd(width)}  ${entry.online ? 'online ' : 'offline'}  ${entry.url}`);
+        for (const line of recordLines(entry.records, '  ')) say(line);
+      }
+    });
+}
