@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerAccountCommands } from './commands/account-command.js';
+import { registerDdnsCommand } from './commands/ddns-command.js';
 import { registerDnsCommands } from './commands/dns-command.js';
 import { registerExposeCommands } from './commands/expose-command.js';
 import { registerLoginCommand } from './commands/login-command.js';
@@ -20,6 +21,7 @@ registerLoginCommand(program);
 registerExposeCommands(program);
 registerStatusCommand(program);
 registerAccountCommands(program);
+registerDdnsCommand(program);
 registerNameCommands(program);
 registerDnsCommands(program);
 

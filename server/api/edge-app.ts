@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { UdnsError, isUdnsError } from '../../protocol/index.js';
 import type { AccountInfo, AccountStore } from '../accounts/account-store.js';
@@ -75,6 +76,13 @@ export function createEdgeApp(deps: {
     }
     res.locals.account = account;
     next();
+  });
+  // The caller's address as the edge sees it: what `udns ddns` points a name at. Ask over
+  // IPv4 and over IPv6 to learn both.
+  api.get('/address', (req, res) => {
+    const raw = req.socket.remoteAddress ?? '';
+    const address = raw.startsWith('::ffff:') && isIP(raw.slice(7)) === 4 ? raw.slice(7) : raw;
+    res.json({ address, family: isIP(address) });
   });
   api.get('/me', async (_req, res) => {
     const account = res.locals.account as AccountInfo;
