@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { UdnsError, validateName } from '../protocol/index.js';
 import { createAgentLogger, type AgentLogger } from './agent-logger.js';
+import { DirectListener } from './routes/direct-listener.js';
 import { HttpRoute } from './routes/http-route.js';
 import { TcpRoute } from './routes/tcp-route.js';
 import { TunnelConnector, type ManagedRoute, type PublishedRoute } from './tunnel-connector.js';
@@ -13,7 +14,11 @@ const localHost = z.string().min(1).default('127.0.0.1');
 
 /** One thing to expose. */
 export const RouteSpec = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('http'), localPort, localHost, name: z.string().optional() }).strict(),
+  z.object({
+    kind: z.literal('http'), localPort, localHost, name: z.string().optional(),
+    /** Direct mode: also accept visitors on this port of every interface (see DirectListener). */
+    directPort: localPort.optional(),
+  }).strict(),
   z.object({ kind: z.literal('tcp'), localPort, localHost }).strict(),
 ]);
 export type RouteSpec = z.input<typeof RouteSpec>;
@@ -33,7 +38,7 @@ export const AgentOptions = z.object({
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
 
-/** A running agent. Events: `online`, `offline`, `routeClosed`, `fatal` (see TunnelConnector). */
+/** A running agent. Events: `online`, `offline`, `routeClosed`, `direct`, `fatal` (see TunnelConnector). */
 export interface Agent extends EventEmitter {
   /** Routes as the edge published them on the first connection. */
   readonly routes: PublishedRoute[];
@@ -56,11 +61,23 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     if (spec.kind === 'http') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
       const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }));
-      return { kind: 'http', name, target: handler.target, handler };
+      const direct = spec.directPort === undefined ? undefined : new DirectListener(spec.directPort, handler, log.child({ route: name ?? 'http', direct: spec.directPort }));
+      return { kind: 'http', name, target: handler.target, handler, direct };
     }
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }));
     return { kind: 'tcp', target: handler.target, handler };
   });
+  const listening: DirectListener[] = [];
+  try {
+    for (const route of routes) {
+      if (!route.direct) continue;
+      await route.direct.listen();
+      listening.push(route.direct);
+    }
+  } catch (error) {
+    for (const listener of listening) listener.close();
+    throw error;
+  }
   const connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
   const published = await connector.start();
   return Object.assign(connector, { routes: published }) as unknown as Agent;

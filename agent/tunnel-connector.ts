@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import {
   ControlChannel,
+  DIRECT_KEY_BYTES,
   EdgeMessage,
   HANDSHAKE_TIMEOUT_MS,
   PROTOCOL_VERSION,
@@ -15,6 +17,7 @@ import {
 } from '../protocol/index.js';
 import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
+import type { DirectListener } from './routes/direct-listener.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import { dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
 
@@ -27,6 +30,8 @@ export interface ManagedRoute {
   port?: number;
   readonly target: string;
   readonly handler: RouteHandler;
+  /** Direct mode (http only): the agent's own listener for visitors, offered to the edge. */
+  readonly direct?: DirectListener;
 }
 
 /** A route as published by the edge. */
@@ -43,7 +48,8 @@ export interface PublishedRoute {
  * serves the visitor streams, and on any loss reconnects forever with backoff.
  *
  * Events: `'online'` (account, routes), `'offline'` (reason, delayMs), `'routeClosed'` (route,
- * UdnsError), `'fatal'` (UdnsError: the token was rejected or no route is left; it stops).
+ * UdnsError), `'direct'` (route, DirectChecked: the edge's direct check changed), `'fatal'`
+ * (UdnsError: the token was rejected or no route is left; it stops).
  */
 export class TunnelConnector extends EventEmitter {
   private readonly backoff = new Backoff();
@@ -87,7 +93,10 @@ export class TunnelConnector extends EventEmitter {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.mux?.close();
     this.mux?.destroy();
-    for (const route of this.managed) route.handler.close();
+    for (const route of this.managed) {
+      route.handler.close();
+      route.direct?.close();
+    }
   }
 
   private async connectOnce(): Promise<PublishedRoute[]> {
@@ -157,11 +166,14 @@ export class TunnelConnector extends EventEmitter {
     const pending = new Map<number, ManagedRoute>();
     const published: PublishedRoute[] = [];
     let account = '';
+    const directKey = randomBytes(DIRECT_KEY_BYTES).toString('hex');
     control.on('error', (error: UdnsError) => this.logger.warn({ code: error.code, reason: error.message }, 'control channel failed'));
     control.on('message', (message: EdgeMessage) => {
       switch (message.type) {
         case 'welcome':
           account = message.account;
+          // A fresh secret per tunnel: a key seen on an old connection proves nothing now.
+          for (const route of this.managed) if (route.direct) route.direct.key = directKey;
           this.logger.info({ tunnel: message.tunnelId, account }, 'tunnel up');
           this.managed.forEach((route, requestId) => {
             pending.set(requestId, route);
@@ -177,6 +189,7 @@ export class TunnelConnector extends EventEmitter {
           if (!route) return;
           pending.delete(message.requestId);
           this.adopt(route, message);
+          if (route.direct) control.send({ type: 'offerDirect', routeId: message.routeId, port: route.direct.port, key: directKey });
           published.push({ kind: route.kind, url: message.url, name: message.name, port: message.port, target: route.target });
           if (pending.size === 0) {
             this.backoff.reset();
@@ -209,6 +222,11 @@ export class TunnelConnector extends EventEmitter {
           if (route) this.dropRoute(route, new UdnsError(message.code, message.message));
           break;
         }
+        case 'directChecked': {
+          const route = this.routeIds.get(message.routeId);
+          if (route) this.emit('direct', route, message);
+          break;
+        }
         case 'error': {
           const error = new UdnsError(message.code, message.message);
           if (message.code === 'unauthorized' || message.code === 'protocol_version') setFatal(error);
@@ -231,6 +249,7 @@ export class TunnelConnector extends EventEmitter {
     const index = this.managed.indexOf(route);
     if (index !== -1) this.managed.splice(index, 1);
     route.handler.close();
+    route.direct?.close();
     this.emit('routeClosed', route, error);
     if (this.managed.length === 0) {
       this.stop();

@@ -8,27 +8,28 @@ export interface MeResponse {
     id: string;
     connectedAt: string;
     remoteAddress: string;
-    routes: Array<{ kind: string; name?: string; port?: number; url: string; target: string }>;
+    routes: Array<{ kind: string; name?: string; port?: number; url: string; target: string; direct?: DirectView }>;
   }>;
 }
 
-/** A DNS record as the edge's API shows it. */
-export interface RecordView {
-  owner: string;
-  fqdn: string;
-  type: string;
-  value: string;
-  ttl: number;
+/** A route's direct mode as the edge last checked it (absent when direct mode is off). */
+export interface DirectView {
+  port: number;
+  /** null until the first check finished. */
+  reachable: boolean | null;
+  address?: string;
+  reason?: string;
 }
 
-/** A name as the edge's API shows it. */
-export interface NameView {
-  name: string;
-  url: string;
-  online: boolean;
-  createdAt: string;
-  records: RecordView[];
+/** One line about a route's direct mode, for `udns status` and the agent's stderr. */
+export function describeDirect(direct: DirectView | undefined): string {
+  if (direct === undefined) return 'direct mode off';
+  if (direct.reachable === null) return `direct port ${direct.port}: checking`;
+  if (direct.reachable) return `direct: reachable at ${direct.address}:${direct.port} (DNS points here)`;
+  return `direct: behind NAT/firewall (${direct.reason ?? 'unreachable'} on ${direct.address ?? '?'}:${direct.port}), visitors go through the relay`;
 }
+
+export type { NameView, RecordView } from '../protocol/api-views.js';
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 

@@ -80,6 +80,36 @@ export const RouteClosed = z.object({
   message: z.string(),
 }).strict();
 
+/**
+ * Agent offers to serve an http route's visitors itself on `port` of its public address
+ * (direct mode). `key` (hex, fresh per tunnel) keys the HMAC that proves, to the edge's
+ * reachability check, that the answer comes from this agent (protocol/direct.ts).
+ */
+export const OfferDirect = z.object({
+  type: z.literal('offerDirect'),
+  routeId: z.string(),
+  port: z.number().int().min(1).max(65535),
+  key: z.string().regex(/^[0-9a-f]{64}$/),
+}).strict();
+
+/** Why the edge could not reach a direct route: what the visitor would have hit. */
+export const DirectFailure = z.enum(['timeout', 'refused', 'wrong answer', 'unreachable', 'not offered']);
+
+/**
+ * The edge's answer to `offerDirect`, sent after every check whose outcome changed: whether
+ * DNS now sends the route's visitors to `address:port` directly, or to the edge (relay).
+ */
+export const DirectChecked = z.object({
+  type: z.literal('directChecked'),
+  routeId: z.string(),
+  reachable: z.boolean(),
+  /** The agent's public address as the edge observed it (what DNS answers when reachable). */
+  address: z.string().max(64),
+  port: z.number().int().min(1).max(65535),
+  /** Set when not reachable. */
+  reason: DirectFailure.optional(),
+}).strict();
+
 /** A fatal problem with the whole tunnel; the sender closes the tunnel after it. */
 export const TunnelError = z.object({
   type: z.literal('error'),
@@ -88,10 +118,10 @@ export const TunnelError = z.object({
 }).strict();
 
 /** Everything the agent may send. */
-export const AgentMessage = z.discriminatedUnion('type', [Hello, RegisterRoute, UnregisterRoute]);
+export const AgentMessage = z.discriminatedUnion('type', [Hello, RegisterRoute, UnregisterRoute, OfferDirect]);
 /** Everything the edge may send. */
 export const EdgeMessage = z.discriminatedUnion('type', [
-  Welcome, RouteRegistered, RouteRefused, RouteClosed, TunnelError,
+  Welcome, RouteRegistered, RouteRefused, RouteClosed, DirectChecked, TunnelError,
 ]);
 
 export type Hello = z.infer<typeof Hello>;
@@ -103,6 +133,9 @@ export type RouteRefused = z.infer<typeof RouteRefused>;
 export type UnregisterRoute = z.infer<typeof UnregisterRoute>;
 export type RouteClosed = z.infer<typeof RouteClosed>;
 export type TunnelError = z.infer<typeof TunnelError>;
+export type OfferDirect = z.infer<typeof OfferDirect>;
+export type DirectFailure = z.infer<typeof DirectFailure>;
+export type DirectChecked = z.infer<typeof DirectChecked>;
 export type AgentMessage = z.infer<typeof AgentMessage>;
 export type EdgeMessage = z.infer<typeof EdgeMessage>;
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the outside programs the test suite drives for real (Debian packages):
 # dig (dnsutils) and kdig (knot-dnsutils) for DNS, PostgreSQL for the database tests,
-# ddclient for the dyndns2 tests, wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
+# ddclient for the dyndns2 tests, pebble (Let's Encrypt's test ACME server) for the ACME
+# tests, wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
 set -euo pipefail
-packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd)
+packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd pebble)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -30,4 +30,14 @@ describe('edge config', () => {
   test('the config is frozen', () => {
     expect(Object.isFrozen(loadEdgeConfig({}))).toBe(true);
   });
+
+  test('--acme and --tls-cert/--tls-key are one error naming both', () => {
+    expect(() => loadEdgeConfig({ httpsPort: 443, acme: true, tlsCert: 'c.pem', tlsKey: 'k.pem' })).toThrow(/--acme.*--tls-cert\/--tls-key/);
+  });
+
+  test('--acme needs --https-port and defaults to Let\'s Encrypt production', () => {
+    expect(() => loadEdgeConfig({ acme: true })).toThrow(/--acme: needs --https-port/);
+    const config = loadEdgeConfig({ httpsPort: 443, acme: true });
+    expect(config.acmeDirectory).toBe('https://acme-v02.api.letsencrypt.org/directory');
+  });
 });

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { UdnsError } from '../protocol/index.js';
+import { DIRECT_RECHECK_INTERVAL_MS, UdnsError } from '../protocol/index.js';
 import { LOG_LEVELS } from './logger.js';
+
+/** Let's Encrypt's production ACME directory, the `--acme-directory` default. */
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -34,6 +37,8 @@ export const EdgeConfigSchema = z.object({
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** How often live tunnels' tokens are checked again, so a revoked token ends its tunnels. */
   tokenRecheckSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+  /** How often direct-mode routes are checked again for reachability (`udns http --direct-port`). */
+  directRecheckSeconds: z.coerce.number().int().min(1).max(3600).default(DIRECT_RECHECK_INTERVAL_MS / 1000),
   /** TLS listener for the apex, every name and agents (`wss`/`https`); off when unset. */
   httpsPort: port.optional(),
   /** PEM certificate chain (a wildcard for `*.<domain>` and `<domain>`) and its key. */
@@ -45,9 +50,26 @@ export const EdgeConfigSchema = z.object({
   caa: z.preprocess((value) => (typeof value === 'string' ? value.split(';').map((v) => v.trim()).filter(Boolean) : value), z.array(z.string().min(1)).default([])),
   /** Add Strict-Transport-Security to the edge's own HTTPS pages. */
   hsts: z.stringbool().or(z.boolean()).default(false),
+  /** Obtain and renew a `*.<domain>` + `<domain>` certificate through ACME DNS-01, answered by our own DNS. */
+  acme: z.stringbool().or(z.boolean()).default(false),
+  /** ACME directory URL; Let's Encrypt production by default. */
+  acmeDirectory: z.url().default(LETS_ENCRYPT_DIRECTORY),
+  /** Contact address given to the ACME account (expiry notices). */
+  acmeEmail: z.email().optional(),
+  /** PEM file of a CA to trust for the ACME server's own HTTPS (a private ACME server). */
+  acmeCa: z.string().min(1).optional(),
 }).strict().superRefine((config, context) => {
-  if (config.httpsPort !== undefined && (!config.tlsCert || !config.tlsKey)) {
-    context.addIssue({ code: 'custom', path: ['httpsPort'], message: 'needs --tls-cert and --tls-key (PEM files)' });
+  if (config.acme && (config.tlsCert !== undefined || config.tlsKey !== undefined)) {
+    context.addIssue({ code: 'custom', path: ['acme'], message: '--acme and --tls-cert/--tls-key exclude each other: choose automatic or file certificates' });
+  }
+  if (config.acme && config.httpsPort === undefined) {
+    context.addIssue({ code: 'custom', path: ['acme'], message: 'needs --https-port' });
+  }
+  if (!config.acme && (config.acmeEmail !== undefined || config.acmeCa !== undefined)) {
+    context.addIssue({ code: 'custom', path: [config.acmeEmail !== undefined ? 'acmeEmail' : 'acmeCa'], message: 'needs --acme' });
+  }
+  if (config.httpsPort !== undefined && !config.acme && (!config.tlsCert || !config.tlsKey)) {
+    context.addIssue({ code: 'custom', path: ['httpsPort'], message: 'needs --tls-cert and --tls-key (PEM files), or --acme' });
   }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     context.addIssue({ code: 'custom', path: ['tlsCert'], message: '--tls-cert and --tls-key go together' });
@@ -79,6 +101,10 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_HTTPS_REDIRECT: 'httpsRedirect',
   UDNS_HSTS: 'hsts',
   UDNS_CAA: 'caa',
+  UDNS_ACME: 'acme',
+  UDNS_ACME_DIRECTORY: 'acmeDirectory',
+  UDNS_ACME_EMAIL: 'acmeEmail',
+  UDNS_ACME_CA: 'acmeCa',
 };
 
 /**

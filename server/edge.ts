@@ -2,6 +2,13 @@ import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { UdnsError } from '../protocol/index.js';
+import { AcmeCertificates } from './acme/acme-certificates.js';
+import { acmeFiles } from './acme/acme-files.js';
+import { ChallengeRecords } from './acme/challenge-records.js';
+import { makeSelfSignedCredentials } from './acme/self-signed.js';
 import { createEdgeApp } from './api/edge-app.js';
 import { openAccountStore, type AccountStore } from './accounts/account-store.js';
 import type { EdgeConfig } from './config.js';
@@ -9,7 +16,7 @@ import { startDnsServer, type DnsServerHandle } from './dns/dns-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { NameDirectory } from './name-directory.js';
 import { createFrontDoor, releaseApexDeadline } from './proxy/front-door.js';
-import { createTlsListener, loadTlsCredentials } from './proxy/tls-listener.js';
+import { createTlsListener, loadTlsCredentials, replaceTlsCredentials, type TlsCredentials } from './proxy/tls-listener.js';
 import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
@@ -28,6 +35,8 @@ export interface EdgeHandle {
   readonly urls: PublicUrls;
   /** Set on the first start of an empty database: the `admin` token, to be shown once. */
   readonly initialAdminToken: string | null;
+  /** The ACME certificate keeper, with `--acme` (its `ready` settles once a CA-issued certificate serves). */
+  readonly acme: AcmeCertificates | undefined;
   /** Live tunnels right now. */
   tunnelCount(): number;
   close(): Promise<void>;
@@ -76,8 +85,25 @@ async function startServices(
   let tlsListener: tls.Server | null = null;
   let httpsPort: number | undefined;
   let onTlsConnection: (socket: tls.TLSSocket) => void = (socket) => socket.destroy();
+  const challenges = new ChallengeRecords();
+  let acme: AcmeCertificates | undefined;
   if (config.httpsPort !== undefined) {
-    const credentials = loadTlsCredentials(config.tlsCert!, config.tlsKey!);
+    let credentials: TlsCredentials;
+    if (config.acme) {
+      acme = new AcmeCertificates(
+        { domain: config.domain, directoryUrl: config.acmeDirectory, email: config.acmeEmail, ca: config.acmeCa === undefined ? undefined : readAcmeCa(config.acmeCa) },
+        acmeFiles(path.join(config.dataDir, 'acme')),
+        challenges,
+        (fresh) => { if (tlsListener !== null) replaceTlsCredentials(tlsListener, fresh); },
+        logger.child({ component: 'acme' }),
+      );
+      const stored = await acme.loadStored();
+      if (stored === null) logger.info('ACME certificate pending: serving a temporary self-signed certificate until it is issued');
+      credentials = stored ?? await makeSelfSignedCredentials(config.domain);
+      cleanups.push(() => acme?.close());
+    } else {
+      credentials = loadTlsCredentials(config.tlsCert!, config.tlsKey!);
+    }
     const listener = createTlsListener(credentials, (socket) => onTlsConnection(socket), logger);
     listener.listen({ port: config.httpsPort, host: config.bind });
     await once(listener, 'listening');
@@ -87,7 +113,7 @@ async function startServices(
   }
   const urls = new PublicUrls(config.domain, httpPort, config.publicUrl, httpsPort);
 
-  const registry = new TunnelRegistry(store, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000);
+  const registry = new TunnelRegistry(store, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000);
   cleanups.push(() => registry.closeAll());
   const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, editor, directory, registry, urls, logger });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
@@ -143,7 +169,11 @@ async function startServices(
       isClaimed: (label) => directory.isClaimed(label),
       serial: () => directory.serial(),
       caa: config.caa,
-      recordsAt: (owner) => directory.recordsAt(owner),
+      // The edge's own ACME challenge values sit at an owner no member can hold.
+      recordsAt: (owner) => {
+        const pending = challenges.recordsAt(owner);
+        return pending.length === 0 ? directory.zoneRecordsAt(owner) : [...directory.zoneRecordsAt(owner), ...pending];
+      },
       hasRecordsBelow: (owner) => directory.hasRecordsBelow(owner),
     },
     port: config.dnsPort,
@@ -152,6 +182,8 @@ async function startServices(
   });
   cleanups.push(() => dns.close());
 
+  // Ordering needs our DNS up: the CA asks it for the challenge values.
+  acme?.start();
   logger.info({ httpPort, dnsUdpPort: dns.udpPort, dnsTcpPort: dns.tcpPort, domain: config.domain }, 'edge listening');
 
   let closing: Promise<void> | null = null;
@@ -163,6 +195,7 @@ async function startServices(
     dnsTcpPort: dns.tcpPort,
     urls,
     initialAdminToken,
+    acme,
     tunnelCount: () => registry.tunnelCount,
     close: () => {
       closing ??= (async () => {
@@ -172,6 +205,14 @@ async function startServices(
       return closing;
     },
   };
+}
+
+function readAcmeCa(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (error) {
+    throw new UdnsError('config_invalid', `cannot read --acme-ca ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }
 
 function closeServer(server: net.Server): Promise<void> {

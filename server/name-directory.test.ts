@@ -76,4 +76,28 @@ describe('NameDirectory', () => {
     expect(directory.hasRecordsBelow('b.alice')).toBe(false);
     expect(directory.recordsAt('malice')).toEqual([A('203.0.113.8')]);
   });
+
+  test('direct mode: a reachable agent address is answered until cleared, explicit records win, every switch moves the serial', () => {
+    const directory = new NameDirectory(['alice', 'bob'], [{ owner: 'bob', ...A('203.0.113.9') }]);
+    const start = directory.serial();
+    directory.setDirectAddress('alice', 'route-1', '198.51.100.4');
+    expect(directory.zoneRecordsAt('alice')).toEqual([A('198.51.100.4')]);
+    // Only the DNS view has it: the member's stored records are unchanged.
+    expect(directory.recordsAt('alice')).toEqual([]);
+    const afterSet = directory.serial();
+    expect(afterSet).toBeGreaterThan(start);
+    directory.setDirectAddress('alice', 'route-1', '198.51.100.4');
+    expect(directory.serial()).toBe(afterSet);
+    // Another route's clear (an old tunnel going away) leaves the newer route's address.
+    directory.clearDirectAddress('alice', 'route-0');
+    expect(directory.zoneRecordsAt('alice')).toEqual([A('198.51.100.4')]);
+    directory.clearDirectAddress('alice', 'route-1');
+    expect(directory.zoneRecordsAt('alice')).toEqual([]);
+    expect(directory.serial()).toBeGreaterThan(afterSet);
+    directory.setDirectAddress('alice', 'route-2', '2001:db8::4');
+    expect(directory.zoneRecordsAt('alice')).toEqual([{ type: 'AAAA', value: '2001:db8::4', ttl: 60 }]);
+    directory.setDirectAddress('bob', 'route-3', '198.51.100.5');
+    expect(directory.zoneRecordsAt('bob')).toEqual([A('203.0.113.9')]);
+  });
 });
+

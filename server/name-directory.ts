@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { RecordType } from './accounts/record-rules.js';
 
 /** A member's record as DNS answers it (ZoneView.recordsAt). */
@@ -15,6 +16,9 @@ export interface OwnedRecord extends DirectoryRecord {
 
 const NO_RECORDS: readonly DirectoryRecord[] = Object.freeze([]);
 
+/** TTL of a direct-mode address: as short as a claimed name's, so a failed check moves visitors back within a minute. */
+export const DIRECT_ADDRESS_TTL = 60;
+
 /**
  * The edge's in-memory view of which labels are claimed and which records members set under
  * them, kept in step with the database by the code that changes either (zone-editor.ts and
@@ -26,6 +30,8 @@ export class NameDirectory {
   private readonly records = new Map<string, readonly DirectoryRecord[]>();
   /** For each owner, how many owners strictly below it hold records (empty non-terminals). */
   private readonly ownersBelow = new Map<string, number>();
+  /** Names in direct mode that passed their check: the agent's address and the route. */
+  private readonly direct = new Map<string, { routeId: string; record: DirectoryRecord }>();
   private currentSerial: number;
 
   constructor(labels: Iterable<string>, records: Iterable<OwnedRecord> = [], now: Date = new Date()) {
@@ -54,6 +60,7 @@ export class NameDirectory {
   /** Forgets a released name and every record at it or below it. */
   remove(label: string): void {
     let changed = this.labels.delete(label);
+    if (this.direct.delete(label)) changed = true;
     for (const owner of [...this.records.keys()]) {
       if (owner === label || owner.endsWith(`.${label}`)) {
         this.store(owner, []);
@@ -69,6 +76,34 @@ export class NameDirectory {
    */
   recordsAt(owner: string): readonly DirectoryRecord[] {
     return this.records.get(owner) ?? NO_RECORDS;
+  }
+
+  /**
+   * What DNS answers at an owner: the stored records, plus the address of a reachable
+   * direct-mode agent at its name unless the member stored addresses of that family
+   * (explicit records win) or a CNAME.
+   */
+  zoneRecordsAt(owner: string): readonly DirectoryRecord[] {
+    const stored = this.recordsAt(owner);
+    const direct = this.direct.get(owner);
+    if (!direct || stored.some((record) => record.type === direct.record.type || record.type === 'CNAME')) return stored;
+    return [...stored, direct.record];
+  }
+
+  /** Points `label` at a direct-mode agent's address (route `routeId`); the serial moves on a change. */
+  setDirectAddress(label: string, routeId: string, address: string): void {
+    const current = this.direct.get(label);
+    if (current?.routeId === routeId && current.record.value === address) return;
+    const type = isIP(address) === 6 ? 'AAAA' : 'A';
+    this.direct.set(label, { routeId, record: Object.freeze({ type, value: address, ttl: DIRECT_ADDRESS_TTL }) });
+    this.bump();
+  }
+
+  /** Points `label` back at the edge, if route `routeId` had it pointed elsewhere. */
+  clearDirectAddress(label: string, routeId: string): void {
+    if (this.direct.get(label)?.routeId !== routeId) return;
+    this.direct.delete(label);
+    this.bump();
   }
 
   /** True when some owner strictly below `owner` holds records. */

@@ -1,5 +1,6 @@
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import { renderAgentErrorPage } from './agent-error-page.js';
@@ -28,9 +29,18 @@ export class HttpRoute implements RouteHandler {
   }
 
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
-    const log = this.logger.child({ visitor: visitor.remoteAddress });
     stream.respond({ ':status': 200 });
-    const rewriter = new RequestHeadRewriter(visitor, this.publicHost);
+    this.serve(stream, visitor, () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
+  }
+
+  /**
+   * Serves one visitor connection, from the tunnel or (direct mode) accepted by the agent
+   * itself: `abort` breaks it when the local server broke its side mid-response. Direct
+   * visitors may use any Host (the PC's address, say): `checkHost` false skips the 421.
+   */
+  serve(stream: Duplex, visitor: VisitorInfo, abort: () => void, checkHost = true): void {
+    const log = this.logger.child({ visitor: visitor.remoteAddress });
+    const rewriter = new RequestHeadRewriter(visitor, checkHost ? this.publicHost : null);
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
     this.open.add(local);
     let connected = false;
@@ -90,7 +100,7 @@ export class HttpRoute implements RouteHandler {
       }
       // The local server broke the connection mid-response: the visitor must see a break too.
       log.debug({ err: error }, 'local connection failed');
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      if (!stream.destroyed) abort();
     });
     local.once('close', () => this.open.delete(local));
   }
@@ -100,7 +110,7 @@ export class HttpRoute implements RouteHandler {
   }
 
   /** Writes a complete HTTP/1.1 error response on the visitor stream and ends it. */
-  private answer(stream: ServerHttp2Stream, status: number, title: string, detail: string, html: boolean): void {
+  private answer(stream: Duplex, status: number, title: string, detail: string, html: boolean): void {
     if (stream.destroyed || stream.writableEnded) return;
     const page = renderAgentErrorPage(status, title, detail, html);
     const body = Buffer.from(page.body);

@@ -4,6 +4,7 @@ import { startAgent, type PublishedRoute, type RouteSpec } from '../../agent/age
 import { UdnsError } from '../../protocol/index.js';
 import { failAndExit, say, warn } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
+import { describeDirect } from '../edge-api.js';
 import { parsePort, parseTransport } from '../parse-args.js';
 
 interface AgentFlags {
@@ -45,6 +46,14 @@ async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
       printed = now;
     }
   });
+  // One stderr line per change of a route's direct state (the edge reports changes only).
+  const directStates = new Map<unknown, string>();
+  agent.on('direct', (route: { target: string }, checked: { reachable: boolean; address: string; port: number; reason?: string }) => {
+    const line = describeDirect(checked);
+    if (directStates.get(route) === line) return;
+    directStates.set(route, line);
+    warn(line);
+  });
   agent.on('routeClosed', (route: { target: string }, error: UdnsError) => warn(`route to ${route.target} closed: ${error.message}`));
   agent.on('fatal', (error: UdnsError) => failAndExit(error));
   const shutdown = (): void => {
@@ -62,9 +71,10 @@ export function registerExposeCommands(program: Command): void {
       .description('expose a local HTTP server (WebSockets included) under a name')
       .argument('<port>', 'local port of the web server', parsePort)
       .option('--name <name>', 'name to publish under (default: a random readable one)')
-      .option('--local-host <host>', 'host the local server listens on', '127.0.0.1'),
-  ).action(async (port: number, flags: AgentFlags & { name?: string; localHost: string }) => {
-    await expose([{ kind: 'http', localPort: port, localHost: flags.localHost, name: flags.name }], flags);
+      .option('--local-host <host>', 'host the local server listens on', '127.0.0.1')
+      .option('--direct-port <port>', 'also serve visitors on this port of the PC; DNS points at the PC while the edge can reach it', parsePort),
+  ).action(async (port: number, flags: AgentFlags & { name?: string; localHost: string; directPort?: number }) => {
+    await expose([{ kind: 'http', localPort: port, localHost: flags.localHost, name: flags.name, directPort: flags.directPort }], flags);
   });
 
   withAgentFlags(

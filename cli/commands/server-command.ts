@@ -17,9 +17,13 @@ export function registerServerCommand(program: Command): void {
     .option('--database-url <url>', 'file:… for SQLite or postgres://… for PostgreSQL')
     .option('--tcp-ports <range>', 'ports for TCP forwards (default 20000-20999)')
     .option('--bind <address>', 'listen address (default 0.0.0.0)')
-    .option('--https-port <port>', 'HTTPS listener for visitors, API and agents (needs --tls-cert/--tls-key)')
+    .option('--https-port <port>', 'HTTPS listener for visitors, API and agents (needs --tls-cert/--tls-key or --acme)')
     .option('--tls-cert <file>', 'PEM certificate chain: a wildcard for *.<domain> and <domain>')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--acme', 'obtain and renew a *.<domain> + <domain> certificate with ACME DNS-01 (Let\'s Encrypt by default)')
+    .option('--acme-directory <url>', 'ACME directory URL (default Let\'s Encrypt production)')
+    .option('--acme-email <email>', 'contact address for the ACME account')
+    .option('--acme-ca <file>', 'PEM CA to trust for the ACME server\'s HTTPS (private ACME servers)')
     .option('--https-redirect', 'send plain-HTTP visitors to HTTPS (ACME challenge paths excepted)')
     .option('--hsts', 'add Strict-Transport-Security to the edge\'s own HTTPS pages')
     .option('--caa <record>', 'CAA record at the apex, e.g. \'0 issue "letsencrypt.org"\' (repeatable)', (value: string, all: string[] = []) => [...all, value])
@@ -29,7 +33,7 @@ export function registerServerCommand(program: Command): void {
       const edge = await startEdge(config);
       say(`udns edge for ${config.domain}`);
       say(`  http  port ${edge.httpPort}${config.httpsRedirect ? ' (redirects to https)' : ''}`);
-      if (edge.httpsPort !== undefined) say(`  https port ${edge.httpsPort}`);
+      if (edge.httpsPort !== undefined) say(`  https port ${edge.httpsPort}${config.acme ? ` (ACME certificate from ${config.acmeDirectory})` : ''}`);
       say(`  urls  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`);
       say(`  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`);
       say(`  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { say } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
-import { fetchMe } from '../edge-api.js';
+import { describeDirect, fetchMe } from '../edge-api.js';
 
 /** `udns status`: server, account, names and the live routes, as the edge sees them. */
 export function registerStatusCommand(program: Command): void {
@@ -25,6 +25,9 @@ export function registerStatusCommand(program: Command): void {
         say('routes   (none live)');
         return;
       }
-      routes.forEach((route, index) => say(`${index === 0 ? 'routes  ' : '        '} ${route.url} -> ${route.target}`));
+      routes.forEach((route, index) => {
+        const direct = route.kind === 'http' ? ` [${describeDirect(route.direct)}]` : '';
+        say(`${index === 0 ? 'routes  ' : '        '} ${route.url} -> ${route.target}${direct}`);
+      });
     });
 }

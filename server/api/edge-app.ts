@@ -94,7 +94,7 @@ export function createEdgeApp(deps: {
         id: tunnel.id,
         connectedAt: tunnel.connectedAt.toISOString(),
         remoteAddress: tunnel.remoteAddress,
-        routes: [...tunnel.routes.values()].map(({ routeId, kind, name, port, url, target }) => ({ routeId, kind, name, port, url, target })),
+        routes: [...tunnel.routes.values()].map(({ routeId, kind, name, port, url, target, direct }) => ({ routeId, kind, name, port, url, target, direct })),
       })),
     });
   });

@@ -7,30 +7,12 @@ import type { DnsRecordInfo } from '../accounts/record-store.js';
 import type { PublicUrls } from '../public-urls.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import type { ZoneEditor } from '../zone-editor.js';
+import type { NameView, RecordView } from '../../protocol/api-views.js';
+
+export type { NameView, RecordView };
 
 /** What the names API reads from the store; writes go through the ZoneEditor. */
 export type NameReader = Pick<AccountStore, 'listNames' | 'listRecords'>;
-
-/** A record as the API shows it. */
-export interface RecordView {
-  /** Relative to the zone: `alice`, `www.alice`. */
-  owner: string;
-  /** The full DNS name: `www.alice.example.net`. */
-  fqdn: string;
-  type: string;
-  value: string;
-  ttl: number;
-}
-
-/** A name as the API shows it. */
-export interface NameView {
-  name: string;
-  url: string;
-  /** A tunnel serves the name right now. */
-  online: boolean;
-  createdAt: string;
-  records: RecordView[];
-}
 
 // Larger than any valid value, so the store's own checks give the precise message.
 const valueText = z.string().max(MAX_TXT_LENGTH * 2);

@@ -31,6 +31,17 @@ export function loadTlsCredentials(certPath: string, keyPath: string): TlsCreden
   return credentials;
 }
 
+// Secure-context settings, given again whenever the certificate is swapped.
+const CONTEXT_OPTIONS = { minVersion: 'TLSv1.2' } as const satisfies tls.SecureContextOptions;
+
+/**
+ * Swaps the listener's certificate without a restart (a renewed ACME certificate): new
+ * handshakes use it, open connections keep theirs.
+ */
+export function replaceTlsCredentials(server: tls.Server, credentials: TlsCredentials): void {
+  server.setSecureContext({ ...credentials, ...CONTEXT_OPTIONS });
+}
+
 /**
  * The HTTPS listener: terminates TLS (HTTP/1.1 only, TLS ≥ 1.2) and hands each decrypted
  * connection to the same front door as plain HTTP, so names, the apex and the tunnel endpoint
@@ -39,8 +50,8 @@ export function loadTlsCredentials(certPath: string, keyPath: string): TlsCreden
 export function createTlsListener(credentials: TlsCredentials, onConnection: (socket: tls.TLSSocket) => void, logger: Logger): tls.Server {
   const server = tls.createServer({
     ...credentials,
+    ...CONTEXT_OPTIONS,
     ALPNProtocols: ['http/1.1'],
-    minVersion: 'TLSv1.2',
     // A visitor that opens a connection and never completes the handshake is cut here.
     handshakeTimeout: 15_000,
   }, onConnection);

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
+  DIRECT_RECHECK_INTERVAL_MS,
   UdnsError,
   isUdnsError,
   randomName,
   validateName,
+  type OfferDirect,
   type RegisterRoute,
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
@@ -12,6 +14,7 @@ import type { NameDirectory } from '../name-directory.js';
 import { bridgeVisitor } from '../proxy/visitor-bridge.js';
 import type { TcpForward, TcpForwards } from '../proxy/tcp-forwards.js';
 import type { PublicUrls } from '../public-urls.js';
+import { DirectChecks } from './direct-checks.js';
 import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-session.js';
 
 /** The part of the account store the registry needs. */
@@ -48,7 +51,9 @@ export class TunnelRegistry implements TunnelHost {
     private readonly urls: PublicUrls,
     private readonly logger: Logger,
     tokenRecheckMs: number,
+    directRecheckMs: number = DIRECT_RECHECK_INTERVAL_MS,
   ) {
+    this.direct = new DirectChecks(directory, logger, directRecheckMs);
     this.recheckTimer = setInterval(() => {
       for (const tunnel of this.tunnels) void tunnel.recheckAuthorization();
     }, tokenRecheckMs);
@@ -56,6 +61,7 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private readonly recheckTimer: NodeJS.Timeout;
+  private readonly direct: DirectChecks;
 
   /** Adds a tunnel that finished its handshake. */
   addTunnel(tunnel: TunnelSession): void {
@@ -88,7 +94,14 @@ export class TunnelRegistry implements TunnelHost {
     }
   }
 
+  offerDirect(tunnel: TunnelSession, request: OfferDirect): void {
+    const entry = this.byRouteId.get(request.routeId);
+    if (!entry || entry.kind !== 'http' || entry.tunnel !== tunnel) throw new UdnsError('route_invalid', 'direct mode is only for this tunnel\'s http routes');
+    this.direct.offer(tunnel, entry.routeId, entry.label, request.port, request.key);
+  }
+
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
+    this.direct.withdraw(routeId);
     const entry = this.byRouteId.get(routeId);
     if (!entry) return;
     this.byRouteId.delete(routeId);
@@ -112,6 +125,7 @@ export class TunnelRegistry implements TunnelHost {
     if (!entry) return;
     this.byLabel.delete(label);
     this.byRouteId.delete(entry.routeId);
+    this.direct.withdraw(entry.routeId);
     entry.tunnel.closeRoute(entry.routeId, error);
     this.logger.info({ name: label, tunnel: entry.tunnel.id }, 'route closed: name released');
   }
@@ -119,6 +133,7 @@ export class TunnelRegistry implements TunnelHost {
   /** Closes every tunnel (edge shutdown). */
   closeAll(): void {
     clearInterval(this.recheckTimer);
+    this.direct.close();
     for (const tunnel of this.tunnels) tunnel.close('edge shutting down');
   }
 
@@ -138,6 +153,7 @@ export class TunnelRegistry implements TunnelHost {
     this.byRouteId.set(routeId, { kind: 'http', ...entry });
     if (previous && previous.tunnel !== tunnel) {
       this.byRouteId.delete(previous.routeId);
+      this.direct.withdraw(previous.routeId);
       previous.tunnel.closeRoute(previous.routeId, new UdnsError('replaced', `"${label}" is now served by another connection of this account`));
       this.logger.info({ name: label, oldTunnel: previous.tunnel.id, newTunnel: tunnel.id }, 'name moved to a newer tunnel');
     }

@@ -15,7 +15,9 @@ import {
   isUdnsError,
   createEdgeMux,
   visitorStreamHeaders,
+  type DirectFailure,
   type EdgeMessage,
+  type OfferDirect,
   type RegisterRoute,
   type RouteKind,
   type VisitorInfo,
@@ -32,6 +34,8 @@ export type RegistrationResult =
 export interface TunnelHost {
   registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult>;
   unregisterRoute(tunnel: TunnelSession, routeId: string): void;
+  /** Starts checking a route's direct mode; throws a UdnsError when the route cannot have it. */
+  offerDirect(tunnel: TunnelSession, request: OfferDirect): void;
   tunnelClosed(tunnel: TunnelSession): void;
 }
 
@@ -43,6 +47,16 @@ export interface SessionRoute {
   port?: number;
   url: string;
   target: string;
+  /** Direct mode: absent when off; `reachable` null until the first check is done. */
+  direct?: DirectStatus;
+}
+
+/** Outcome of a route's latest direct check, as the status API shows it. */
+export interface DirectStatus {
+  port: number;
+  reachable: boolean | null;
+  address?: string;
+  reason?: DirectFailure;
 }
 
 const EDGE_VERSION = '0.1.0';
@@ -111,6 +125,14 @@ export class TunnelSession extends EventEmitter {
     if (!this.routes.delete(routeId)) return;
     this.control?.send({ type: 'routeClosed', routeId, code: error.code, message: error.message });
     this.logger.info({ routeId, code: error.code }, 'route closed by edge');
+  }
+
+  /** Records a direct check's new outcome and tells the agent. */
+  reportDirect(routeId: string, status: { reachable: boolean; address: string; port: number; reason?: DirectFailure }): void {
+    const route = this.routes.get(routeId);
+    if (!route) return;
+    route.direct = { ...status };
+    this.control?.send({ type: 'directChecked', routeId, ...status });
   }
 
   /** Ends the tunnel with `unauthorized` when its token was revoked since it connected. */
@@ -185,6 +207,15 @@ export class TunnelSession extends EventEmitter {
       await this.onRegisterRoute(message);
     } else if (message.type === 'unregisterRoute') {
       if (this.routes.delete(message.routeId)) this.host.unregisterRoute(this, message.routeId);
+    } else if (message.type === 'offerDirect') {
+      const route = this.routes.get(message.routeId);
+      // A route the edge just closed may still be offered: the routeClosed is on its way.
+      if (!route) return;
+      if (route.kind !== 'http') throw new UdnsError('route_invalid', 'direct mode is only for this tunnel\'s http routes');
+      // One offer per route and tunnel: each costs the edge an outbound check.
+      if (route.direct) throw new UdnsError('protocol_violation', 'direct mode offered twice for one route');
+      route.direct = { port: message.port, reachable: null };
+      this.host.offerDirect(this, message);
     }
   }
 

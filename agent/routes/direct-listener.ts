@@ -1,0 +1,81 @@
+import net from 'node:net';
+import { once } from 'node:events';
+import { DIRECT_CHECK_PATH, UdnsError, directProof } from '../../protocol/index.js';
+import type { AgentLogger } from '../agent-logger.js';
+import type { HttpRoute } from './http-route.js';
+
+// The edge's check, as its HTTP client sends it: one request line, nonce in hex.
+/** A direct visitor that sends nothing for this long is dropped (the edge's front door does the same for tunnel visitors). */
+const FIRST_BYTES_TIMEOUT_MS = 15_000;
+
+const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.')}([0-9a-f]{1,128}) HTTP/1\\.[01]\\r\\n`);
+
+/**
+ * Direct mode (`udns http --direct-port P`): the agent itself accepts visitors on port P of
+ * every interface and serves them exactly as tunnel visitors (HttpRoute, scheme http, with
+ * X-Forwarded-*). It also answers the edge's reachability check with the proof of the nonce
+ * under the current tunnel's direct key, so the edge knows this agent is what answers there.
+ */
+export class DirectListener {
+  /** Hex key of the current tunnel (set by the connector on each connection); null before. */
+  key: string | null = null;
+  private readonly server: net.Server;
+  private readonly open = new Set<net.Socket>();
+
+  constructor(readonly port: number, private readonly route: HttpRoute, private readonly logger: AgentLogger) {
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  /** Binds the port on all interfaces. @throws UdnsError `config_invalid` when it is taken. */
+  async listen(): Promise<void> {
+    this.server.listen({ port: this.port });
+    try {
+      await once(this.server, 'listening');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new UdnsError('config_invalid', `cannot listen on --direct-port ${this.port} (${code}): pick a free port`, { cause: error });
+    }
+    this.server.on('error', (error) => this.logger.warn({ err: error }, 'direct listener failed'));
+  }
+
+  close(): void {
+    this.server.close();
+    for (const socket of this.open) socket.destroy();
+  }
+
+  private accept(socket: net.Socket): void {
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+    // Visitors resetting connections is everyday noise.
+    socket.on('error', (error) => this.logger.debug({ err: error }, 'direct visitor socket error'));
+    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      const check = CHECK_REQUEST.exec(chunk.toString('latin1', 0, Math.min(chunk.length, 512)));
+      if (check) {
+        this.answerCheck(socket, check[1]!);
+        return;
+      }
+      socket.unshift(chunk);
+      this.route.serve(socket, {
+        routeId: 'direct',
+        remoteAddress: plainAddress(socket.remoteAddress ?? ''),
+        remotePort: socket.remotePort ?? 0,
+        scheme: 'http',
+        host: `${plainAddress(socket.localAddress ?? '')}:${this.port}`,
+      }, () => socket.destroy(), false);
+    });
+  }
+
+  private answerCheck(socket: net.Socket, nonce: string): void {
+    const body = this.key === null ? 'no tunnel yet\n' : directProof(this.key, nonce);
+    const status = this.key === null ? '503 Service Unavailable' : '200 OK';
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+}
+
+/** The listener is dual-stack: IPv4 visitors appear as `::ffff:1.2.3.4`, which they are not. */
+function plainAddress(raw: string): string {
+  return raw.startsWith('::ffff:') && net.isIPv4(raw.slice(7)) ? raw.slice(7) : raw;
+}
