@@ -8,7 +8,34 @@ import { UdnsError } from '../protocol/index.js';
 export const ClientConfig = z.object({
   server: z.url().optional(),
   token: z.string().optional(),
+  /** Absolute path of a PEM file with the private CA that signed the edge's certificate. */
+  ca: z.string().optional(),
+  /** Skip verifying the edge's certificate (saved only when `udns login --insecure` said so). */
+  insecure: z.boolean().optional(),
 }).strict();
+
+/** How the CLI verifies an https:// edge. */
+export interface EdgeTrust {
+  /** PEM text of extra trusted CAs. */
+  ca?: string;
+  insecure: boolean;
+}
+
+/** Everything a command needs to reach the edge. */
+export interface EdgeTarget {
+  server: string;
+  token: string;
+  trust: EdgeTrust;
+}
+
+/** Reads a `--ca` PEM file, as one clear error when it cannot be read. */
+export function readCaFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UdnsError('config_invalid', `cannot read --ca ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
 export type ClientConfig = z.infer<typeof ClientConfig>;
 
 /** `$UDNS_CONFIG`, else `~/.config/udns/config.json` (honouring XDG_CONFIG_HOME). */
@@ -47,12 +74,19 @@ export function writeClientConfig(file: string, config: ClientConfig): void {
   fs.renameSync(tmp, file);
 }
 
-/** Server and token for an agent command: flags, then environment, then the saved config. */
-export function resolveCredentials(flags: { server?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): { server: string; token: string } {
+/**
+ * Server, token and TLS trust for a command: flags, then environment, then the saved config.
+ * A saved CA path is read now, so a moved file is one clear error.
+ */
+export function resolveCredentials(
+  flags: { server?: string; token?: string; ca?: string; insecure?: boolean },
+  env: NodeJS.ProcessEnv = process.env,
+): EdgeTarget {
   const saved = readClientConfig(clientConfigPath(env));
   const server = flags.server ?? env.UDNS_SERVER ?? saved.server;
   const token = flags.token ?? env.UDNS_TOKEN ?? saved.token;
   if (!server) throw new UdnsError('config_invalid', 'no server: run `udns login <token> --server <url>` or pass --server');
   if (!token) throw new UdnsError('config_invalid', 'no token: run `udns login <token> --server <url>` or pass --token');
-  return { server, token };
+  const caFile = flags.ca ?? saved.ca;
+  return { server, token, trust: { ca: caFile === undefined ? undefined : readCaFile(caFile), insecure: flags.insecure ?? saved.insecure ?? false } };
 }

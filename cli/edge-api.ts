@@ -1,4 +1,7 @@
+import http from 'node:http';
+import https from 'node:https';
 import { ERROR_CODES, UdnsError, type ErrorCode } from '../protocol/index.js';
+import type { EdgeTarget } from './client-config.js';
 
 /** The edge's answer to GET /api/v1/me. */
 export interface MeResponse {
@@ -35,47 +38,74 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
 /**
  * Calls the edge's JSON API with the token; turns every failure into one clear UdnsError,
- * keeping the edge's own error code and message when it sent one.
+ * keeping the edge's own error code and message when it sent one. Uses node:http(s) rather
+ * than fetch, which cannot be told to trust a private CA.
  */
-export async function callEdge<T>(server: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
+export async function callEdge<T>(edge: EdgeTarget, method: string, path: string, body?: unknown): Promise<T> {
   let url: URL;
   try {
-    url = new URL(path, server);
+    url = new URL(path, edge.server);
   } catch {
-    throw new UdnsError('config_invalid', `invalid server URL "${server}": use e.g. http://localhost:8080`);
+    throw new UdnsError('config_invalid', `invalid server URL "${edge.server}": use e.g. http://localhost:8080`);
   }
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new UdnsError('server_unreachable', `cannot reach the server at ${url.origin} (${cause})`);
-  }
-  if (response.status === 401) throw new UdnsError('unauthorized', 'token rejected: it is unknown or revoked');
+  const { status, text } = await request(url, method, edge, body === undefined ? undefined : JSON.stringify(body));
+  if (status === 401) throw new UdnsError('unauthorized', 'token rejected: it is unknown or revoked');
   let json: unknown;
   try {
-    json = await response.json();
+    json = JSON.parse(text);
   } catch {
-    throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${response.status} and did not answer like a udns edge`);
+    throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${status} and did not answer like a udns edge`);
   }
-  if (!response.ok) {
+  if (status < 200 || status >= 300) {
     const error = (json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
     if (typeof error?.code === 'string' && KNOWN_CODES.has(error.code) && typeof error.message === 'string') {
       throw new UdnsError(error.code as ErrorCode, error.message);
     }
-    throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${response.status}: is it a udns edge?`);
+    throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${status}: is it a udns edge?`);
   }
   return json as T;
 }
 
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+const UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
+function request(url: URL, method: string, edge: EdgeTarget, body: string | undefined): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const secure = url.protocol === 'https:';
+    const req = (secure ? https : http).request(url, {
+      method,
+      agent: false,
+      timeout: 10_000,
+      headers: { authorization: `Bearer ${edge.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) },
+      ...(secure ? { ca: edge.trust.ca, rejectUnauthorized: !edge.trust.insecure } : {}),
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_ANSWER_BYTES) req.destroy(new Error('answer too large'));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (error) => reject(unreachable(url, error)));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (error) => reject(unreachable(url, error)));
+    req.end(body);
+  });
+}
+
+function unreachable(url: URL, error: NodeJS.ErrnoException): UdnsError {
+  const code = error.code ?? error.message;
+  if (UNTRUSTED.test(code)) {
+    return new UdnsError('tls_untrusted', `the certificate of ${url.origin} is not trusted (${code}): pass --ca <file> for a private CA, or --insecure to skip the check`);
+  }
+  return new UdnsError('server_unreachable', `cannot reach the server at ${url.origin} (${code})`);
+}
+
 /** GET /api/v1/me: the account, its names and live routes. */
-export function fetchMe(server: string, token: string): Promise<MeResponse> {
-  return callEdge<MeResponse>(server, token, 'GET', '/api/v1/me');
+export function fetchMe(edge: EdgeTarget): Promise<MeResponse> {
+  return callEdge<MeResponse>(edge, 'GET', '/api/v1/me');
 }
 
 /** `/api/v1/names/<name>` with the name escaped for a path. */

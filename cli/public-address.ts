@@ -1,16 +1,18 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import type { EdgeTarget } from './client-config.js';
 
 /**
  * This machine's public address as the edge sees it, over one address family: null when the
  * edge cannot be reached over that family (no IPv6 route, say) or answers nonsense.
  */
-export function publicAddress(server: string, token: string, family: 4 | 6, timeoutMs = 10_000): Promise<string | null> {
+export function publicAddress(edge: EdgeTarget, family: 4 | 6, timeoutMs = 10_000): Promise<string | null> {
   return new Promise((resolve) => {
-    const url = new URL('/api/v1/address', server);
+    const url = new URL('/api/v1/address', edge.server);
     const client = url.protocol === 'https:' ? https : http;
-    const req = client.get(url, { family, agent: false, headers: { authorization: `Bearer ${token}` }, timeout: timeoutMs }, (res) => {
+    const tls = url.protocol === 'https:' ? { ca: edge.trust.ca, rejectUnauthorized: !edge.trust.insecure } : {};
+    const req = client.get(url, { family, agent: false, headers: { authorization: `Bearer ${edge.token}` }, timeout: timeoutMs, ...tls }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => { if (body.length < 4096) body += chunk; });

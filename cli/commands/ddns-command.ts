@@ -12,6 +12,8 @@ const DEFAULT_INTERVAL_SECONDS = 300;
 interface DdnsFlags {
   server?: string;
   token?: string;
+  ca?: string;
+  insecure?: boolean;
   interval: number;
   once?: boolean;
   ipv4?: boolean;
@@ -40,24 +42,24 @@ export function registerDdnsCommand(program: Command): void {
     .option('--ipv4', 'only IPv4 (A)')
     .option('--ipv6', 'only IPv6 (AAAA)')
     .action(async (name: string, flags: DdnsFlags) => {
-      const { server, token } = resolveCredentials(flags);
+      const edge = resolveCredentials(flags);
       const families: Array<4 | 6> = flags.ipv4 && !flags.ipv6 ? [4] : flags.ipv6 && !flags.ipv4 ? [6] : [4, 6];
       const applied = new Map<4 | 6, string>();
 
       const check = async (): Promise<void> => {
         let reached = 0;
         for (const family of families) {
-          const address = await publicAddress(server, token, family);
+          const address = await publicAddress(edge, family);
           if (address === null) continue;
           reached++;
           if (applied.get(family) === address) continue;
           const type = family === 4 ? 'A' : 'AAAA';
-          const change = await callEdge<{ changed: boolean }>(server, token, 'PUT', namePath(name, 'records', type), { values: [address] });
+          const change = await callEdge<{ changed: boolean }>(edge, 'PUT', namePath(name, 'records', type), { values: [address] });
           applied.set(family, address);
           say(`${name} ${type} ${address}${change.changed ? '' : ' (unchanged)'}`);
         }
         if (reached === 0) {
-          throw new UdnsError('server_unreachable', `could not learn this machine's address from ${new URL(server).origin} over ${families.map((f) => `IPv${f}`).join(' or ')}`);
+          throw new UdnsError('server_unreachable', `could not learn this machine's address from ${new URL(edge.server).origin} over ${families.map((f) => `IPv${f}`).join(' or ')}`);
         }
       };
 

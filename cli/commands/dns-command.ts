@@ -38,8 +38,8 @@ export function registerDnsCommands(program: Command): void {
     .argument('<value>', 'IPv4, IPv6, text, or a host name')
     .option('--ttl <seconds>', 'time to live (default 60)', parseTtl))
     .action(async (name: string, type: string, value: string, flags: ApiFlags & { ttl?: number }) => {
-      const { server, token } = resolveCredentials(flags);
-      const result = await callEdge<{ record: RecordView }>(server, token, 'POST', namePath(name, 'records'), { type, value, ttl: flags.ttl });
+      const edge = resolveCredentials(flags);
+      const result = await callEdge<{ record: RecordView }>(edge, 'POST', namePath(name, 'records'), { type, value, ttl: flags.ttl });
       for (const line of recordLines([result.record])) say(line);
     });
 
@@ -50,8 +50,8 @@ export function registerDnsCommands(program: Command): void {
     .argument('<values...>', 'one or more values')
     .option('--ttl <seconds>', 'time to live (default: what the records had, else 60)', parseTtl))
     .action(async (name: string, type: string, values: string[], flags: ApiFlags & { ttl?: number }) => {
-      const { server, token } = resolveCredentials(flags);
-      const result = await callEdge<{ records: RecordView[] }>(server, token, 'PUT', namePath(name, 'records', type), { values, ttl: flags.ttl });
+      const edge = resolveCredentials(flags);
+      const result = await callEdge<{ records: RecordView[] }>(edge, 'PUT', namePath(name, 'records', type), { values, ttl: flags.ttl });
       for (const line of recordLines(result.records.filter((record) => record.type === type))) say(line);
     });
 
@@ -61,10 +61,10 @@ export function registerDnsCommands(program: Command): void {
     .argument('[type]', 'A, AAAA, TXT or CNAME', parseRecordType)
     .argument('[value]', 'only the record with this value'))
     .action(async (name: string, type: string | undefined, value: string | undefined, flags: ApiFlags) => {
-      const { server, token } = resolveCredentials(flags);
+      const edge = resolveCredentials(flags);
       const path = (type === undefined ? namePath(name, 'records') : namePath(name, 'records', type)) +
         (value === undefined ? '' : `?value=${encodeURIComponent(value)}`);
-      const result = await callEdge<{ removed: number }>(server, token, 'DELETE', path);
+      const result = await callEdge<{ removed: number }>(edge, 'DELETE', path);
       say(`removed ${result.removed} record${result.removed === 1 ? '' : 's'} at ${name}`);
     });
 
@@ -72,10 +72,10 @@ export function registerDnsCommands(program: Command): void {
     .description('list records: of one name (and its sub-names), or of all your names')
     .argument('[name]', nameHelp))
     .action(async (name: string | undefined, flags: ApiFlags) => {
-      const { server, token } = resolveCredentials(flags);
+      const edge = resolveCredentials(flags);
       const records = name === undefined
-        ? (await callEdge<{ names: NameView[] }>(server, token, 'GET', '/api/v1/names')).names.flatMap((entry) => entry.records)
-        : (await callEdge<{ records: RecordView[] }>(server, token, 'GET', namePath(name, 'records'))).records;
+        ? (await callEdge<{ names: NameView[] }>(edge, 'GET', '/api/v1/names')).names.flatMap((entry) => entry.records)
+        : (await callEdge<{ records: RecordView[] }>(edge, 'GET', namePath(name, 'records'))).records;
       if (records.length === 0) say('(no records)');
       for (const line of recordLines(records)) say(line);
     });

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import { startAgent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
 import { UdnsError } from '../../protocol/index.js';
@@ -29,9 +28,11 @@ function withAgentFlags(command: Command): Command {
 
 /** Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. */
 async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
-  const { server, token } = resolveCredentials(flags);
-  const ca = flags.ca === undefined ? undefined : readCaFile(flags.ca);
-  const agent = await startAgent({ serverUrl: server, token, transport: flags.transport, routes, logLevel: flags.logLevel, ca, insecure: flags.insecure ?? false });
+  const edge = resolveCredentials(flags);
+  const agent = await startAgent({
+    serverUrl: edge.server, token: edge.token, transport: flags.transport, routes, logLevel: flags.logLevel,
+    ca: edge.trust.ca, insecure: edge.trust.insecure,
+  });
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);
   for (const line of printed) say(line);
@@ -85,12 +86,4 @@ export function registerExposeCommands(program: Command): void {
   ).action(async (port: number, flags: AgentFlags & { localHost: string }) => {
     await expose([{ kind: 'tcp', localPort: port, localHost: flags.localHost }], flags);
   });
-}
-
-function readCaFile(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UdnsError('config_invalid', `cannot read --ca ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
 }

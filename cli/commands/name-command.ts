@@ -17,8 +17,8 @@ export function registerNameCommands(program: Command): void {
     .description('claim a name for your account (it stays yours, online or not)')
     .argument('<name>', 'one label such as alice (or alice.<domain>)'))
     .action(async (wanted: string, flags: ApiFlags) => {
-      const { server, token } = resolveCredentials(flags);
-      const result = await callEdge<{ claimed: boolean; name: NameView }>(server, token, 'POST', '/api/v1/names', { name: wanted });
+      const edge = resolveCredentials(flags);
+      const result = await callEdge<{ claimed: boolean; name: NameView }>(edge, 'POST', '/api/v1/names', { name: wanted });
       say(`${result.claimed ? 'claimed' : 'already yours:'} ${result.name.name} -> ${result.name.url}`);
     });
 
@@ -26,15 +26,15 @@ export function registerNameCommands(program: Command): void {
     .description('give a name up: its DNS records are deleted and a tunnel serving it stops')
     .argument('<name>'))
     .action(async (label: string, flags: ApiFlags) => {
-      const { server, token } = resolveCredentials(flags);
-      const result = await callEdge<{ released: string }>(server, token, 'DELETE', namePath(label));
+      const edge = resolveCredentials(flags);
+      const result = await callEdge<{ released: string }>(edge, 'DELETE', namePath(label));
       say(`released ${result.released}`);
     });
 
   withApiFlags(name.command('ls').description('list your names, whether a tunnel serves each now, and their records'))
     .action(async (flags: ApiFlags) => {
-      const { server, token } = resolveCredentials(flags);
-      const { names } = await callEdge<{ names: NameView[] }>(server, token, 'GET', '/api/v1/names');
+      const edge = resolveCredentials(flags);
+      const { names } = await callEdge<{ names: NameView[] }>(edge, 'GET', '/api/v1/names');
       if (names.length === 0) say('(no names: claim one with `udns name claim <name>`)');
       const width = Math.max(0, ...names.map((entry) => entry.name.length));
       for (const entry of names) {

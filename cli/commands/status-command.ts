@@ -11,8 +11,9 @@ export function registerStatusCommand(program: Command): void {
     .option('--token <token>', 'account token (default: from `udns login`)')
     .option('--json', 'print the raw JSON answer')
     .action(async (flags: { server?: string; token?: string; json?: boolean }) => {
-      const { server, token } = resolveCredentials(flags);
-      const me = await fetchMe(server, token);
+      const edge = resolveCredentials(flags);
+      const { server } = edge;
+      const me = await fetchMe(edge);
       if (flags.json) {
         say(JSON.stringify({ server, ...me }, null, 2));
         return;

@@ -1,4 +1,5 @@
 import https from 'node:https';
+import path from 'node:path';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -93,6 +94,19 @@ describe('HTTPS with certificates from files', () => {
     const insecure = await startAgent({ serverUrl, token: edge.adminToken, routes: [{ kind: 'http', localPort: origin.port }], insecure: true });
     expect(insecure.routes[0]!.url).toMatch(/^https:/);
     insecure.stop();
+  });
+
+  test('the CLI: login --ca saves the trust, and status and name ls use it; without it one clear line', async () => {
+    const env = { UDNS_CONFIG: path.join(certs.dir, 'client.json') };
+    const refused = await runCli(['login', edge.adminToken, '--server', serverUrl], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim()).toMatch(/^udns: the certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \(\w+\): pass --ca <file>/);
+    const login = await runCli(['login', edge.adminToken, '--server', serverUrl, '--ca', certs.caFile], env);
+    expect(login.stderr).toBe('');
+    expect(login.stdout).toContain('as admin');
+    const status = await runCli(['status'], env);
+    expect(status.stdout).toContain('account  admin');
+    expect((await runCli(['name', 'ls'], env)).code).toBe(0);
   });
 
   test('the CLI: --ca works, a missing --ca file is one clear line', async () => {
