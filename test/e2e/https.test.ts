@@ -54,6 +54,16 @@ describe('HTTPS with certificates from files', () => {
     expect(agent.routes[0]!.url).toBe(`https://tlsname.edge.test:${edge.edge.httpsPort}`);
   });
 
+  test('an agent on the WebSocket transport connects over wss:// with --ca and serves visitors', async () => {
+    const wsAgent = await startAgent({ serverUrl, token: edge.adminToken, transport: 'ws', routes: [{ kind: 'http', localPort: origin.port, name: 'wsstls' }], ca: certs.ca });
+    try {
+      const response = await httpsGet(edge.edge.httpsPort!, `wsstls.edge.test:${edge.edge.httpsPort}`, '/echo', certs.ca);
+      expect(response.status).toBe(200);
+    } finally {
+      wsAgent.stop();
+    }
+  });
+
   test('a visitor over HTTPS reaches the origin, which sees X-Forwarded-Proto: https', async () => {
     const response = await httpsGet(edge.edge.httpsPort!, `tlsname.edge.test:${edge.edge.httpsPort}`, '/echo', certs.ca);
     expect(response.status).toBe(200);
