@@ -105,6 +105,8 @@ export class TunnelConnector extends EventEmitter {
       transport.destroy();
       throw new UdnsError('internal', 'agent stopped');
     }
+    // Direct-mode checks must come from the edge this tunnel reached (see DirectListener).
+    for (const route of this.managed) if (route.direct) route.direct.edgeAddress = transport.edgeAddress ?? null;
     return new Promise<PublishedRoute[]>((resolve, reject) => this.runSession(transport, resolve, reject));
   }
 

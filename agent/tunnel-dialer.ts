@@ -36,7 +36,7 @@ const MAX_ERROR_BODY_BYTES = 4096;
  * Opens the tunnel's byte stream to the edge at `serverUrl`, authenticating with `token`.
  * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, or `server_unreachable`
  */
-export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind, trust: TlsTrust = {}): Promise<Duplex> {
+export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind, trust: TlsTrust = {}): Promise<Duplex & { edgeAddress?: string }> {
   return kind === 'raw' ? dialRaw(serverUrl, token, trust) : dialWebSocket(serverUrl, token, trust);
 }
 
@@ -48,7 +48,7 @@ function tunnelHeaders(token: string): Record<string, string> {
   return { Authorization: `Bearer ${token}`, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) };
 }
 
-function dialRaw(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex> {
+function dialRaw(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex & { edgeAddress?: string }> {
   return new Promise((resolve, reject) => {
     const client = serverUrl.protocol === 'https:' ? https : http;
     const req = client.request(new URL(TUNNEL_PATH, serverUrl), {
@@ -63,7 +63,7 @@ function dialRaw(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 15_000);
       if (head.length > 0) socket.unshift(head);
-      resolve(socket);
+      resolve(Object.assign(socket, { edgeAddress: socket.remoteAddress }));
     });
     req.on('response', (res) => {
       clearTimeout(timer);
@@ -77,7 +77,7 @@ function dialRaw(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex
   });
 }
 
-function dialWebSocket(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex> {
+function dialWebSocket(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex & { edgeAddress?: string }> {
   return new Promise((resolve, reject) => {
     const wsUrl = new URL(TUNNEL_PATH, serverUrl);
     wsUrl.protocol = serverUrl.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -88,7 +88,10 @@ function dialWebSocket(serverUrl: URL, token: string, trust: TlsTrust): Promise<
       maxPayload: 4 * 1024 * 1024,
       ...(serverUrl.protocol === 'https:' ? tlsOptions(trust) : {}),
     });
-    ws.once('open', () => resolve(createWebSocketStream(ws)));
+    ws.once('open', () => {
+      const underlying = (ws as unknown as { _socket?: { remoteAddress?: string } })._socket;
+      resolve(Object.assign(createWebSocketStream(ws), { edgeAddress: underlying?.remoteAddress }));
+    });
     ws.once('unexpected-response', (_req, res) => {
       // Terminating first would fire 'error' and report "unreachable" instead of the 401.
       ws.removeAllListeners('error');

@@ -113,7 +113,7 @@ async function startServices(
   }
   const urls = new PublicUrls(config.domain, httpPort, config.publicUrl, httpsPort);
 
-  const registry = new TunnelRegistry(store, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000);
+  const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000);
   cleanups.push(() => registry.closeAll());
   const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, editor, directory, registry, urls, logger });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {

@@ -77,6 +77,18 @@ describe('NameDirectory', () => {
     expect(directory.recordsAt('malice')).toEqual([A('203.0.113.8')]);
   });
 
+  test('regression: a newly claimed name starts empty, even if a late write left records under it', () => {
+    const directory = new NameDirectory([], []);
+    // A record write that landed after the name was released (the race the ZoneEditor queue
+    // now prevents) must not reach the name's next owner.
+    directory.setRecordsAt('reused', [A('203.0.113.1')]);
+    directory.setRecordsAt('www.reused', [A('203.0.113.2')]);
+    directory.add('reused');
+    expect(directory.recordsAt('reused')).toEqual([]);
+    expect(directory.recordsAt('www.reused')).toEqual([]);
+    expect(directory.isClaimed('reused')).toBe(true);
+  });
+
   test('direct mode: a reachable agent address is answered until cleared, explicit records win, every switch moves the serial', () => {
     const directory = new NameDirectory(['alice', 'bob'], [{ owner: 'bob', ...A('203.0.113.9') }]);
     const start = directory.serial();

@@ -53,6 +53,8 @@ export class NameDirectory {
 
   add(label: string): void {
     if (this.labels.has(label)) return;
+    // A newly claimed name starts empty: nothing a previous owner had may survive into it.
+    this.remove(label);
     this.labels.add(label);
     this.bump();
   }

@@ -4,10 +4,10 @@ import { DIRECT_CHECK_PATH, UdnsError, directProof } from '../../protocol/index.
 import type { AgentLogger } from '../agent-logger.js';
 import type { HttpRoute } from './http-route.js';
 
-// The edge's check, as its HTTP client sends it: one request line, nonce in hex.
 /** A direct visitor that sends nothing for this long is dropped (the edge's front door does the same for tunnel visitors). */
 const FIRST_BYTES_TIMEOUT_MS = 15_000;
 
+// The edge's check, as its HTTP client sends it: one request line, nonce in hex.
 const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.')}([0-9a-f]{1,128}) HTTP/1\\.[01]\\r\\n`);
 
 /**
@@ -19,6 +19,11 @@ const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.'
 export class DirectListener {
   /** Hex key of the current tunnel (set by the connector on each connection); null before. */
   key: string | null = null;
+  /**
+   * Address of the edge the tunnel reached: only it may ask for the proof. Answering anyone let
+   * a machine holding the shared public port relay the edge's check to us and take the name.
+   */
+  edgeAddress: string | null = null;
   private readonly server: net.Server;
   private readonly open = new Set<net.Socket>();
 
@@ -54,6 +59,12 @@ export class DirectListener {
       socket.pause();
       const check = CHECK_REQUEST.exec(chunk.toString('latin1', 0, Math.min(chunk.length, 512)));
       if (check) {
+        const from = plainAddress(socket.remoteAddress ?? '');
+        if (this.edgeAddress === null || from !== plainAddress(this.edgeAddress)) {
+          this.logger.warn({ from }, 'direct check from an address that is not the edge: refused');
+          socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+          return;
+        }
         this.answerCheck(socket, check[1]!);
         return;
       }

@@ -58,3 +58,16 @@ test('a failed order is retried after 1 minute, then 2: exponential backoff', as
     directory.close();
   }
 });
+
+test('regression: a stored certificate whose key does not match (a crash between the two writes) is not served', async () => {
+  const logger = pino({ level: 'silent' });
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'udns-acme-')), 'acme');
+  const files = acmeFiles(dir);
+  const certificates = new AcmeCertificates({ domain: 'edge.test', directoryUrl: 'http://127.0.0.1:9/never' }, files, new ChallengeRecords(), () => {}, logger);
+  const first = await makeSelfSignedCredentials('edge.test');
+  const second = await makeSelfSignedCredentials('edge.test');
+  await files.writeCertificate({ cert: first.cert, key: first.key });
+  expect(await certificates.loadStored()).not.toBeNull();
+  await files.writeCertificate({ cert: first.cert, key: second.key });
+  expect(await certificates.loadStored()).toBeNull();
+});

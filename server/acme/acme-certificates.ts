@@ -74,6 +74,12 @@ export class AcmeCertificates {
     try {
       const certificate = new crypto.X509Certificate(stored.cert);
       if (!coversZone(certificate, this.settings.domain) || Date.parse(certificate.validTo) <= now) return null;
+      // Key and certificate are two files: a crash between their renames leaves a pair that
+      // does not match, and serving it would stop the edge at every start. Order anew instead.
+      if (!certificate.checkPrivateKey(crypto.createPrivateKey(stored.key))) {
+        this.logger.warn('stored ACME certificate and key do not match; ordering a new one');
+        return null;
+      }
     } catch (error) {
       this.logger.warn({ err: error }, 'stored ACME certificate does not parse; ordering a new one');
       return null;

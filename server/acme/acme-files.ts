@@ -46,7 +46,8 @@ export function acmeFiles(dir: string): AcmeFiles {
       const [cert, key] = await Promise.all([read(CERTIFICATE), read(CERTIFICATE_KEY)]);
       return cert === null || key === null ? null : { cert, key };
     },
-    // Key first: a certificate is only ever read next to the key written for it.
+    // Two renames are not atomic together: a crash between them leaves a mismatched pair, which
+    // AcmeCertificates.loadStored detects (checkPrivateKey) and replaces with a new order.
     async writeCertificate(credentials) {
       await write(CERTIFICATE_KEY, credentials.key);
       await write(CERTIFICATE, credentials.cert);

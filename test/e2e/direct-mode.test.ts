@@ -1,7 +1,9 @@
 import http from 'node:http';
+import net from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
+import { DIRECT_CHECK_PATH } from '../../protocol/index.js';
 import { apiCall, dig } from '../helpers/edge-client.js';
 import { closedPort, startHttpOrigin, type Origin } from '../helpers/origins.js';
 import { runCli, spawnCli, startTestAgent } from '../helpers/test-agent.js';
@@ -83,6 +85,28 @@ describe('direct mode', () => {
     }
     // The route is gone: the name stays claimed and points at the edge.
     await eventually(async () => (await addressOf('straight')).join() === '192.0.2.1');
+  });
+
+  test('regression: the agent gives its proof only to the edge, so a third party cannot relay the check', async () => {
+    const directPort = await closedPort();
+    const origin = await startHttpOrigin();
+    const agent: Agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name: 'guarded', directPort }]);
+    try {
+      const reply = await new Promise<string>((resolve) => {
+        // Another machine on the LAN (127.0.0.2 here; the edge is 127.0.0.1) asks for the proof.
+        const socket = net.connect({ port: directPort, host: '127.0.0.1', localAddress: '127.0.0.2' });
+        let out = '';
+        socket.on('data', (chunk) => { out += chunk; });
+        socket.on('close', () => resolve(out));
+        socket.on('error', () => resolve(out));
+        socket.write(`GET ${DIRECT_CHECK_PATH}0123456789abcdef HTTP/1.1\r\nHost: x\r\n\r\n`);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+      expect(reply).not.toMatch(/[0-9a-f]{64}/);
+    } finally {
+      agent.stop();
+      await origin.close();
+    }
   });
 
   test('something else on the direct port cannot answer the proof: DNS keeps the edge and says why', async () => {
