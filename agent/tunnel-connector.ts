@@ -170,6 +170,14 @@ export class TunnelConnector extends EventEmitter {
     let account = '';
     const directKey = randomBytes(DIRECT_KEY_BYTES).toString('hex');
     control.on('error', (error: UdnsError) => this.logger.warn({ code: error.code, reason: error.message }, 'control channel failed'));
+    // Once every route is answered the handshake is over: settle it (its timer would otherwise
+    // tear the tunnel down) and report the tunnel online, unless no route is left to serve.
+    const finishIfAnswered = (): void => {
+      if (pending.size > 0 || this.managed.length === 0) return;
+      this.backoff.reset();
+      settle(null, published);
+      this.emit('online', account, published);
+    };
     control.on('message', (message: EdgeMessage) => {
       switch (message.type) {
         case 'welcome':
@@ -193,11 +201,7 @@ export class TunnelConnector extends EventEmitter {
           this.adopt(route, message);
           if (route.direct) control.send({ type: 'offerDirect', routeId: message.routeId, port: route.direct.port, key: directKey });
           published.push({ kind: route.kind, url: message.url, name: message.name, port: message.port, target: route.target });
-          if (pending.size === 0) {
-            this.backoff.reset();
-            settle(null, published);
-            this.emit('online', account, published);
-          }
+          finishIfAnswered();
           break;
         }
         case 'routeRefused': {
@@ -210,12 +214,7 @@ export class TunnelConnector extends EventEmitter {
           }
           // Refused on a reconnect (say the name was released meanwhile): drop it, keep the rest.
           if (route) this.dropRoute(route, error);
-          if (pending.size === 0 && this.managed.length > 0) {
-            // The handshake is over: without this its timer would tear the healthy tunnel down.
-            this.backoff.reset();
-            settle(null, published);
-            this.emit('online', account, published);
-          }
+          finishIfAnswered();
           break;
         }
         case 'routeClosed': {

@@ -113,7 +113,6 @@ async function readRejection(res: http.IncomingMessage): Promise<UdnsError> {
   const message = body.trim().split('\n')[0]?.slice(0, 300) || `HTTP ${res.statusCode}`;
   const location = res.headers.location;
   if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location?.startsWith('https:')) {
-    res.destroy();
     return new UdnsError('server_unreachable', `the server redirects to HTTPS: use --server ${new URL(location).origin}`);
   }
   const code: ErrorCode = res.statusCode === 401 ? 'unauthorized'

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /** Parses a TCP port argument, naming the problem for commander's one-line error. */
 export function parsePort(value: string): number {
@@ -27,4 +27,17 @@ export function parseRecordType(value: string): string {
 export function parseTtl(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`ttl must be a whole number of seconds, got "${value}"`);
   return Number(value);
+}
+
+/** The flags every command that calls the edge's API shares. */
+export interface ApiFlags {
+  server?: string;
+  token?: string;
+}
+
+/** Adds {@link ApiFlags} to a command. */
+export function withApiFlags(command: Command): Command {
+  return command
+    .option('--server <url>', 'edge URL (default: from `udns login`)')
+    .option('--token <token>', 'account token (default: from `udns login`)');
 }

@@ -9,3 +9,4 @@ export * from './stream-headers.js';
 export * from './control-channel.js';
 export * from './mux-session.js';
 export * from './api-views.js';
+export * from './addresses.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { once } from 'node:events';
-import { DIRECT_CHECK_PATH, UdnsError, directProof } from '../../protocol/index.js';
+import { DIRECT_CHECK_PATH, UdnsError, directProof, plainAddress } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { HttpRoute } from './http-route.js';
 
@@ -86,7 +86,3 @@ export class DirectListener {
   }
 }
 
-/** The listener is dual-stack: IPv4 visitors appear as `::ffff:1.2.3.4`, which they are not. */
-function plainAddress(raw: string): string {
-  return raw.startsWith('::ffff:') && net.isIPv4(raw.slice(7)) ? raw.slice(7) : raw;
-}

@@ -99,10 +99,6 @@ export class RequestHeadRewriter extends Transform {
     if (held) this._transform(held.chunk, 'latin1', held.done);
   }
 
-  override _flush(done: TransformCallback): void {
-    done();
-  }
-
   /** Consumes a prefix of `input`; returns its length, or -1 when more input is needed first. */
   private step(input: Buffer): number {
     const state = this.state;

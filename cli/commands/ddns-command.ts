@@ -5,15 +5,12 @@ import { failAndExit, say, warn } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
 import { callEdge, namePath } from '../edge-api.js';
 import { publicAddress } from '../public-address.js';
+import { withApiFlags, type ApiFlags } from '../parse-args.js';
 
 /** Default pause between checks: a home address rarely changes more often. */
 const DEFAULT_INTERVAL_SECONDS = 300;
 
-interface DdnsFlags {
-  server?: string;
-  token?: string;
-  ca?: string;
-  insecure?: boolean;
+interface DdnsFlags extends ApiFlags {
   interval: number;
   once?: boolean;
   ipv4?: boolean;
@@ -32,11 +29,9 @@ function parseInterval(value: string): number {
  * sees them, and keeps it so (checking every --interval seconds). Only changes are written.
  */
 export function registerDdnsCommand(program: Command): void {
-  program.command('ddns')
+  withApiFlags(program.command('ddns')
     .description('keep a name pointed at this machine\'s public address (IPv4 and IPv6)')
-    .argument('<name>', 'one of your names, e.g. alice or alice.example.net')
-    .option('--server <url>', 'edge URL (default: from `udns login`)')
-    .option('--token <token>', 'account token (default: from `udns login`)')
+    .argument('<name>', 'one of your names, e.g. alice or alice.example.net'))
     .option('--interval <seconds>', 'how often to check the address', parseInterval, DEFAULT_INTERVAL_SECONDS)
     .option('--once', 'update once and exit (for cron or a router hook)')
     .option('--ipv4', 'only IPv4 (A)')

@@ -2,19 +2,7 @@ import type { Command } from 'commander';
 import { say } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
 import { callEdge, namePath, type NameView, type RecordView } from '../edge-api.js';
-import { parseRecordType, parseTtl } from '../parse-args.js';
-
-interface ApiFlags {
-  server?: string;
-  token?: string;
-}
-
-/** Adds the flags every API command shares. */
-export function withApiFlags(command: Command): Command {
-  return command
-    .option('--server <url>', 'edge URL (default: from `udns login`)')
-    .option('--token <token>', 'account token (default: from `udns login`)');
-}
+import { parseRecordType, parseTtl, withApiFlags, type ApiFlags } from '../parse-args.js';
 
 /** Records as zone-file lines (`www.alice.example.net.  60  IN  A  203.0.113.7`), columns aligned. */
 export function recordLines(records: RecordView[], indent = ''): string[] {

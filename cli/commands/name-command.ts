@@ -2,12 +2,8 @@ import type { Command } from 'commander';
 import { say } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
 import { callEdge, namePath, type NameView } from '../edge-api.js';
-import { recordLines, withApiFlags } from './dns-command.js';
-
-interface ApiFlags {
-  server?: string;
-  token?: string;
-}
+import { withApiFlags, type ApiFlags } from '../parse-args.js';
+import { recordLines } from './dns-command.js';
 
 /** `udns name …`: claim, release and list the account's names, through the edge's API. */
 export function registerNameCommands(program: Command): void {

@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
 import { say } from '../cli-output.js';
+import { withApiFlags } from '../parse-args.js';
 import { resolveCredentials } from '../client-config.js';
 import { describeDirect, fetchMe } from '../edge-api.js';
 
 /** `udns status`: server, account, names and the live routes, as the edge sees them. */
 export function registerStatusCommand(program: Command): void {
-  program.command('status')
-    .description('show the server, account, names and live routes')
-    .option('--server <url>', 'edge URL (default: from `udns login`)')
-    .option('--token <token>', 'account token (default: from `udns login`)')
+  withApiFlags(program.command('status')
+    .description('show the server, account, names and live routes'))
     .option('--json', 'print the raw JSON answer')
     .action(async (flags: { server?: string; token?: string; json?: boolean }) => {
       const edge = resolveCredentials(flags);

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Request, Response } from 'express';
-import { isUdnsError } from '../../protocol/index.js';
+import { isUdnsError, plainAddress } from '../../protocol/index.js';
 import type { AccountInfo } from '../accounts/account-store.js';
 import { canonicalValue, parseOwner, type RecordType } from '../accounts/record-rules.js';
 import type { Logger } from '../logger.js';
@@ -51,7 +51,7 @@ export function wantedAddresses(myip: string | undefined, peer: string | undefin
     else if (AAAA === undefined && net.isIPv6(part) && !part.includes('%')) AAAA = canonicalValue('AAAA', part);
   }
   if (A !== undefined || AAAA !== undefined) return { A, AAAA };
-  const address = (peer ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  const address = plainAddress(peer ?? '');
   if (net.isIPv4(address)) return { A: address };
   if (net.isIPv6(address) && !address.includes('%')) return { AAAA: canonicalValue('AAAA', address) };
   return {};

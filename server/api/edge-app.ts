@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { UdnsError, isUdnsError } from '../../protocol/index.js';
+import { UdnsError, isUdnsError, plainAddress } from '../../protocol/index.js';
 import type { AccountInfo, AccountStore } from '../accounts/account-store.js';
 import type { Logger } from '../logger.js';
 import type { NameDirectory } from '../name-directory.js';
@@ -80,8 +80,7 @@ export function createEdgeApp(deps: {
   // The caller's address as the edge sees it: what `udns ddns` points a name at. Ask over
   // IPv4 and over IPv6 to learn both.
   api.get('/address', (req, res) => {
-    const raw = req.socket.remoteAddress ?? '';
-    const address = raw.startsWith('::ffff:') && isIP(raw.slice(7)) === 4 ? raw.slice(7) : raw;
+    const address = plainAddress(req.socket.remoteAddress ?? '');
     res.json({ address, family: isIP(address) });
   });
   api.get('/me', async (_req, res) => {

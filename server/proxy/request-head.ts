@@ -1,3 +1,5 @@
+import { isLabel } from '../../protocol/names.js';
+
 /*
  * Just enough HTTP/1.x parsing for the front door to route a visitor connection: find the end of
  * the first request head and read its Host. Everything else is left to whoever receives the
@@ -75,7 +77,7 @@ export function classifyHost(host: string | null, domain: string): HostClass {
   const suffix = `.${domain}`;
   if (host.endsWith(suffix)) {
     const label = host.slice(0, -suffix.length);
-    if (/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) return { kind: 'name', label };
+    if (isLabel(label)) return { kind: 'name', label };
   }
   return { kind: 'foreign' };
 }

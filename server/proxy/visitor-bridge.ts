@@ -70,8 +70,8 @@ export function bridgeVisitor(
     socket.setTimeout(HTTP_VISITOR_IDLE_TIMEOUT_MS, () => socket.destroy());
   }
   stream.on('close', () => {
-    if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) resetVisitor(socket);
-    else if (!stream.readableEnded) resetVisitor(socket);
+    // A reset (any non-zero code) or a stream that closed before its end: the visitor must see a break.
+    if (stream.rstCode || !stream.readableEnded) resetVisitor(socket);
   });
   stream.on('error', (error) => {
     logger.debug({ err: error }, 'visitor stream failed');

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import {
   DIRECT_CHECK_PATH,
   DIRECT_CHECK_TIMEOUT_MS,
   isDirectProof,
+  plainAddress,
   type DirectFailure,
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
@@ -88,10 +88,6 @@ export class DirectChecks {
   }
 }
 
-/** `::ffff:1.2.3.4` → `1.2.3.4`: what an A record can say. */
-function plainAddress(raw: string): string {
-  return raw.startsWith('::ffff:') && isIP(raw.slice(7)) === 4 ? raw.slice(7) : raw;
-}
 
 /** Asks `address:port` for the proof of `nonce`; null when it gave the right one. */
 function probe(address: string, port: number, nonce: string, key: string): Promise<DirectFailure | null> {

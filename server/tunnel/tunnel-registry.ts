@@ -16,11 +16,10 @@ import type { TcpForward, TcpForwards } from '../proxy/tcp-forwards.js';
 import type { PublicUrls } from '../public-urls.js';
 import { DirectChecks } from './direct-checks.js';
 import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-session.js';
+import type { ZoneEditor } from '../zone-editor.js';
 
-/** The part of the account store the registry needs. */
-export interface NameClaims {
-  claimName(accountId: number, label: string): Promise<'claimed' | 'already-owned'>;
-}
+/** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
+type NameClaims = Pick<ZoneEditor, 'claimName'>;
 
 /** A live http route: visitors of `label` go down `tunnel` tagged with `routeId`. */
 export interface HttpRouteEntry {
@@ -199,8 +198,8 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async claim(accountId: number, label: string): Promise<string> {
+    // The ZoneEditor adds the label to DNS itself, inside its queue (decisions §24).
     await this.names.claimName(accountId, label);
-    this.directory.add(label);
     return label;
   }
 
