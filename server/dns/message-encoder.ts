@@ -1,6 +1,6 @@
 import dns2 from 'dns2';
 import { ipv4Bytes, ipv6Bytes } from './ip-bytes.js';
-import { asciiLowercase, MAX_TXT_STRING_BYTES } from './zone-records.js';
+import { asciiLowercase, MAX_TXT_STRING_BYTES, type ZoneRecord } from './zone-records.js';
 
 const { Packet } = dns2;
 type Packet = dns2.Packet;
@@ -15,30 +15,16 @@ const MAX_TTL = 0x7fffffff;
 /** Thrown inside the writer when the message would pass its limit; never escapes. */
 const OVERFLOW = Symbol('overflow');
 
-/** Fields of the records we send, in dns2's shape (ZoneRecord plus the OPT pseudo-record). */
-interface EncodableRecord {
-  name: string;
-  type: number;
-  class: number;
-  ttl: number;
-  address?: string;
-  ns?: string;
-  domain?: string;
+/**
+ * Fields of the records we send: a ZoneRecord, plus what the OPT pseudo-record carries. `data`
+ * is wider than ZoneRecord's, as dns2 also accepts strings and single buffers there.
+ */
+type EncodableRecord = Omit<ZoneRecord, 'data'> & {
   data?: ReadonlyArray<Buffer | string> | Buffer | string;
-  flags?: number;
-  tag?: string;
-  value?: string;
-  primary?: string;
-  admin?: string;
-  serial?: number;
-  refresh?: number;
-  retry?: number;
-  expiration?: number;
-  minimum?: number;
   version?: number;
   doFlag?: boolean;
   rdata?: readonly unknown[];
-}
+};
 
 /** Largest message we ever encode: the TCP limit (its length prefix has two bytes). */
 const MAX_MESSAGE_BYTES = 65_535;

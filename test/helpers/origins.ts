@@ -106,7 +106,7 @@ export async function startTcpEcho(): Promise<Origin> {
   };
 }
 
-/** A port on which nothing listens (bound, then closed). */
+/** A free port on 127.0.0.1: bound, then closed, so nothing listens there (until someone binds it). */
 export async function closedPort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -5,6 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { makeTestCertificates } from './test-certificates.js';
+import { closedPort } from './origins.js';
 
 /** A running pebble (Debian's `/usr/bin/pebble`), Let's Encrypt's test ACME server. */
 export interface Pebble {
@@ -36,13 +37,6 @@ export async function freeDnsPort(): Promise<number> {
   }
 }
 
-async function freeTcpPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Starts pebble on free loopback ports with a generated config, validating DNS-01 against
@@ -50,7 +44,7 @@ async function freeTcpPort(): Promise<number> {
  */
 export async function startPebble(dnsServer: string): Promise<Pebble> {
   const certs = makeTestCertificates('localhost');
-  const [listenPort, managementPort, httpPort, tlsPort] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+  const [listenPort, managementPort, httpPort, tlsPort] = [await closedPort(), await closedPort(), await closedPort(), await closedPort()];
   const configFile = path.join(certs.dir, 'pebble-config.json');
   fs.writeFileSync(configFile, JSON.stringify({
     pebble: {

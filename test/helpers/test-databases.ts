@@ -1,7 +1,6 @@
 // Test support: throwaway SQLite directories and a throwaway PostgreSQL cluster.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -9,6 +8,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { test } from 'vitest';
 import { isUdnsError, type ErrorCode } from '../../protocol/index.js';
 import { createAdapterFactory, type DatabaseTarget } from '../../server/accounts/database-target.js';
+import { closedPort } from './origins.js';
 
 const run = promisify(execFile);
 
@@ -58,13 +58,6 @@ export function findPostgresBinaries(): string | null {
 export const POSTGRES_MISSING =
   'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install them (apt-get install -y postgresql) to run the PostgreSQL tests';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Starts a private PostgreSQL cluster (initdb + pg_ctl, trust auth, 127.0.0.1 on a free port,
@@ -79,7 +72,7 @@ export async function startPostgresBackend(bin: string): Promise<TestBackend> {
     asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args);
   const data = path.join(dir, 'data');
   await pg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync']);
-  const port = await freePort();
+  const port = await closedPort();
   const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
   await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start']);
 
