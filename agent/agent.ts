@@ -5,6 +5,8 @@ import { createAgentLogger, type AgentLogger } from './agent-logger.js';
 import { DirectListener } from './routes/direct-listener.js';
 import { HttpRoute } from './routes/http-route.js';
 import { TcpRoute } from './routes/tcp-route.js';
+import { ShareOptions } from './share/share-options.js';
+import { ShareRoute } from './share/share-route.js';
 import { TunnelConnector, type ManagedRoute, type PublishedRoute } from './tunnel-connector.js';
 
 export type { PublishedRoute } from './tunnel-connector.js';
@@ -20,6 +22,8 @@ export const RouteSpec = z.discriminatedUnion('kind', [
     directPort: localPort.optional(),
   }).strict(),
   z.object({ kind: z.literal('tcp'), localPort, localHost }).strict(),
+  /** A folder the agent serves itself (`udns share`). */
+  ShareOptions.extend({ kind: z.literal('share') }).strict(),
 ]);
 export type RouteSpec = z.input<typeof RouteSpec>;
 
@@ -63,6 +67,11 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }));
       const direct = spec.directPort === undefined ? undefined : new DirectListener(spec.directPort, handler, log.child({ route: name ?? 'http', direct: spec.directPort }));
       return { kind: 'http', name, target: handler.target, handler, direct };
+    }
+    if (spec.kind === 'share') {
+      const name = spec.name === undefined ? undefined : validateName(spec.name);
+      const handler = new ShareRoute(spec, log.child({ route: name ?? 'share' }));
+      return { kind: 'http', name, target: handler.target, handler };
     }
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }));
     return { kind: 'tcp', target: handler.target, handler };

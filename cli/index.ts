@@ -5,6 +5,8 @@ import { registerDnsCommands } from './commands/dns-command.js';
 import { registerExposeCommands } from './commands/expose-command.js';
 import { registerLoginCommand } from './commands/login-command.js';
 import { registerNameCommands } from './commands/name-command.js';
+import { registerUpCommand } from './commands/up-command.js';
+import { registerShareCommand } from './commands/share-command.js';
 import { registerServerCommand } from './commands/server-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
 import { failAndExit } from './cli-output.js';
@@ -19,6 +21,8 @@ const program = new Command('udns')
 registerServerCommand(program);
 registerLoginCommand(program);
 registerExposeCommands(program);
+registerShareCommand(program);
+registerUpCommand(program);
 registerStatusCommand(program);
 registerAccountCommands(program);
 registerDdnsCommand(program);

@@ -10,3 +10,4 @@ export * from './control-channel.js';
 export * from './mux-session.js';
 export * from './api-views.js';
 export * from './addresses.js';
+export * from './share-api.js';

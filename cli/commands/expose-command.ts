@@ -6,7 +6,7 @@ import { resolveCredentials } from '../client-config.js';
 import { describeDirect } from '../edge-api.js';
 import { parsePort, parseTransport } from '../parse-args.js';
 
-interface AgentFlags {
+export interface AgentFlags {
   server?: string;
   token?: string;
   ca?: string;
@@ -16,7 +16,7 @@ interface AgentFlags {
 }
 
 /** Adds the flags every agent command shares. */
-function withAgentFlags(command: Command): Command {
+export function withAgentFlags(command: Command): Command {
   return command
     .option('--server <url>', 'edge to connect to (default: from `udns login`)')
     .option('--token <token>', 'account token (default: from `udns login`)')
@@ -27,7 +27,7 @@ function withAgentFlags(command: Command): Command {
 }
 
 /** Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. */
-async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
+export async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
   const edge = resolveCredentials(flags);
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: flags.transport, routes, logLevel: flags.logLevel,

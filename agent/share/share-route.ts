@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { UdnsError, type VisitorInfo } from '../../protocol/index.js';
+import type { AgentLogger } from '../agent-logger.js';
+import type { RouteHandler } from '../routes/route-handler.js';
+import { parseDuration, type ShareOptions } from './share-options.js';
+import { ShareServer, type ShareVisitor } from './share-server.js';
+import { createWebdavHandler } from './webdav-bridge.js';
+
+/**
+ * A shared folder as a route: the agent answers its visitors itself, in-process. Each tunnel
+ * stream is handed to an `http.Server` that never listens (`emit('connection')`), so Node's
+ * own HTTP/1.1 parser does keep-alive, chunking and pipelining exactly as for a real socket.
+ */
+export class ShareRoute implements RouteHandler {
+  /** What `udns share` prints after the arrow: the folder. */
+  readonly target: string;
+  readonly server: ShareServer;
+  readonly expiresAtMs: number | null;
+  private readonly http: http.Server;
+  private readonly visitors = new WeakMap<Duplex, ShareVisitor>();
+  private readonly open = new Set<Duplex>();
+
+  /** @throws UdnsError `config_invalid` when the folder cannot be shared. */
+  constructor(options: ShareOptions, private readonly logger: AgentLogger, nowMs = Date.now()) {
+    const root = realFolder(options.dir);
+    this.target = root;
+    const expiresIn = options.expires === undefined ? null : parseDuration(options.expires);
+    this.expiresAtMs = expiresIn === null ? null : nowMs + expiresIn;
+    const policy = { root, showHidden: options.showHidden, followSymlinks: options.followSymlinks };
+    this.server = new ShareServer({
+      policy,
+      password: options.password ?? null,
+      allowUpload: options.allowUpload,
+      expiresAtMs: this.expiresAtMs,
+      webdav: options.webdav ? createWebdavHandler(policy, options.allowUpload, logger) : null,
+      logger,
+      visitorOf: (req) => this.visitors.get(req.socket as unknown as Duplex) ?? { remoteAddress: req.socket.remoteAddress ?? '', secure: false },
+    });
+    this.http = http.createServer({ keepAliveTimeout: 30_000 }, this.server.handle);
+    this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      logger.debug({ err: error }, 'bad request from a share visitor');
+      if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  published(url: string): void {
+    this.server.publicHost = new URL(url).hostname;
+  }
+
+  handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
+    stream.respond({ ':status': 200 });
+    this.serve(stream, visitor);
+  }
+
+  /** Serves one visitor connection (a tunnel stream, or any duplex carrying HTTP/1.1). */
+  serve(stream: Duplex, visitor: VisitorInfo): void {
+    // Http2Stream's writev garbles a corked [latin1 head string, body] pair (Node 20: the
+    // status line came out as binary). Without _writev, Writable hands each chunk to _write,
+    // which encodes strings correctly.
+    (stream as unknown as { _writev: unknown })._writev = null;
+    this.visitors.set(stream, { remoteAddress: visitor.remoteAddress, secure: visitor.scheme === 'https' });
+    this.open.add(stream);
+    stream.once('close', () => this.open.delete(stream));
+    stream.on('error', (error) => this.logger.debug({ err: error }, 'share visitor stream error'));
+    this.http.emit('connection', stream);
+  }
+
+  close(): void {
+    for (const stream of this.open) stream.destroy();
+  }
+}
+
+function realFolder(dir: string): string {
+  const absolute = path.resolve(dir);
+  let real: string;
+  try {
+    real = fs.realpathSync(absolute);
+  } catch (error) {
+    throw new UdnsError('config_invalid', `cannot share ${absolute}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder' : (error as Error).message}`);
+  }
+  if (!fs.statSync(real).isDirectory()) throw new UdnsError('config_invalid', `cannot share ${absolute}: it is a file, not a folder (share the folder it is in)`);
+  try {
+    fs.accessSync(real, fs.constants.R_OK | fs.constants.X_OK);
+  } catch {
+    throw new UdnsError('config_invalid', `cannot share ${absolute}: permission denied`);
+  }
+  return real;
+}

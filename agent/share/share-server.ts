@@ -1,0 +1,370 @@
+import type http from 'node:http';
+import path from 'node:path';
+import busboy from 'busboy';
+import {
+  SHARE_LOGIN_PATH,
+  SHARE_LOGOUT_PATH,
+  SHARE_QUERY,
+  SHARE_RESERVED_PREFIX,
+  type ShareChecksum,
+  type ShareListing,
+  type ShareUploadResult,
+} from '../../protocol/index.js';
+import type { AgentLogger } from '../agent-logger.js';
+import { renderAgentErrorPage } from '../routes/agent-error-page.js';
+import { describeEntries, visibleEntries, type ListingOrder, type ListingSort } from './directory-listing.js';
+import { FileChecksums } from './file-checksums.js';
+import { sendShareFile } from './file-response.js';
+import { sendFolderZip, zipNameFor } from './folder-zip.js';
+import { renderListingPage } from './pages/listing-page.js';
+import { renderLoginPage } from './pages/login-page.js';
+import { PasswordThrottle } from './password-throttle.js';
+import { SharePassword } from './share-password.js';
+import { isAcceptableName, parseSharePath, resolveExisting, resolveParentForWrite, type SharePolicy } from './share-paths.js';
+import { writeUploadedFile, type WrittenFile } from './upload-writer.js';
+
+/** Who sent a request, as the tunnel (or the direct listener) told the share. */
+export interface ShareVisitor {
+  readonly remoteAddress: string;
+  readonly secure: boolean;
+}
+
+/** A WebDAV handler for the methods the browser part does not answer (see webdav-bridge.ts). */
+export type WebdavHandler = (req: http.IncomingMessage, res: http.ServerResponse, segments: string[]) => void;
+
+export interface ShareServerOptions {
+  readonly policy: SharePolicy;
+  readonly password: string | null;
+  readonly allowUpload: boolean;
+  /** When the share stops answering (ms since the epoch), or null. */
+  readonly expiresAtMs: number | null;
+  readonly webdav: WebdavHandler | null;
+  readonly logger: AgentLogger;
+  /** Finds who sent a request (by its connection). */
+  readonly visitorOf: (req: http.IncomingMessage) => ShareVisitor;
+}
+
+const WEBDAV_METHODS = new Set(['OPTIONS', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'DELETE', 'LOCK', 'UNLOCK']);
+
+/**
+ * The HTTP side of one shared folder (protocol/share-api.ts is the contract): listings,
+ * files, ZIPs, uploads, the password gate and expiry. It is a plain `(req, res)` handler,
+ * fed by ShareRoute from tunnel streams; no port is opened on the PC.
+ *
+ * Every path goes through parseSharePath (refuses `..` in any encoding before touching the
+ * disk) and then resolveExisting / resolveParentForWrite (refuse symlinks that leave the share).
+ */
+export class ShareServer {
+  /** The public host name, once the edge published the share: other Hosts get 421. */
+  publicHost: string | null = null;
+  private readonly password: SharePassword | null;
+  private readonly throttle = new PasswordThrottle();
+  private readonly checksums = new FileChecksums();
+
+  constructor(private readonly options: ShareServerOptions) {
+    this.password = options.password === null ? null : new SharePassword(options.password, options.policy.root);
+  }
+
+  /** The `(req, res)` handler. Never throws: every failure becomes a response. */
+  readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    this.route(req, res).catch((error: unknown) => {
+      this.options.logger.warn({ err: error, method: req.method }, 'share request failed');
+      if (!res.headersSent) this.fail(req, res, 500, 'Share error', 'The share could not answer this request.');
+      else res.destroy();
+    });
+  };
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const { expiresAtMs } = this.options;
+    if (expiresAtMs !== null && Date.now() >= expiresAtMs) {
+      return this.fail(req, res, 410, 'Share expired', 'This share has expired. Ask its owner for a new link.');
+    }
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (this.publicHost !== null && host !== this.publicHost) {
+      return this.fail(req, res, 421, 'Misdirected request', `This connection serves ${this.publicHost}.`);
+    }
+    const target = req.url ?? '';
+    if (!target.startsWith('/')) {
+      if (req.method === 'OPTIONS' && target === '*') return this.sendOptions(res);
+      return this.fail(req, res, 400, 'Bad request', 'The request target must be a path.');
+    }
+    const queryAt = target.indexOf('?');
+    const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+    const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
+
+    if (rawPath.startsWith(SHARE_RESERVED_PREFIX)) return this.serveReserved(req, res, rawPath, query);
+    if (!this.authorized(req, res, target)) return;
+
+    const segments = parseSharePath(rawPath, this.options.policy.showHidden);
+    if (!Array.isArray(segments)) {
+      this.options.logger.debug({ reason: segments.reason }, 'path refused');
+      return segments.status === 404
+        ? this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.')
+        : this.fail(req, res, 400, 'Bad request', `This path is not allowed (${segments.reason}).`);
+    }
+    const method = req.method ?? 'GET';
+    if (method === 'GET' || method === 'HEAD') return this.serveRead(req, res, rawPath, segments, query);
+    if (method === 'POST') return this.serveUpload(req, res, rawPath, segments);
+    if (method === 'PUT') return this.servePut(req, res, segments);
+    if (this.options.webdav && WEBDAV_METHODS.has(method)) return this.options.webdav(req, res, segments);
+    if (method === 'OPTIONS') return this.sendOptions(res);
+    res.setHeader('Allow', this.allowedMethods());
+    return this.fail(req, res, 405, 'Method not allowed', `${method} is not supported by this share.`);
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  private async serveRead(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, segments: string[], query: URLSearchParams): Promise<void> {
+    const found = await resolveExisting(this.options.policy, segments);
+    if (!found) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
+    if (found.stats.isDirectory()) {
+      if (!rawPath.endsWith('/')) {
+        const search = query.size > 0 ? `?${query.toString()}` : '';
+        res.writeHead(301, { Location: `${rawPath}/${search}`, 'Content-Length': 0 }).end();
+        return;
+      }
+      if (query.has(SHARE_QUERY.zip)) {
+        if (req.method === 'HEAD') {
+          res.writeHead(200, { 'Content-Type': 'application/zip' }).end();
+          return;
+        }
+        return sendFolderZip(res, this.options.policy, found.real, zipNameFor(segments, this.publicHost ?? 'share'), this.options.logger);
+      }
+      return this.sendListing(req, res, found.real, segments, query);
+    }
+    if (!found.stats.isFile()) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
+    if (query.get(SHARE_QUERY.checksum) === 'sha256') {
+      const digest = await this.checksums.digest(found.real, found.stats);
+      const etag = `W/"${found.stats.size.toString(16)}-${Math.floor(found.stats.mtimeMs).toString(16)}"`;
+      const body: ShareChecksum = { algorithm: 'sha256', digest, size: found.stats.size, etag };
+      return this.sendJson(res, 200, body);
+    }
+    if (query.has(SHARE_QUERY.checksum)) return this.fail(req, res, 400, 'Bad request', 'The only checksum offered is sha256.');
+    sendShareFile(req, res, found.real, segments.at(-1)!, query.has(SHARE_QUERY.download));
+  }
+
+  private async sendListing(req: http.IncomingMessage, res: http.ServerResponse, folder: string, segments: string[], query: URLSearchParams): Promise<void> {
+    const sort = (['name', 'size', 'modified'] as const).find((key) => key === query.get(SHARE_QUERY.sort)) ?? 'name';
+    const order: ListingOrder = query.get(SHARE_QUERY.order) === 'desc' ? 'desc' : 'asc';
+    const entries = describeEntries(await visibleEntries(this.options.policy, folder), sort as ListingSort, order);
+    const sharePath = segments.length === 0 ? '/' : `/${segments.join('/')}/`;
+    if (wantsJson(req, query)) {
+      const listing: ShareListing = { path: sharePath, entries, allowUpload: this.options.allowUpload };
+      return this.sendJson(res, 200, listing);
+    }
+    const uploaded = Number(query.get('uploaded'));
+    const html = renderListingPage({
+      title: this.publicHost ?? path.basename(this.options.policy.root),
+      path: sharePath,
+      entries,
+      sort,
+      order,
+      allowUpload: this.options.allowUpload,
+      passwordProtected: this.password !== null,
+      expiresAt: this.options.expiresAtMs === null ? undefined : new Date(this.options.expiresAtMs),
+      notice: Number.isInteger(uploaded) && uploaded > 0 ? `Uploaded ${uploaded} file${uploaded === 1 ? '' : 's'}.` : undefined,
+    });
+    this.sendText(res, 200, 'text/html; charset=utf-8', html, req.method === 'HEAD');
+  }
+
+  // ---- writing ----------------------------------------------------------------------------
+
+  /** `POST /folder/` with multipart/form-data: the browser's upload. */
+  private async serveUpload(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, segments: string[]): Promise<void> {
+    if (!this.options.allowUpload) return this.readOnly(req, res);
+    const folder = await resolveExisting(this.options.policy, segments);
+    if (!folder || !folder.stats.isDirectory()) return this.fail(req, res, 404, 'Not found', 'Uploads go to a shared folder.');
+    if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
+      return this.fail(req, res, 415, 'Unsupported upload', 'Send the files as multipart/form-data.');
+    }
+    let parser: busboy.Busboy;
+    try {
+      // Browsers send UTF-8 file names; busboy's default (latin1) would garble Korean names.
+      parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { fields: 20, fieldSize: 1024, files: 1000, parts: 1100 } });
+    } catch {
+      return this.fail(req, res, 400, 'Bad upload', 'The upload could not be read (multipart boundary missing).');
+    }
+    let overwrite = false;
+    const writes: Promise<WrittenFile & { sent: string }>[] = [];
+    const refused: string[] = [];
+    parser.on('field', (name, value) => {
+      if (name === 'overwrite') overwrite = value === '1' || value === 'true' || value === 'on';
+    });
+    parser.on('file', (_field, stream, info) => {
+      const sent = info.filename ?? '';
+      if (!isAcceptableName(sent, this.options.policy.showHidden)) {
+        refused.push(sent);
+        stream.resume();
+        return;
+      }
+      const write = writeUploadedFile(folder.real, sent, stream, overwrite).then((file) => ({ ...file, sent }));
+      write.catch(() => stream.resume());
+      writes.push(write);
+    });
+    const finished = new Promise<void>((resolve, reject) => {
+      parser.once('close', resolve);
+      parser.once('error', reject);
+      req.once('aborted', () => reject(new Error('upload aborted')));
+    });
+    req.pipe(parser);
+    try {
+      await finished;
+    } catch (error) {
+      // Every temp file is removed by its writer once its stream fails; wait for that.
+      await Promise.allSettled(writes);
+      this.options.logger.debug({ err: error }, 'upload broken');
+      if (!res.headersSent && !req.destroyed) this.fail(req, res, 400, 'Upload failed', 'The upload was cut off; nothing partial was kept.');
+      return;
+    }
+    const results = await Promise.allSettled(writes);
+    const saved = results.flatMap((result) => result.status === 'fulfilled' ? [{ sent: result.value.sent, name: result.value.name, size: result.value.size }] : []);
+    const failures = results.filter((result) => result.status === 'rejected');
+    for (const failure of failures) this.options.logger.warn({ err: (failure as PromiseRejectedResult).reason }, 'upload write failed');
+    this.options.logger.info({ files: saved.length, refused: refused.length }, 'upload');
+    if (refused.length > 0 || failures.length > 0) {
+      const problem = refused.length > 0 ? `names not allowed: ${refused.map((name) => JSON.stringify(name)).join(', ')}` : 'a file could not be written on the PC';
+      if (wantsJson(req, new URLSearchParams())) return this.sendJson(res, 400, { error: problem, saved });
+      return this.fail(req, res, 400, 'Upload incomplete', `Saved ${saved.length} file(s); ${problem}.`);
+    }
+    if (wantsJson(req, new URLSearchParams())) {
+      const body: ShareUploadResult = { saved };
+      return this.sendJson(res, 200, body);
+    }
+    res.writeHead(303, { Location: `${rawPath.endsWith('/') ? rawPath : `${rawPath}/`}?uploaded=${saved.length}`, 'Content-Length': 0 }).end();
+  }
+
+  /** `PUT /folder/name`: one file as the raw body (curl -T, WebDAV clients). Replaces like WebDAV says. */
+  private async servePut(req: http.IncomingMessage, res: http.ServerResponse, segments: string[]): Promise<void> {
+    if (!this.options.allowUpload) return this.readOnly(req, res);
+    const name = segments.at(-1);
+    const place = await resolveParentForWrite(this.options.policy, segments);
+    if (!name || !place) return this.fail(req, res, 409, 'Conflict', 'The folder to put this file in does not exist.');
+    const existing = await resolveExisting(this.options.policy, segments);
+    if (existing?.stats.isDirectory()) return this.fail(req, res, 405, 'Method not allowed', 'A folder has this name.');
+    if (existing && req.headers['if-none-match'] === '*') return this.fail(req, res, 412, 'Precondition failed', 'A file with this name exists.');
+    try {
+      const written = await writeUploadedFile(place.folder, name, req, true);
+      res.writeHead(written.created ? 201 : 204, { 'Content-Length': 0 }).end();
+    } catch (error) {
+      this.options.logger.debug({ err: error }, 'put failed');
+      if (!res.headersSent && !req.destroyed) this.fail(req, res, 500, 'Upload failed', 'The file could not be written; nothing partial was kept.');
+    }
+  }
+
+  private readOnly(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.fail(req, res, 403, 'Read-only share', 'This share is read-only; its owner can allow uploads with --allow-upload.');
+  }
+
+  // ---- password ---------------------------------------------------------------------------
+
+  /** True when the request may go on; otherwise it has been answered (401, 303 to the form, 429). */
+  private authorized(req: http.IncomingMessage, res: http.ServerResponse, target: string): boolean {
+    if (!this.password) return true;
+    const visitor = this.options.visitorOf(req);
+    const retryAfter = this.throttle.retryAfterSeconds(visitor.remoteAddress);
+    const hasBasic = req.headers.authorization !== undefined;
+    // A throttled guesser gets no answer on its password, not even a right one.
+    const credentials = retryAfter > 0 && hasBasic ? 'throttled' : this.password.check(req);
+    if (credentials === 'valid') return true;
+    if (credentials === 'throttled') {
+      res.setHeader('Retry-After', retryAfter);
+      this.fail(req, res, 429, 'Too many attempts', `Too many wrong passwords; try again in ${retryAfter} s.`);
+      return false;
+    }
+    if (credentials === 'wrong') this.throttle.recordFailure(visitor.remoteAddress);
+    if (prefersHtml(req) && (req.method === 'GET' || req.method === 'HEAD') && credentials === 'absent') {
+      res.writeHead(303, { Location: `${SHARE_LOGIN_PATH}?next=${encodeURIComponent(target)}`, 'Content-Length': 0 }).end();
+      return false;
+    }
+    res.setHeader('WWW-Authenticate', 'Basic realm="udns share", charset="UTF-8"');
+    this.fail(req, res, 401, 'Password required', credentials === 'wrong' ? 'Wrong password.' : 'This share needs a password (HTTP Basic, any user name).');
+    return false;
+  }
+
+  /** The login form and logout, under the reserved prefix no shared file can take. */
+  private async serveReserved(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query: URLSearchParams): Promise<void> {
+    const title = this.publicHost ?? path.basename(this.options.policy.root);
+    const secure = this.options.visitorOf(req).secure;
+    if (rawPath === SHARE_LOGOUT_PATH && req.method === 'POST') {
+      res.writeHead(303, { Location: '/', 'Set-Cookie': SharePassword.clearedCookie(secure), 'Content-Length': 0 }).end();
+      return;
+    }
+    if (rawPath !== SHARE_LOGIN_PATH || !this.password) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const next = safeNext(query.get('next'));
+      return this.sendText(res, 200, 'text/html; charset=utf-8', renderLoginPage({ title, next }), req.method === 'HEAD');
+    }
+    if (req.method !== 'POST') return this.fail(req, res, 405, 'Method not allowed', 'Use the login form.');
+    const form = await readSmallForm(req);
+    if (form === null) return this.fail(req, res, 413, 'Too large', 'The login form is too large.');
+    const next = safeNext(form.get('next'));
+    const address = this.options.visitorOf(req).remoteAddress;
+    const retryAfter = this.throttle.retryAfterSeconds(address);
+    if (retryAfter > 0) {
+      res.setHeader('Retry-After', retryAfter);
+      return this.sendText(res, 429, 'text/html; charset=utf-8', renderLoginPage({ title, next, retryAfterSeconds: retryAfter }), false);
+    }
+    if (!this.password.matches(form.get('password') ?? '')) {
+      this.throttle.recordFailure(address);
+      return this.sendText(res, 401, 'text/html; charset=utf-8', renderLoginPage({ title, next, error: 'Wrong password' }), false);
+    }
+    res.writeHead(303, { Location: next, 'Set-Cookie': this.password.sessionCookie(secure, this.options.expiresAtMs), 'Content-Length': 0 }).end();
+  }
+
+  // ---- answers ----------------------------------------------------------------------------
+
+  private allowedMethods(): string {
+    const methods = ['GET', 'HEAD', 'OPTIONS'];
+    if (this.options.allowUpload) methods.push('POST', 'PUT');
+    return methods.join(', ');
+  }
+
+  private sendOptions(res: http.ServerResponse): void {
+    res.writeHead(204, { Allow: this.allowedMethods() }).end();
+  }
+
+  private sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+    this.sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(body), false);
+  }
+
+  private sendText(res: http.ServerResponse, status: number, type: string, text: string, headOnly: boolean): void {
+    const body = Buffer.from(text);
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+    res.end(headOnly ? undefined : body);
+  }
+
+  /** An error answer: a page for browsers, one plain line for everything else. */
+  fail(req: http.IncomingMessage, res: http.ServerResponse, status: number, title: string, detail: string): void {
+    const page = renderAgentErrorPage(status, title, detail, prefersHtml(req));
+    // Unread request bodies (a refused upload) must not be parsed as the next request.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !req.complete) res.setHeader('Connection', 'close');
+    this.sendText(res, status, page.contentType, page.body, req.method === 'HEAD');
+  }
+}
+
+/** A local path to go to after login: never another site (`//evil`, `https://…`). */
+function safeNext(next: string | null): string {
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+}
+
+function prefersHtml(req: http.IncomingMessage): boolean {
+  return /text\/html/i.test(req.headers.accept ?? '');
+}
+
+function wantsJson(req: http.IncomingMessage, query: URLSearchParams): boolean {
+  if (query.get(SHARE_QUERY.format) === 'json') return true;
+  const accept = req.headers.accept ?? '';
+  return /application\/json/i.test(accept) && !/text\/html/i.test(accept);
+}
+
+/** Reads an urlencoded form of at most 8 KiB; null when larger. */
+async function readSmallForm(req: http.IncomingMessage): Promise<URLSearchParams | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 8192) return null;
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}

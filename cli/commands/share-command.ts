@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { parseDuration } from '../../agent/share/share-options.js';
+import { warn } from '../cli-output.js';
+import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
+
+interface ShareFlags extends AgentFlags {
+  name?: string;
+  password?: string;
+  allowUpload?: boolean;
+  webdav?: boolean;
+  expires?: string;
+  showHidden?: boolean;
+  followSymlinks?: boolean;
+}
+
+/** `udns share <dir>`: a folder, served by the agent itself under a name. */
+export function registerShareCommand(program: Command): void {
+  withAgentFlags(
+    program.command('share')
+      .description('share a folder: browse, view and download it (and upload, mount with WebDAV) by name')
+      .argument('<dir>', 'folder to share')
+      .option('--name <name>', 'name to publish under (default: a random readable one)')
+      .option('--password <password>', 'ask visitors for this password (or set UDNS_SHARE_PASSWORD)')
+      .option('--allow-upload', 'let visitors upload files (the share is read-only otherwise)')
+      .option('--webdav', 'also serve WebDAV, so the share mounts as a network drive')
+      .option('--expires <duration>', 'stop answering after this long: 90s, 30m, 2h, 1d')
+      .option('--show-hidden', 'show dotfiles (hidden by default)')
+      .option('--follow-symlinks', 'follow symlinks that point outside the folder (refused by default)'),
+  ).action(async (dir: string, flags: ShareFlags) => {
+    const expiresIn = flags.expires === undefined ? null : parseDuration(flags.expires);
+    await expose([{
+      kind: 'share',
+      dir,
+      name: flags.name,
+      password: flags.password ?? (process.env.UDNS_SHARE_PASSWORD || undefined),
+      allowUpload: flags.allowUpload ?? false,
+      webdav: flags.webdav ?? false,
+      expires: flags.expires,
+      showHidden: flags.showHidden ?? false,
+      followSymlinks: flags.followSymlinks ?? false,
+    }], flags);
+    if (expiresIn !== null) {
+      warn(`the share expires in ${flags.expires} (at ${new Date(Date.now() + expiresIn).toLocaleTimeString()})`);
+      setTimeout(() => warn('the share has expired: visitors now get 410 Gone; Ctrl-C to stop'), expiresIn).unref();
+    }
+  });
+}
