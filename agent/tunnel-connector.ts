@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import {
+  AGENT_FEATURES,
   ControlChannel,
   DIRECT_KEY_BYTES,
   EdgeMessage,
@@ -20,6 +21,8 @@ import { Backoff } from './backoff.js';
 import type { DirectListener } from './routes/direct-listener.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import { dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
+
+const { NGHTTP2_CANCEL } = http2.constants;
 
 /** One route the agent keeps published across reconnects. */
 export interface ManagedRoute {
@@ -55,6 +58,8 @@ export class TunnelConnector extends EventEmitter {
   private readonly backoff = new Backoff();
   private readonly routeIds = new Map<string, ManagedRoute>();
   private mux: http2.ServerHttp2Session | null = null;
+  /** Visitor streams of the current tunnel by id, for the edge's CancelStream. */
+  private readonly visitorStreams = new Map<number, http2.ServerHttp2Stream>();
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private everOnline = false;
@@ -140,6 +145,11 @@ export class TunnelConnector extends EventEmitter {
       if (!visitor || !route) {
         stream.respond({ ':status': 404 }, { endStream: true });
         return;
+      }
+      if (stream.id !== undefined) {
+        const id = stream.id;
+        this.visitorStreams.set(id, stream);
+        stream.once('close', () => this.visitorStreams.delete(id));
       }
       route.handler.handleStream(stream, visitor);
     });
@@ -228,6 +238,10 @@ export class TunnelConnector extends EventEmitter {
           if (route) this.emit('direct', route, message);
           break;
         }
+        case 'cancelStream': {
+          this.visitorStreams.get(message.streamId)?.close(NGHTTP2_CANCEL);
+          break;
+        }
         case 'error': {
           const error = new UdnsError(message.code, message.message);
           if (message.code === 'unauthorized' || message.code === 'protocol_version') setFatal(error);
@@ -236,7 +250,7 @@ export class TunnelConnector extends EventEmitter {
         }
       }
     });
-    control.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: this.agentVersion });
+    control.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, agentVersion: this.agentVersion, features: [...AGENT_FEATURES] });
   }
 
   private adopt(route: ManagedRoute, registered: RouteRegistered): void {

@@ -11,11 +11,18 @@ import { PROTOCOL_VERSION } from './version.js';
 const requestId = z.number().int().nonnegative();
 const errorCode = z.enum(ERROR_CODES);
 
+/**
+ * Optional abilities an agent announces in `hello`; the edge uses one only when announced.
+ * `cancel-stream`: the edge may ask (CancelStream) instead of sending RST_STREAM itself.
+ */
+export const AGENT_FEATURES = ['cancel-stream'] as const;
+
 /** First message on the control stream, sent by the agent. */
 export const Hello = z.object({
   type: z.literal('hello'),
   protocolVersion: z.literal(PROTOCOL_VERSION),
   agentVersion: z.string().max(64),
+  features: z.array(z.string().max(32)).max(16).optional(),
 }).strict();
 
 /** The edge's answer to `hello`: who the token belongs to and how the edge is reached. */
@@ -110,6 +117,18 @@ export const DirectChecked = z.object({
   reason: DirectFailure.optional(),
 }).strict();
 
+/**
+ * The edge asks the agent to reset a visitor stream (the visitor went away mid-exchange).
+ * The edge does not reset it itself: the agent is the HTTP/2 server, and nghttp2 ends a
+ * server's session with INTERNAL_ERROR once it has received about 1000 RST_STREAMs faster than
+ * 33/s (its "rapid reset" guard, not adjustable in Node 20). Visitors closing connections at
+ * that rate, or an attacker doing it on purpose, would otherwise take the whole tunnel down.
+ */
+export const CancelStream = z.object({
+  type: z.literal('cancelStream'),
+  streamId: z.number().int().positive(),
+}).strict();
+
 /** A fatal problem with the whole tunnel; the sender closes the tunnel after it. */
 export const TunnelError = z.object({
   type: z.literal('error'),
@@ -121,7 +140,7 @@ export const TunnelError = z.object({
 export const AgentMessage = z.discriminatedUnion('type', [Hello, RegisterRoute, UnregisterRoute, OfferDirect]);
 /** Everything the edge may send. */
 export const EdgeMessage = z.discriminatedUnion('type', [
-  Welcome, RouteRegistered, RouteRefused, RouteClosed, DirectChecked, TunnelError,
+  Welcome, RouteRegistered, RouteRefused, RouteClosed, DirectChecked, CancelStream, TunnelError,
 ]);
 
 export type Hello = z.infer<typeof Hello>;
@@ -133,6 +152,7 @@ export type RouteRefused = z.infer<typeof RouteRefused>;
 export type UnregisterRoute = z.infer<typeof UnregisterRoute>;
 export type RouteClosed = z.infer<typeof RouteClosed>;
 export type TunnelError = z.infer<typeof TunnelError>;
+export type CancelStream = z.infer<typeof CancelStream>;
 export type OfferDirect = z.infer<typeof OfferDirect>;
 export type DirectFailure = z.infer<typeof DirectFailure>;
 export type DirectChecked = z.infer<typeof DirectChecked>;

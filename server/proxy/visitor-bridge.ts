@@ -60,9 +60,10 @@ export function bridgeVisitor(
     socket.end();
     if (info.scheme !== 'tcp') {
       // The origin closed an HTTP connection: nothing more can happen on it. Free the stream
-      // now and the visitor soon, even if it never closes its side (half-close only has a
-      // meaning for raw TCP).
-      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      // now (ending our side too, not with RST_STREAM: see CancelStream) and the visitor soon,
+      // even if it never closes its side (half-close only has a meaning for raw TCP).
+      socket.unpipe(stream);
+      if (!stream.writableEnded) stream.end();
       setTimeout(() => resetVisitor(socket), HALF_OPEN_GRACE_MS).unref();
     }
   });
@@ -80,7 +81,10 @@ export function bridgeVisitor(
   // A visitor going away is everyday network noise: log at debug and cancel the stream.
   socket.on('error', (error) => logger.debug({ err: error }, 'visitor socket error'));
   socket.on('close', () => {
-    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (stream.destroyed) return;
+    socket.unpipe(stream);
+    stream.unpipe(socket);
+    tunnel.cancelVisitorStream(stream);
   });
   return 'bridged';
 }

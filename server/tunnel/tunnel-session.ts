@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type http2 from 'node:http2';
+import http2 from 'node:http2';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
@@ -60,6 +60,8 @@ export interface DirectStatus {
 }
 
 const EDGE_VERSION = '0.1.0';
+/** How long the agent gets to reset a visitor stream the edge asked it to cancel. */
+const CANCEL_FALLBACK_MS = 10_000;
 
 /**
  * One agent's live tunnel on the edge: the HTTP/2 mux over its transport, the control channel,
@@ -76,6 +78,8 @@ export class TunnelSession extends EventEmitter {
   /** Registrations awaiting the database: counted against the route limit too. */
   private registering = 0;
   private visitorStreams = 0;
+  /** The agent resets visitor streams when asked (CancelStream) instead of being sent RST_STREAM. */
+  private agentCancelsStreams = false;
   private readonly visitorStreamsByAddress = new Map<string, number>();
 
   constructor(
@@ -118,6 +122,26 @@ export class TunnelSession extends EventEmitter {
       else this.visitorStreamsByAddress.set(info.remoteAddress, left);
     });
     return stream;
+  }
+
+  /**
+   * Ends a visitor stream whose visitor went away before the exchange finished. The agent is
+   * asked to reset it (see CancelStream for why the edge avoids RST_STREAM); the edge resets it
+   * itself only for an agent that cannot be asked, or one that has not done it in time.
+   */
+  cancelVisitorStream(stream: http2.ClientHttp2Stream): void {
+    if (stream.destroyed) return;
+    if (!this.agentCancelsStreams || !this.control || stream.id === undefined || !this.alive) {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      return;
+    }
+    this.control.send({ type: 'cancelStream', streamId: stream.id });
+    stream.resume();
+    const fallback = setTimeout(() => {
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    }, CANCEL_FALLBACK_MS);
+    fallback.unref();
+    stream.once('close', () => clearTimeout(fallback));
   }
 
   /** Tells the agent a route was taken away (e.g. replaced by a newer tunnel) and forgets it. */
@@ -192,6 +216,7 @@ export class TunnelSession extends EventEmitter {
     if (message.type === 'hello') {
       if (this.welcomed) throw new UdnsError('protocol_violation', 'second hello');
       this.welcomed = true;
+      this.agentCancelsStreams = message.features?.includes('cancel-stream') ?? false;
       this.logger.info({ agentVersion: message.agentVersion, remoteAddress: this.remoteAddress }, 'tunnel up');
       this.control?.send({
         type: 'welcome', protocolVersion: PROTOCOL_VERSION, edgeVersion: EDGE_VERSION,
