@@ -16,8 +16,12 @@ export interface PathRefusal {
 }
 
 const ENCODED_SEPARATOR_OR_NUL = /%(?:2f|5c|00)/i;
-/** Segments percent-encoding is never allowed to produce, even literally after one decode (`%252e`). */
-const ENCODED_SEPARATOR_OR_DOT = /%(?:2e|2f|5c|00)/i;
+/**
+ * A percent-escape left after decoding means the client encoded twice or more (`%252e`,
+ * `%25252e`): some layer somewhere would decode again, so it is refused. The cost is that a
+ * file literally named like `50%2e` cannot be shared by URL.
+ */
+const LEFTOVER_ESCAPE = /%[0-9a-f]{2}/i;
 // Control characters (C0, DEL) have no place in a name a person shared.
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
@@ -47,7 +51,7 @@ export function parseSharePath(rawPath: string, showHidden: boolean): string[] |
     }
     if (segment === '.' || segment === '..') return { status: 400, reason: 'dot segment' };
     if (segment.includes('/') || segment.includes('\\') || CONTROL_CHARACTER.test(segment)) return { status: 400, reason: 'separator or control character in a path segment' };
-    if (ENCODED_SEPARATOR_OR_DOT.test(segment)) return { status: 400, reason: 'double percent-encoding' };
+    if (LEFTOVER_ESCAPE.test(segment)) return { status: 400, reason: 'double percent-encoding' };
     if (!showHidden && segment.startsWith('.')) return { status: 404, reason: 'hidden' };
     segments.push(segment);
   }

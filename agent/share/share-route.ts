@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { UdnsError, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteHandler } from '../routes/route-handler.js';
@@ -59,20 +59,53 @@ export class ShareRoute implements RouteHandler {
 
   /** Serves one visitor connection (a tunnel stream, or any duplex carrying HTTP/1.1). */
   serve(stream: Duplex, visitor: VisitorInfo): void {
-    // Http2Stream's writev garbles a corked [latin1 head string, body] pair (Node 20: the
-    // status line came out as binary). Without _writev, Writable hands each chunk to _write,
-    // which encodes strings correctly.
-    (stream as unknown as { _writev: unknown })._writev = null;
-    this.visitors.set(stream, { remoteAddress: visitor.remoteAddress, secure: visitor.scheme === 'https' });
-    this.open.add(stream);
-    stream.once('close', () => this.open.delete(stream));
+    const connection = connectionFor(stream);
+    this.visitors.set(connection, { remoteAddress: visitor.remoteAddress, secure: visitor.scheme === 'https' });
+    this.open.add(connection);
+    connection.once('close', () => this.open.delete(connection));
     stream.on('error', (error) => this.logger.debug({ err: error }, 'share visitor stream error'));
-    this.http.emit('connection', stream);
+    this.http.emit('connection', connection);
   }
 
   close(): void {
     for (const stream of this.open) stream.destroy();
   }
+}
+
+/**
+ * What the HTTP server is handed for one visitor stream: a plain Duplex in front of it. Node's
+ * HTTP server treats its connection like a net.Socket, and an Http2Stream does not take all of
+ * that: its writev garbled the corked [status line, body] pair the server writes for small
+ * answers (Node 20). Here bytes go through one at a time, reads pause the stream when the
+ * server is behind, and the stream is ended cleanly when the server ends the connection.
+ */
+function connectionFor(stream: Duplex): Duplex {
+  const connection = new Duplex({
+    allowHalfOpen: true,
+    read() {
+      stream.resume();
+    },
+    write(chunk: Buffer, _encoding, done) {
+      stream.write(chunk, done);
+    },
+    final(done) {
+      stream.end();
+      done();
+    },
+    destroy(error, done) {
+      if (!stream.destroyed) {
+        if (stream.writableEnded) stream.destroy();
+        else stream.destroy(error ?? undefined);
+      }
+      done(error);
+    },
+  });
+  stream.on('data', (chunk: Buffer) => {
+    if (!connection.push(chunk)) stream.pause();
+  });
+  stream.on('end', () => connection.push(null));
+  stream.on('close', () => connection.destroy());
+  return connection;
 }
 
 function realFolder(dir: string): string {
