@@ -2,9 +2,10 @@
 # Installs the outside programs the test suite drives for real (Debian packages):
 # dig (dnsutils) and kdig (knot-dnsutils) for DNS, PostgreSQL for the database tests,
 # ddclient for the dyndns2 tests, pebble (Let's Encrypt's test ACME server) for the ACME
-# tests, wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
+# tests, Chromium (driven by playwright-core) for the share browser tests, litmus and rclone
+# for WebDAV, unzip for the share ZIPs, wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
 set -euo pipefail
-packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd pebble)
+packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd pebble chromium litmus rclone unzip curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -16,8 +16,8 @@ import { describeEntries, visibleEntries, type ListingOrder, type ListingSort } 
 import { FileChecksums } from './file-checksums.js';
 import { sendShareFile } from './file-response.js';
 import { sendFolderZip, zipNameFor } from './folder-zip.js';
-import { renderListingPage } from './pages/listing-page.js';
-import { renderLoginPage } from './pages/login-page.js';
+import { LISTING_PAGE_CSP, renderListingPage } from './pages/listing-page.js';
+import { LOGIN_PAGE_CSP, renderLoginPage } from './pages/login-page.js';
 import { PasswordThrottle } from './password-throttle.js';
 import { SharePassword } from './share-password.js';
 import { isAcceptableName, parseSharePath, resolveExisting, resolveParentForWrite, type SharePolicy } from './share-paths.js';
@@ -30,7 +30,7 @@ export interface ShareVisitor {
 }
 
 /** A WebDAV handler for the methods the browser part does not answer (see webdav-bridge.ts). */
-export type WebdavHandler = (req: http.IncomingMessage, res: http.ServerResponse, segments: string[]) => void;
+export type WebdavHandler = (req: http.IncomingMessage, res: http.ServerResponse, segments: string[], visitor: ShareVisitor) => void;
 
 export interface ShareServerOptions {
   readonly policy: SharePolicy;
@@ -79,11 +79,11 @@ export class ShareServer {
     if (expiresAtMs !== null && Date.now() >= expiresAtMs) {
       return this.fail(req, res, 410, 'Share expired', 'This share has expired. Ask its owner for a new link.');
     }
+    const target = originForm(req);
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
     if (this.publicHost !== null && host !== this.publicHost) {
       return this.fail(req, res, 421, 'Misdirected request', `This connection serves ${this.publicHost}.`);
     }
-    const target = req.url ?? '';
     if (!target.startsWith('/')) {
       if (req.method === 'OPTIONS' && target === '*') return this.sendOptions(res);
       return this.fail(req, res, 400, 'Bad request', 'The request target must be a path.');
@@ -106,7 +106,7 @@ export class ShareServer {
     if (method === 'GET' || method === 'HEAD') return this.serveRead(req, res, rawPath, segments, query);
     if (method === 'POST') return this.serveUpload(req, res, rawPath, segments);
     if (method === 'PUT') return this.servePut(req, res, segments);
-    if (this.options.webdav && WEBDAV_METHODS.has(method)) return this.options.webdav(req, res, segments);
+    if (this.options.webdav && WEBDAV_METHODS.has(method)) return this.options.webdav(req, res, segments, this.options.visitorOf(req));
     if (method === 'OPTIONS') return this.sendOptions(res);
     res.setHeader('Allow', this.allowedMethods());
     return this.fail(req, res, 405, 'Method not allowed', `${method} is not supported by this share.`);
@@ -164,6 +164,7 @@ export class ShareServer {
       expiresAt: this.options.expiresAtMs === null ? undefined : new Date(this.options.expiresAtMs),
       notice: Number.isInteger(uploaded) && uploaded > 0 ? `Uploaded ${uploaded} file${uploaded === 1 ? '' : 's'}.` : undefined,
     });
+    res.setHeader('Content-Security-Policy', LISTING_PAGE_CSP);
     this.sendText(res, 200, 'text/html; charset=utf-8', html, req.method === 'HEAD');
   }
 
@@ -292,7 +293,7 @@ export class ShareServer {
     if (rawPath !== SHARE_LOGIN_PATH || !this.password) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
     if (req.method === 'GET' || req.method === 'HEAD') {
       const next = safeNext(query.get('next'));
-      return this.sendText(res, 200, 'text/html; charset=utf-8', renderLoginPage({ title, next }), req.method === 'HEAD');
+      return this.sendLoginPage(res, 200, { title, next }, req.method === 'HEAD');
     }
     if (req.method !== 'POST') return this.fail(req, res, 405, 'Method not allowed', 'Use the login form.');
     const form = await readSmallForm(req);
@@ -302,16 +303,21 @@ export class ShareServer {
     const retryAfter = this.throttle.retryAfterSeconds(address);
     if (retryAfter > 0) {
       res.setHeader('Retry-After', retryAfter);
-      return this.sendText(res, 429, 'text/html; charset=utf-8', renderLoginPage({ title, next, retryAfterSeconds: retryAfter }), false);
+      return this.sendLoginPage(res, 429, { title, next, retryAfterSeconds: retryAfter }, false);
     }
     if (!this.password.matches(form.get('password') ?? '')) {
       this.throttle.recordFailure(address);
-      return this.sendText(res, 401, 'text/html; charset=utf-8', renderLoginPage({ title, next, error: 'Wrong password' }), false);
+      return this.sendLoginPage(res, 401, { title, next, error: 'Wrong password' }, false);
     }
     res.writeHead(303, { Location: next, 'Set-Cookie': this.password.sessionCookie(secure, this.options.expiresAtMs), 'Content-Length': 0 }).end();
   }
 
   // ---- answers ----------------------------------------------------------------------------
+
+  private sendLoginPage(res: http.ServerResponse, status: number, model: Parameters<typeof renderLoginPage>[0], headOnly: boolean): void {
+    res.setHeader('Content-Security-Policy', LOGIN_PAGE_CSP);
+    this.sendText(res, status, 'text/html; charset=utf-8', renderLoginPage(model), headOnly);
+  }
 
   private allowedMethods(): string {
     const methods = ['GET', 'HEAD', 'OPTIONS'];
@@ -340,6 +346,22 @@ export class ShareServer {
     if (req.method !== 'GET' && req.method !== 'HEAD' && !req.complete) res.setHeader('Connection', 'close');
     this.sendText(res, status, page.contentType, page.body, req.method === 'HEAD');
   }
+}
+
+/**
+ * The request target in origin form (`/path?query`). A client configured with the edge as its
+ * HTTP proxy sends the absolute form (`GET http://name.example.net/path`); RFC 9112 §3.2.2 says
+ * its authority replaces the Host header, and the rest is the path. Both are written back on
+ * the request, so everything after (the Host check, WebDAV) sees the usual form.
+ */
+function originForm(req: http.IncomingMessage): string {
+  const target = req.url ?? '';
+  const absolute = /^https?:\/\/([^/?#]*)/i.exec(target);
+  if (!absolute) return target;
+  const rest = target.slice(absolute[0].length);
+  req.headers.host = absolute[1]!;
+  req.url = rest.startsWith('/') ? rest : `/${rest}`;
+  return req.url;
 }
 
 /** A local path to go to after login: never another site (`//evil`, `https://…`). */

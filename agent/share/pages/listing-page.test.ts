@@ -19,8 +19,10 @@ function page(overrides: Partial<ListingPageModel> = {}): string {
   }, new Date('2025-03-14T10:00:00.000Z'));
 }
 
+/** The link targets of a page, attribute escaping undone. */
 function hrefs(html: string): string[] {
-  return [...html.matchAll(/href="([^"]*)"/g)].map((match) => match[1]!.replaceAll('&amp;', '&'));
+  const unescape = (text: string): string => text.replace(/&(amp|quot|#39|lt|gt);/g, (_, name: string) => ({ amp: '&', quot: '"', '#39': "'", lt: '<', gt: '>' })[name]!);
+  return [...html.matchAll(/<a [^>]*href="([^"]*)"/g)].map((match) => unescape(match[1]!));
 }
 
 describe('renderListingPage', () => {
@@ -85,6 +87,11 @@ describe('renderListingPage', () => {
     expect(page({ path: '/' })).not.toContain('parent-row');
     expect(hrefs(page({ path: '/a/b c/' }).match(/<tr class="parent-row">.*?<\/tr>/)![0])).toEqual(['/a/']);
     expect(hrefs(page({ path: '/a/' }).match(/<tr class="parent-row">.*?<\/tr>/)![0])).toEqual(['/']);
+  });
+
+  test('a summary counts folders and files', () => {
+    expect(page()).toContain('<p class="meta"><span>1 folder, 3 files · 1.2 MB</span></p>');
+    expect(page({ entries: entries.slice(0, 1) })).toContain('<span>1 folder</span>');
   });
 
   test('an empty folder says so', () => {

@@ -38,9 +38,9 @@ const LISTING_CSS = `${BASE_CSS}
 .crumbs{display:flex;flex-wrap:wrap;align-items:center;gap:.15rem .35rem;font-size:1.2rem;font-weight:600;min-width:0}
 .crumbs a{color:var(--fg)}
 .crumbs a:hover{color:var(--accent)}
-.crumbs [aria-current]{color:var(--fg)}
 .crumbs .sep{color:#b3b9c2;font-weight:400}
 .crumbs .host{color:var(--muted)}
+.crumbs [aria-current]{color:var(--fg)}
 .crumbs a,.crumbs span{overflow-wrap:anywhere}
 .actions{display:flex;gap:.5rem;align-items:center}
 .actions form{margin:0}
@@ -162,7 +162,8 @@ function renderMeta(model: ListingPageModel, now: Date): string {
   const folders = model.entries.filter((entry) => entry.type === 'dir').length;
   const files = model.entries.length - folders;
   const bytes = model.entries.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.size : 0), 0);
-  const parts = model.entries.length === 0 ? [] : [`${plural(folders, 'folder')}, ${plural(files, 'file')}${files > 0 ? ` · ${formatSize(bytes)}` : ''}`];
+  const counts = [folders > 0 ? plural(folders, 'folder') : '', files > 0 ? `${plural(files, 'file')} · ${formatSize(bytes)}` : ''].filter((text) => text !== '');
+  const parts = counts.length === 0 ? [] : [counts.join(', ')];
   if (model.expiresAt !== undefined) {
     const left = model.expiresAt.getTime() - now.getTime();
     const until = `<time datetime="${model.expiresAt.toISOString()}">${formatUtc(model.expiresAt)}</time>`;

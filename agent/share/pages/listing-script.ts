@@ -143,7 +143,7 @@ export const LISTING_SCRIPT = String.raw`(function () {
     try {
       if (type.indexOf('json') !== -1) {
         var body = JSON.parse(xhr.responseText);
-        detail = body.message || (body.error && body.error.message) || '';
+        detail = body.message || (typeof body.error === 'string' ? body.error : body.error && body.error.message) || '';
       } else if (type.indexOf('html') !== -1) {
         var page = new DOMParser().parseFromString(xhr.responseText, 'text/html');
         var p = page.querySelector('p') || page.body;
