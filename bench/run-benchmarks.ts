@@ -47,7 +47,7 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
       return { target: { port: origin.port }, stop: async () => {} };
     case 'udns':
     case 'udns-ws': {
-      const udns = await startUdnsPath(group, { originPort: origin.port, transport: name === 'udns' ? 'raw' : 'ws', workDir, profileDir });
+      const udns = await startUdnsPath(group, { publish: { originPort: origin.port }, transport: name === 'udns' ? 'raw' : 'ws', workDir, profileDir });
       return { target: { port: udns.port, host: udns.host }, stop: () => udns.stop() };
     }
     case 'ssh': {

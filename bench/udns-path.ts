@@ -11,7 +11,8 @@ const AGENT_START_TIMEOUT_MS = 30_000;
 
 /** How to run one udns path. */
 export interface UdnsPathOptions {
-  originPort: number;
+  /** What the agent publishes: a local origin (`udns http <port>`) or a folder (`udns share <dir>`). */
+  publish: { originPort: number } | { shareDir: string };
   transport: 'raw' | 'ws';
   /** Scratch directory; the edge's data dir is created inside it. */
   workDir: string;
@@ -19,7 +20,7 @@ export interface UdnsPathOptions {
   profileDir?: string;
 }
 
-/** A live edge + agent pair publishing the origin as `bench.localhost:<port>`. */
+/** A live edge + agent pair publishing the origin (or folder) as `bench.localhost:<port>`. */
 export interface UdnsPath {
   /** The edge's HTTP port on 127.0.0.1, where visitors connect. */
   port: number;
@@ -46,19 +47,21 @@ function nodeFlags(profileDir: string | undefined, label: string): string[] {
 }
 
 /**
- * Starts a real edge (`udns server`, fresh data dir) and a real agent (`udns http`) as separate
- * processes, waits until a request through the tunnel reaches the origin, and returns the
- * visitor address. Everything listens on 127.0.0.1.
+ * Starts a real edge (`udns server`, fresh data dir) and a real agent (`udns http` or
+ * `udns share`) as separate processes, waits until the agent prints its public URL, and returns
+ * the visitor address. Everything listens on 127.0.0.1.
  */
 export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOptions): Promise<UdnsPath> {
   const bin = udnsBin();
   const httpPort = await freePort();
   const dnsPort = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(options.workDir, `edge-${options.transport}-`));
-  const label = `udns-${options.transport}`;
+  const kind = 'shareDir' in options.publish ? 'share' : 'udns';
+  const label = `${kind}-${options.transport}`;
+  const dataDir = fs.mkdtempSync(path.join(options.workDir, `edge-${label}-`));
+  const route = 'shareDir' in options.publish ? ['share', options.publish.shareDir] : ['http', String(options.publish.originPort)];
 
   const edge = group.start(`edge (${label})`, process.execPath, [
-    ...nodeFlags(options.profileDir, `edge-${options.transport}`),
+    ...nodeFlags(options.profileDir, `edge-${label}`),
     bin, 'server',
     '--http-port', String(httpPort),
     '--dns-port', String(dnsPort),
@@ -69,8 +72,8 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
   const token = tokenLine[1]!;
 
   const agent = group.start(`agent (${label})`, process.execPath, [
-    ...nodeFlags(options.profileDir, `agent-${options.transport}`),
-    bin, 'http', String(options.originPort),
+    ...nodeFlags(options.profileDir, `agent-${label}`),
+    bin, ...route,
     '--name', NAME,
     '--server', `http://127.0.0.1:${httpPort}`,
     '--token', token,

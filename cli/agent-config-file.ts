@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { RouteSpec } from '../agent/agent.js';
 import { UdnsError } from '../protocol/index.js';
@@ -49,7 +48,7 @@ export const AgentConfigFile = z.object({
 export type AgentConfigFile = z.infer<typeof AgentConfigFile>;
 
 /** Reads and checks the config file; every problem is one error naming the file and the key. */
-export function readAgentConfigFile(file: string): { config: AgentConfigFile; routes: RouteSpec[] } {
+export async function readAgentConfigFile(file: string): Promise<{ config: AgentConfigFile; routes: RouteSpec[] }> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -58,6 +57,8 @@ export function readAgentConfigFile(file: string): { config: AgentConfigFile; ro
   }
   let data: unknown;
   try {
+    // Loaded here, not at start-up: only `udns up` reads YAML.
+    const { parse: parseYaml } = await import('yaml');
     data = parseYaml(text);
   } catch (error) {
     throw new UdnsError('config_invalid', `${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);

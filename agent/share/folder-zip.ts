@@ -1,5 +1,4 @@
 import type http from 'node:http';
-import { ZipArchive } from 'archiver';
 import contentDisposition from 'content-disposition';
 import type { AgentLogger } from '../agent-logger.js';
 import { visibleEntries } from './directory-listing.js';
@@ -13,7 +12,9 @@ import type { SharePolicy } from './share-paths.js';
  * the bottleneck (docs/decisions.md). Sizes above 4 GiB get zip64 records (compress-commons).
  * The walk sees exactly what a listing shows (hidden files and escaping symlinks left out).
  */
-export function sendFolderZip(res: http.ServerResponse, policy: SharePolicy, folder: string, zipName: string, logger: AgentLogger): void {
+export async function sendFolderZip(res: http.ServerResponse, policy: SharePolicy, folder: string, zipName: string, logger: AgentLogger): Promise<void> {
+  // Loaded on first use: archiver costs half a second of start-up for every CLI command.
+  const { ZipArchive } = await import('archiver');
   const archive = new ZipArchive({ store: true });
   res.writeHead(200, {
     'Content-Type': 'application/zip',

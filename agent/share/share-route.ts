@@ -7,8 +7,8 @@ import { UdnsError, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteHandler } from '../routes/route-handler.js';
 import { parseDuration, type ShareOptions } from './share-options.js';
-import { ShareServer, type ShareVisitor } from './share-server.js';
-import { createWebdavHandler } from './webdav-bridge.js';
+import { ShareServer, type ShareVisitor, type WebdavHandler } from './share-server.js';
+import type { SharePolicy } from './share-paths.js';
 
 /**
  * A shared folder as a route: the agent answers its visitors itself, in-process. Each tunnel
@@ -36,7 +36,7 @@ export class ShareRoute implements RouteHandler {
       password: options.password ?? null,
       allowUpload: options.allowUpload,
       expiresAtMs: this.expiresAtMs,
-      webdav: options.webdav ? createWebdavHandler(policy, options.allowUpload, logger) : null,
+      webdav: options.webdav ? lazyWebdav(policy, options.allowUpload, logger) : null,
       logger,
       visitorOf: (req) => this.visitors.get(req.socket as unknown as Duplex) ?? { remoteAddress: req.socket.remoteAddress ?? '', secure: false },
     });
@@ -70,6 +70,18 @@ export class ShareRoute implements RouteHandler {
   close(): void {
     for (const stream of this.open) stream.destroy();
   }
+}
+
+/** The WebDAV handler, loaded on first use: nephele and express cost half a second of start-up. */
+function lazyWebdav(policy: SharePolicy, allowUpload: boolean, logger: AgentLogger): WebdavHandler {
+  let loading: Promise<WebdavHandler> | null = null;
+  return (req, res, ...rest) => {
+    loading ??= import('./webdav-bridge.js').then(({ createWebdavHandler }) => createWebdavHandler(policy, allowUpload, logger));
+    loading.then((handler) => handler(req, res, ...rest), (error: unknown) => {
+      logger.error({ err: error }, 'WebDAV could not be loaded');
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('WebDAV is unavailable on this agent\n');
+    });
+  };
 }
 
 /**

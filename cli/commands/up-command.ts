@@ -9,7 +9,7 @@ export function registerUpCommand(program: Command): void {
       .description('run the agent with the routes and shares of a config file (several at once)')
       .requiredOption('-c, --config <file>', 'YAML file listing http, tcp and share routes'),
   ).action(async (flags: AgentFlags & { config: string }) => {
-    const { config, routes } = readAgentConfigFile(flags.config);
+    const { config, routes } = await readAgentConfigFile(flags.config);
     await expose(routes, {
       ...flags,
       server: flags.server ?? config.server,

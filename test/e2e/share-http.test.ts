@@ -16,7 +16,7 @@ import { hostFor, visit } from '../helpers/visitor.js';
 async function multipart(fields: [string, string][], files: [string, Buffer][]): Promise<{ body: Buffer; type: string }> {
   const form = new FormData();
   for (const [name, value] of fields) form.append(name, value);
-  for (const [name, data] of files) form.append('file', new Blob([data]), name);
+  for (const [name, data] of files) form.append('file', new Blob([new Uint8Array(data)]), name);
   const request = new Request('http://form.invalid/', { method: 'POST', body: form });
   return { body: Buffer.from(await request.arrayBuffer()), type: request.headers.get('content-type')! };
 }
