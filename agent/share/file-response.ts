@@ -12,7 +12,7 @@ const SCRIPTABLE_FILE = /\.(?:html?|xhtml|xht|shtml|svgz?|xml|xsl|xslt|mht|mhtml
  * disposition (inline to view, attachment with `?download`) and the safety headers.
  */
 export function sendShareFile(req: http.IncomingMessage, res: http.ServerResponse, realPath: string, downloadName: string, attachment: boolean): void {
-  const stream = send(req, realPath, { dotfiles: 'allow', index: false, etag: true, lastModified: true, acceptRanges: true, maxAge: 0 });
+  const stream = send(req, realPath, { dotfiles: 'allow', index: false, etag: true, lastModified: true, acceptRanges: true, maxAge: 0, highWaterMark: 1024 * 1024 } as send.SendOptions);
   stream.on('headers', (response: http.ServerResponse) => {
     response.setHeader('Content-Disposition', contentDisposition(downloadName, { type: attachment ? 'attachment' : 'inline' }));
     response.setHeader('X-Content-Type-Options', 'nosniff');

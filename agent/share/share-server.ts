@@ -1,3 +1,4 @@
+import fsp from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
 import busboy from 'busboy';
@@ -241,6 +242,10 @@ export class ShareServer {
     const place = await resolveParentForWrite(this.options.policy, segments);
     if (!name || !place) return this.fail(req, res, 409, 'Conflict', 'The folder to put this file in does not exist.');
     const existing = await resolveExisting(this.options.policy, segments);
+    if (!existing && await fsp.lstat(place.target).then(() => true, () => false)) {
+      // Taken by something visitors cannot see (a symlink leaving the share): not theirs to replace.
+      return this.fail(req, res, 403, 'Forbidden', 'This name is taken by something that is not shared.');
+    }
     if (existing?.stats.isDirectory()) return this.fail(req, res, 405, 'Method not allowed', 'A folder has this name.');
     if (existing && req.headers['if-none-match'] === '*') return this.fail(req, res, 412, 'Precondition failed', 'A file with this name exists.');
     try {

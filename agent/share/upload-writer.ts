@@ -29,10 +29,11 @@ export async function writeUploadedFile(folder: string, name: string, body: Read
   body.on('data', (chunk: Buffer) => { written += chunk.length; });
   try {
     await pipeline(body, fs.createWriteStream(temp, { flags: 'wx', mode: 0o644 }));
-    if (overwrite) {
-      const target = path.join(folder, name);
-      const existing = await fsp.lstat(target).catch(() => null);
-      if (existing?.isDirectory()) throw Object.assign(new Error(`${name} is a folder`), { code: 'EISDIR' });
+    const target = path.join(folder, name);
+    const existing = await fsp.lstat(target).catch(() => null);
+    // Only a regular file is ever replaced: never a folder, and never a symlink (whose target
+    // may be outside the share); those keep their name and the upload gets a free one.
+    if (overwrite && (existing === null || existing.isFile())) {
       await fsp.rename(temp, target);
       return { name, size: written, created: existing === null };
     }
