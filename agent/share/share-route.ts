@@ -27,7 +27,8 @@ export class ShareRoute implements RouteHandler {
   /** @throws UdnsError `config_invalid` when the folder cannot be shared. */
   constructor(options: ShareOptions, private readonly logger: AgentLogger, nowMs = Date.now()) {
     const root = realFolder(options.dir);
-    this.target = root;
+    // The control message carries at most 512 characters of description: keep the path's end.
+    this.target = root.length > 512 ? `…${root.slice(-511)}` : root;
     const expiresIn = options.expires === undefined ? null : parseDuration(options.expires);
     this.expiresAtMs = expiresIn === null ? null : nowMs + expiresIn;
     const policy = { root, showHidden: options.showHidden, followSymlinks: options.followSymlinks };

@@ -247,6 +247,6 @@ test('a response (QR=1) sent over TCP closes the connection instead of pinning i
   reflected[2] = reflected[2]! | 0x80;
   const started = Date.now();
   const answers = unframe(await tcpSession([frame(validQuery(0x5001)), frame(reflected)], 'end'));
-  expect(Date.now() - started).toBeLessThan(1000);
+  expect(Date.now() - started).toBeLessThan(5000); // dns2 alone takes 10 s: the margin is for a loaded machine
   expect(answers.map((answer) => answer.header.id)).toEqual([0x5001]);
 });

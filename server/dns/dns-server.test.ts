@@ -484,7 +484,7 @@ describe('lifecycle', () => {
     const started = Date.now();
     await server.close();
     await clientClosed;
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(5000); // dns2 alone takes 10 s: the margin is for a loaded machine
   });
 
   test('a fixed port serves both transports', async () => {
@@ -499,9 +499,22 @@ describe('lifecycle', () => {
   });
 
   test('a port in use is port_unavailable, and nothing stays bound', async () => {
-    const taken = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', resolve));
-    const port = taken.address().port;
+    // A UDP port whose TCP twin is free too: other processes' outgoing connections take
+    // ephemeral TCP ports, and the last step below must find both free.
+    let taken: dgram.Socket;
+    let port: number;
+    for (;;) {
+      taken = dgram.createSocket('udp4');
+      await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', resolve));
+      port = taken.address().port;
+      const probe = net.createServer();
+      const free = await new Promise<boolean>((resolve) => {
+        probe.once('error', () => resolve(false));
+        probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+      });
+      if (free) break;
+      await new Promise<void>((resolve) => taken.close(resolve));
+    }
     try {
       const error = await startDnsServer({ zone: zone4, port, bind: '127.0.0.1', logger }).catch((e: unknown) => e);
       expect(isUdnsError(error, 'port_unavailable')).toBe(true);

@@ -80,6 +80,8 @@ export class TunnelSession extends EventEmitter {
   private visitorStreams = 0;
   /** The agent resets visitor streams when asked (CancelStream) instead of being sent RST_STREAM. */
   private agentCancelsStreams = false;
+  /** Frees a visitor stream's place in the limits (see openVisitorStream). */
+  private readonly releaseOnCancel = new Map<http2.ClientHttp2Stream, () => void>();
   private readonly visitorStreamsByAddress = new Map<string, number>();
 
   constructor(
@@ -115,12 +117,19 @@ export class TunnelSession extends EventEmitter {
     const stream = this.mux.request(visitorStreamHeaders(info), { endStream: false });
     this.visitorStreams++;
     this.visitorStreamsByAddress.set(info.remoteAddress, fromAddress + 1);
-    stream.once('close', () => {
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
       this.visitorStreams--;
       const left = (this.visitorStreamsByAddress.get(info.remoteAddress) ?? 1) - 1;
       if (left === 0) this.visitorStreamsByAddress.delete(info.remoteAddress);
       else this.visitorStreamsByAddress.set(info.remoteAddress, left);
-    });
+    };
+    stream.once('close', release);
+    // A cancelled stream waits for the agent's reset, but its visitor is gone already.
+    this.releaseOnCancel.set(stream, release);
+    stream.once('close', () => this.releaseOnCancel.delete(stream));
     return stream;
   }
 
@@ -136,6 +145,7 @@ export class TunnelSession extends EventEmitter {
       return;
     }
     this.control.send({ type: 'cancelStream', streamId: stream.id });
+    this.releaseOnCancel.get(stream)?.();
     stream.resume();
     const fallback = setTimeout(() => {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
