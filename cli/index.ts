@@ -3,6 +3,7 @@ import { registerAccountCommands } from './commands/account-command.js';
 import { registerDdnsCommand } from './commands/ddns-command.js';
 import { registerDnsCommands } from './commands/dns-command.js';
 import { registerExposeCommands } from './commands/expose-command.js';
+import { registerGetCommand } from './commands/get-command.js';
 import { registerLoginCommand } from './commands/login-command.js';
 import { registerNameCommands } from './commands/name-command.js';
 import { registerUpCommand } from './commands/up-command.js';
@@ -28,6 +29,7 @@ registerAccountCommands(program);
 registerDdnsCommand(program);
 registerNameCommands(program);
 registerDnsCommands(program);
+registerGetCommand(program);
 
 try {
   await program.parseAsync(process.argv);

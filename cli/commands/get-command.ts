@@ -1,0 +1,148 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { UdnsError } from '../../protocol/index.js';
+import { say, warn } from '../cli-output.js';
+import { readCaFile } from '../client-config.js';
+import { folderName, unsafeNameReason } from '../download/download-name.js';
+import { createDownloadProgress, formatBytes } from '../download/download-progress.js';
+import { backoffDelayMs, DEFAULT_RETRIES, withRetries } from '../download/download-retry.js';
+import { getSharedFile, type DownloadContext, type SavedFile } from '../download/file-download.js';
+import { getFolderRecursive, getFolderZip } from '../download/folder-download.js';
+import { canPrompt, promptPassword } from '../download/password-prompt.js';
+import { PasswordRequired, type ShareAccess } from '../download/share-http.js';
+import { resolveShareTarget, type ShareTarget } from '../download/share-target.js';
+
+interface GetFlags {
+  output?: string;
+  password?: string;
+  recursive?: boolean;
+  force?: boolean;
+  ca?: string;
+  insecure?: boolean;
+  progress: boolean;
+  retries: number;
+}
+
+/** `udns get <url>`: a shared file or folder to this machine, resumable and verified. */
+export function registerGetCommand(program: Command): void {
+  program.command('get')
+    .description('download a shared file or folder (resumes, verifies the SHA-256, rides out agent restarts)')
+    .argument('<url>', 'URL of a shared file, or of a folder (then saved as <folder>.zip, or file by file with --recursive)')
+    .option('-o, --output <path>', 'file to save to, or a folder to save into (ends with / or exists); with --recursive, the folder to fill')
+    .option('--password <password>', 'password of a protected share (default: $UDNS_SHARE_PASSWORD, else asked on the terminal)')
+    .option('-r, --recursive', 'download a folder file by file, keeping its tree, instead of as one ZIP')
+    .option('-f, --force', 'replace existing files that are not identical to the shared ones')
+    .option('--ca <file>', 'PEM file of a private CA that signed the share\'s certificate')
+    .option('--insecure', 'do not verify the share\'s certificate')
+    .option('--no-progress', 'no progress bar or progress lines on stderr')
+    .option('--retries <n>', 'retries in a row after a lost connection or an offline share (10 ≈ one minute)', parseRetries, DEFAULT_RETRIES)
+    .action(async (input: string, flags: GetFlags) => {
+      await runGet(input, flags, process.env);
+    });
+}
+
+async function runGet(input: string, flags: GetFlags, env: NodeJS.ProcessEnv): Promise<void> {
+  const { url, password } = parseShareUrl(input);
+  if (flags.output === '-') throw new UdnsError('bad_request', '-o - (stdout) is not supported: udns get saves to a file so it can resume and verify; pass -o <file>');
+  const access: ShareAccess = {
+    trust: { ca: flags.ca === undefined ? undefined : readCaFile(flags.ca), insecure: flags.insecure ?? false },
+    password: flags.password ?? password ?? (env.UDNS_SHARE_PASSWORD || undefined),
+  };
+  const progress = createDownloadProgress({ enabled: flags.progress, stream: process.stderr });
+  const context: DownloadContext = { access, progress, force: flags.force ?? false, retry: { retries: flags.retries, delayMs: backoffDelayMs } };
+  process.once('SIGINT', () => {
+    progress.stop();
+    warn('interrupted: the partial download is kept (.part); run the same command again to resume');
+    process.exit(130);
+  });
+
+  const target = await askPasswordIfNeeded(url, access, () => withRetries(context.retry, (line) => progress.note(line), () => resolveShareTarget(url, access)));
+  if (target.kind === 'file') {
+    const file = outputPath(flags.output, target.name);
+    report(await getSharedFile(target.url, file, target.size, path.basename(file), context));
+  } else if (flags.recursive) {
+    const dir = flags.output === undefined ? outputPath(undefined, folderName(target.url)) : path.resolve(flags.output);
+    const summary = await getFolderRecursive(target.url, target.listing, dir, context);
+    const skipped = summary.skipped > 0 ? `, ${summary.skipped} already there` : '';
+    say(`saved ${display(dir)}${path.sep} (${summary.files} ${summary.files === 1 ? 'file' : 'files'}, ${formatBytes(summary.bytes)}${skipped})`);
+  } else {
+    report(await getFolderZip(target.url, outputPath(flags.output, `${folderName(target.url)}.zip`), context));
+  }
+}
+
+/** The result line on stdout. */
+function report(saved: SavedFile): void {
+  if (saved.skipped) {
+    say(`already there: ${display(saved.file)} (${formatBytes(saved.size)}, same SHA-256 as the share)`);
+    return;
+  }
+  const verified = { verified: 'SHA-256 verified', 'not offered': 'size verified, no checksum offered', 'not checked': 'size verified' }[saved.checksum];
+  const resumed = saved.resumedFrom > 0 ? `, resumed at ${formatBytes(saved.resumedFrom)}` : '';
+  say(`saved ${display(saved.file)} (${formatBytes(saved.size)}, ${verified}${resumed})`);
+}
+
+/**
+ * Runs `task`; when the share wants a password that was not given and stdin is a terminal,
+ * asks for it (no echo) and runs it once more. Without a terminal the 401's message tells the
+ * user to pass --password.
+ */
+async function askPasswordIfNeeded(url: URL, access: ShareAccess, task: () => Promise<ShareTarget>): Promise<ShareTarget> {
+  try {
+    return await task();
+  } catch (error) {
+    if (!(error instanceof PasswordRequired) || !canPrompt()) throw error;
+    access.password = await promptPassword(`udns: password for ${url.host}: `);
+    return task();
+  }
+}
+
+/** Parses `--retries`. */
+function parseRetries(value: string): number {
+  if (!/^\d{1,3}$/.test(value)) throw new InvalidArgumentError(`retries must be a whole number from 0 to 999, got "${value}"`);
+  return Number(value);
+}
+
+/** The share URL, with a password written into it (`https://udns:pw@…`) taken out. */
+function parseShareUrl(input: string): { url: URL; password?: string } {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new UdnsError('bad_request', `invalid URL "${input}": use the share's address, e.g. https://photos.example.net/trip/a.jpg`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UdnsError('bad_request', `"${input}" is not an http:// or https:// URL`);
+  const password = url.password === '' ? undefined : decodeURIComponent(url.password);
+  url.username = '';
+  url.password = '';
+  url.hash = '';
+  return { url, password };
+}
+
+/**
+ * Where a download goes: `-o` as given, or inside it when it names a folder (ends with `/` or
+ * exists as one); without `-o`, the suggested name in the current folder. A name suggested by
+ * the server or the URL must be one plain file name, never a path.
+ */
+function outputPath(output: string | undefined, suggested: string | undefined): string {
+  const intoFolder = output === undefined || /[/\\]$/.test(output) || isFolder(output);
+  if (!intoFolder) return path.resolve(output);
+  if (suggested === undefined) throw new UdnsError('bad_request', 'the URL names no file: pass -o <file>');
+  const reason = unsafeNameReason(suggested);
+  if (reason !== null) throw new UdnsError('bad_request', `refusing to save as "${suggested}": ${reason}; pass -o <file> to choose the name`);
+  return path.resolve(output ?? '.', suggested);
+}
+
+function isFolder(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A path as the user would type it: relative to the current folder when inside it. */
+function display(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}

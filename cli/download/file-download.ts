@@ -1,0 +1,29 @@
+import fs from 'node:fs';
+import type { DownloadProgress } from './download-progress.js';
+import type { RetryPolicy } from './download-retry.js';
+import { checkExistingFile } from './existing-file.js';
+import { downloadFile, type FileDownloadResult } from './resumable-download.js';
+import type { ShareAccess } from './share-http.js';
+
+/** What every download of one `udns get` shares. */
+export interface DownloadContext {
+  access: ShareAccess;
+  retry: RetryPolicy;
+  progress: DownloadProgress;
+  /** `--force`: replace existing files. */
+  force: boolean;
+}
+
+/** One shared file saved (or found already saved) at a local path. */
+export type SavedFile = (FileDownloadResult & { skipped: false }) | { file: string; size: number; skipped: true };
+
+/**
+ * Gets one shared file to `file`: skips it when the same file is already there, refuses to
+ * clobber a different one (unless `--force`), else downloads, resumes and verifies it.
+ */
+export async function getSharedFile(url: URL, file: string, remoteSize: number | undefined, label: string, context: DownloadContext): Promise<SavedFile> {
+  const existing = await checkExistingFile(file, url, remoteSize, context.access, context.force);
+  if (existing === 'already there') return { file, size: fs.statSync(file).size, skipped: true };
+  const result = await downloadFile(url, file, { ...context, label, verifyChecksum: true });
+  return { ...result, skipped: false };
+}
