@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { openAccountStore, type AccountStore } from '../../server/accounts/account-store.js';
-import { loadEdgeConfig } from '../../server/config.js';
+import type { AccountStore } from '../../server/accounts/account-store.js';
 import { say } from '../cli-output.js';
 
 interface StoreFlags {
@@ -10,6 +9,9 @@ interface StoreFlags {
 
 /** Opens the same database the edge uses (same --data-dir / --database-url rules). */
 async function withStore<T>(flags: StoreFlags, work: (store: AccountStore) => Promise<T>): Promise<T> {
+  // Loaded here: Prisma would slow every other command's start-up.
+  const { loadEdgeConfig } = await import('../../server/config.js');
+  const { openAccountStore } = await import('../../server/accounts/account-store.js');
   const config = loadEdgeConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl }, process.env);
   const store = await openAccountStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {

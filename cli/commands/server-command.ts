@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { loadEdgeConfig } from '../../server/config.js';
-import { startEdge } from '../../server/edge.js';
 import { say, warn } from '../cli-output.js';
 
 /** `udns server`: runs the edge (HTTP, tunnels, DNS) until SIGINT/SIGTERM. */
@@ -29,6 +27,9 @@ export function registerServerCommand(program: Command): void {
     .option('--caa <record>', 'CAA record at the apex, e.g. \'0 issue "letsencrypt.org"\' (repeatable)', (value: string, all: string[] = []) => [...all, value])
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
+      // Loaded here: the edge (Prisma, express, DNS) would slow every other command's start-up.
+      const { loadEdgeConfig } = await import('../../server/config.js');
+      const { startEdge } = await import('../../server/edge.js');
       const config = loadEdgeConfig(flags, process.env);
       const edge = await startEdge(config);
       say(`udns edge for ${config.domain}`);
