@@ -2,6 +2,7 @@ import type http from 'node:http';
 import contentDisposition from 'content-disposition';
 import type { AgentLogger } from '../agent-logger.js';
 import { visibleEntries } from './directory-listing.js';
+import { useNativeCrc32 } from './native-crc32.js';
 import type { SharePolicy } from './share-paths.js';
 
 /**
@@ -15,6 +16,7 @@ import type { SharePolicy } from './share-paths.js';
 export async function sendFolderZip(res: http.ServerResponse, policy: SharePolicy, folder: string, zipName: string, logger: AgentLogger): Promise<void> {
   // Loaded on first use: archiver costs half a second of start-up for every CLI command.
   const { ZipArchive } = await import('archiver');
+  useNativeCrc32();
   const archive = new ZipArchive({ store: true });
   res.writeHead(200, {
     'Content-Type': 'application/zip',
