@@ -119,6 +119,7 @@ export class TunnelConnector extends EventEmitter {
     const mux = createAgentMux(transport);
     this.mux = mux;
     this.routeIds.clear();
+    this.visitorStreams.clear();
     let settled = false;
     let fatal: UdnsError | null = null;
     const settle = (error: UdnsError | null, routes?: PublishedRoute[]): void => {
@@ -140,16 +141,20 @@ export class TunnelConnector extends EventEmitter {
         this.runControl(new ControlChannel<typeof EdgeMessage, AgentMessage>(stream, EdgeMessage), settle, (error) => { fatal = error; });
         return;
       }
+      // Every visitor stream, refused ones too: the edge cancels those as well (CancelStream).
+      if (stream.id !== undefined) {
+        const id = stream.id;
+        this.visitorStreams.set(id, stream);
+        // Ids restart with each tunnel: forget only this stream, not a newer one with its id.
+        stream.once('close', () => {
+          if (this.visitorStreams.get(id) === stream) this.visitorStreams.delete(id);
+        });
+      }
       const visitor = parseVisitorStreamHeaders(headers);
       const route = visitor ? this.routeIds.get(visitor.routeId) : undefined;
       if (!visitor || !route) {
         stream.respond({ ':status': 404 }, { endStream: true });
         return;
-      }
-      if (stream.id !== undefined) {
-        const id = stream.id;
-        this.visitorStreams.set(id, stream);
-        stream.once('close', () => this.visitorStreams.delete(id));
       }
       route.handler.handleStream(stream, visitor);
     });

@@ -35,3 +35,5 @@ export const RECONNECT_JITTER = 0.3;
 
 /** How long the agent waits for the hello/welcome exchange before giving up on a connection. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** An HTTP visitor connection idle this long (no byte either way) is closed, by the edge and by a share. */
+export const HTTP_VISITOR_IDLE_MS = 5 * 60_000;

@@ -34,6 +34,8 @@ export async function visibleEntries(policy: SharePolicy, folder: string): Promi
       if (member.isSymbolicLink()) {
         real = await fs.realpath(real);
         if (!policy.followSymlinks && !isInside(policy.root, real)) return null;
+        // A visible link must not open a hidden place (`docs -> .git`).
+        if (!policy.showHidden && isInside(policy.root, real) && path.relative(policy.root, real).split(path.sep).some((part) => part.startsWith('.'))) return null;
       }
       const stats = await fs.stat(real);
       return stats.isFile() || stats.isDirectory() ? { name: member.name, real, stats } : null;

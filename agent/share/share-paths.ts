@@ -53,17 +53,30 @@ export function parseSharePath(rawPath: string, showHidden: boolean): string[] |
     if (segment.includes('/') || segment.includes('\\') || CONTROL_CHARACTER.test(segment)) return { status: 400, reason: 'separator or control character in a path segment' };
     if (LEFTOVER_ESCAPE.test(segment)) return { status: 400, reason: 'double percent-encoding' };
     if (!showHidden && segment.startsWith('.')) return { status: 404, reason: 'hidden' };
+    if (process.platform === 'win32' && !isWindowsSafeName(segment)) return { status: 400, reason: 'name not allowed on Windows' };
     segments.push(segment);
   }
   return segments;
 }
 
 /** True for a name a visitor may give a new file or folder (uploads, WebDAV). */
-export function isAcceptableName(name: string, showHidden: boolean): boolean {
+export function isAcceptableName(name: string, showHidden: boolean, platform: NodeJS.Platform = process.platform): boolean {
   if (name === '' || name === '.' || name === '..' || name.length > 255) return false;
   if (name.includes('/') || name.includes('\\') || CONTROL_CHARACTER.test(name)) return false;
   if (!showHidden && name.startsWith('.')) return false;
+  if (platform === 'win32' && !isWindowsSafeName(name)) return false;
   return Buffer.byteLength(name) <= 255;
+}
+
+const WINDOWS_RESERVED = /^(?:con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(?:\.|$)/i;
+
+/**
+ * On a Windows agent a name must not reach the file system's special meanings: `:` opens an
+ * alternate data stream (`report.txt:hidden`), device names (`CON`, `NUL.txt`) are not files,
+ * and trailing dots or spaces are silently dropped (two names, one file).
+ */
+export function isWindowsSafeName(name: string): boolean {
+  return !/[<>:"|?*]/.test(name) && !WINDOWS_RESERVED.test(name) && !/[. ]$/.test(name);
 }
 
 /** True when `candidate` is `root` or inside it (both absolute and normalized). */
@@ -96,11 +109,20 @@ export async function resolveExisting(policy: SharePolicy, segments: string[]): 
     return null;
   }
   if (!policy.followSymlinks && !isInside(policy.root, real)) return null;
+  // A visible link must not open a hidden place (`docs -> .git`).
+  if (!policy.showHidden && isInside(policy.root, real) && path.relative(policy.root, real).split(path.sep).some((part) => part.startsWith('.'))) return null;
   try {
     return { absolute, real, stats: await fs.stat(real) };
   } catch {
     return null;
   }
+}
+
+/** An existing folder of the share that may be written into (uploads): inside the share by its real path. */
+export async function resolveFolderForWrite(policy: SharePolicy, segments: string[]): Promise<string | null> {
+  const folder = await resolveExisting(policy, segments);
+  // Writes never go through a symlink that leaves the share, even when reads may follow one.
+  return folder && folder.stats.isDirectory() && isInside(policy.root, folder.real) ? folder.real : null;
 }
 
 /**

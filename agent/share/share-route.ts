@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
-import { UdnsError, type VisitorInfo } from '../../protocol/index.js';
+import { HTTP_VISITOR_IDLE_MS, UdnsError, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteHandler } from '../routes/route-handler.js';
 import { parseDuration, type ShareOptions } from './share-options.js';
@@ -113,13 +113,48 @@ function connectionFor(stream: Duplex): Duplex {
       done(error);
     },
   });
+  // Node's HTTP server times connections out through socket.setTimeout (keep-alive idle, 30 s
+  // here); its other timeouts need a listening server. Silence beyond IDLE_MS ends any
+  // connection, so a visitor cannot hold one open without sending or reading.
+  let serverTimer: NodeJS.Timeout | null = null;
+  const idleTimer = setTimeout(() => connection.destroy(), IDLE_MS);
+  idleTimer.unref();
+  const activity = (): void => {
+    idleTimer.refresh();
+    serverTimer?.refresh();
+  };
+  Object.assign(connection, {
+    setTimeout(ms: number, callback?: () => void): Duplex {
+      if (callback) connection.once('timeout', callback);
+      if (serverTimer) clearTimeout(serverTimer);
+      serverTimer = ms > 0 ? setTimeout(() => connection.emit('timeout'), ms) : null;
+      serverTimer?.unref();
+      return connection;
+    },
+  });
   stream.on('data', (chunk: Buffer) => {
+    activity();
     if (!connection.push(chunk)) stream.pause();
   });
   stream.on('end', () => connection.push(null));
   stream.on('close', () => connection.destroy());
+  connection.once('close', () => {
+    clearTimeout(idleTimer);
+    if (serverTimer) clearTimeout(serverTimer);
+  });
+  const write = connection._write.bind(connection);
+  connection._write = (chunk, encoding, done) => {
+    activity();
+    write(chunk, encoding, done);
+  };
   return connection;
 }
+
+/**
+ * A share connection with no byte either way for this long is closed: as long as the edge
+ * waits for an idle visitor, so a checksum of a very large file still gets its answer.
+ */
+const IDLE_MS = HTTP_VISITOR_IDLE_MS;
 
 function realFolder(dir: string): string {
   const absolute = path.resolve(dir);

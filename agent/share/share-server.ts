@@ -2,6 +2,7 @@ import fsp from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
 import busboy from 'busboy';
+import contentDisposition from 'content-disposition';
 import {
   SHARE_LOGIN_PATH,
   SHARE_LOGOUT_PATH,
@@ -21,7 +22,7 @@ import { LISTING_PAGE_CSP, renderListingPage } from './pages/listing-page.js';
 import { LOGIN_PAGE_CSP, renderLoginPage } from './pages/login-page.js';
 import { PasswordThrottle } from './password-throttle.js';
 import { SharePassword } from './share-password.js';
-import { isAcceptableName, parseSharePath, resolveExisting, resolveParentForWrite, type SharePolicy } from './share-paths.js';
+import { isAcceptableName, parseSharePath, resolveExisting, resolveFolderForWrite, resolveParentForWrite, type SharePolicy } from './share-paths.js';
 import { writeUploadedFile, type WrittenFile } from './upload-writer.js';
 
 /** Who sent a request, as the tunnel (or the direct listener) told the share. */
@@ -44,6 +45,9 @@ export interface ShareServerOptions {
   /** Finds who sent a request (by its connection). */
   readonly visitorOf: (req: http.IncomingMessage) => ShareVisitor;
 }
+
+/** What one browser upload may hold. */
+const UPLOAD_LIMITS = { fields: 20, fieldSize: 1024, files: 1000, parts: 1100 } as const;
 
 const WEBDAV_METHODS = new Set(['OPTIONS', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'DELETE', 'LOCK', 'UNLOCK']);
 
@@ -125,15 +129,17 @@ export class ShareServer {
         return;
       }
       if (query.has(SHARE_QUERY.zip)) {
+        const zipName = zipNameFor(segments, this.publicHost ?? 'share');
         if (req.method === 'HEAD') {
-          res.writeHead(200, { 'Content-Type': 'application/zip' }).end();
+          res.writeHead(200, { 'Content-Type': 'application/zip', 'Content-Disposition': contentDisposition(zipName, { type: 'attachment' }) }).end();
           return;
         }
-        return sendFolderZip(res, this.options.policy, found.real, zipNameFor(segments, this.publicHost ?? 'share'), this.options.logger);
+        return sendFolderZip(res, this.options.policy, found.real, zipName, this.options.logger);
       }
       return this.sendListing(req, res, found.real, segments, query);
     }
-    if (!found.stats.isFile()) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
+    // `/file.txt/` names a folder that does not exist.
+    if (!found.stats.isFile() || rawPath.endsWith('/')) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
     if (query.get(SHARE_QUERY.checksum) === 'sha256') {
       const digest = await this.checksums.digest(found.real, found.stats);
       const etag = `W/"${found.stats.size.toString(16)}-${Math.floor(found.stats.mtimeMs).toString(16)}"`;
@@ -174,48 +180,64 @@ export class ShareServer {
   /** `POST /folder/` with multipart/form-data: the browser's upload. */
   private async serveUpload(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, segments: string[]): Promise<void> {
     if (!this.options.allowUpload) return this.readOnly(req, res);
-    const folder = await resolveExisting(this.options.policy, segments);
-    if (!folder || !folder.stats.isDirectory()) return this.fail(req, res, 404, 'Not found', 'Uploads go to a shared folder.');
+    if (isCrossSite(req)) return this.fail(req, res, 403, 'Forbidden', 'Uploads must come from this share\'s own page.');
+    const folder = await resolveFolderForWrite(this.options.policy, segments);
+    if (!folder) return this.fail(req, res, 404, 'Not found', 'Uploads go to a shared folder.');
     if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
       return this.fail(req, res, 415, 'Unsupported upload', 'Send the files as multipart/form-data.');
     }
     let parser: busboy.Busboy;
     try {
       // Browsers send UTF-8 file names; busboy's default (latin1) would garble Korean names.
-      parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { fields: 20, fieldSize: 1024, files: 1000, parts: 1100 } });
+      parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: UPLOAD_LIMITS });
     } catch {
       return this.fail(req, res, 400, 'Bad upload', 'The upload could not be read (multipart boundary missing).');
     }
     let overwrite = false;
+    let tooMany = false;
     const writes: Promise<WrittenFile & { sent: string }>[] = [];
     const refused: string[] = [];
     parser.on('field', (name, value) => {
       if (name === 'overwrite') overwrite = value === '1' || value === 'true' || value === 'on';
     });
     parser.on('file', (_field, stream, info) => {
+      // A broken body destroys the part's stream with an error: the writer's pipeline reports
+      // it for accepted parts; for refused ones nobody else listens, and an unheard error event
+      // would end the agent.
+      stream.on('error', () => {});
       const sent = info.filename ?? '';
       if (!isAcceptableName(sent, this.options.policy.showHidden)) {
         refused.push(sent);
         stream.resume();
         return;
       }
-      const write = writeUploadedFile(folder.real, sent, stream, overwrite).then((file) => ({ ...file, sent }));
-      write.catch(() => stream.resume());
-      writes.push(write);
+      writes.push(writeUploadedFile(folder, sent, stream, overwrite).then((file) => ({ ...file, sent })));
     });
+    const noteLimit = (): void => { tooMany = true; };
+    parser.on('filesLimit', noteLimit);
+    parser.on('partsLimit', noteLimit);
+    parser.on('fieldsLimit', noteLimit);
     const finished = new Promise<void>((resolve, reject) => {
       parser.once('close', resolve);
       parser.once('error', reject);
-      req.once('aborted', () => reject(new Error('upload aborted')));
+      // The visitor went away mid-body: busboy must hear it, or the part being written waits
+      // forever with its temp file open. Destroying it fails that part's stream, and its writer
+      // removes the temp file.
+      req.once('close', () => {
+        if (req.complete) return;
+        const error = new Error('upload aborted');
+        parser.destroy(error);
+        reject(error);
+      });
     });
     req.pipe(parser);
     try {
       await finished;
     } catch (error) {
-      // Every temp file is removed by its writer once its stream fails; wait for that.
+      req.unpipe(parser);
       await Promise.allSettled(writes);
       this.options.logger.debug({ err: error }, 'upload broken');
-      if (!res.headersSent && !req.destroyed) this.fail(req, res, 400, 'Upload failed', 'The upload was cut off; nothing partial was kept.');
+      if (canAnswer(req, res)) this.fail(req, res, 400, 'Upload failed', 'The upload was cut off; nothing partial was kept.');
       return;
     }
     const results = await Promise.allSettled(writes);
@@ -223,8 +245,10 @@ export class ShareServer {
     const failures = results.filter((result) => result.status === 'rejected');
     for (const failure of failures) this.options.logger.warn({ err: (failure as PromiseRejectedResult).reason }, 'upload write failed');
     this.options.logger.info({ files: saved.length, refused: refused.length }, 'upload');
-    if (refused.length > 0 || failures.length > 0) {
-      const problem = refused.length > 0 ? `names not allowed: ${refused.map((name) => JSON.stringify(name)).join(', ')}` : 'a file could not be written on the PC';
+    if (refused.length > 0 || failures.length > 0 || tooMany) {
+      const problem = refused.length > 0 ? `names not allowed: ${refused.map((name) => JSON.stringify(name)).join(', ')}`
+        : tooMany ? `at most ${UPLOAD_LIMITS.files} files per upload; the rest were not saved`
+          : 'a file could not be written on the PC';
       if (wantsJson(req, new URLSearchParams())) return this.sendJson(res, 400, { error: problem, saved });
       return this.fail(req, res, 400, 'Upload incomplete', `Saved ${saved.length} file(s); ${problem}.`);
     }
@@ -241,19 +265,20 @@ export class ShareServer {
     const name = segments.at(-1);
     const place = await resolveParentForWrite(this.options.policy, segments);
     if (!name || !place) return this.fail(req, res, 409, 'Conflict', 'The folder to put this file in does not exist.');
-    const existing = await resolveExisting(this.options.policy, segments);
-    if (!existing && await fsp.lstat(place.target).then(() => true, () => false)) {
-      // Taken by something visitors cannot see (a symlink leaving the share): not theirs to replace.
-      return this.fail(req, res, 403, 'Forbidden', 'This name is taken by something that is not shared.');
+    const entry = await fsp.lstat(place.target).catch(() => null);
+    if (entry?.isDirectory()) return this.fail(req, res, 405, 'Method not allowed', 'A folder has this name.');
+    if (entry && !entry.isFile()) {
+      // A link (inside or leading out of the share) or a special file: writing "through" it
+      // would land elsewhere, and replacing it would destroy what the owner made.
+      return this.fail(req, res, 409, 'Conflict', 'This name is a link or a special file; it is not replaced.');
     }
-    if (existing?.stats.isDirectory()) return this.fail(req, res, 405, 'Method not allowed', 'A folder has this name.');
-    if (existing && req.headers['if-none-match'] === '*') return this.fail(req, res, 412, 'Precondition failed', 'A file with this name exists.');
+    if (entry && req.headers['if-none-match'] === '*') return this.fail(req, res, 412, 'Precondition failed', 'A file with this name exists.');
     try {
       const written = await writeUploadedFile(place.folder, name, req, true);
       res.writeHead(written.created ? 201 : 204, { 'Content-Length': 0 }).end();
     } catch (error) {
       this.options.logger.debug({ err: error }, 'put failed');
-      if (!res.headersSent && !req.destroyed) this.fail(req, res, 500, 'Upload failed', 'The file could not be written; nothing partial was kept.');
+      if (canAnswer(req, res)) this.fail(req, res, 500, 'Upload failed', `The file could not be written (${(error as NodeJS.ErrnoException).code ?? 'error'}); nothing partial was kept.`);
     }
   }
 
@@ -291,6 +316,7 @@ export class ShareServer {
   private async serveReserved(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query: URLSearchParams): Promise<void> {
     const title = this.publicHost ?? path.basename(this.options.policy.root);
     const secure = this.options.visitorOf(req).secure;
+    if (req.method === 'POST' && isCrossSite(req)) return this.fail(req, res, 403, 'Forbidden', 'Log in from this share\'s own page.');
     if (rawPath === SHARE_LOGOUT_PATH && req.method === 'POST') {
       res.writeHead(303, { Location: '/', 'Set-Cookie': SharePassword.clearedCookie(secure), 'Content-Length': 0 }).end();
       return;
@@ -340,7 +366,7 @@ export class ShareServer {
 
   private sendText(res: http.ServerResponse, status: number, type: string, text: string, headOnly: boolean): void {
     const body = Buffer.from(text);
-    res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin' });
     res.end(headOnly ? undefined : body);
   }
 
@@ -371,7 +397,28 @@ function originForm(req: http.IncomingMessage): string {
 
 /** A local path to go to after login: never another site (`//evil`, `https://…`). */
 function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+  // Printable ASCII only: browsers drop tabs and newlines, so `/\t/evil.example` becomes `//evil.example`.
+  return next && /^\/(?![/\\])[\x21-\x7e]*$/.test(next) ? next : '/';
+}
+
+/**
+ * True when a browser says the request comes from another site's page: Origin differs from
+ * Host, or is `null` (a sandboxed document, such as a shared HTML file). Pages of the share
+ * are sent with `Referrer-Policy: same-origin`, under which browsers keep Origin on its forms.
+ */
+function isCrossSite(req: http.IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host.toLowerCase() !== (req.headers.host ?? '').toLowerCase();
+  } catch {
+    return true;
+  }
+}
+
+/** True while an error answer can still reach the visitor. */
+function canAnswer(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  return !res.headersSent && !res.writableEnded && !req.socket.destroyed;
 }
 
 function prefersHtml(req: http.IncomingMessage): boolean {

@@ -41,7 +41,16 @@ export function registerShareCommand(program: Command): void {
     }], flags);
     if (expiresIn !== null) {
       warn(`the share expires in ${flags.expires} (at ${new Date(Date.now() + expiresIn).toLocaleTimeString()})`);
-      setTimeout(() => warn('the share has expired: visitors now get 410 Gone; Ctrl-C to stop'), expiresIn).unref();
+      remindAt(Date.now() + expiresIn, () => warn('the share has expired: visitors now get 410 Gone; Ctrl-C to stop'));
     }
   });
+}
+
+/** Node's timers overflow past 24.8 days (and then fire at once): wait in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function remindAt(atMs: number, remind: () => void): void {
+  const left = atMs - Date.now();
+  if (left > MAX_TIMER_MS) setTimeout(() => remindAt(atMs, remind), MAX_TIMER_MS).unref();
+  else setTimeout(remind, Math.max(0, left)).unref();
 }

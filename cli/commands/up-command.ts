@@ -8,13 +8,14 @@ export function registerUpCommand(program: Command): void {
     program.command('up')
       .description('run the agent with the routes and shares of a config file (several at once)')
       .requiredOption('-c, --config <file>', 'YAML file listing http, tcp and share routes'),
-  ).action(async (flags: AgentFlags & { config: string }) => {
+  ).action(async (flags: AgentFlags & { config: string }, command: Command) => {
     const { config, routes } = await readAgentConfigFile(flags.config);
     await expose(routes, {
       ...flags,
       server: flags.server ?? config.server,
       token: flags.token ?? config.token,
-      transport: config.transport ?? flags.transport,
+      // An explicit --transport wins over the file, like --server and --token.
+      transport: command.getOptionValueSource('transport') === 'cli' ? flags.transport : config.transport ?? flags.transport,
     });
   });
 }

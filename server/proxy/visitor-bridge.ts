@@ -1,12 +1,10 @@
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { VisitorInfo } from '../../protocol/index.js';
+import { HTTP_VISITOR_IDLE_MS, type VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
 
-/** An HTTP visitor idle this long (no byte either way) is disconnected. */
-export const HTTP_VISITOR_IDLE_TIMEOUT_MS = 5 * 60_000;
 /** Once the agent has finished a connection, a visitor that keeps its side open gets this long. */
 const HALF_OPEN_GRACE_MS = 5_000;
 
@@ -64,11 +62,15 @@ export function bridgeVisitor(
       // even if it never closes its side (half-close only has a meaning for raw TCP).
       socket.unpipe(stream);
       if (!stream.writableEnded) stream.end();
-      setTimeout(() => resetVisitor(socket), HALF_OPEN_GRACE_MS).unref();
+      // Late bytes from the visitor are read and dropped. The grace starts once the answer is
+      // all handed to the kernel ('finish'), and ends with a close, not a reset: a reset would
+      // throw away what a slow reader has not received yet.
+      socket.resume();
+      socket.once('finish', () => setTimeout(() => socket.destroy(), HALF_OPEN_GRACE_MS).unref());
     }
   });
   if (info.scheme !== 'tcp') {
-    socket.setTimeout(HTTP_VISITOR_IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(HTTP_VISITOR_IDLE_MS, () => socket.destroy());
   }
   stream.on('close', () => {
     // A reset (any non-zero code) or a stream that closed before its end: the visitor must see a break.

@@ -321,3 +321,120 @@ describe('password-protected and expiring shares', () => {
     expect(status).toBe(410);
   });
 });
+
+describe('share fixes found in review, through the real edge and agent', () => {
+  let edge: TestEdge;
+  let agent: Agent;
+  let fixture: ShareFixture;
+
+  beforeAll(async () => {
+    edge = await startTestEdge();
+    fixture = makeShareFixture();
+    fs.writeFileSync(path.join(fixture.root, 'schema.xsd'), '<x:script xmlns:x="http://www.w3.org/1999/xhtml">alert(1)</x:script>');
+    fs.writeFileSync(path.join(fixture.root, '100% done.txt'), 'percent\n');
+    fs.symlinkSync(path.join(fixture.root, '.git'), path.join(fixture.root, 'docs'));
+    agent = await startTestAgent(edge, [
+      { kind: 'share', dir: fixture.root, name: 'rw', allowUpload: true },
+      { kind: 'share', dir: fixture.root, name: 'follow', allowUpload: true, followSymlinks: true },
+      { kind: 'share', dir: fixture.root, name: 'guarded', password: 'pw' },
+    ]);
+  });
+  afterAll(async () => {
+    agent?.stop();
+    await edge?.close();
+    fixture?.cleanup();
+  });
+
+  const tempFiles = (): string[] => fs.readdirSync(fixture.root).filter((name) => name.startsWith('.udns-upload-'));
+  const waitForNoTempFiles = async (): Promise<string[]> => {
+    for (let i = 0; i < 50 && tempFiles().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    return tempFiles();
+  };
+
+  test('a broken multipart body with a refused part is answered and the agent lives on', async () => {
+    const boundary = 'XyZ';
+    const body = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename=".hidden"\r\n\r\nabc`;
+    const response = await visit(edge, 'rw', '/', { method: 'POST', body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    expect(response.status).toBe(400);
+    expect((await visit(edge, 'rw', '/hello.txt')).status).toBe(200);
+    expect(await waitForNoTempFiles()).toEqual([]);
+  });
+
+  test('an upload the visitor abandons midway leaves no temp file', async () => {
+    const boundary = 'AbC';
+    await new Promise<void>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: edge.edge.httpPort, path: '/', method: 'POST', agent: false, headers: {
+        host: hostFor(edge, 'rw'), 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': 50_000_000,
+      } });
+      req.on('error', () => resolve());
+      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`);
+      req.write(Buffer.alloc(2_000_000, 7), () => setTimeout(() => { req.destroy(); resolve(); }, 300));
+    });
+    expect(await waitForNoTempFiles()).toEqual([]);
+    expect(fs.existsSync(path.join(fixture.root, 'big.bin'))).toBe(false);
+  });
+
+  test('a PUT that cannot be written is answered, not left hanging', async () => {
+    const response = await visit(edge, 'rw', `/${'n'.repeat(300)}`, { method: 'PUT', body: 'x' });
+    expect(response.status).toBe(500);
+    expect(response.body).toContain('ENAMETOOLONG');
+  });
+
+  test('uploads and logins posted from another site are refused', async () => {
+    const form = await multipart([], [['csrf.txt', Buffer.from('x')]]);
+    for (const origin of ['http://evil.example', 'null']) {
+      const post = await visit(edge, 'rw', '/', { method: 'POST', body: form.body, headers: { 'content-type': form.type, origin } });
+      expect(post.status, origin).toBe(403);
+    }
+    const same = await visit(edge, 'rw', '/', { method: 'POST', body: form.body, headers: { 'content-type': form.type, origin: `http://${hostFor(edge, 'rw')}`, accept: 'application/json' } });
+    expect(same.status).toBe(200);
+    const login = await visit(edge, 'guarded', '/.udns/login', { method: 'POST', body: 'password=pw', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' } });
+    expect(login.status).toBe(403);
+  });
+
+  test('any type that could run script is sandboxed; images, media, PDF and text are not', async () => {
+    expect((await visit(edge, 'rw', '/schema.xsd')).headers['content-security-policy']).toBe('sandbox');
+    expect((await visit(edge, 'rw', '/hello.txt')).headers['content-security-policy']).toBeUndefined();
+  });
+
+  test('a file with % in its name is served', async () => {
+    const response = await visit(edge, 'rw', encodeSharePath('/100% done.txt'));
+    expect(response.status).toBe(200);
+    expect(response.body).toBe('percent\n');
+  });
+
+  test('with --follow-symlinks, reads follow a link out but uploads never write through it', async () => {
+    const form = await multipart([], [['planted.txt', Buffer.from('x')]]);
+    const response = await visit(edge, 'follow', '/escape/', { method: 'POST', body: form.body, headers: { 'content-type': form.type } });
+    expect(response.status).toBe(404);
+    expect(fs.existsSync(path.join(fixture.outside, 'planted.txt'))).toBe(false);
+  });
+
+  test('a PUT onto a link is refused instead of landing under another name', async () => {
+    const response = await visit(edge, 'rw', '/inner-link.txt', { method: 'PUT', body: 'new' });
+    expect(response.status).toBe(409);
+    expect(fs.readFileSync(path.join(fixture.root, 'hello.txt'), 'utf8')).toBe('hello from the share\n');
+    expect(fs.readdirSync(fixture.root).filter((name) => name.startsWith('inner-link ('))).toEqual([]);
+  });
+
+  test('a login never sends the visitor to another site, even through a tab in the path', async () => {
+    for (const next of ['/\t/evil.example', '/\\evil.example', '//evil.example', 'https://evil.example/']) {
+      const login = await visit(edge, 'guarded', '/.udns/login', {
+        method: 'POST', body: `password=pw&next=${encodeURIComponent(next)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(login.headers.location, JSON.stringify(next)).toBe('/');
+    }
+  });
+
+  test('a visible link to a hidden folder is as hidden as the folder', async () => {
+    expect((await visit(edge, 'rw', '/docs/config')).status).toBe(404);
+    const listing = ShareListing.parse(JSON.parse((await visit(edge, 'rw', '/?format=json')).body));
+    expect(listing.entries.map((entry) => entry.name)).not.toContain('docs');
+  });
+
+  test('a file path with a trailing slash is 404, and HEAD ?zip names the ZIP', async () => {
+    expect((await visit(edge, 'rw', '/hello.txt/')).status).toBe(404);
+    const head = await visit(edge, 'rw', '/?zip', { method: 'HEAD' });
+    expect(head.headers['content-disposition']).toBe('attachment; filename="rw.zip"');
+  });
+});
