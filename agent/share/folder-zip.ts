@@ -1,4 +1,7 @@
+import type { Stats } from 'node:fs';
+import fs from 'node:fs/promises';
 import type http from 'node:http';
+import type { Readable } from 'node:stream';
 import contentDisposition from 'content-disposition';
 import type { AgentLogger } from '../agent-logger.js';
 import { visibleEntries } from './directory-listing.js';
@@ -6,17 +9,35 @@ import { useNativeCrc32 } from './native-crc32.js';
 import type { SharePolicy } from './share-paths.js';
 
 /**
- * Streams a folder as a ZIP while it is built: entries are added as the walk finds them and
- * each file is opened only when its turn comes, so neither memory nor open files grow with the
- * folder, and nothing is written to disk. Entries are STORED, not deflated: shared folders are
- * mostly photos, videos and PDFs that do not shrink, and deflate would make the agent's CPU
- * the bottleneck (docs/decisions.md). Sizes above 4 GiB get zip64 records (compress-commons).
- * The walk sees exactly what a listing shows (hidden files and escaping symlinks left out).
+ * Entries handed to archiver ahead of the one it is writing: one being written and one opened
+ * and waiting, so the next file's open overlaps the current file's bytes. Everything else stays
+ * unread on disk until the client has taken what came before.
+ */
+const MAX_QUEUED_ENTRIES = 2;
+
+/** One member of the ZIP, found by the walk: a file to read, or a folder with nothing in it. */
+interface ZipItem {
+  readonly name: string;
+  readonly real: string;
+  readonly stats: Stats;
+  readonly emptyFolder: boolean;
+}
+
+/**
+ * Streams a folder as a ZIP while it is built: the walk reads one folder at a time and goes on
+ * only as archiver takes entries (never more than {@link MAX_QUEUED_ENTRIES} ahead), and each file
+ * is opened only when its turn comes, so neither memory nor open files grow with the folder,
+ * whatever the client's speed, and nothing is written to disk. Entries are STORED, not
+ * deflated: shared folders are mostly photos, videos and PDFs that do not shrink, and deflate
+ * would make the agent's CPU the bottleneck (docs/decisions.md). Sizes above 4 GiB get zip64
+ * records (compress-commons). The walk sees exactly what a listing shows (hidden files and
+ * escaping symlinks left out), and skips a folder that is its own ancestor (a symlink loop).
  */
 export async function sendFolderZip(res: http.ServerResponse, policy: SharePolicy, folder: string, zipName: string, logger: AgentLogger): Promise<void> {
   // Loaded on first use: archiver costs half a second of start-up for every CLI command.
   const { ZipArchive } = await import('archiver');
   useNativeCrc32();
+  const rootStats = await fs.stat(folder);
   const archive = new ZipArchive({ store: true });
   res.writeHead(200, {
     'Content-Type': 'application/zip',
@@ -24,39 +45,120 @@ export async function sendFolderZip(res: http.ServerResponse, policy: SharePolic
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
   });
-  let failed = false;
-  const fail = (error: unknown): void => {
-    if (failed) return;
-    failed = true;
-    logger.warn({ err: error }, 'zip stream failed');
+
+  // archiver's abort() leaves the source it is reading open, so the files are ours to close.
+  const sources = new Set<Readable>();
+  let stopped = false;
+  let queued = 0;
+  let wake: (() => void) | null = null;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
     archive.abort();
+    for (const source of sources) source.destroy();
+    sources.clear();
+    wake?.();
+  };
+  const fail = (error: unknown): void => {
+    if (stopped) return;
+    logger.warn({ err: error }, 'zip stream failed');
+    stop();
     // The head is out: breaking the connection is the only way to tell the client the ZIP is incomplete.
     res.destroy();
   };
   archive.on('error', fail);
   archive.on('warning', (warning: Error) => logger.debug({ err: warning }, 'zip warning'));
+  archive.on('entry', () => {
+    queued--;
+    wake?.();
+  });
   res.once('close', () => {
-    if (!res.writableFinished) archive.abort();
+    if (res.writableFinished) return;
+    // A visitor closing the download midway is ordinary; nothing to act on.
+    logger.debug('zip download closed before the end');
+    stop();
   });
   archive.pipe(res);
 
-  const walk = async (dir: string, prefix: string): Promise<void> => {
-    const entries = await visibleEntries(policy, dir);
-    if (entries.length === 0 && prefix !== '') archive.append('', { name: `${prefix}/`, type: 'directory' });
-    for (const entry of entries) {
-      if (failed) return;
-      const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-      if (entry.stats.isDirectory()) {
-        await walk(entry.real, name);
+  const room = (): Promise<void> => new Promise((resolve) => {
+    if (stopped || queued < MAX_QUEUED_ENTRIES) return resolve();
+    wake = () => {
+      wake = null;
+      resolve();
+    };
+  });
+  const feed = async (): Promise<void> => {
+    for await (const item of zipItems(policy, folder, rootStats, logger)) {
+      await room();
+      if (stopped) return;
+      if (item.emptyFolder) {
+        archive.append(Buffer.alloc(0), { name: `${item.name}/`, type: 'directory', date: item.stats.mtime });
       } else {
-        // archiver opens the file only when its turn comes (a lazy stream), not now.
-        archive.file(entry.real, { name, stats: entry.stats, date: entry.stats.mtime, mode: 0o644 });
+        const source = await openFile(item, logger);
+        if (source === null) continue;
+        if (stopped) {
+          source.destroy();
+          return;
+        }
+        sources.add(source);
+        source.once('close', () => sources.delete(source));
+        archive.append(source, { name: item.name, date: item.stats.mtime, mode: 0o644 });
       }
+      queued++;
     }
+    // Its rejections are errors 'error' has already reported (fail above); they must not go unhandled.
+    if (!stopped) archive.finalize().catch(() => {});
   };
-  walk(folder, '').then(() => {
-    if (!failed) void archive.finalize();
-  }, fail);
+  feed().catch(fail);
+}
+
+/**
+ * Opens a file for its entry; null when it cannot be read any more (deleted or changed since the
+ * walk saw it). Skipping it is still possible here, before its header is written.
+ */
+async function openFile(item: ZipItem, logger: AgentLogger): Promise<Readable | null> {
+  try {
+    const handle = await fs.open(item.real, 'r');
+    return handle.createReadStream();
+  } catch (error) {
+    logger.debug({ err: error, name: item.name }, 'zip skipped a file it could not open');
+    return null;
+  }
+}
+
+/**
+ * The files of a folder in walk order, reading one folder at a time as the consumer asks. A
+ * folder with nothing to put in it is given as an empty-folder item; a folder that is one of
+ * its own ancestors (by device and inode, so through any symlink) is left out.
+ */
+async function* zipItems(policy: SharePolicy, folder: string, folderStats: Stats, logger: AgentLogger): AsyncGenerator<ZipItem> {
+  const ancestors = new Set<string>([folderId(folderStats)]);
+  async function* walk(dir: string, dirStats: Stats, prefix: string): AsyncGenerator<ZipItem> {
+    let given = false;
+    for (const entry of await visibleEntries(policy, dir)) {
+      const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+      if (!entry.stats.isDirectory()) {
+        given = true;
+        yield { name, real: entry.real, stats: entry.stats, emptyFolder: false };
+        continue;
+      }
+      const id = folderId(entry.stats);
+      if (ancestors.has(id)) {
+        logger.debug({ name }, 'zip skipped a folder inside itself (symlink loop)');
+        continue;
+      }
+      ancestors.add(id);
+      given = true;
+      yield* walk(entry.real, entry.stats, name);
+      ancestors.delete(id);
+    }
+    if (!given && prefix !== '') yield { name: prefix, real: dir, stats: dirStats, emptyFolder: true };
+  }
+  yield* walk(folder, folderStats, '');
+}
+
+function folderId(stats: Stats): string {
+  return `${stats.dev}:${stats.ino}`;
 }
 
 /** The name of a folder's ZIP: the folder's name, or the share's host for the root. */
