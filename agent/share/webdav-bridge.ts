@@ -6,7 +6,7 @@ import type { AgentLogger } from '../agent-logger.js';
 import type { ShareVisitor, WebdavHandler } from './share-server.js';
 import type { SharePolicy } from './share-paths.js';
 import { admitDavRequest, MAX_DAV_BODY_BYTES, type DavRefusal } from './webdav/dav-admission.js';
-import { DavMetadataStore } from './webdav/dav-metadata-store.js';
+import { DavMetadataStore, DavStorageFullError, MAX_DAV_LOCK_TIMEOUT_MS } from './webdav/dav-metadata-store.js';
 import { ShareDavAdapter } from './webdav/share-dav-adapter.js';
 
 const WRITE_METHODS = new Set(['PUT', 'POST', 'DELETE', 'COPY', 'MOVE', 'MKCOL', 'PROPPATCH']);
@@ -38,6 +38,7 @@ export function createWebdavHandler(policy: SharePolicy, allowUpload: boolean, l
     authenticator: new NoAuthenticator(),
     plugins: [optionsPlugin],
   }, {
+    maxLockTimeout: MAX_DAV_LOCK_TIMEOUT_MS,
     errorHandler: async (code, message, request, response, error) => answerError(code, message, request, response, error, logger),
   });
   app.disable('x-powered-by');
@@ -100,7 +101,9 @@ async function answerError(code: number, message: string, request: Request, resp
       code = 400;
       message = 'The XML body is not well-formed.';
     }
-    if (code >= 500) logger.warn({ err: error, method: request.method, status: code }, 'webdav request failed');
+    // The store's 507 is a limit reached (a visitor may be flooding LOCK), not a failure.
+    const limit = error instanceof DavStorageFullError;
+    if (code >= 500 && !limit) logger.warn({ err: error, method: request.method, status: code }, 'webdav request failed');
     else logger.debug({ method: request.method, status: code, reason: message }, 'webdav request declined');
     if (response.headersSent || response.destroyed) {
       response.end();
@@ -114,7 +117,7 @@ async function answerError(code: number, message: string, request: Request, resp
       return;
     }
     // 5xx texts come from the file system (they may name paths on the PC): keep them in the log.
-    sendText(request, response, code, code >= 500 ? 'The share could not answer this WebDAV request.' : message);
+    sendText(request, response, code, code >= 500 && !limit ? 'The share could not answer this WebDAV request.' : message);
   } catch (failure) {
     logger.debug({ err: failure }, 'webdav error answer failed');
     response.destroy();

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -290,6 +291,91 @@ describe('WebDAV on a shared folder, through the real edge and agent', () => {
     expect((await propfind('davrw', '/', '0')).status).toBe(207);
   });
 
+  test('a flood of shared LOCKs on a read-only share is refused past the limits; memory stays bounded and PROPFIND still answers', async () => {
+    // One connection, kept alive: what an attacker would use, and steadier memory to measure.
+    const connection = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const lock = (target: string, owner: string) => visit(edge, 'davro', target, {
+      method: 'LOCK', agent: connection, headers: { 'content-type': 'application/xml', timeout: 'Infinite' }, body: lockBody('shared', owner),
+    });
+    const rssBefore = process.memoryUsage().rss;
+    try {
+      // Owners just under the 4 KiB limit: sixteen shared locks are kept on the file, then 423.
+      const nearLimit = `<D:href>mailto:${'a'.repeat(3900)}@example.com</D:href>`;
+      const tokens: string[] = [];
+      const statuses: number[] = [];
+      let refused: VisitorResponse | undefined;
+      for (let attempt = 0; attempt < 200; attempt += 1) {
+        const response = await lock('/page.html', nearLimit);
+        statuses.push(response.status);
+        if (response.status === 200) tokens.push(String(response.headers['lock-token']));
+        else refused = response;
+      }
+      expect(statuses.slice(0, 16)).toEqual(Array(16).fill(200));
+      expect(new Set(statuses.slice(16))).toEqual(new Set([423]));
+      expect(refused?.headers['content-type']).toMatch(/^text\/plain/);
+      expect(refused?.body).toMatch(/already has 16 locks/);
+
+      // Owners past the limit are refused whole, before anything is kept.
+      const large = `<D:href>mailto:${'b'.repeat(60 * 1024)}@example.com</D:href>`;
+      for (let attempt = 0; attempt < 300; attempt += 1) {
+        const response = await lock('/data.bin', large);
+        expect(response.status).toBe(403);
+        expect(response.body).toMatch(/lock owner is too large/);
+      }
+      // A body past the XML limit is refused before nephele reads it.
+      expect((await lock('/data.bin', 'c'.repeat(64 * 1024))).status).toBe(413);
+
+      // Before the limits, 120 LOCKs with 1 MiB owners kept 112 MiB and took seconds each.
+      const growth = process.memoryUsage().rss - rssBefore;
+      expect(growth).toBeLessThan(64 * 1024 * 1024);
+
+      const found = await propfind('davro', '/page.html', '0', '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>');
+      expect(found.status).toBe(207);
+      expect(found.body.match(/<(?:[A-Za-z]+:)?activelock>/g)).toHaveLength(16);
+      // `Timeout: Infinite` is cut to an hour.
+      for (const [, seconds] of found.body.matchAll(/Second-(\d+)/g)) expect(Number(seconds)).toBeLessThanOrEqual(3600);
+      expect((await propfind('davro', '/', '1')).status).toBe(207);
+      for (const token of tokens) {
+        expect((await visit(edge, 'davro', '/page.html', { method: 'UNLOCK', agent: connection, headers: { 'lock-token': token } })).status).toBe(204);
+      }
+      expect((await lock('/page.html', 'test')).status).toBe(200);
+    } finally {
+      connection.destroy();
+    }
+  });
+
+  test('LOCK of a folder with Depth infinity is refused; Depth 0 locks the folder alone', async () => {
+    const folder = encodeURI('/한글 폴더/');
+    for (const depth of [{}, { depth: 'infinity' }] as Record<string, string>[]) {
+      const deep = await visit(edge, 'davro', folder, { method: 'LOCK', headers: { 'content-type': 'application/xml', ...depth }, body: lockBody() });
+      expect(deep.status).toBe(403);
+      expect(deep.headers['content-type']).toMatch(/^text\/plain/);
+      expect(deep.body).toMatch(/Depth: infinity is not supported/);
+    }
+    const shallow = await visit(edge, 'davro', folder, { method: 'LOCK', headers: { 'content-type': 'application/xml', depth: '0' }, body: lockBody() });
+    expect(shallow.status).toBe(200);
+    expect((await visit(edge, 'davro', folder, { method: 'UNLOCK', headers: { 'lock-token': String(shallow.headers['lock-token']) } })).status).toBe(204);
+  });
+
+  test('PROPPATCH keeps at most 64 properties of 4 KiB each on a resource; larger bodies are 413', async () => {
+    const target = '/data.bin';
+    const proppatch = (body: string) => visit(edge, 'davrw', target, { method: 'PROPPATCH', headers: { 'content-type': 'application/xml' }, body });
+    const tooMany = await proppatch(propertyUpdate(Array.from({ length: 65 }, (_, index) => `value ${index}`)));
+    expect(tooMany.status).toBe(207);
+    expect(new Set(statusesOf(tooMany.body))).toEqual(new Set([507]));
+    expect(tooMany.body).toContain('already has 64 properties');
+    const tooLarge = await proppatch(propertyUpdate(['x'.repeat(5 * 1024)]));
+    expect(new Set(statusesOf(tooLarge.body))).toEqual(new Set([403]));
+    expect(tooLarge.body).toContain('too large');
+    expect((await proppatch(propertyUpdate(['y'.repeat(70 * 1024)]))).status).toBe(413);
+    // Nothing of the refused updates was kept; 64 properties are.
+    const get = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:p0/></D:prop></D:propfind>';
+    expect(statusesOf((await propfind('davrw', target, '0', get)).body)).toEqual([404]);
+    const allowed = await proppatch(propertyUpdate(Array.from({ length: 64 }, (_, index) => `value ${index}`)));
+    expect(statusesOf(allowed.body)).toEqual([200]);
+    expect((await propfind('davrw', target, '0', get)).body).toContain('value 0');
+  });
+
   test('rclone lists, copies a folder in and out, and check --download finds no difference', async () => {
     const local = path.join(scratch, 'local');
     fs.mkdirSync(path.join(local, '폴더 안'), { recursive: true });
@@ -325,6 +411,17 @@ describe('WebDAV on a shared folder, through the real edge and agent', () => {
   });
 });
 
-function lockBody(): string {
-  return '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>test</D:owner></D:lockinfo>';
+function lockBody(scope: 'exclusive' | 'shared' = 'exclusive', owner = 'test'): string {
+  return `<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:${scope}/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>${owner}</D:owner></D:lockinfo>`;
+}
+
+/** A PROPPATCH body setting each of `values` as a property of its own (`Z:p0`, `Z:p1`, …). */
+function propertyUpdate(values: string[]): string {
+  const props = values.map((value, index) => `<Z:p${index}>${value}</Z:p${index}>`).join('');
+  return `<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>${props}</D:prop></D:set></D:propertyupdate>`;
+}
+
+/** The statuses of a multistatus body, in order (`207`, `507`, …). */
+function statusesOf(body: string): number[] {
+  return [...body.matchAll(/<(?:[A-Za-z]+:)?status>HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
 }

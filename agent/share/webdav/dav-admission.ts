@@ -14,8 +14,12 @@ export interface DavRefusal {
 
 /** Methods that never change the folder: all a read-only share answers. */
 export const DAV_READ_METHODS = new Set(['OPTIONS', 'PROPFIND', 'LOCK', 'UNLOCK']);
-/** Largest XML body (PROPFIND, PROPPATCH, LOCK) nephele is given: it buffers bodies whole. */
-export const MAX_DAV_BODY_BYTES = 1024 * 1024;
+/**
+ * Largest XML body (PROPFIND, PROPPATCH, LOCK) nephele is given: it buffers bodies whole and
+ * parses them into objects several times their size. Clients send a few hundred bytes; PUT
+ * bodies never come here (ShareServer streams them to disk).
+ */
+export const MAX_DAV_BODY_BYTES = 64 * 1024;
 
 const READ_ONLY: DavRefusal = { status: 403, message: 'This share is read-only; its owner can allow changes with --allow-upload.' };
 const NOT_FOUND: DavRefusal = { status: 404, message: 'Nothing is shared at this address.' };
@@ -27,7 +31,8 @@ const NOT_FOUND: DavRefusal = { status: 404, message: 'Nothing is shared at this
  * a Destination held to the same rules as a request path (and rewritten to its canonical
  * form, so nephele acts on exactly what was checked), `Overwrite: F` enforced, and no
  * `Depth: infinity` PROPFIND (RFC 4918 §9.1 allows refusing it; a walk of the whole tree
- * could be huge, or endless through symlink loops). Null means admitted.
+ * could be huge, or endless through symlink loops) nor LOCK of a folder (the same walk, to
+ * check every lock below; clients lock files, with Depth 0). Null means admitted.
  */
 export async function admitDavRequest(req: http.IncomingMessage, segments: string[], policy: SharePolicy, allowUpload: boolean): Promise<DavRefusal | null> {
   const method = req.method ?? '';
@@ -51,7 +56,12 @@ export async function admitDavRequest(req: http.IncomingMessage, segments: strin
     case 'PROPPATCH':
       return (await resolveExisting(policy, segments)) ? null : NOT_FOUND;
     case 'LOCK': {
-      if (await resolveExisting(policy, segments)) return null;
+      const existing = await resolveExisting(policy, segments);
+      // A refresh has no body and takes no Depth; only a new lock of a whole tree is refused.
+      if (existing?.stats.isDirectory() && (req.headers.depth ?? 'infinity') === 'infinity' && hasBody(req)) {
+        return { status: 403, message: 'LOCK of a folder with Depth: infinity is not supported; lock the files, or the folder with Depth: 0.' };
+      }
+      if (existing) return null;
       if (await entryExists(policy, segments)) return NOT_FOUND;
       // RFC 4918 §7.3: a LOCK on an unmapped URL creates an empty file. Only where PUT could.
       if (!allowUpload) return READ_ONLY;
@@ -137,18 +147,26 @@ function hostName(authority: string): string {
 async function writableFolder(policy: SharePolicy, segments: string[]): Promise<DavRefusal | null> {
   const name = segments.at(-1);
   if (name === undefined || !isAcceptableName(name, policy.showHidden)) return { status: 403, message: 'This name is not allowed.' };
-  const parent = await resolveExisting(policy, segments.slice(0, -1));
+  const folder = segments.slice(0, -1);
+  const missing: DavRefusal = { status: 409, message: 'The folder this goes into does not exist.' };
+  // Looked for before it is resolved: clients create folders in parallel (rclone), and one
+  // made between the two calls must read as missing (409, the client makes it), not as escaping.
+  if (!(await entryExists(policy, folder))) return missing;
+  const parent = await resolveExisting(policy, folder);
   // Writes never go through a symlink that leaves the share, even when reads may follow one.
-  const escapes = parent ? !isInside(policy.root, parent.real) : await entryExists(policy, segments.slice(0, -1));
-  if (escapes) return { status: 403, message: 'This folder cannot be changed.' };
-  if (!parent || !parent.stats.isDirectory()) return { status: 409, message: 'The folder this goes into does not exist.' };
-  return null;
+  if (!parent || !isInside(policy.root, parent.real)) return { status: 403, message: 'This folder cannot be changed.' };
+  return parent.stats.isDirectory() ? null : missing;
 }
 
 /** A header that must appear once; a repeated one counts as absent (and is refused where required). */
 function singleHeader(req: http.IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** True when the request carries a body (a new LOCK does; a LOCK refresh does not). */
+function hasBody(req: http.IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** True when something (even a dangling or escaping symlink) has this name on disk. */
