@@ -5,6 +5,7 @@
  * `origin listening on <port>` and exits when its stdin closes (the benchmark went away).
  */
 import http from 'node:http';
+import { exitWithParent } from './exit-with-parent.js';
 
 const SMALL_BODY = Buffer.alloc(1024, 'x');
 const CHUNK = Buffer.alloc(256 * 1024, 'y');
@@ -52,9 +53,4 @@ server.listen(0, '127.0.0.1', () => {
   if (typeof address === 'object' && address) process.stdout.write(`origin listening on ${address.port}\n`);
 });
 
-const quit = (): void => process.exit(0);
-process.stdin.on('end', quit);
-process.stdin.on('close', quit);
-process.stdin.resume();
-process.once('SIGTERM', quit);
-process.once('SIGINT', quit);
+exitWithParent();

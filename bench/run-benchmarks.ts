@@ -18,6 +18,7 @@ import { PATH_LABELS, analyse, formatReport, type PathResult } from './report.js
 import { startSshForward } from './ssh-forward.js';
 import { startUdnsPath } from './udns-path.js';
 import { runWrk } from './wrk.js';
+import { guardedRun } from './guarded-run.js';
 
 const WARMUP_DOWNLOAD_BYTES = 16 * 1024 * 1024;
 
@@ -163,40 +164,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${error.message}\n`);
     process.exit(2);
   }
-  const group = new ProcessGroup();
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-bench-'));
-  const removeWorkDir = (): void => fs.rmSync(workDir, { recursive: true, force: true });
-
-  // Whatever ends this process, no child may outlive it.
-  let stopping = false;
-  const abandon = (why: string, exitCode: number): void => {
-    if (stopping) {
-      group.killAllNow();
-      process.exit(exitCode);
-    }
-    stopping = true;
-    progress(`${why}: stopping every child process`);
-    void group.stopAll(2000).finally(() => {
-      removeWorkDir();
-      process.exit(exitCode);
-    });
-  };
-  process.on('SIGINT', () => abandon('SIGINT', 130));
-  process.on('SIGTERM', () => abandon('SIGTERM', 143));
-  process.on('SIGHUP', () => abandon('SIGHUP', 129));
-  process.on('exit', () => group.killAllNow());
-  setTimeout(() => abandon(`the run took longer than --timeout ${options.timeoutSec}s`, 1), options.timeoutSec * 1000).unref();
-
-  let exitCode = 1;
-  try {
-    exitCode = await run(options, group, workDir);
-  } catch (error) {
-    process.stderr.write(`bench: ${redactTokens((error as Error).stack ?? String(error))}\n`);
-  } finally {
-    await group.stopAll();
-    removeWorkDir();
-  }
-  process.exit(exitCode);
+  await guardedRun('bench', options.timeoutSec, (group, workDir) => run(options, group, workDir));
 }
 
 await main();

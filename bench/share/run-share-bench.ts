@@ -17,6 +17,7 @@ import { ProcessGroup, redactTokens, type ManagedProcess } from '../processes.js
 import { startUdnsPath, type UdnsPath } from '../udns-path.js';
 import { ShareBenchOptionsError, USAGE, downloadTimeoutMs, parseShareBenchOptions, type ShareBenchOptions } from './share-bench-options.js';
 import { formatShareReport, summarise, type SharePathName, type SharePathResult, type ShareSample } from './share-report.js';
+import { guardedRun } from '../guarded-run.js';
 
 /** Served first by every path: proves it answers end to end and warms it up. */
 const WARMUP_FILE = 'warmup.bin';
@@ -197,41 +198,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${error.message}\n`);
     process.exit(2);
   }
-  const group = new ProcessGroup();
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-share-bench-'));
-  const removeWorkDir = (): void => fs.rmSync(workDir, { recursive: true, force: true });
-
-  // Whatever ends this process, no child may outlive it and the big file must go.
-  let stopping = false;
-  const abandon = (why: string, exitCode: number): void => {
-    if (stopping) {
-      group.killAllNow();
-      removeWorkDir();
-      process.exit(exitCode);
-    }
-    stopping = true;
-    progress(`${why}: stopping every child process`);
-    void group.stopAll(2000).finally(() => {
-      removeWorkDir();
-      process.exit(exitCode);
-    });
-  };
-  process.on('SIGINT', () => abandon('SIGINT', 130));
-  process.on('SIGTERM', () => abandon('SIGTERM', 143));
-  process.on('SIGHUP', () => abandon('SIGHUP', 129));
-  process.on('exit', () => group.killAllNow());
-  setTimeout(() => abandon(`the run took longer than --timeout ${options.timeoutSec}s`, 1), options.timeoutSec * 1000).unref();
-
-  let exitCode = 1;
-  try {
-    exitCode = await run(options, group, workDir);
-  } catch (error) {
-    process.stderr.write(`bench:share: ${redactTokens((error as Error).stack ?? String(error))}\n`);
-  } finally {
-    await group.stopAll();
-    removeWorkDir();
-  }
-  process.exit(exitCode);
+  await guardedRun('bench:share', options.timeoutSec, (group, workDir) => run(options, group, workDir));
 }
 
 await main();

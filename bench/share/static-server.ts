@@ -5,6 +5,7 @@
  * `static listening on <port>` and exits when its stdin closes (the benchmark went away).
  */
 import express from 'express';
+import { exitWithParent } from '../exit-with-parent.js';
 
 const root = process.argv[2];
 if (!root) {
@@ -25,9 +26,4 @@ server.requestTimeout = 0;
 // A benchmark client hanging up mid-download is expected; it must not crash the baseline.
 server.on('clientError', (_error, socket) => socket.destroy());
 
-const quit = (): void => process.exit(0);
-process.stdin.on('end', quit);
-process.stdin.on('close', quit);
-process.stdin.resume();
-process.once('SIGTERM', quit);
-process.once('SIGINT', quit);
+exitWithParent();

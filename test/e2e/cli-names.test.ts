@@ -4,19 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dig } from '../helpers/edge-client.js';
 import { startHttpOrigin, type Origin } from '../helpers/origins.js';
-import { runCli, spawnCli } from '../helpers/test-agent.js';
+import { expectCleanFailure, runCli, spawnCli } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
-
-/** One line on stderr, nothing on stdout, a non-zero exit. */
-function expectCleanFailure(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp, code?: number): void {
-  expect(result.code).not.toBe(0);
-  expect(result.code).not.toBeNull();
-  if (code !== undefined) expect(result.code).toBe(code);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trim().split('\n').filter((line) => !line.startsWith('(run with --help'));
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 /** A successful run's stdout, failing the test with its stderr otherwise. */
 async function ok(args: string[], env: NodeJS.ProcessEnv): Promise<string> {

@@ -3,19 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { closedPort, startHttpOrigin, type Origin } from '../helpers/origins.js';
-import { runCli, spawnCli } from '../helpers/test-agent.js';
+import { expectCleanFailure, runCli, spawnCli } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { visit } from '../helpers/visitor.js';
-
-/** One line on stderr, nothing on stdout, a non-zero exit. */
-function expectCleanFailure(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp): void {
-  expect(result.code).not.toBe(0);
-  expect(result.code).not.toBeNull();
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trim().split('\n').filter((line) => !line.startsWith('(run with --help'));
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('the udns CLI', () => {
   let edge: TestEdge;

@@ -4,19 +4,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startHttpOrigin, type Origin } from '../helpers/origins.js';
 import { makeShareFixture, type ShareFixture } from '../helpers/share-fixtures.js';
-import { runCli, spawnCli, type CliProcess } from '../helpers/test-agent.js';
+import { expectCleanFailure, runCli, spawnCli, type CliProcess } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { visit } from '../helpers/visitor.js';
-
-/** One line on stderr, nothing on stdout, a non-zero exit. */
-function expectCleanFailure(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp): void {
-  expect(result.code).not.toBe(0);
-  expect(result.code).not.toBeNull();
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trim().split('\n').filter((line) => !line.startsWith('(run with --help'));
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('udns share and udns up from the command line', () => {
   let edge: TestEdge;

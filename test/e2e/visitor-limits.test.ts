@@ -83,10 +83,13 @@ describe('visitor limits', () => {
       socket.write(`GET / HTTP/1.1\r\nHost: ${hostFor(edge, 'closer')}\r\n\r\n`);
       await ended;
       expect(body).toContain('bye');
-      // We keep our side open on purpose. After its grace period the edge resets the connection,
-      // which a client that stopped reading at EOF learns on its next write.
+      // We keep our side open on purpose. After its grace period the edge closes the connection
+      // (a close, not a reset, so a slow reader still gets every byte the kernel holds): our
+      // first write after that is answered with a reset, the next one fails.
       await new Promise((resolve) => setTimeout(resolve, 6000));
       socket.write('still there?\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      socket.write('hello?\r\n');
       const [error] = await failed;
       expect((error as NodeJS.ErrnoException).code).toMatch(/ECONNRESET|EPIPE/);
     } finally {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type Agent, type RouteSpec } from '../../agent/agent.js';
@@ -78,4 +79,15 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promi
   const cli = spawnCli(args, env);
   const { code } = await cli.exited;
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+}
+
+/** What a CLI run must look like when it refuses bad input: one `udns:` line on stderr, nothing on stdout, a non-zero exit. */
+export function expectCleanFailure(result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp, code?: number): void {
+  expect(result.code).not.toBe(0);
+  expect(result.code).not.toBeNull();
+  if (code !== undefined) expect(result.code).toBe(code);
+  expect(result.stdout).toBe('');
+  const lines = result.stderr.trim().split('\n').filter((line) => !line.startsWith('(run with --help'));
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
 }
