@@ -142,7 +142,8 @@ export class ShareServer {
     if (!found.stats.isFile() || rawPath.endsWith('/')) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
     if (query.get(SHARE_QUERY.checksum) === 'sha256') {
       const digest = await this.checksums.digest(found.real, found.stats);
-      const etag = `W/"${found.stats.size.toString(16)}-${Math.floor(found.stats.mtimeMs).toString(16)}"`;
+      // The ETag send gives the same file (the etag package: size and mtime in ms, both hex).
+      const etag = `W/"${found.stats.size.toString(16)}-${found.stats.mtime.getTime().toString(16)}"`;
       const body: ShareChecksum = { algorithm: 'sha256', digest, size: found.stats.size, etag };
       return this.sendJson(res, 200, body);
     }

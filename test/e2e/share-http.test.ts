@@ -143,6 +143,7 @@ describe('a shared folder over HTTP, through the real edge and agent', () => {
     const checksum = ShareChecksum.parse(JSON.parse(response.body));
     expect(checksum.digest).toBe(createHash('sha256').update(fs.readFileSync(path.join(fixture.root, 'data.bin'))).digest('hex'));
     expect(checksum.size).toBe(100_000);
+    expect(checksum.etag).toBe((await visit(edge, 'files', '/data.bin', { method: 'HEAD' })).headers.etag);
     expect((await visit(edge, 'files', '/data.bin?checksum=md5')).status).toBe(400);
   });
 
