@@ -8,6 +8,7 @@ import type { SharePolicy } from './share-paths.js';
 import { admitDavRequest, MAX_DAV_BODY_BYTES, type DavRefusal } from './webdav/dav-admission.js';
 import { DavMetadataStore, DavStorageFullError, MAX_DAV_LOCK_TIMEOUT_MS } from './webdav/dav-metadata-store.js';
 import { ShareDavAdapter } from './webdav/share-dav-adapter.js';
+import { keepPropertyNamespacesApart } from './webdav/xml-namespaces.js';
 
 const WRITE_METHODS = new Set(['PUT', 'POST', 'DELETE', 'COPY', 'MOVE', 'MKCOL', 'PROPPATCH']);
 /** How xml2js (through sax) words a syntax error: nephele lets it through as a 500. */
@@ -22,6 +23,7 @@ const XML_SYNTAX_ERROR = /\nLine: \d+\nColumn: \d+\nChar: /;
  * folders). Never throws: every failure becomes a plain-text answer.
  */
 export function createWebdavHandler(policy: SharePolicy, allowUpload: boolean, logger: AgentLogger): WebdavHandler {
+  keepPropertyNamespacesApart();
   const metadata = new DavMetadataStore();
   const optionsPlugin: Plugin = {
     async preOptions(_request, _response, { complianceClasses, allowedMethods }) {
