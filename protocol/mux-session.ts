@@ -1,6 +1,7 @@
 import http2 from 'node:http2';
 import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
+import { duplexFacade } from './duplex-facade.js';
 import {
   CONNECTION_WINDOW_BYTES,
   HEARTBEAT_INTERVAL_MS,
@@ -31,29 +32,8 @@ const settings: http2.Settings = {
  */
 function shieldTls(transport: Duplex): Duplex {
   if (!(transport instanceof TLSSocket)) return transport;
-  const socket = transport;
-  const shield = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _encoding, done) {
-      socket.write(chunk, done);
-    },
-    final(done) {
-      socket.end();
-      done();
-    },
-    destroy(error, done) {
-      socket.destroy();
-      done(error);
-    },
-  });
-  socket.on('data', (chunk: Buffer) => {
-    if (!shield.push(chunk)) socket.pause();
-  });
-  socket.on('end', () => shield.push(null));
-  socket.on('close', () => shield.destroy());
-  socket.on('error', (error) => shield.destroy(error));
+  const shield = duplexFacade(transport, { passErrors: false });
+  transport.on('error', (error) => shield.destroy(error));
   return shield;
 }
 

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
 import path from 'node:path';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { duplexFacade } from '../../protocol/duplex-facade.js';
 import { HTTP_VISITOR_IDLE_MS, UdnsError, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteHandler } from '../routes/route-handler.js';
@@ -93,26 +94,7 @@ function lazyWebdav(policy: SharePolicy, allowUpload: boolean, logger: AgentLogg
  * server is behind, and the stream is ended cleanly when the server ends the connection.
  */
 function connectionFor(stream: Duplex): Duplex {
-  const connection = new Duplex({
-    allowHalfOpen: true,
-    read() {
-      stream.resume();
-    },
-    write(chunk: Buffer, _encoding, done) {
-      stream.write(chunk, done);
-    },
-    final(done) {
-      stream.end();
-      done();
-    },
-    destroy(error, done) {
-      if (!stream.destroyed) {
-        if (stream.writableEnded) stream.destroy();
-        else stream.destroy(error ?? undefined);
-      }
-      done(error);
-    },
-  });
+  const connection = duplexFacade(stream, { passErrors: true });
   // Node's HTTP server times connections out through socket.setTimeout (keep-alive idle, 30 s
   // here); its other timeouts need a listening server. Silence beyond IDLE_MS ends any
   // connection, so a visitor cannot hold one open without sending or reading.
@@ -132,12 +114,7 @@ function connectionFor(stream: Duplex): Duplex {
       return connection;
     },
   });
-  stream.on('data', (chunk: Buffer) => {
-    activity();
-    if (!connection.push(chunk)) stream.pause();
-  });
-  stream.on('end', () => connection.push(null));
-  stream.on('close', () => connection.destroy());
+  stream.on('data', activity);
   connection.once('close', () => {
     clearTimeout(idleTimer);
     if (serverTimer) clearTimeout(serverTimer);
