@@ -2,7 +2,7 @@ import type { Dirent, Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ShareEntry } from '../../protocol/index.js';
-import { isInside, type SharePolicy } from './share-paths.js';
+import { mayReach, type SharePolicy } from './share-paths.js';
 
 export type ListingSort = 'name' | 'size' | 'modified';
 export type ListingOrder = 'asc' | 'desc';
@@ -33,9 +33,7 @@ export async function visibleEntries(policy: SharePolicy, folder: string): Promi
     try {
       if (member.isSymbolicLink()) {
         real = await fs.realpath(real);
-        if (!policy.followSymlinks && !isInside(policy.root, real)) return null;
-        // A visible link must not open a hidden place (`docs -> .git`).
-        if (!policy.showHidden && isInside(policy.root, real) && path.relative(policy.root, real).split(path.sep).some((part) => part.startsWith('.'))) return null;
+        if (!mayReach(policy, real)) return null;
       }
       const stats = await fs.stat(real);
       return stats.isFile() || stats.isDirectory() ? { name: member.name, real, stats } : null;

@@ -85,6 +85,16 @@ export function isInside(root: string, candidate: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
+/**
+ * Whether a visitor may reach what a path resolves to (its real path, links followed): inside
+ * the share unless following links out was asked for, and never into a hidden place through a
+ * visible link (`docs -> .git`) unless hidden files are shown.
+ */
+export function mayReach(policy: SharePolicy, real: string): boolean {
+  if (!isInside(policy.root, real)) return policy.followSymlinks;
+  return policy.showHidden || !path.relative(policy.root, real).split(path.sep).some((part) => part.startsWith('.'));
+}
+
 /** Where a share path lives on disk, once the symlink policy allowed it. */
 export interface ResolvedPath {
   /** Absolute path inside the share (as requested, symlinks not resolved). */
@@ -108,9 +118,7 @@ export async function resolveExisting(policy: SharePolicy, segments: string[]): 
   } catch {
     return null;
   }
-  if (!policy.followSymlinks && !isInside(policy.root, real)) return null;
-  // A visible link must not open a hidden place (`docs -> .git`).
-  if (!policy.showHidden && isInside(policy.root, real) && path.relative(policy.root, real).split(path.sep).some((part) => part.startsWith('.'))) return null;
+  if (!mayReach(policy, real)) return null;
   try {
     return { absolute, real, stats: await fs.stat(real) };
   } catch {
