@@ -139,9 +139,6 @@ export async function resolveFolderForWrite(policy: SharePolicy, segments: strin
  */
 export async function resolveParentForWrite(policy: SharePolicy, segments: string[]): Promise<{ folder: string; target: string } | null> {
   if (segments.length === 0) return null;
-  const parent = await resolveExisting(policy, segments.slice(0, -1));
-  if (!parent || !parent.stats.isDirectory()) return null;
-  // Writes never go through a symlink that leaves the share, even when reads may follow one.
-  if (!isInside(policy.root, parent.real)) return null;
-  return { folder: parent.real, target: path.join(parent.real, segments.at(-1)!) };
+  const folder = await resolveFolderForWrite(policy, segments.slice(0, -1));
+  return folder === null ? null : { folder, target: path.join(folder, segments.at(-1)!) };
 }
