@@ -11,3 +11,4 @@ export * from './mux-session.js';
 export * from './api-views.js';
 export * from './addresses.js';
 export * from './share-api.js';
+export * from './network-prefix.js';

@@ -1,3 +1,5 @@
+import { networkOf } from '../../protocol/index.js';
+
 /** Wrong passwords one address may try per window. */
 const PER_ADDRESS = 5;
 /** Wrong passwords all addresses together may try per window (a botnet spreads its guesses). */
@@ -22,14 +24,14 @@ export class PasswordThrottle {
 
   /** Seconds to wait before `address` may try again, or 0 when it may try now. */
   retryAfterSeconds(address: string, nowMs = Date.now()): number {
-    const own = this.byAddress.get(throttleKey(address));
+    const own = this.byAddress.get(networkOf(address));
     const waits = [this.wait(own, PER_ADDRESS, nowMs), this.wait(this.share, PER_SHARE, nowMs)];
     return Math.max(...waits);
   }
 
   /** Counts one wrong password from `address`. */
   recordFailure(visitorAddress: string, nowMs = Date.now()): void {
-    const address = throttleKey(visitorAddress);
+    const address = networkOf(visitorAddress);
     let own = this.byAddress.get(address);
     if (!own || nowMs - own.startMs >= WINDOW_MS) {
       own = { startMs: nowMs, failures: 0 };
@@ -47,19 +49,4 @@ export class PasswordThrottle {
     const left = window.startMs + WINDOW_MS - nowMs;
     return left > 0 ? Math.ceil(left / 1000) : 0;
   }
-}
-
-/**
- * What one guesser is: an IPv4 address, or an IPv6 /64 (one home or one server gets a whole
- * /64, so counting single IPv6 addresses would give an attacker billions of fresh budgets).
- */
-export function throttleKey(address: string): string {
-  if (!address.includes(':')) return address;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  const [head = '', tail = ''] = address.toLowerCase().split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  const groups = address.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

@@ -1,5 +1,5 @@
 import dns2 from 'dns2';
-import { ipv4Bytes, ipv6Bytes } from './ip-bytes.js';
+import { ipv4Bytes, ipv6Bytes } from '../../protocol/ip-bytes.js';
 import { asciiLowercase, MAX_TXT_STRING_BYTES, type ZoneRecord } from './zone-records.js';
 
 const { Packet } = dns2;

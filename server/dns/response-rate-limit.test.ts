@@ -13,14 +13,14 @@ const decisions = (limiter: ResponseRateLimiter, address: string, count: number)
 
 describe('sourceNetwork', () => {
   test('IPv4 sources group by /24, IPv6 by /56, IPv4-mapped as IPv4', () => {
-    expect(sourceNetwork('192.0.2.1', false)).toBe('4:192.0.2');
-    expect(sourceNetwork('192.0.2.254', false)).toBe('4:192.0.2');
-    expect(sourceNetwork('::ffff:192.0.2.9', false)).toBe('4:192.0.2');
-    expect(sourceNetwork('2001:db8:aa:bb00::1', false)).toBe('6:20010db800aabb');
-    expect(sourceNetwork('2001:db8:aa:bbff:ffff::1', false)).toBe('6:20010db800aabb');
-    expect(sourceNetwork('2001:db8:aa:bc00::1', false)).toBe('6:20010db800aabc');
-    expect(sourceNetwork('fe80::1%eth0', false)).toBe('6:fe800000000000');
-    expect(sourceNetwork('::', false)).toBe('6:00000000000000');
+    expect(sourceNetwork('192.0.2.1', false)).toBe('192.0.2.0/24');
+    expect(sourceNetwork('192.0.2.254', false)).toBe('192.0.2.0/24');
+    expect(sourceNetwork('::ffff:192.0.2.9', false)).toBe('192.0.2.0/24');
+    expect(sourceNetwork('2001:db8:aa:bb00::1', false)).toBe('2001:db8:aa:bb00::/56');
+    expect(sourceNetwork('2001:db8:aa:bbff:ffff::1', false)).toBe('2001:db8:aa:bb00::/56');
+    expect(sourceNetwork('2001:db8:aa:bc00::1', false)).toBe('2001:db8:aa:bc00::/56');
+    expect(sourceNetwork('fe80::1%eth0', false)).toBe('fe80::/56');
+    expect(sourceNetwork('::', false)).toBe('::/56');
   });
 
   test('loopback is exempt only when asked', () => {

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { ipv6Bytes } from './ip-bytes.js';
+import { isLoopback, networkOf, type PrefixBits } from '../../protocol/network-prefix.js';
 
 /**
  * How UDP responses are rate-limited per source network, so that nobody can aim the edge's
@@ -37,10 +37,8 @@ export const RATE_LIMIT_DEFAULTS: Readonly<RateLimitSettings> = Object.freeze({
   exemptLoopback: true,
 });
 
-/** Leading bits of an IPv4 source that make one rate-limited network. */
-export const IPV4_PREFIX_BITS = 24;
-/** Leading bits of an IPv6 source that make one rate-limited network (a typical site). */
-export const IPV6_PREFIX_BITS = 56;
+/** Leading bits of a source that make one rate-limited network: an IPv4 /24, an IPv6 /56 (a typical site). */
+export const DNS_SOURCE_NETWORK: PrefixBits = { ipv4: 24, ipv6: 56 };
 /** Idle buckets forgotten per decision, so sweeping never costs more than a few steps. */
 const SWEEP_PER_DECISION = 4;
 
@@ -56,22 +54,12 @@ interface Bucket {
 }
 
 /**
- * The network a source address belongs to for rate limiting (`4:192.0.2` for a /24,
- * `6:` and 7 hex bytes for a /56), or null for loopback when `exemptLoopback`.
- * IPv4-mapped IPv6 addresses (from a dual-stack socket) count as IPv4.
+ * The network a source address belongs to for rate limiting (`192.0.2.0/24`, `2001:db8:aa:bb00::/56`),
+ * or null for loopback when `exemptLoopback`. IPv4-mapped IPv6 addresses count as IPv4.
  */
 export function sourceNetwork(address: string, exemptLoopback: boolean): string | null {
-  const plain = address.split('%')[0]!;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(plain)?.[1];
-  const ipv4 = mapped ?? (net.isIPv4(plain) ? plain : undefined);
-  if (ipv4 !== undefined) {
-    const octets = ipv4.split('.');
-    if (exemptLoopback && octets[0] === '127') return null;
-    return `4:${octets.slice(0, IPV4_PREFIX_BITS / 8).join('.')}`;
-  }
-  const bytes = ipv6Bytes(plain);
-  if (exemptLoopback && bytes.every((byte, index) => byte === (index === 15 ? 1 : 0))) return null;
-  return `6:${Buffer.from(bytes.slice(0, IPV6_PREFIX_BITS / 8)).toString('hex')}`;
+  if (exemptLoopback && isLoopback(address)) return null;
+  return networkOf(address, DNS_SOURCE_NETWORK);
 }
 
 /**
