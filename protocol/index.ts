@@ -12,3 +12,4 @@ export * from './api-views.js';
 export * from './addresses.js';
 export * from './share-api.js';
 export * from './network-prefix.js';
+export * from './raw-answer.js';

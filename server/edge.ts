@@ -4,11 +4,12 @@ import tls from 'node:tls';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { UdnsError } from '../protocol/index.js';
+import { UdnsError, rawHttpAnswer } from '../protocol/index.js';
 import { AcmeCertificates } from './acme/acme-certificates.js';
 import { acmeFiles } from './acme/acme-files.js';
 import { ChallengeRecords } from './acme/challenge-records.js';
 import { makeSelfSignedCredentials } from './acme/self-signed.js';
+import { AdminTokenHandover } from './admin-token-handover.js';
 import { createEdgeApp } from './api/edge-app.js';
 import { openAccountStore, type AccountStore } from './accounts/account-store.js';
 import type { EdgeConfig } from './config.js';
@@ -33,8 +34,10 @@ export interface EdgeHandle {
   readonly dnsUdpPort: number;
   readonly dnsTcpPort: number;
   readonly urls: PublicUrls;
-  /** Set on the first start of an empty database: the `admin` token, to be shown once. */
+  /** Set on the first start of an empty database: the `admin` token (also in {@link adminTokenFile}). */
   readonly initialAdminToken: string | null;
+  /** `<dataDir>/admin-token` (mode 0600) while the first-start admin token in it has not been used, else null. */
+  adminTokenFile(): string | null;
   /** The ACME certificate keeper, with `--acme` (its `ready` settles once a CA-issued certificate serves). */
   readonly acme: AcmeCertificates | undefined;
   /** Live tunnels right now. */
@@ -64,12 +67,6 @@ async function startServices(
   store: AccountStore,
   cleanups: Array<() => Promise<void> | void>,
 ): Promise<EdgeHandle> {
-  let initialAdminToken: string | null = null;
-  if ((await store.countAccounts()) === 0) {
-    initialAdminToken = (await store.createAccount('admin')).token;
-    logger.info('created the admin account on an empty database');
-  }
-
   const directory = new NameDirectory(await store.listAllNames(), await store.allRecords());
   const editor = new ZoneEditor(store, directory);
   const tcp = new TcpForwards(config.tcpPorts, config.bind, logger);
@@ -115,13 +112,14 @@ async function startServices(
 
   const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000);
   cleanups.push(() => registry.closeAll());
-  const app = createEdgeApp({ domain: config.domain, tokens: store, names: store, editor, directory, registry, urls, logger });
+  const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
+  const app = createEdgeApp({ domain: config.domain, tokens: adminToken.tokens, names: store, editor, directory, registry, urls, logger });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (config.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);
   });
   httpServer.keepAliveTimeout = 30_000;
-  const endpoint = createTunnelEndpoint(store, registry, logger);
+  const endpoint = createTunnelEndpoint(adminToken.tokens, registry, logger);
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
     endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
@@ -130,10 +128,12 @@ async function startServices(
     });
   });
   // Visitors resetting connections is everyday noise, not an edge problem.
-  httpServer.on('clientError', (error, socket) => {
+  httpServer.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     logger.debug({ err: error }, 'bad request from client');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
+    if (!socket.writable) socket.destroy();
+    else if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(rawHttpAnswer(431, 'request header fields too large\n'));
+    else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(rawHttpAnswer(408, 'request timeout\n'));
+    else socket.end(rawHttpAnswer(400, 'bad request\n'));
   });
   // Plain-HTTP visitors are on https only when a TLS proxy in front says so (--public-url).
   const plainScheme = config.publicUrl?.startsWith('https:') ? 'https' : 'http';
@@ -182,6 +182,10 @@ async function startServices(
   });
   cleanups.push(() => dns.close());
 
+  // Only now that everything listens: a start that fails on a taken port must not create an
+  // account whose token nobody is shown.
+  const initialAdminToken = await adminToken.issue();
+
   // Ordering needs our DNS up: the CA asks it for the challenge values.
   acme?.start();
   logger.info({ httpPort, dnsUdpPort: dns.udpPort, dnsTcpPort: dns.tcpPort, domain: config.domain }, 'edge listening');
@@ -195,6 +199,7 @@ async function startServices(
     dnsTcpPort: dns.tcpPort,
     urls,
     initialAdminToken,
+    adminTokenFile: () => adminToken.pendingFile(),
     acme,
     tunnelCount: () => registry.tunnelCount,
     close: () => {

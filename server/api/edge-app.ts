@@ -7,7 +7,7 @@ import type { NameDirectory } from '../name-directory.js';
 import { renderErrorPage, wantsHtml } from '../pages/error-page.js';
 import { renderLandingPage } from '../pages/landing-page.js';
 import type { PublicUrls } from '../public-urls.js';
-import { classifyHost, normaliseHost } from '../proxy/request-head.js';
+import { classifyHost, effectiveHost } from '../proxy/request-head.js';
 import { bearerToken, type TokenCheck } from '../tunnel/tunnel-endpoint.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import type { ZoneEditor } from '../zone-editor.js';
@@ -50,7 +50,7 @@ export function createEdgeApp(deps: {
 
   // Member names that reached the edge's own app have no live tunnel.
   app.use((req, res, next) => {
-    const host = classifyHost(normaliseHost(req.headers.host ?? ''), domain);
+    const host = classifyHost(effectiveHost(req.url, req.headers.host), domain);
     if (host.kind === 'apex') return next();
     if (host.kind === 'name' && directory.isClaimed(host.label)) {
       return sendError(req, res, 502, 'This PC is offline', `${host.label}.${domain} exists, but its agent is not connected right now. Try again later.`);

@@ -4,7 +4,8 @@ import type { Logger } from '../logger.js';
 import { renderErrorPage } from '../pages/error-page.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { bridgeVisitor } from './visitor-bridge.js';
-import { MAX_REQUEST_HEAD_BYTES, classifyHost, findHeadEnd, requestHost, requestTarget } from './request-head.js';
+import { rawHttpAnswer } from '../../protocol/index.js';
+import { MAX_REQUEST_HEAD_BYTES, classifyHost, findHeadEnd, requestHost, requestLineTarget, requestTarget } from './request-head.js';
 
 /** How long a new connection may take to send its first request head (slowloris guard). */
 const HEAD_TIMEOUT_MS = 15_000;
@@ -79,21 +80,28 @@ export function createFrontDoor(options: {
     }, buffered, log);
     // The tunnel died between lookup and open: the fallback answers 502 "offline".
     if (outcome === 'tunnel-gone') handOver(socket, buffered);
-    else if (outcome === 'busy') refuseBusy(socket, buffered);
+    else if (outcome === 'busy') {
+      refuse(socket, buffered, 503, 'Too many connections', 'This PC has too many open connections right now. Try again shortly.', { 'Retry-After': 5 });
+    }
   }
 
   return function onConnection(socket: Socket): void {
+    // Kept for the socket's whole life, whoever holds it later (the bridge, the edge's app, a
+    // 503 or 308 answered here): a visitor resetting the connection while an answer is in
+    // flight raises 'error', and one without a listener ends the process. Everyday noise.
+    socket.on('error', (error) => logger.debug({ err: error }, 'visitor socket error'));
     socket.setNoDelay(true);
     let buffered: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), HEAD_TIMEOUT_MS);
-    const onError = (error: Error): void => logger.debug({ err: error }, 'visitor socket error before routing');
     const onData = (chunk: Buffer): void => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       const headEnd = findHeadEnd(buffered);
       if (headEnd === -1 && buffered.length <= MAX_REQUEST_HEAD_BYTES) return;
       cleanUp();
-      // An oversized head goes to http.Server, which answers 431 itself.
-      if (headEnd === -1) handOver(socket, buffered);
+      if (headEnd === -1) refuse(socket, buffered, 431, 'Request header fields too large', `The request head is over ${MAX_REQUEST_HEAD_BYTES / 1024} KiB.`);
+      // Answered here: the edge's app would read a Host the front door could not, and answer
+      // for a name ("offline") that was never looked at.
+      else if (requestLineTarget(buffered) === null) refuse(socket, buffered, 400, 'Bad request', 'The request line is not HTTP/1.x: METHOD SP target SP HTTP/1.1.');
       else route(socket, buffered, headEnd);
     };
     const onEnd = (): void => {
@@ -104,26 +112,23 @@ export function createFrontDoor(options: {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
-      socket.off('error', onError);
     };
     socket.on('data', onData);
     socket.on('end', onEnd);
-    socket.on('error', onError);
   };
 }
 
-/** 503 for a name whose tunnel carries all the connections it may. */
-function refuseBusy(socket: Socket, head: Buffer): void {
-  const page = renderErrorPage(503, 'Too many connections', 'This PC has too many open connections right now. Try again shortly.', headWantsHtml(head));
-  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: ${page.contentType}\r\nContent-Length: ${Buffer.byteLength(page.body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n${page.body}`);
+/** Answers an error page (HTML for browsers) and closes: for requests no one else may see. */
+function refuse(socket: Socket, head: Buffer, status: number, title: string, detail: string, headers: Record<string, string | number> = {}): void {
+  const page = renderErrorPage(status, title, detail, headWantsHtml(head));
+  socket.end(rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType, ...headers }));
 }
 
 function headWantsHtml(head: Buffer): boolean {
-  return /\r\naccept:[^\r\n]*text\/html/i.test(head.toString('latin1'));
+  return /\r\naccept:[^\r\n]*text\/html/i.test(head.toString('latin1', 0, Math.min(head.length, MAX_REQUEST_HEAD_BYTES)));
 }
 
 /** 308 to `location` (keeps method and body, unlike 301), then close. */
 function redirect(socket: Socket, location: string): void {
-  const body = `Moved to ${location}\n`;
-  socket.end(`HTTP/1.1 308 Permanent Redirect\r\nLocation: ${location}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(rawHttpAnswer(308, `Moved to ${location}\n`, { Location: location, 'Content-Type': 'text/plain; charset=utf-8' }));
 }

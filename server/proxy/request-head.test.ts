@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { classifyHost, findHeadEnd, normaliseHost, requestHost } from './request-head.js';
+import { classifyHost, effectiveHost, findHeadEnd, normaliseHost, requestHost, requestLineTarget } from './request-head.js';
 
 const head = (text: string) => Buffer.from(text, 'latin1');
 
@@ -19,8 +19,23 @@ describe('request heads', () => {
     ['NOT HTTP\r\nHost: a\r\n\r\n', null],
     ['GET / HTTP/1.1\r\nHost: a b\r\n\r\n', null],
     ['GET / HTTP/1.1\r\nHost: evil/../x\r\n\r\n', null],
+    ['GET  / HTTP/1.1\r\nHost: alice.localhost\r\n\r\n', null],
+    ['GET http://user@bob.localhost/ HTTP/1.1\r\nHost: alice.localhost\r\n\r\n', null],
   ])('host of %j is %j', (text, expected) => {
     expect(requestHost(head(text))).toBe(expected);
+  });
+
+  test('a malformed request line has no target; a good one does', () => {
+    expect(requestLineTarget(head('GET  / HTTP/1.1\r\nHost: a\r\n\r\n'))).toBeNull();
+    expect(requestLineTarget(head('GET / HTTP/1.1 \r\nHost: a\r\n\r\n'))).toBeNull();
+    expect(requestLineTarget(head('GET /x?y HTTP/1.1\r\nHost: a\r\n\r\n'))).toBe('/x?y');
+    expect(requestLineTarget(head('OPTIONS * HTTP/1.1\r\n\r\n'))).toBe('*');
+  });
+
+  test('regression: the host of an absolute-form target wins over the Host header, for the app as for the front door', () => {
+    expect(effectiveHost('http://Localhost:8080/x', 'alice.localhost')).toBe('localhost');
+    expect(effectiveHost('/x', 'alice.localhost')).toBe('alice.localhost');
+    expect(effectiveHost('/x', undefined)).toBeNull();
   });
 
   test('normalises hosts and rejects junk', () => {

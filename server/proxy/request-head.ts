@@ -17,22 +17,35 @@ export function findHeadEnd(buffer: Buffer): number {
   return index === -1 ? -1 : index + CRLFCRLF.length;
 }
 
+const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\S+) HTTP\/1\.[01]$/;
+
+/** The request target of an HTTP/1.x request line (`/a?b`, `http://h/x`, `*`), or null when the line is malformed. */
+export function requestLineTarget(head: Buffer): string | null {
+  const end = head.indexOf('\r\n');
+  const line = head.toString('latin1', 0, end === -1 ? head.length : end);
+  return REQUEST_LINE.exec(line)?.[1] ?? null;
+}
+
 /**
- * The request's target host, lowercase, without port or trailing dot; null when the head is not
- * an HTTP/1.x request with a usable host. An absolute-form target (`GET http://h/ HTTP/1.1`)
- * wins over the Host header, as RFC 9112 §3.2.2 requires.
+ * The host a request is for: an absolute-form target's authority (`GET http://h/ HTTP/1.1`)
+ * wins over the Host header, as RFC 9112 §3.2.2 requires; lowercase, without port or trailing
+ * dot; null when there is none usable. The front door and the edge's app must agree on this.
  */
-export function requestHost(head: Buffer): string | null {
-  const text = head.toString('latin1');
-  const firstLineEnd = text.indexOf('\r\n');
-  if (firstLineEnd === -1) return null;
-  const requestLine = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\S+) HTTP\/1\.[01]$/.exec(text.slice(0, firstLineEnd));
-  if (!requestLine) return null;
-  const target = requestLine[1]!;
+export function effectiveHost(target: string, hostHeader: string | undefined): string | null {
   const absolute = /^https?:\/\/([^/?#]+)/i.exec(target);
   if (absolute) return normaliseHost(absolute[1]!);
-  const hostLine = /\r\nhost:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(text);
-  return hostLine ? normaliseHost(hostLine[1]!) : null;
+  return hostHeader === undefined ? null : normaliseHost(hostHeader);
+}
+
+/**
+ * The request's target host (see effectiveHost); null when the head is not an HTTP/1.x request
+ * or names no usable host.
+ */
+export function requestHost(head: Buffer): string | null {
+  const target = requestLineTarget(head);
+  if (target === null) return null;
+  const hostLine = /\r\nhost:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(head.toString('latin1'));
+  return effectiveHost(target, hostLine?.[1]);
 }
 
 /**
@@ -40,10 +53,9 @@ export function requestHost(head: Buffer): string | null {
  * null when the request line is malformed or the target could inject a header.
  */
 export function requestTarget(head: Buffer): string | null {
-  const text = head.toString('latin1');
-  const line = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\S+) HTTP\/1\.[01]\r\n/.exec(text);
-  if (!line) return null;
-  const target = line[1]!.replace(/^https?:\/\/[^/?#]*/i, '') || '/';
+  const line = requestLineTarget(head);
+  if (line === null) return null;
+  const target = line.replace(/^https?:\/\/[^/?#]*/i, '') || '/';
   return target.startsWith('/') && /^[\x21-\x7e]+$/.test(target) ? target : null;
 }
 

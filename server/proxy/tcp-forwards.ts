@@ -34,7 +34,11 @@ export class TcpForwards {
 
     for (const port of candidates) {
       if (this.inUse.has(port)) continue;
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+        // For the socket's whole life: a visitor's reset must never be an unhandled 'error'.
+        socket.on('error', (error) => this.logger.debug({ err: error, port }, 'tcp visitor socket error'));
+        onConnection(socket);
+      });
       const listening = await listen(server, port, this.bind);
       if (!listening) continue;
       this.inUse.set(port, server);

@@ -80,8 +80,8 @@ export function bridgeVisitor(
     logger.debug({ err: error }, 'visitor stream failed');
     resetVisitor(socket);
   });
-  // A visitor going away is everyday network noise: log at debug and cancel the stream.
-  socket.on('error', (error) => logger.debug({ err: error }, 'visitor socket error'));
+  // A visitor going away is everyday network noise (its 'error' is logged by whoever accepted
+  // the socket): cancel the stream.
   socket.on('close', () => {
     if (stream.destroyed) return;
     socket.unpipe(stream);

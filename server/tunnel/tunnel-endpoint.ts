@@ -7,6 +7,7 @@ import {
   PROTOCOL_VERSION,
   RAW_UPGRADE_PROTOCOL,
   TUNNEL_PATH,
+  rawHttpAnswer,
 } from '../../protocol/index.js';
 import type { AccountInfo } from '../accounts/account-store.js';
 import type { Logger } from '../logger.js';
@@ -83,10 +84,5 @@ export function bearerToken(header: string | undefined): string | null {
 
 function reject(socket: Socket, status: number, message: string): void {
   if (socket.destroyed) return;
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 426: 'Upgrade Required', 503: 'Service Unavailable' }[status] ?? 'Error';
-  const body = `${message}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(rawHttpAnswer(status, `${message}\n`, { 'Content-Type': 'text/plain; charset=utf-8' }));
 }
