@@ -68,17 +68,17 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
     '--data-dir', dataDir,
     '--bind', '127.0.0.1',
   ]);
-  const tokenLine = await edge.waitForLine(/udns login (udns_[A-Za-z0-9_-]+)/, EDGE_START_TIMEOUT_MS);
-  const token = tokenLine[1]!;
+  // Not a terminal: the edge names the admin token's file instead of printing the token.
+  await edge.waitForLine(/udns login - --server /, EDGE_START_TIMEOUT_MS);
+  const token = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
 
   const agent = group.start(`agent (${label})`, process.execPath, [
     ...nodeFlags(options.profileDir, `agent-${label}`),
     bin, ...route,
     '--name', NAME,
     '--server', `http://127.0.0.1:${httpPort}`,
-    '--token', token,
     '--transport', options.transport,
-  ]);
+  ], { env: { ...process.env, UDNS_TOKEN: token } });
   await agent.waitForLine(new RegExp(`^http://${NAME}\\.localhost:${httpPort} -> `), AGENT_START_TIMEOUT_MS);
 
   return {

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { UdnsError } from '../protocol/index.js';
+import { warn } from './cli-output.js';
+import { TOKEN_FLAG_WARNING, readTokenFile } from './token-source.js';
 
 /** What `udns login` saves for later commands. */
 export const ClientConfig = z.object({
@@ -74,19 +76,34 @@ export function writeClientConfig(file: string, config: ClientConfig): void {
   fs.renameSync(tmp, file);
 }
 
+/** Where a command's server and token can come from, besides the environment and the saved login. */
+export interface CredentialFlags {
+  server?: string;
+  /** Seen by every local user in `ps`: still honoured, with a warning. */
+  token?: string;
+  tokenFile?: string;
+  ca?: string;
+  insecure?: boolean;
+}
+
 /**
- * Server, token and TLS trust for a command: flags, then environment, then the saved config.
- * A saved CA path is read now, so a moved file is one clear error.
+ * Server, token and TLS trust for a command: flags (`--token` or `--token-file`), then `fallback`
+ * (the agent's config file), then UDNS_SERVER / UDNS_TOKEN, then the saved login. A saved CA
+ * path is read now, so a moved file is one clear error. `--token` costs a warning on stderr.
  */
 export function resolveCredentials(
-  flags: { server?: string; token?: string; ca?: string; insecure?: boolean },
+  flags: CredentialFlags,
   env: NodeJS.ProcessEnv = process.env,
+  fallback: { server?: string; token?: string } = {},
 ): EdgeTarget {
+  if (flags.token !== undefined && flags.tokenFile !== undefined) throw new UdnsError('config_invalid', 'give --token or --token-file, not both');
   const saved = readClientConfig(clientConfigPath(env));
-  const server = flags.server ?? env.UDNS_SERVER ?? saved.server;
-  const token = flags.token ?? env.UDNS_TOKEN ?? saved.token;
-  if (!server) throw new UdnsError('config_invalid', 'no server: run `udns login <token> --server <url>` or pass --server');
-  if (!token) throw new UdnsError('config_invalid', 'no token: run `udns login <token> --server <url>` or pass --token');
+  const server = flags.server ?? fallback.server ?? env.UDNS_SERVER ?? saved.server;
+  if (flags.token !== undefined) warn(TOKEN_FLAG_WARNING);
+  const flagToken = flags.tokenFile === undefined ? flags.token : readTokenFile(flags.tokenFile);
+  const token = flagToken ?? fallback.token ?? (env.UDNS_TOKEN || undefined) ?? saved.token;
+  if (!server) throw new UdnsError('config_invalid', 'no server: run `udns login --server <url>` or pass --server');
+  if (!token) throw new UdnsError('config_invalid', 'no token: run `udns login --server <url>`, pass --token-file <file> or set UDNS_TOKEN');
   const caFile = flags.ca ?? saved.ca;
   return { server, token, trust: { ca: caFile === undefined ? undefined : readCaFile(caFile), insecure: flags.insecure ?? saved.insecure ?? false } };
 }

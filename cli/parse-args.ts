@@ -33,11 +33,13 @@ export function parseTtl(value: string): number {
 export interface ApiFlags {
   server?: string;
   token?: string;
+  tokenFile?: string;
 }
 
 /** Adds {@link ApiFlags} to a command. */
 export function withApiFlags(command: Command): Command {
   return command
     .option('--server <url>', 'edge URL (default: from `udns login`)')
-    .option('--token <token>', 'account token (default: from `udns login`)');
+    .option('--token-file <file>', 'read the account token from this file (mode 0600; default: UDNS_TOKEN, else from `udns login`)')
+    .option('--token <token>', 'account token; visible to every local user in ps: prefer --token-file or UDNS_TOKEN');
 }

@@ -9,6 +9,7 @@ import { parsePort, parseTransport } from '../parse-args.js';
 export interface AgentFlags {
   server?: string;
   token?: string;
+  tokenFile?: string;
   ca?: string;
   insecure?: boolean;
   transport: 'raw' | 'ws';
@@ -19,16 +20,20 @@ export interface AgentFlags {
 export function withAgentFlags(command: Command): Command {
   return command
     .option('--server <url>', 'edge to connect to (default: from `udns login`)')
-    .option('--token <token>', 'account token (default: from `udns login`)')
+    .option('--token-file <file>', 'read the account token from this file (mode 0600; default: UDNS_TOKEN, else from `udns login`)')
+    .option('--token <token>', 'account token; visible to every local user in ps: prefer --token-file or UDNS_TOKEN')
     .option('--ca <file>', 'PEM file of a private CA that signed the server\'s certificate')
     .option('--insecure', 'do not verify the server\'s certificate (the token may reach an impostor)')
     .option('--transport <raw|ws>', 'tunnel transport: raw upgrade (fastest) or WebSocket', parseTransport, 'raw')
     .option('--log-level <level>', 'agent log detail on stderr (silent, info, debug)', 'silent');
 }
 
-/** Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. */
-export async function expose(routes: RouteSpec[], flags: AgentFlags): Promise<void> {
-  const edge = resolveCredentials(flags);
+/**
+ * Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. `fallback`
+ * is what the agent's config file says, below the flags and above the environment.
+ */
+export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: { server?: string; token?: string } = {}): Promise<void> {
+  const edge = resolveCredentials(flags, process.env, fallback);
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: flags.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure,

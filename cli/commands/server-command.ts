@@ -1,5 +1,30 @@
 import type { Command } from 'commander';
+import type { EdgeHandle } from '../../server/edge.js';
 import { say, warn } from '../cli-output.js';
+
+/**
+ * Tells the person starting the edge how to get the admin token: the token itself only on a
+ * terminal; elsewhere (journald, a container log, a pipe) only the path of its 0600 file, so
+ * the secret never lands in a log. The login commands shown keep it out of argv and history.
+ */
+function sayAdminToken(edge: EdgeHandle, toTerminal: boolean): void {
+  const file = edge.adminTokenFile();
+  const server = edge.urls.apex();
+  const fromFile = `  udns login - --server ${server} < ${file}`;
+  if (edge.initialAdminToken !== null && toTerminal) {
+    say('');
+    say('First start: created the account "admin". Its token:');
+    say(`  ${edge.initialAdminToken}`);
+    say(`Log in with \`udns login --server ${server}\` and paste it when asked.`);
+    if (file !== null) say(`Until then it also waits in ${file} (readable by this user only).`);
+  } else if (file !== null) {
+    say('');
+    say(edge.initialAdminToken !== null
+      ? `First start: created the account "admin". Its token is in ${file}, readable by this user only and deleted once used. Log in with:`
+      : `The admin token in ${file} has not been used yet. Log in with:`);
+    say(fromFile);
+  }
+}
 
 /** `udns server`: runs the edge (HTTP, tunnels, DNS) until SIGINT/SIGTERM. */
 export function registerServerCommand(program: Command): void {
@@ -25,6 +50,8 @@ export function registerServerCommand(program: Command): void {
     .option('--https-redirect', 'send plain-HTTP visitors to HTTPS (ACME challenge paths excepted)')
     .option('--hsts', 'add Strict-Transport-Security to the edge\'s own HTTPS pages')
     .option('--caa <record>', 'CAA record at the apex, e.g. \'0 issue "letsencrypt.org"\' (repeatable)', (value: string, all: string[] = []) => [...all, value])
+    .option('--max-visitors-per-tunnel <n>', 'visitor connections one tunnel carries at most (default 999)')
+    .option('--max-visitors-per-network <n>', 'of those, what one IPv4 address or IPv6 /64 may hold (default 249)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
       // Loaded here: the edge (Prisma, express, DNS) would slow every other command's start-up.
@@ -38,11 +65,7 @@ export function registerServerCommand(program: Command): void {
       say(`  urls  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`);
       say(`  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`);
       say(`  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`);
-      if (edge.initialAdminToken) {
-        say('');
-        say('First start: created the account "admin". Its token is shown only this once:');
-        say(`  udns login ${edge.initialAdminToken} --server ${edge.urls.apex()}`);
-      }
+      sayAdminToken(edge, process.stdout.isTTY === true);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) return;

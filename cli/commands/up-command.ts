@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { readAgentConfigFile } from '../agent-config-file.js';
+import { warn } from '../cli-output.js';
+import { openToOthers } from '../token-source.js';
 import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
 
 /** `udns up --config agent.yml`: every route and share of a config file from one agent. */
@@ -10,12 +12,13 @@ export function registerUpCommand(program: Command): void {
       .requiredOption('-c, --config <file>', 'YAML file listing http, tcp and share routes'),
   ).action(async (flags: AgentFlags & { config: string }, command: Command) => {
     const { config, routes } = await readAgentConfigFile(flags.config);
+    // A warning, not a refusal as for --token-file: the file is mostly routes, often shared.
+    const mode = config.token === undefined ? null : openToOthers(flags.config);
+    if (mode !== null) warn(`${flags.config} holds a token and is open to other users (mode ${mode}): run \`chmod 600 ${flags.config}\`, or move the token to --token-file`);
     await expose(routes, {
       ...flags,
-      server: flags.server ?? config.server,
-      token: flags.token ?? config.token,
       // An explicit --transport wins over the file, like --server and --token.
       transport: command.getOptionValueSource('transport') === 'cli' ? flags.transport : config.transport ?? flags.transport,
-    });
+    }, { server: config.server, token: config.token });
   });
 }

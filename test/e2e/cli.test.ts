@@ -87,12 +87,12 @@ describe('the udns CLI', () => {
   });
 
   test('token rejected: one clear line, non-zero exit', async () => {
-    expectCleanFailure(await runCli(['http', '3000', '--token', 'udns_wrong'], env), /^udns: token rejected: it is unknown or revoked$/);
+    expectCleanFailure(await runCli(['http', '3000'], { ...env, UDNS_TOKEN: 'udns_wrong' }), /^udns: token rejected: it is unknown or revoked$/);
   });
 
   test('name taken: one clear line, non-zero exit', async () => {
     const bob = await edge.createAccount('bob');
-    const agent = spawnCli(['http', String(origin.port), '--name', 'bobsname', '--token', bob], env);
+    const agent = spawnCli(['http', String(origin.port), '--name', 'bobsname'], { ...env, UDNS_TOKEN: bob });
     await agent.waitForOutput(/bobsname/);
     expectCleanFailure(await runCli(['http', String(origin.port), '--name', 'bobsname'], env), /^udns: the name "bobsname" belongs to another account/);
     agent.child.kill('SIGINT');
@@ -100,7 +100,7 @@ describe('the udns CLI', () => {
   });
 
   test('no saved login: says how to log in', async () => {
-    expectCleanFailure(await runCli(['http', '3000'], { UDNS_CONFIG: path.join(configDir, 'absent.json') }), /run `udns login <token> --server <url>`/);
+    expectCleanFailure(await runCli(['http', '3000'], { UDNS_CONFIG: path.join(configDir, 'absent.json') }), /run `udns login --server <url>`/);
   });
 
   test('account create prints a token that works; bad account names are refused', async () => {

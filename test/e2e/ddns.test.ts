@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
+import { writeTokenFile } from '../helpers/token-file.js';
 import { visit } from '../helpers/visitor.js';
 
 const run = promisify(execFile);
@@ -16,7 +17,7 @@ describe('udns ddns', () => {
   beforeAll(async () => {
     // A public IP that is not loopback, so the member's own address is told apart in answers.
     edge = await startTestEdge({ publicIp: '192.0.2.1' });
-    flags = ['--server', edge.serverUrl, '--token', edge.adminToken];
+    flags = ['--server', edge.serverUrl, '--token-file', writeTokenFile(edge.adminToken)];
   });
   afterAll(async () => { await edge?.close(); });
 

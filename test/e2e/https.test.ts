@@ -120,7 +120,7 @@ describe('HTTPS with certificates from files', () => {
   });
 
   test('the CLI: --ca works, a missing --ca file is one clear line', async () => {
-    const missing = await runCli(['http', String(origin.port), '--server', serverUrl, '--token', edge.adminToken, '--ca', '/nonexistent/ca.pem']);
+    const missing = await runCli(['http', String(origin.port), '--server', serverUrl, '--ca', '/nonexistent/ca.pem'], { UDNS_TOKEN: edge.adminToken });
     expect(missing.code).not.toBe(0);
     expect(missing.stderr.trim()).toBe('udns: cannot read --ca /nonexistent/ca.pem: ENOENT');
   });

@@ -6,6 +6,7 @@ import { startHttpOrigin, type Origin } from '../helpers/origins.js';
 import { makeShareFixture, type ShareFixture } from '../helpers/share-fixtures.js';
 import { expectCleanFailure, runCli, spawnCli, type CliProcess } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
+import { writeTokenFile } from '../helpers/token-file.js';
 import { visit } from '../helpers/visitor.js';
 
 describe('udns share and udns up from the command line', () => {
@@ -19,7 +20,7 @@ describe('udns share and udns up from the command line', () => {
     edge = await startTestEdge();
     origin = await startHttpOrigin();
     fixture = makeShareFixture();
-    flags = ['--server', edge.serverUrl, '--token', edge.adminToken];
+    flags = ['--server', edge.serverUrl, '--token-file', writeTokenFile(edge.adminToken)];
   });
   afterAll(async () => {
     for (const cli of running) cli.child.kill('SIGTERM');

@@ -56,11 +56,14 @@ describe('dead and revoked tunnels', () => {
   test('a frozen edge (SIGSTOP) is noticed by the agent heartbeat, which then reconnects', async () => {
     const origin = await startHttpOrigin();
     cleanups.push(() => origin.close());
-    const server = spawnCli(['server', '--http-port', '0', '--dns-port', '0', '--bind', '127.0.0.1', '--log-level', 'silent',
-      '--data-dir', (await import('node:fs')).mkdtempSync('/tmp/udns-frozen-edge-')]);
+    const fs = await import('node:fs');
+    const dataDir = fs.mkdtempSync('/tmp/udns-frozen-edge-');
+    const server = spawnCli(['server', '--http-port', '0', '--dns-port', '0', '--bind', '127.0.0.1', '--log-level', 'silent', '--data-dir', dataDir]);
     cleanups.push(() => { server.child.kill('SIGCONT'); server.child.kill('SIGKILL'); });
-    const out = await server.waitForOutput(/udns login (udns_\S+) --server (\S+)/);
-    const [, token, serverUrl] = /udns login (udns_\S+) --server (\S+)/.exec(out)!;
+    // Not a terminal: the edge names the admin token's file instead of printing the token.
+    const out = await server.waitForOutput(/udns login - --server (\S+)/);
+    const serverUrl = /udns login - --server (\S+)/.exec(out)![1];
+    const token = fs.readFileSync(`${dataDir}/admin-token`, 'utf8').trim();
     const { startAgent } = await import('../../agent/agent.js');
     const agent = await startAgent({ serverUrl: serverUrl!.replace('localhost', '127.0.0.1'), token: token!, routes: [{ kind: 'http', localPort: origin.port, name: 'patient' }] });
     cleanups.push(() => agent.stop());
