@@ -18,10 +18,12 @@ export const MAX_STREAMS_PER_TUNNEL = 1000;
 /** Of those, visitor streams (one stays free for the control stream). */
 export const MAX_VISITOR_STREAMS_PER_TUNNEL = MAX_STREAMS_PER_TUNNEL - 1;
 /**
- * Visitor streams one visitor address may hold on one tunnel: half the tunnel, so one client
- * cannot starve a name, while a whole office behind one NAT address still gets through.
+ * Visitor connections one client network (an IPv4 address, an IPv6 /64) may hold on one
+ * tunnel by default: a quarter of it, so that it takes four networks keeping requests busy to
+ * fill a name, while an office behind one NAT address still gets 250 at once. Idle keep-alive
+ * connections do not count against newcomers: they are closed to make room.
  */
-export const MAX_VISITOR_STREAMS_PER_ADDRESS = Math.floor(MAX_VISITOR_STREAMS_PER_TUNNEL / 2);
+export const DEFAULT_VISITOR_STREAMS_PER_NETWORK = Math.floor(MAX_VISITOR_STREAMS_PER_TUNNEL / 4);
 /** Upper bound on HTTP/2 session buffering, in megabytes (node:http2 `maxSessionMemory`). */
 export const MAX_SESSION_MEMORY_MB = 64;
 

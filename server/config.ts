@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { DIRECT_RECHECK_INTERVAL_MS, UdnsError } from '../protocol/index.js';
+import { DEFAULT_VISITOR_STREAMS_PER_NETWORK, DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError } from '../protocol/index.js';
 import { LOG_LEVELS } from './logger.js';
 
 /** Let's Encrypt's production ACME directory, the `--acme-directory` default. */
@@ -50,6 +50,10 @@ export const EdgeConfigSchema = z.object({
   caa: z.preprocess((value) => (typeof value === 'string' ? value.split(';').map((v) => v.trim()).filter(Boolean) : value), z.array(z.string().min(1)).default([])),
   /** Add Strict-Transport-Security to the edge's own HTTPS pages. */
   hsts: z.stringbool().or(z.boolean()).default(false),
+  /** Visitor connections one tunnel carries at most (the agent's HTTP/2 stream limit is the ceiling). */
+  maxVisitorsPerTunnel: z.coerce.number().int().min(1).max(MAX_VISITOR_STREAMS_PER_TUNNEL).default(MAX_VISITOR_STREAMS_PER_TUNNEL),
+  /** Of those, what one client network (an IPv4 address, an IPv6 /64) may hold; idle keep-alive connections make room. */
+  maxVisitorsPerNetwork: z.coerce.number().int().min(1).max(MAX_VISITOR_STREAMS_PER_TUNNEL).default(DEFAULT_VISITOR_STREAMS_PER_NETWORK),
   /** Obtain and renew a `*.<domain>` + `<domain>` certificate through ACME DNS-01, answered by our own DNS. */
   acme: z.stringbool().or(z.boolean()).default(false),
   /** ACME directory URL; Let's Encrypt production by default. */
@@ -73,6 +77,9 @@ export const EdgeConfigSchema = z.object({
   }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     context.addIssue({ code: 'custom', path: ['tlsCert'], message: '--tls-cert and --tls-key go together' });
+  }
+  if (config.maxVisitorsPerNetwork > config.maxVisitorsPerTunnel) {
+    context.addIssue({ code: 'custom', path: ['maxVisitorsPerNetwork'], message: 'cannot exceed --max-visitors-per-tunnel' });
   }
   if (config.httpsRedirect && config.httpsPort === undefined) {
     context.addIssue({ code: 'custom', path: ['httpsRedirect'], message: 'needs --https-port' });
@@ -101,6 +108,8 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_HTTPS_REDIRECT: 'httpsRedirect',
   UDNS_HSTS: 'hsts',
   UDNS_CAA: 'caa',
+  UDNS_MAX_VISITORS_PER_TUNNEL: 'maxVisitorsPerTunnel',
+  UDNS_MAX_VISITORS_PER_NETWORK: 'maxVisitorsPerNetwork',
   UDNS_ACME: 'acme',
   UDNS_ACME_DIRECTORY: 'acmeDirectory',
   UDNS_ACME_EMAIL: 'acmeEmail',

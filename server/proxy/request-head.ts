@@ -59,6 +59,12 @@ export function requestTarget(head: Buffer): string | null {
   return target.startsWith('/') && /^[\x21-\x7e]+$/.test(target) ? target : null;
 }
 
+/** True when a request head asks to switch protocols (WebSocket and other `Upgrade`s) or is a CONNECT. */
+export function isUpgradeRequest(head: Buffer): boolean {
+  const text = head.toString('latin1', 0, Math.min(head.length, MAX_REQUEST_HEAD_BYTES));
+  return text.startsWith('CONNECT ') || /\r\nupgrade:[ \t]*\S/i.test(text);
+}
+
 /** `Alice.Example.net.:8080` → `alice.example.net`; `[::1]:80` → `::1`; null when malformed. */
 export function normaliseHost(value: string): string | null {
   let host = value.trim().toLowerCase();

@@ -1,9 +1,9 @@
-import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { HTTP_VISITOR_IDLE_MS, type VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
+import { isUpgradeRequest } from './request-head.js';
 
 /** Once the agent has finished a connection, a visitor that keeps its side open gets this long. */
 const HALF_OPEN_GRACE_MS = 5_000;
@@ -23,9 +23,16 @@ export function bridgeVisitor(
   firstBytes: Buffer | null,
   logger: Logger,
 ): BridgeOutcome {
-  let opened: http2.ClientHttp2Stream | 'busy';
+  let opened: ReturnType<TunnelSession['openVisitorStream']>;
   try {
-    opened = tunnel.openVisitorStream(info);
+    opened = tunnel.openVisitorStream(info, {
+      // Raw TCP and switched protocols (WebSockets) have no "between requests" to be idle in.
+      pinned: info.scheme === 'tcp' || (firstBytes !== null && isUpgradeRequest(firstBytes)),
+      reclaim: () => {
+        logger.debug('idle keep-alive connection closed to make room for a new visitor');
+        socket.destroy();
+      },
+    });
   } catch (error) {
     logger.debug({ err: error }, 'tunnel could not open a stream');
     return 'tunnel-gone';
@@ -34,8 +41,11 @@ export function bridgeVisitor(
     logger.warn({ visitor: info.remoteAddress }, 'stream limit reached, visitor refused');
     return 'busy';
   }
-  const stream = opened;
+  const { stream, slot } = opened;
   if (firstBytes && firstBytes.length > 0) stream.write(firstBytes);
+  // What the limits need to tell an idle keep-alive connection from one awaiting its answer.
+  stream.on('data', () => slot.touch(true));
+  socket.on('data', () => slot.touch(false));
 
   stream.on('response', (headers) => {
     // The agent answers 200 once it has the stream; anything else means it could not serve it

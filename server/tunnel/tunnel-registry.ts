@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
+  DEFAULT_VISITOR_STREAMS_PER_NETWORK,
   DIRECT_RECHECK_INTERVAL_MS,
+  MAX_VISITOR_STREAMS_PER_TUNNEL,
   UdnsError,
   isUdnsError,
   randomName,
@@ -15,6 +17,7 @@ import { bridgeVisitor } from '../proxy/visitor-bridge.js';
 import type { TcpForward, TcpForwards } from '../proxy/tcp-forwards.js';
 import type { PublicUrls } from '../public-urls.js';
 import { DirectChecks } from './direct-checks.js';
+import type { VisitorSlotLimits } from './visitor-slots.js';
 import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-session.js';
 import type { ZoneEditor } from '../zone-editor.js';
 
@@ -51,6 +54,7 @@ export class TunnelRegistry implements TunnelHost {
     private readonly logger: Logger,
     tokenRecheckMs: number,
     directRecheckMs: number = DIRECT_RECHECK_INTERVAL_MS,
+    readonly visitorLimits: VisitorSlotLimits = { perTunnel: MAX_VISITOR_STREAMS_PER_TUNNEL, perNetwork: DEFAULT_VISITOR_STREAMS_PER_NETWORK },
   ) {
     this.direct = new DirectChecks(directory, logger, directRecheckMs);
     this.recheckTimer = setInterval(() => {

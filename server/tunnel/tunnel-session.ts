@@ -7,8 +7,6 @@ import {
   ControlChannel,
   HANDSHAKE_TIMEOUT_MS,
   MAX_ROUTES_PER_TUNNEL,
-  MAX_VISITOR_STREAMS_PER_ADDRESS,
-  MAX_VISITOR_STREAMS_PER_TUNNEL,
   PROTOCOL_VERSION,
   UdnsError,
   controlStreamHeaders,
@@ -24,6 +22,7 @@ import {
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo } from '../accounts/account-store.js';
+import { VisitorSlots, type VisitorSlot, type VisitorSlotLimits } from './visitor-slots.js';
 
 /** What the registry answers a route registration with. */
 export type RegistrationResult =
@@ -37,6 +36,8 @@ export interface TunnelHost {
   /** Starts checking a route's direct mode; throws a UdnsError when the route cannot have it. */
   offerDirect(tunnel: TunnelSession, request: OfferDirect): void;
   tunnelClosed(tunnel: TunnelSession): void;
+  /** Visitor connections each tunnel may carry, in all and per client network. */
+  readonly visitorLimits: VisitorSlotLimits;
 }
 
 /** A route as the session remembers it, for the status API. */
@@ -77,12 +78,11 @@ export class TunnelSession extends EventEmitter {
   private closed = false;
   /** Registrations awaiting the database: counted against the route limit too. */
   private registering = 0;
-  private visitorStreams = 0;
   /** The agent resets visitor streams when asked (CancelStream) instead of being sent RST_STREAM. */
   private agentCancelsStreams = false;
-  /** Frees a visitor stream's place in the limits (see openVisitorStream). */
-  private readonly releaseOnCancel = new Map<http2.ClientHttp2Stream, () => void>();
-  private readonly visitorStreamsByAddress = new Map<string, number>();
+  /** Each visitor stream's place in the limits, freed when it closes or is cancelled. */
+  private readonly slotOf = new Map<http2.ClientHttp2Stream, VisitorSlot>();
+  private readonly visitorSlots: VisitorSlots;
 
   constructor(
     transport: Duplex,
@@ -95,6 +95,7 @@ export class TunnelSession extends EventEmitter {
   ) {
     super();
     this.logger = logger.child({ tunnel: this.id, account: account.name });
+    this.visitorSlots = new VisitorSlots(host.visitorLimits);
     this.mux = createEdgeMux(transport);
     this.mux.once('close', () => this.finish('transport closed'));
     this.openControl();
@@ -106,31 +107,34 @@ export class TunnelSession extends EventEmitter {
   }
 
   /**
-   * Opens a stream for one visitor connection, or returns `'busy'` when the tunnel (or this
-   * visitor's address) already has as many streams as it may. Bytes may be written at once,
-   * before the agent answers: the first byte then reaches the origin one round trip sooner.
+   * Opens a stream for one visitor connection, or returns `'busy'` when the tunnel (or the
+   * visitor's network) already carries as many as it may and no idle connection can make room
+   * (see VisitorSlots: `reclaim` closes this visitor's connection when it is idle and a
+   * newcomer needs its place; `pinned` connections are never reclaimed). Bytes may be written
+   * at once, before the agent answers: the first byte then reaches the origin one round trip sooner.
    * @throws when the mux is already closing
    */
-  openVisitorStream(info: VisitorInfo): http2.ClientHttp2Stream | 'busy' {
-    const fromAddress = this.visitorStreamsByAddress.get(info.remoteAddress) ?? 0;
-    if (this.visitorStreams >= MAX_VISITOR_STREAMS_PER_TUNNEL || fromAddress >= MAX_VISITOR_STREAMS_PER_ADDRESS) return 'busy';
-    const stream = this.mux.request(visitorStreamHeaders(info), { endStream: false });
-    this.visitorStreams++;
-    this.visitorStreamsByAddress.set(info.remoteAddress, fromAddress + 1);
-    let counted = true;
-    const release = (): void => {
-      if (!counted) return;
-      counted = false;
-      this.visitorStreams--;
-      const left = (this.visitorStreamsByAddress.get(info.remoteAddress) ?? 1) - 1;
-      if (left === 0) this.visitorStreamsByAddress.delete(info.remoteAddress);
-      else this.visitorStreamsByAddress.set(info.remoteAddress, left);
-    };
-    stream.once('close', release);
-    // A cancelled stream waits for the agent's reset, but its visitor is gone already.
-    this.releaseOnCancel.set(stream, release);
-    stream.once('close', () => this.releaseOnCancel.delete(stream));
-    return stream;
+  openVisitorStream(info: VisitorInfo, options: { pinned: boolean; reclaim: () => void }): { stream: http2.ClientHttp2Stream; slot: VisitorSlot } | 'busy' {
+    const slot = this.visitorSlots.admit(info.remoteAddress, options);
+    if (slot === null) return 'busy';
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = this.mux.request(visitorStreamHeaders(info), { endStream: false });
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
+    this.slotOf.set(stream, slot);
+    stream.once('close', () => {
+      slot.release();
+      this.slotOf.delete(stream);
+    });
+    return { stream, slot };
+  }
+
+  /** Visitor connections this tunnel carries now, in all or (given an address) from that address's network. */
+  visitorCount(address?: string): number {
+    return address === undefined ? this.visitorSlots.size : this.visitorSlots.heldBy(address);
   }
 
   /**
@@ -145,7 +149,8 @@ export class TunnelSession extends EventEmitter {
       return;
     }
     this.control.send({ type: 'cancelStream', streamId: stream.id });
-    this.releaseOnCancel.get(stream)?.();
+    // The stream waits for the agent's reset, but its visitor is gone already.
+    this.slotOf.get(stream)?.release();
     stream.resume();
     const fallback = setTimeout(() => {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);

@@ -3,14 +3,15 @@ import http from 'node:http';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
-import { MAX_VISITOR_STREAMS_PER_ADDRESS, isUdnsError } from '../../protocol/index.js';
+import { isUdnsError } from '../../protocol/index.js';
+import { eventually } from '../helpers/eventually.js';
 import { startHttpOrigin, type Origin } from '../helpers/origins.js';
 import { startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { hostFor, visit } from '../helpers/visitor.js';
 
 /** Opens a visitor connection from `localAddress` that sends one request and then idles. */
-async function idleVisitor(edge: TestEdge, localAddress: string, name: string): Promise<{ socket: net.Socket; firstReply: Promise<string> }> {
+async function idleVisitor(edge: TestEdge, localAddress: string, name: string, path = '/echo'): Promise<{ socket: net.Socket; firstReply: Promise<string> }> {
   const socket = net.connect({ port: edge.edge.httpPort, host: '127.0.0.1', localAddress });
   await once(socket, 'connect');
   socket.on('error', () => {});
@@ -19,7 +20,7 @@ async function idleVisitor(edge: TestEdge, localAddress: string, name: string): 
     socket.on('data', (chunk) => { out += chunk; if (out.includes('\r\n\r\n')) resolve(out); });
     socket.on('close', () => resolve(out));
   });
-  socket.write(`GET /echo HTTP/1.1\r\nHost: ${hostFor(edge, name)}\r\n\r\n`);
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostFor(edge, name)}\r\n\r\n`);
   return { socket, firstReply };
 }
 
@@ -27,9 +28,11 @@ describe('visitor limits', () => {
   let edge: TestEdge;
   let origin: Origin;
   let agent: Agent;
+  const PER_TUNNEL = 12;
+  const PER_NETWORK = 4;
 
   beforeAll(async () => {
-    edge = await startTestEdge();
+    edge = await startTestEdge({ maxVisitorsPerTunnel: PER_TUNNEL, maxVisitorsPerNetwork: PER_NETWORK });
     origin = await startHttpOrigin();
     agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name: 'popular' }]);
   });
@@ -39,33 +42,62 @@ describe('visitor limits', () => {
     await edge?.close();
   });
 
-  test('regression: one address holding many idle connections gets 503, other visitors still get in', async () => {
+  /** Sends one request from `from`; resolves with the first answer's head. */
+  const ask = async (from: string, path = '/echo') => {
+    const visitor = await idleVisitor(edge, from, 'popular', path);
+    return { ...visitor, reply: await visitor.firstReply };
+  };
+
+  test('regression: three addresses holding idle keep-alive connections no longer lock a name for everyone', async () => {
     const held: net.Socket[] = [];
     try {
-      for (let i = 0; i < MAX_VISITOR_STREAMS_PER_ADDRESS; i++) {
-        const { socket, firstReply } = await idleVisitor(edge, '127.0.0.1', 'popular');
-        held.push(socket);
-        if (i % 100 === 0) expect(await firstReply).toMatch(/^HTTP\/1\.1 200/);
+      for (const from of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) {
+        for (let i = 0; i < PER_NETWORK; i++) {
+          const { socket, reply } = await ask(from);
+          held.push(socket);
+          expect(reply).toMatch(/^HTTP\/1\.1 200/);
+        }
       }
-      const refused = await idleVisitor(edge, '127.0.0.1', 'popular');
-      held.push(refused.socket);
-      const reply = await refused.firstReply;
-      expect(reply).toMatch(/^HTTP\/1\.1 503 Service Unavailable/);
-      expect(reply).toContain('Retry-After: 5');
-      // Another visitor address is not starved by the first one.
-      const other = await idleVisitor(edge, '127.0.0.2', 'popular');
-      held.push(other.socket);
-      expect(await other.firstReply).toMatch(/^HTTP\/1\.1 200/);
+      expect(edge.edge.tunnelCount()).toBe(1);
+      // The tunnel is full of answered, idle connections: once they have been quiet a moment, a
+      // newcomer takes the place of the longest idle one instead of getting 503.
+      const newcomer = await eventually('a newcomer to be let in', async () => {
+        const attempt = await ask('127.0.0.4');
+        if (/^HTTP\/1\.1 200/.test(attempt.reply)) return attempt;
+        attempt.socket.destroy();
+        expect(attempt.reply).toMatch(/^HTTP\/1\.1 503/);
+        return undefined;
+      }, { timeoutMs: 15_000, intervalMs: 250 });
+      held.push(newcomer.socket);
+      await eventually('the oldest idle connection to be closed', () => (held[0]!.readableEnded || held[0]!.destroyed ? true : undefined));
     } finally {
       for (const socket of held) socket.destroy();
     }
-    // Once they are gone, the first address is served again (as soon as the edge has seen the closes).
-    let status = 0;
-    for (let i = 0; i < 100 && status !== 200; i++) {
-      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-      status = (await visit(edge, 'popular', '/echo')).status;
+  });
+
+  test('one network with every connection awaiting its answer gets 503 at its limit, other networks still get in', async () => {
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 0; i < PER_NETWORK; i++) held.push((await idleVisitor(edge, '127.0.0.5', 'popular', '/hang')).socket);
+      // /hang never answers: nothing here is idle between requests, so nothing is reclaimed.
+      const refused = await eventually('the fifth connection of 127.0.0.5 to be refused', async () => {
+        const attempt = await ask('127.0.0.5');
+        held.push(attempt.socket);
+        return /^HTTP\/1\.1 503/.test(attempt.reply) ? attempt.reply : undefined;
+      });
+      expect(refused).toContain('Retry-After: 5');
+      const other = await ask('127.0.0.6');
+      held.push(other.socket);
+      expect(other.reply).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      for (const socket of held) socket.destroy();
     }
-    expect(status).toBe(200);
+    // Once they are gone, the network is served again as soon as the edge has seen the closes.
+    await eventually('127.0.0.5 to be served again', async () => {
+      const attempt = await ask('127.0.0.5');
+      attempt.socket.destroy();
+      return /^HTTP\/1\.1 200/.test(attempt.reply) ? true : undefined;
+    });
   });
 
   test('regression: a visitor that never closes its side is released after the origin closed the connection', async () => {

@@ -1,0 +1,112 @@
+import { networkOf } from '../../protocol/index.js';
+
+/** How many visitor connections one tunnel carries, and how many of them one client network may hold. */
+export interface VisitorSlotLimits {
+  readonly perTunnel: number;
+  readonly perNetwork: number;
+}
+
+/**
+ * A kept-alive connection must have been quiet this long before a newcomer may take its place:
+ * long enough that a client between two quick requests is not cut, short enough that a page
+ * load is never refused while idle connections sit around.
+ */
+export const RECLAIM_MIN_IDLE_MS = 2_000;
+
+/** One visitor connection's place in its tunnel's limits. */
+export interface VisitorSlot {
+  /** Client network the slot counts against. */
+  readonly network: string;
+  /** Records traffic: `toVisitor` true for bytes the agent sent to the visitor. */
+  touch(toVisitor: boolean): void;
+  /** Frees the slot; safe to call more than once. */
+  release(): void;
+}
+
+interface Holder {
+  readonly network: string;
+  lastActivityMs: number;
+  /** The last bytes went to the visitor: the answer is out, the client is between requests. */
+  answered: boolean;
+  /** Connections that may never be reclaimed (raw TCP, and HTTP that asked to switch protocols). */
+  readonly pinned: boolean;
+  /** Closes the visitor's connection to make room; set by whoever bridges it. */
+  readonly reclaim: () => void;
+}
+
+/**
+ * The visitor limits of one tunnel, counted per client network (an IPv4 address or an IPv6
+ * /64, see networkOf) rather than per address string, so that one host cannot multiply its
+ * share. When a limit is reached, an HTTP connection that is idle between requests (its last
+ * bytes went to the visitor, none since RECLAIM_MIN_IDLE_MS) is closed to make room, the
+ * longest idle first: of the newcomer's own network when that network is at its limit, else of
+ * the network holding the most. Only when nothing is idle is the newcomer refused. Without
+ * this, three addresses holding idle keep-alive connections locked a name for everyone.
+ */
+export class VisitorSlots {
+  private readonly holders = new Set<Holder>();
+  private readonly byNetwork = new Map<string, number>();
+
+  constructor(private readonly limits: VisitorSlotLimits, private readonly now: () => number = Date.now) {}
+
+  /** Connections held right now. */
+  get size(): number {
+    return this.holders.size;
+  }
+
+  /** Connections `network` (or the network of an address) holds right now. */
+  heldBy(address: string): number {
+    return this.byNetwork.get(networkOf(address)) ?? 0;
+  }
+
+  /**
+   * A slot for a new visitor from `address`, making room by reclaiming an idle connection if
+   * needed; null when every connection in the way is busy.
+   */
+  admit(address: string, options: { pinned: boolean; reclaim: () => void }): VisitorSlot | null {
+    const network = networkOf(address);
+    if ((this.byNetwork.get(network) ?? 0) >= this.limits.perNetwork && !this.reclaimFrom(network)) return null;
+    if (this.holders.size >= this.limits.perTunnel && !this.reclaimFrom(null)) return null;
+    const holder: Holder = { network, lastActivityMs: this.now(), answered: false, pinned: options.pinned, reclaim: options.reclaim };
+    this.holders.add(holder);
+    this.byNetwork.set(network, (this.byNetwork.get(network) ?? 0) + 1);
+    return {
+      network,
+      touch: (toVisitor) => {
+        holder.lastActivityMs = this.now();
+        holder.answered = toVisitor;
+      },
+      release: () => this.release(holder),
+    };
+  }
+
+  private release(holder: Holder): void {
+    if (!this.holders.delete(holder)) return;
+    const left = (this.byNetwork.get(holder.network) ?? 1) - 1;
+    if (left === 0) this.byNetwork.delete(holder.network);
+    else this.byNetwork.set(holder.network, left);
+  }
+
+  /**
+   * Closes the longest-idle reclaimable connection of `network`, or (null) of the network that
+   * holds the most connections among those with one; false when there is none. One pass.
+   */
+  private reclaimFrom(network: string | null): boolean {
+    const idleBefore = this.now() - RECLAIM_MIN_IDLE_MS;
+    let best: Holder | undefined;
+    let bestHeld = 0;
+    for (const holder of this.holders) {
+      if (holder.pinned || !holder.answered || holder.lastActivityMs > idleBefore) continue;
+      if (network !== null && holder.network !== network) continue;
+      const held = this.byNetwork.get(holder.network) ?? 0;
+      if (!best || held > bestHeld || (held === bestHeld && holder.lastActivityMs < best.lastActivityMs)) {
+        best = holder;
+        bestHeld = held;
+      }
+    }
+    if (!best) return false;
+    this.release(best);
+    best.reclaim();
+    return true;
+  }
+}
