@@ -37,5 +37,11 @@ export const RECONNECT_JITTER = 0.3;
 
 /** How long the agent waits for the hello/welcome exchange before giving up on a connection. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * An HTTP visitor connection idle between requests this long is closed by the edge: nginx's
+ * keepalive_timeout, a quarter of the old 5 minutes, and above the 15–60 s heartbeats of
+ * event streams (whose pauses look the same from the edge, which does not parse answers).
+ */
+export const DEFAULT_KEEP_ALIVE_IDLE_MS = 75_000;
 /** An HTTP visitor connection idle this long (no byte either way) is closed, by the edge and by a share. */
 export const HTTP_VISITOR_IDLE_MS = 5 * 60_000;

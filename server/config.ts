@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { DEFAULT_VISITOR_STREAMS_PER_NETWORK, DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError } from '../protocol/index.js';
+import { DEFAULT_KEEP_ALIVE_IDLE_MS, DEFAULT_VISITOR_STREAMS_PER_NETWORK, DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError } from '../protocol/index.js';
 import { LOG_LEVELS } from './logger.js';
 
 /** Let's Encrypt's production ACME directory, the `--acme-directory` default. */
@@ -54,6 +54,8 @@ export const EdgeConfigSchema = z.object({
   maxVisitorsPerTunnel: z.coerce.number().int().min(1).max(MAX_VISITOR_STREAMS_PER_TUNNEL).default(MAX_VISITOR_STREAMS_PER_TUNNEL),
   /** Of those, what one client network (an IPv4 address, an IPv6 /64) may hold; idle keep-alive connections make room. */
   maxVisitorsPerNetwork: z.coerce.number().int().min(1).max(MAX_VISITOR_STREAMS_PER_TUNNEL).default(DEFAULT_VISITOR_STREAMS_PER_NETWORK),
+  /** Seconds an HTTP visitor connection may idle between requests before the edge closes it. */
+  keepAliveTimeout: z.coerce.number().int().min(1).max(3600).default(DEFAULT_KEEP_ALIVE_IDLE_MS / 1000),
   /** Obtain and renew a `*.<domain>` + `<domain>` certificate through ACME DNS-01, answered by our own DNS. */
   acme: z.stringbool().or(z.boolean()).default(false),
   /** ACME directory URL; Let's Encrypt production by default. */
@@ -110,6 +112,7 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_CAA: 'caa',
   UDNS_MAX_VISITORS_PER_TUNNEL: 'maxVisitorsPerTunnel',
   UDNS_MAX_VISITORS_PER_NETWORK: 'maxVisitorsPerNetwork',
+  UDNS_KEEP_ALIVE_TIMEOUT: 'keepAliveTimeout',
   UDNS_ACME: 'acme',
   UDNS_ACME_DIRECTORY: 'acmeDirectory',
   UDNS_ACME_EMAIL: 'acmeEmail',

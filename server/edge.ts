@@ -111,7 +111,7 @@ async function startServices(
   const urls = new PublicUrls(config.domain, httpPort, config.publicUrl, httpsPort);
 
   const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000,
-    { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork });
+    { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork, keepAliveIdleMs: config.keepAliveTimeout * 1000 });
   cleanups.push(() => registry.closeAll());
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   const app = createEdgeApp({ domain: config.domain, tokens: adminToken.tokens, names: store, editor, directory, registry, urls, logger });

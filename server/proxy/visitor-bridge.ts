@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { HTTP_VISITOR_IDLE_MS, type VisitorInfo } from '../../protocol/index.js';
+import type { VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
 import { isUpgradeRequest } from './request-head.js';
@@ -27,9 +27,9 @@ export function bridgeVisitor(
   try {
     opened = tunnel.openVisitorStream(info, {
       // Raw TCP and switched protocols (WebSockets) have no "between requests" to be idle in.
-      pinned: info.scheme === 'tcp' || (firstBytes !== null && isUpgradeRequest(firstBytes)),
+      kind: info.scheme === 'tcp' ? 'tcp' : firstBytes !== null && isUpgradeRequest(firstBytes) ? 'upgrade' : 'http',
       reclaim: () => {
-        logger.debug('idle keep-alive connection closed to make room for a new visitor');
+        logger.debug('idle visitor connection closed');
         socket.destroy();
       },
     });
@@ -79,9 +79,6 @@ export function bridgeVisitor(
       socket.once('finish', () => setTimeout(() => socket.destroy(), HALF_OPEN_GRACE_MS).unref());
     }
   });
-  if (info.scheme !== 'tcp') {
-    socket.setTimeout(HTTP_VISITOR_IDLE_MS, () => socket.destroy());
-  }
   stream.on('close', () => {
     // A reset (any non-zero code) or a stream that closed before its end: the visitor must see a break.
     if (stream.rstCode || !stream.readableEnded) resetVisitor(socket);

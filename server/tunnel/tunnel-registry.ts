@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
+  DEFAULT_KEEP_ALIVE_IDLE_MS,
   DEFAULT_VISITOR_STREAMS_PER_NETWORK,
   DIRECT_RECHECK_INTERVAL_MS,
   MAX_VISITOR_STREAMS_PER_TUNNEL,
@@ -36,6 +37,15 @@ type RouteEntry =
   | { kind: 'tcp'; tunnel: TunnelSession; routeId: string; forward: TcpForward };
 
 const RANDOM_NAME_ATTEMPTS = 8;
+/** How often idle visitor connections are looked for: the idle limits are this much late at most. */
+const IDLE_SWEEP_INTERVAL_MS = 5_000;
+
+/** Visitor limits when the edge is given none. */
+export const DEFAULT_VISITOR_LIMITS: VisitorSlotLimits = Object.freeze({
+  perTunnel: MAX_VISITOR_STREAMS_PER_TUNNEL,
+  perNetwork: DEFAULT_VISITOR_STREAMS_PER_NETWORK,
+  keepAliveIdleMs: DEFAULT_KEEP_ALIVE_IDLE_MS,
+});
 
 /**
  * Every live tunnel and route on this edge. Decides who serves a name: the newest tunnel of the
@@ -54,16 +64,21 @@ export class TunnelRegistry implements TunnelHost {
     private readonly logger: Logger,
     tokenRecheckMs: number,
     directRecheckMs: number = DIRECT_RECHECK_INTERVAL_MS,
-    readonly visitorLimits: VisitorSlotLimits = { perTunnel: MAX_VISITOR_STREAMS_PER_TUNNEL, perNetwork: DEFAULT_VISITOR_STREAMS_PER_NETWORK },
+    readonly visitorLimits: VisitorSlotLimits = DEFAULT_VISITOR_LIMITS,
   ) {
     this.direct = new DirectChecks(directory, logger, directRecheckMs);
     this.recheckTimer = setInterval(() => {
       for (const tunnel of this.tunnels) void tunnel.recheckAuthorization();
     }, tokenRecheckMs);
     this.recheckTimer.unref();
+    this.idleTimer = setInterval(() => {
+      for (const tunnel of this.tunnels) tunnel.closeIdleVisitors();
+    }, IDLE_SWEEP_INTERVAL_MS);
+    this.idleTimer.unref();
   }
 
   private readonly recheckTimer: NodeJS.Timeout;
+  private readonly idleTimer: NodeJS.Timeout;
   private readonly direct: DirectChecks;
 
   /** Adds a tunnel that finished its handshake. */
@@ -136,6 +151,7 @@ export class TunnelRegistry implements TunnelHost {
   /** Closes every tunnel (edge shutdown). */
   closeAll(): void {
     clearInterval(this.recheckTimer);
+    clearInterval(this.idleTimer);
     this.direct.close();
     for (const tunnel of this.tunnels) tunnel.close('edge shutting down');
   }

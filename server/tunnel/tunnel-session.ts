@@ -22,7 +22,7 @@ import {
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo } from '../accounts/account-store.js';
-import { VisitorSlots, type VisitorSlot, type VisitorSlotLimits } from './visitor-slots.js';
+import { VisitorSlots, type VisitorKind, type VisitorSlot, type VisitorSlotLimits } from './visitor-slots.js';
 
 /** What the registry answers a route registration with. */
 export type RegistrationResult =
@@ -110,11 +110,11 @@ export class TunnelSession extends EventEmitter {
    * Opens a stream for one visitor connection, or returns `'busy'` when the tunnel (or the
    * visitor's network) already carries as many as it may and no idle connection can make room
    * (see VisitorSlots: `reclaim` closes this visitor's connection when it is idle and a
-   * newcomer needs its place; `pinned` connections are never reclaimed). Bytes may be written
+   * newcomer needs its place, or when it idled too long; only `http` connections make room). Bytes may be written
    * at once, before the agent answers: the first byte then reaches the origin one round trip sooner.
    * @throws when the mux is already closing
    */
-  openVisitorStream(info: VisitorInfo, options: { pinned: boolean; reclaim: () => void }): { stream: http2.ClientHttp2Stream; slot: VisitorSlot } | 'busy' {
+  openVisitorStream(info: VisitorInfo, options: { kind: VisitorKind; reclaim: () => void }): { stream: http2.ClientHttp2Stream; slot: VisitorSlot } | 'busy' {
     const slot = this.visitorSlots.admit(info.remoteAddress, options);
     if (slot === null) return 'busy';
     let stream: http2.ClientHttp2Stream;
@@ -130,6 +130,11 @@ export class TunnelSession extends EventEmitter {
       this.slotOf.delete(stream);
     });
     return { stream, slot };
+  }
+
+  /** Closes visitor connections that idled past their limits (see VisitorSlots.closeIdle). */
+  closeIdleVisitors(): number {
+    return this.visitorSlots.closeIdle();
   }
 
   /** Visitor connections this tunnel carries now, in all or (given an address) from that address's network. */

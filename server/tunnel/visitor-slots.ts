@@ -1,10 +1,21 @@
-import { networkOf } from '../../protocol/index.js';
+import { HTTP_VISITOR_IDLE_MS, networkOf } from '../../protocol/index.js';
 
-/** How many visitor connections one tunnel carries, and how many of them one client network may hold. */
+/** How many visitor connections one tunnel carries, how many of them one client network may hold, and for how long they may idle. */
 export interface VisitorSlotLimits {
   readonly perTunnel: number;
   readonly perNetwork: number;
+  /** An HTTP connection idle between requests (answered, then silent) this long is closed. */
+  readonly keepAliveIdleMs: number;
 }
+
+/** What a visitor connection carries, which decides how it may idle and whether it can make room for others. */
+export type VisitorKind =
+  /** HTTP/1.x requests and answers: idle between requests, reclaimable. */
+  | 'http'
+  /** An HTTP connection that asked to switch protocols (WebSocket): never reclaimed. */
+  | 'upgrade'
+  /** Raw TCP: never reclaimed, no silence limit (an SSH session may idle for hours). */
+  | 'tcp';
 
 /**
  * A kept-alive connection must have been quiet this long before a newcomer may take its place:
@@ -12,6 +23,8 @@ export interface VisitorSlotLimits {
  * load is never refused while idle connections sit around.
  */
 export const RECLAIM_MIN_IDLE_MS = 2_000;
+/** Any HTTP connection (upgraded ones too) silent both ways this long is closed, answered or not. */
+export const HTTP_MAX_SILENCE_MS = HTTP_VISITOR_IDLE_MS;
 
 /** One visitor connection's place in its tunnel's limits. */
 export interface VisitorSlot {
@@ -28,8 +41,7 @@ interface Holder {
   lastActivityMs: number;
   /** The last bytes went to the visitor: the answer is out, the client is between requests. */
   answered: boolean;
-  /** Connections that may never be reclaimed (raw TCP, and HTTP that asked to switch protocols). */
-  readonly pinned: boolean;
+  readonly kind: VisitorKind;
   /** Closes the visitor's connection to make room; set by whoever bridges it. */
   readonly reclaim: () => void;
 }
@@ -63,11 +75,11 @@ export class VisitorSlots {
    * A slot for a new visitor from `address`, making room by reclaiming an idle connection if
    * needed; null when every connection in the way is busy.
    */
-  admit(address: string, options: { pinned: boolean; reclaim: () => void }): VisitorSlot | null {
+  admit(address: string, options: { kind: VisitorKind; reclaim: () => void }): VisitorSlot | null {
     const network = networkOf(address);
     if ((this.byNetwork.get(network) ?? 0) >= this.limits.perNetwork && !this.reclaimFrom(network)) return null;
     if (this.holders.size >= this.limits.perTunnel && !this.reclaimFrom(null)) return null;
-    const holder: Holder = { network, lastActivityMs: this.now(), answered: false, pinned: options.pinned, reclaim: options.reclaim };
+    const holder: Holder = { network, lastActivityMs: this.now(), answered: false, kind: options.kind, reclaim: options.reclaim };
     this.holders.add(holder);
     this.byNetwork.set(network, (this.byNetwork.get(network) ?? 0) + 1);
     return {
@@ -78,6 +90,27 @@ export class VisitorSlots {
       },
       release: () => this.release(holder),
     };
+  }
+
+  /**
+   * Closes the connections that idled too long: HTTP ones answered and silent for the
+   * keep-alive time (the client is between requests and may open a new connection when it
+   * needs one), and any non-TCP connection silent both ways for HTTP_MAX_SILENCE_MS. Called
+   * every few seconds; returns how many it closed.
+   */
+  closeIdle(): number {
+    const now = this.now();
+    const expired: Holder[] = [];
+    for (const holder of this.holders) {
+      const silence = now - holder.lastActivityMs;
+      if (holder.kind === 'tcp') continue;
+      if ((holder.kind === 'http' && holder.answered && silence >= this.limits.keepAliveIdleMs) || silence >= HTTP_MAX_SILENCE_MS) expired.push(holder);
+    }
+    for (const holder of expired) {
+      this.release(holder);
+      holder.reclaim();
+    }
+    return expired.length;
   }
 
   private release(holder: Holder): void {
@@ -96,7 +129,7 @@ export class VisitorSlots {
     let best: Holder | undefined;
     let bestHeld = 0;
     for (const holder of this.holders) {
-      if (holder.pinned || !holder.answered || holder.lastActivityMs > idleBefore) continue;
+      if (holder.kind !== 'http' || !holder.answered || holder.lastActivityMs > idleBefore) continue;
       if (network !== null && holder.network !== network) continue;
       const held = this.byNetwork.get(holder.network) ?? 0;
       if (!best || held > bestHeld || (held === bestHeld && holder.lastActivityMs < best.lastActivityMs)) {

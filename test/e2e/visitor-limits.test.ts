@@ -131,6 +131,30 @@ describe('visitor limits', () => {
   });
 });
 
+describe('idle visitors', () => {
+  test('regression: a keep-alive connection idle between requests is closed after --keep-alive-timeout; one awaiting its answer is not', async () => {
+    const edge = await startTestEdge({ keepAliveTimeout: 1 });
+    const origin = await startHttpOrigin();
+    const agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name: 'idler' }]);
+    const held: net.Socket[] = [];
+    try {
+      const waiting = await idleVisitor(edge, '127.0.0.1', 'idler', '/hang');
+      held.push(waiting.socket);
+      const answered = await idleVisitor(edge, '127.0.0.1', 'idler', '/echo');
+      held.push(answered.socket);
+      expect(await answered.firstReply).toMatch(/^HTTP\/1\.1 200/);
+      await eventually('the idle keep-alive connection to be closed', () => (answered.socket.readableEnded || answered.socket.destroyed ? true : undefined), { timeoutMs: 15_000 });
+      // Swept at the same moment, the request still waiting for its answer was left alone.
+      expect(waiting.socket.readableEnded || waiting.socket.destroyed).toBe(false);
+    } finally {
+      for (const socket of held) socket.destroy();
+      agent.stop();
+      await origin.close();
+      await edge.close();
+    }
+  });
+});
+
 describe('registration and transport edge cases', () => {
   test('regression: a burst of route registrations cannot pass the per-tunnel limit', async () => {
     const edge = await startTestEdge();
