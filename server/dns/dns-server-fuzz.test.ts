@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import dns2 from 'dns2';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { DnsFuzzer, frame, validQuery as makeQuery } from '../../test/helpers/dns-fuzz.js';
 import { startDnsServer, type DnsServerHandle } from './dns-server.js';
 import type { MemberRecord, ZoneView } from './zone.js';
 
@@ -14,68 +15,13 @@ const run = promisify(execFile);
 
 const SEED = Number(process.env.DNS_FUZZ_SEED ?? 20261125);
 
-/** mulberry32: a seeded PRNG, so a failing run can be replayed with DNS_FUZZ_SEED. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
-const int = (max: number): number => Math.floor(random() * max);
-const bytes = (length: number): Buffer => Buffer.from(Array.from({ length }, () => int(256)));
-
-function validQuery(id: number, name = 'alice.udns.test', type: number = Packet.TYPE.A, edns = false): Buffer {
-  const packet = new Packet();
-  packet.header = new Packet.Header({ id, rd: 1 });
-  packet.questions = [new Packet.Question(name, type, Packet.CLASS.IN)];
-  if (edns) packet.additionals.push({ ...Packet.Resource.EDNS([], { udpPayloadSize: 4096 }), name: '' } as dns2.Packet.Resource);
-  return packet.toBuffer();
-}
-
-const SEEDS = [
-  validQuery(1),
-  validQuery(2, 'udns.test', Packet.TYPE.NS, true),
-  validQuery(3, 'nobody.udns.test', Packet.TYPE.AAAA, true),
-  validQuery(4, 'example.com', Packet.TYPE.MX),
-  validQuery(5, 'big.alice.udns.test', Packet.TYPE.TXT, true),
-  validQuery(6, 'www.alice.udns.test', Packet.TYPE.A),
-];
-
-/** Random bytes, truncations, bit flips, spliced sections and hostile headers. */
-function fuzzPacket(): Buffer {
-  const seed = SEEDS[int(SEEDS.length)]!;
-  switch (int(6)) {
-    case 0:
-      return bytes(int(520));
-    case 1:
-      return seed.subarray(0, int(seed.length));
-    case 2: {
-      const mutated = Buffer.from(seed);
-      for (let flips = 1 + int(8); flips > 0; flips--) mutated[int(mutated.length)]! ^= 1 << int(8);
-      return mutated;
-    }
-    case 3:
-      return Buffer.concat([seed.subarray(0, 12 + int(seed.length - 12)), bytes(int(64))]);
-    case 4: {
-      // A plausible header with wild counts and flags, then junk or a pointer loop.
-      const header = bytes(12);
-      header[2] = header[2]! & 0x7f; // keep QR=0 so it gets past the first check
-      const tail = int(2) === 0 ? bytes(int(100)) : Buffer.from([0xc0, 12, 0, 1, 0, 1]);
-      return Buffer.concat([header, tail]);
-    }
-    default: {
-      // A valid question followed by records whose lengths lie.
-      const packet = Buffer.from(seed);
-      packet.writeUInt16BE(1 + int(3), 10);
-      return Buffer.concat([packet, Buffer.from([0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, int(256), int(256)]), bytes(int(20))]);
-    }
-  }
-}
+// The generator lives in test/helpers (the edge-process fuzz in test/e2e/dns-fuzz.test.ts uses it
+// too): mutations of real queries, compression loops, huge labels, EDNS options, responses, junk.
+const fuzz = new DnsFuzzer(SEED, 'udns.test');
+const int = (max: number): number => fuzz.int(max);
+const bytes = (length: number): Buffer => fuzz.bytes(length);
+const validQuery = (id: number): Buffer => makeQuery(id, 'alice.udns.test');
+const fuzzPacket = (): Buffer => fuzz.next().packet;
 
 const logLines: Array<{ level: number; msg: string }> = [];
 const logger = pino(
@@ -177,12 +123,6 @@ test('responses (QR=1) are never answered', async () => {
   socket.close();
   expect(responses.map((message) => Packet.parse(message).header.id)).toEqual([0x3000]);
 });
-
-function frame(message: Buffer): Buffer {
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(message.length);
-  return Buffer.concat([length, message]);
-}
 
 /** Opens a TCP connection, writes `chunks`, and collects whatever comes back until it closes. */
 function tcpSession(chunks: Buffer[], end: 'end' | 'destroy' | 'keep'): Promise<Buffer> {

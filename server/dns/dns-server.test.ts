@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import dns2 from 'dns2';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isUdnsError } from '../../protocol/errors.js';
+import { eventually } from '../../test/helpers/eventually.js';
 import { startDnsServer, type DnsServerHandle, type DnsServerOptions } from './dns-server.js';
 import type { MemberRecord, ZoneView } from './zone.js';
 
@@ -541,10 +543,128 @@ describe('lifecycle', () => {
   test('bad options are config_invalid, naming every problem', async () => {
     const zone = { domain: 'Bad_Domain.', publicIp: '2001:db8::1', isClaimed: () => false, serial: () => 1, caa: ['issue letsencrypt.org'] };
     const rateLimit = { burst: 0, slip: 11, perSecond: 5 };
-    const error = await startDnsServer({ zone, port: 70000, bind: 'localhost', logger, rateLimit } as never).catch((e: unknown) => e);
+    const tcp = { maxConnections: 0, queryDeadlineMs: 1.5 };
+    const error = await startDnsServer({ zone, port: 70000, bind: 'localhost', logger, rateLimit, tcp } as never).catch((e: unknown) => e);
     expect(isUdnsError(error, 'config_invalid')).toBe(true);
-    for (const field of ['port', 'bind', 'zone.domain', 'zone.publicIp', 'zone.recordsAt', 'zone.caa.0', 'rateLimit']) {
+    for (const field of ['port', 'bind', 'zone.domain', 'zone.publicIp', 'zone.recordsAt', 'zone.caa.0', 'rateLimit', 'tcp.maxConnections', 'tcp.queryDeadlineMs']) {
       expect(String(error)).toContain(field);
+    }
+  });
+});
+
+/** A framed query (the two-byte length DNS over TCP puts first). */
+function tcpQuery(id: number, name: string, type: number): Buffer {
+  const packet = new dns2.Packet();
+  packet.header = new dns2.Packet.Header({ id, rd: 1 });
+  packet.questions = [new dns2.Packet.Question(name, type, dns2.Packet.CLASS.IN)];
+  const message = packet.toBuffer();
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(message.length);
+  return Buffer.concat([length, message]);
+}
+
+/** A TCP connection and what it received; `ended` settles when the server closed it. */
+async function tcpClient(server: DnsServerHandle, localAddress = '127.0.0.1') {
+  const socket = net.connect({ port: server.tcpPort, host: '127.0.0.1', localAddress });
+  socket.on('error', () => {});
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  let closed = false;
+  void ended.then(() => { closed = true; });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  /** Ids of the whole answers received so far. */
+  const answerIds = (): number[] => {
+    const stream = Buffer.concat(received);
+    const ids: number[] = [];
+    for (let offset = 0; offset + 4 <= stream.length; offset += 2 + stream.readUInt16BE(offset)) {
+      if (offset + 2 + stream.readUInt16BE(offset) > stream.length) break;
+      ids.push(stream.readUInt16BE(offset + 2));
+    }
+    return ids;
+  };
+  return { socket, ended, closed: () => closed, answerIds };
+}
+
+describe('TCP clients cannot hold the server', () => {
+  test('a client that pipelines queries and never reads its answers is dropped (it grew the edge by 360 MB)', async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'debug' }, new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } }));
+    const server = await startDnsServer({ zone: zone6, port: 0, bind: '127.0.0.1', logger: capture, rateLimit: false });
+    try {
+      const client = await tcpClient(server);
+      client.socket.pause();
+      // 5000 answers of 4.4 kB: 22 MB, far more than the kernel's buffers hold.
+      const queries = Array.from({ length: 5000 }, (_, id) => tcpQuery(id, 'big.alice.udns.test', dns2.Packet.TYPE.TXT));
+      client.socket.write(Buffer.concat(queries));
+      await eventually('the server to drop the client', () => (lines.some((line) => line.includes('not reading its answers')) ? true : undefined));
+      client.socket.resume();
+      await client.ended;
+      const ids = client.answerIds();
+      expect(ids.length).toBeGreaterThan(0);
+      expect(ids.length).toBeLessThan(5000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a client dribbling a query byte by byte is closed at the query deadline, unanswered', async () => {
+    const server = await startDnsServer({ zone: zone6, port: 0, bind: '127.0.0.1', logger, tcp: { queryDeadlineMs: 300 } });
+    try {
+      const client = await tcpClient(server);
+      const query = tcpQuery(7, `${'a'.repeat(60)}.alice.udns.test`, dns2.Packet.TYPE.A);
+      // Each byte restarts dns2's 10 s idle timer: alone, it would wait for the whole query.
+      for (const byte of query) {
+        if (client.closed()) break;
+        client.socket.write(Buffer.from([byte]));
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+      await client.ended;
+      expect(client.answerIds()).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('the query deadline starts again with every query: a steady client keeps its connection', async () => {
+    const server = await startDnsServer({ zone: zone6, port: 0, bind: '127.0.0.1', logger, tcp: { queryDeadlineMs: 1000 } });
+    try {
+      const client = await tcpClient(server);
+      for (let id = 1; id <= 15; id++) {
+        client.socket.write(tcpQuery(id, 'alice.udns.test', dns2.Packet.TYPE.A));
+        await eventually(`answer ${id}`, () => (client.answerIds().includes(id) ? true : undefined));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(client.closed()).toBe(false);
+      client.socket.end();
+      await client.ended;
+      expect(client.answerIds()).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('connections past the per-network and total limits are closed at once; closed ones free their place', async () => {
+    const server = await startDnsServer({ zone: zone6, port: 0, bind: '127.0.0.1', logger, tcp: { maxConnectionsPerNetwork: 3, maxConnections: 5 } });
+    const ask = async (localAddress: string, id: number): Promise<number[]> => {
+      const client = await tcpClient(server, localAddress);
+      client.socket.end(tcpQuery(id, 'alice.udns.test', dns2.Packet.TYPE.A));
+      await client.ended;
+      return client.answerIds();
+    };
+    try {
+      // 127.0.0.0/24 is one network; 127.0.1.0/24 and 127.0.2.0/24 are others.
+      const held = await Promise.all([1, 2, 3].map(() => tcpClient(server, '127.0.0.1')));
+      expect(await ask('127.0.0.2', 4)).toEqual([]);
+      const others = await Promise.all([1, 2].map(() => tcpClient(server, '127.0.1.1')));
+      expect(await ask('127.0.2.1', 5)).toEqual([]);
+      for (const client of held) client.socket.destroy();
+      await Promise.all(held.map((client) => client.ended));
+      await eventually('a place to free up', async () => ((await ask('127.0.0.3', 6)).length === 1 ? true : undefined));
+      expect(others.every((client) => !client.closed())).toBe(true);
+      for (const client of others) client.socket.destroy();
+    } finally {
+      await server.close();
     }
   });
 });

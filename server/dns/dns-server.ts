@@ -16,6 +16,7 @@ import {
   type BuiltResponse,
 } from './dns-response.js';
 import { RATE_LIMIT_DEFAULTS, ResponseRateLimiter, type RateDecision, type RateLimitSettings } from './response-rate-limit.js';
+import { TCP_LIMIT_DEFAULTS, TcpGuard, type TcpLimits } from './tcp-guard.js';
 import { parseCaa } from './zone-records.js';
 import type { ZoneView } from './zone.js';
 
@@ -50,6 +51,8 @@ export interface DnsServerOptions {
   rateLimit?: Partial<RateLimitSettings> | false;
   /** Monotonic milliseconds for the rate limiter; tests pass a fake clock. Default `performance.now`. */
   clock?: () => number;
+  /** What one TCP client may hold (see {@link TcpLimits}); fields left out take {@link TCP_LIMIT_DEFAULTS}. */
+  tcp?: Partial<TcpLimits>;
 }
 
 const isDomain = (value: string): boolean => value.split('.').every(isLabel) && value.length <= 253;
@@ -87,6 +90,16 @@ const OptionsSchema = z.object({
     ])
     .optional(),
   clock: z.custom<() => number>(isFunction, 'must be a function').optional(),
+  tcp: z
+    .object({
+      maxConnections: z.number().int().min(1).max(1_000_000),
+      maxConnectionsPerNetwork: z.number().int().min(1).max(1_000_000),
+      queryDeadlineMs: z.number().int().min(1).max(3_600_000),
+      maxUnsentBytes: z.number().int().min(0).max(1024 ** 3),
+    })
+    .partial()
+    .strict()
+    .optional(),
 });
 
 // Only for validation: the zone itself is used as given, since it may be a class whose methods
@@ -136,7 +149,9 @@ function listenTcp(server: dns2.TCPServer, port: number, bind: string): Promise<
  * Responses are encoded here ({@link encodeWithin}), not by dns2: over UDP within the size the
  * client advertised (512 without EDNS, at most {@link EDNS_UDP_PAYLOAD_SIZE}), an answer that
  * does not fit going out TC=1 so the client retries over TCP; over TCP up to 65,535 bytes. UDP
- * responses are rate-limited per source network ({@link RateLimitSettings}); TCP is not.
+ * responses are rate-limited per source network ({@link RateLimitSettings}); TCP is not, but its
+ * connections are bounded ({@link TcpLimits}: how many, per network, a query at least every
+ * 10 s, and how much unread answer a client may leave).
  *
  * dns2's per-transport servers are used instead of `dns2.createServer`, whose `listen()` binds
  * TCP to every interface when asked for port 0, never settles when a bind fails, and hides the
@@ -154,6 +169,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const tcpSockets = new Set<net.Socket>();
 
   const limiter = rateLimiterFor(options);
+  const given = Object.entries(options.tcp ?? {}).filter(([, value]) => value !== undefined);
+  const tcpGuard = new TcpGuard({ ...TCP_LIMIT_DEFAULTS, ...Object.fromEntries(given) });
 
   /** Encodes within the transport's size limit and sends; returns whether it was truncated. */
   const deliver = (send: Send, response: Packet, request: Packet, transport: Transport): boolean => {
@@ -182,6 +199,17 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   // would be unhandled and take the process down. Every path either sends or returns having
   // decided to drop, so no request is left pending.
   const handle = (request: Packet, send: Send, client: unknown, transport: Transport): void => {
+    if (client instanceof net.Socket) {
+      // dns2 goes on parsing what a connection already sent after we dropped it.
+      if (client.destroyed) return;
+      // dns2 writes every answer whatever the client reads: bound what it may leave unread.
+      if (tcpGuard.notReading(client)) {
+        logger.debug({ transport, peer: client.remoteAddress, unsent: client.writableLength }, 'dns tcp client not reading its answers, dropped');
+        client.destroy();
+        return;
+      }
+      tcpGuard.queried(client);
+    }
     const peer = peerOf(client);
     // Decided before any work, so a flood of refused queries costs no lookups. Responses
     // (QR=1) are never answered and take no token.
@@ -241,11 +269,23 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   tcp.on('request', (request: Packet, send: Send, client: unknown) => handle(request, send, client, 'tcp'));
   tcp.on('requestError', onRequestError('tcp'));
   tcp.on('connection', (socket: net.Socket) => {
+    // dns2 has its error listener on the socket already (reported through 'requestError').
+    const refused = tcpGuard.admit(socket);
+    if (refused !== null) {
+      logger.debug({ transport: 'tcp', peer: socket.remoteAddress, refused, open: tcpGuard.connections }, 'dns tcp connection refused');
+      socket.destroy();
+      return;
+    }
     tcpSockets.add(socket);
     socket.once('close', () => tcpSockets.delete(socket));
     // dns2 only end()s an idle connection; with its allowHalfOpen a peer that never sends
-    // FIN would keep the socket forever. destroySoon frees it once our FIN is out.
-    socket.on('timeout', () => socket.destroySoon());
+    // FIN would keep the socket forever. destroySoon frees it once our FIN is out, but waits for
+    // every queued answer first: nothing having moved for the whole idle time, answers still
+    // queued mean the peer takes none, and the socket goes at once.
+    socket.on('timeout', () => {
+      if (socket.writableLength > 0) socket.destroy();
+      else socket.destroySoon();
+    });
   });
 
   let closing: Promise<void> | undefined;
