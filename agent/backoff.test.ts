@@ -25,4 +25,18 @@ describe('reconnect backoff', () => {
     backoff.reset();
     expect(backoff.next()).toBe(100);
   });
+
+  test('an edge\'s Retry-After is a floor, spread upwards only, and still grows the next delay', () => {
+    for (const random of [0, 0.5, 0.999]) {
+      const backoff = new Backoff(100, 30_000, 0.3, () => random);
+      const delay = backoff.next(5000);
+      expect(delay).toBeGreaterThanOrEqual(5000);
+      expect(delay).toBeLessThanOrEqual(6500);
+    }
+    // Longer than the cap when the edge asks for it.
+    expect(new Backoff(100, 30_000, 0).next(120_000)).toBe(120_000);
+    // A floor below the backoff's own delay changes nothing.
+    const backoff = new Backoff(100, 30_000, 0);
+    expect([backoff.next(), backoff.next(), backoff.next(50)]).toEqual([100, 200, 400]);
+  });
 });

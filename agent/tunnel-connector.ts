@@ -20,7 +20,7 @@ import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
 import type { DirectListener } from './routes/direct-listener.js';
 import type { RouteHandler } from './routes/route-handler.js';
-import { dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
+import { RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -277,8 +277,9 @@ export class TunnelConnector extends EventEmitter {
     }
   }
 
-  private scheduleReconnect(reason: string): void {
-    const delayMs = this.backoff.next();
+  /** `notBeforeMs`: the wait an edge asked for (429 Retry-After), never cut short. */
+  private scheduleReconnect(reason: string, notBeforeMs = 0): void {
+    const delayMs = this.backoff.next(notBeforeMs);
     this.emit('offline', reason, delayMs);
     this.logger.info({ reason, delayMs }, 'reconnecting');
     this.retryTimer = setTimeout(() => {
@@ -292,7 +293,7 @@ export class TunnelConnector extends EventEmitter {
           return;
         }
         // A refused route on reconnect was already handled; the mux close schedules the next try.
-        if (this.mux === null) this.scheduleReconnect(error instanceof Error ? error.message : 'connect failed');
+        if (this.mux === null) this.scheduleReconnect(error instanceof Error ? error.message : 'connect failed', error instanceof RetryLaterError ? error.retryAfterMs : 0);
       });
     }, delayMs);
   }

@@ -31,10 +31,25 @@ const UNTRUSTED_CERTIFICATE = new Set([
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const MAX_ERROR_BODY_BYTES = 4096;
+/** The wait assumed when a 429 names none (or a malformed one). */
+const DEFAULT_RETRY_AFTER_MS = 30_000;
+/** The longest wait an edge's Retry-After may impose: a broken or hostile edge cannot park the agent for days. */
+const MAX_RETRY_AFTER_MS = 60 * 60_000;
+
+/**
+ * The edge turned the token away unchecked (HTTP 429): too many rejected tokens came from this
+ * network lately. Not a verdict on the token: try again after `retryAfterMs`, not sooner.
+ */
+export class RetryLaterError extends UdnsError {
+  constructor(message: string, readonly retryAfterMs: number) {
+    super('rate_limited', message);
+  }
+}
 
 /**
  * Opens the tunnel's byte stream to the edge at `serverUrl`, authenticating with `token`.
- * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, or `server_unreachable`
+ * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, `server_unreachable`,
+ *   or a {@link RetryLaterError} (`rate_limited`)
  */
 export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind, trust: TlsTrust = {}): Promise<Duplex & { edgeAddress?: string }> {
   return kind === 'raw' ? dialRaw(serverUrl, token, trust) : dialWebSocket(serverUrl, token, trust);
@@ -115,11 +130,23 @@ async function readRejection(res: http.IncomingMessage): Promise<UdnsError> {
   if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location?.startsWith('https:')) {
     return new UdnsError('server_unreachable', `the server redirects to HTTPS: use --server ${new URL(location).origin}`);
   }
+  if (res.statusCode === 429) {
+    const waitMs = retryAfterMs(res.headers['retry-after']);
+    return new RetryLaterError(`the edge turned the token away unchecked: too many rejected tokens from this network lately (it asks for ${Math.ceil(waitMs / 1000)} s)`, waitMs);
+  }
   const code: ErrorCode = res.statusCode === 401 ? 'unauthorized'
     : res.statusCode === 426 ? 'protocol_version'
       : 'server_unreachable';
   const prefix = code === 'server_unreachable' ? `the server answered ${res.statusCode}, it may not be a udns edge: ` : '';
   return new UdnsError(code, prefix + message);
+}
+
+/** Retry-After as delay-seconds or an HTTP date, within 0 … {@link MAX_RETRY_AFTER_MS}. */
+function retryAfterMs(header: string | undefined): number {
+  const text = (header ?? '').trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
+  if (!Number.isFinite(ms)) return DEFAULT_RETRY_AFTER_MS;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
 function unreachable(serverUrl: URL, error: NodeJS.ErrnoException): UdnsError {

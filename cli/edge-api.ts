@@ -48,8 +48,12 @@ export async function callEdge<T>(edge: EdgeTarget, method: string, path: string
   } catch {
     throw new UdnsError('config_invalid', `invalid server URL "${edge.server}": use e.g. http://localhost:8080`);
   }
-  const { status, text } = await request(url, method, edge, body === undefined ? undefined : JSON.stringify(body));
+  const { status, text, retryAfter } = await request(url, method, edge, body === undefined ? undefined : JSON.stringify(body));
   if (status === 401) throw new UdnsError('unauthorized', 'token rejected: it is unknown or revoked');
+  if (status === 429) {
+    const seconds = /^\d+$/.test(retryAfter ?? '') ? Number(retryAfter) : 60;
+    throw new UdnsError('rate_limited', `the edge turned the token away unchecked: too many rejected tokens from this network lately; try again in ${seconds} s`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -69,7 +73,7 @@ export async function callEdge<T>(edge: EdgeTarget, method: string, path: string
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
-function request(url: URL, method: string, edge: EdgeTarget, body: string | undefined): Promise<{ status: number; text: string }> {
+function request(url: URL, method: string, edge: EdgeTarget, body: string | undefined): Promise<{ status: number; text: string; retryAfter?: string }> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
     const req = (secure ? https : http).request(url, {
@@ -86,7 +90,7 @@ function request(url: URL, method: string, edge: EdgeTarget, body: string | unde
         if (size > MAX_ANSWER_BYTES) req.destroy(new Error('answer too large'));
         else chunks.push(chunk);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: res.headers['retry-after'] }));
       res.on('error', (error) => reject(unreachable(url, error)));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));

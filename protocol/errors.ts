@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'protocol_version',
   'protocol_violation',
   'replaced',
+  'rate_limited',
   'server_unreachable',
   'tls_untrusted',
   'local_unreachable',

@@ -12,6 +12,7 @@ import { makeSelfSignedCredentials } from './acme/self-signed.js';
 import { AdminTokenHandover } from './admin-token-handover.js';
 import { createEdgeApp } from './api/edge-app.js';
 import { openAccountStore, type AccountStore } from './accounts/account-store.js';
+import { TokenGate, type TokenGateOptions, type TokenGateStats } from './accounts/token-gate.js';
 import type { EdgeConfig } from './config.js';
 import { startDnsServer, type DnsServerHandle } from './dns/dns-server.js';
 import { createLogger, type Logger } from './logger.js';
@@ -42,6 +43,8 @@ export interface EdgeHandle {
   readonly acme: AcmeCertificates | undefined;
   /** Live tunnels right now. */
   tunnelCount(): number;
+  /** Counters of the token checks at the API, tunnel and dyndns2 entry points. */
+  tokenChecks(): TokenGateStats;
   close(): Promise<void>;
 }
 
@@ -49,12 +52,12 @@ export interface EdgeHandle {
  * Starts the edge: database (created or migrated), DNS, the HTTP front door with the tunnel
  * endpoint, API and proxy. Everything listens before this resolves.
  */
-export async function startEdge(config: EdgeConfig, options: { logger?: Logger } = {}): Promise<EdgeHandle> {
+export async function startEdge(config: EdgeConfig, options: { logger?: Logger; tokenGate?: TokenGateOptions } = {}): Promise<EdgeHandle> {
   const logger = options.logger ?? createLogger(config.logLevel, 'udns-edge');
   const store = await openAccountStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
   try {
-    return await startServices(config, logger, store, cleanups);
+    return await startServices(config, logger, store, cleanups, options.tokenGate);
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await cleanup();
     throw error;
@@ -66,6 +69,7 @@ async function startServices(
   logger: Logger,
   store: AccountStore,
   cleanups: Array<() => Promise<void> | void>,
+  tokenGate: TokenGateOptions = {},
 ): Promise<EdgeHandle> {
   const directory = new NameDirectory(await store.listAllNames(), await store.allRecords());
   const editor = new ZoneEditor(store, directory);
@@ -114,13 +118,15 @@ async function startServices(
     { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork, keepAliveIdleMs: config.keepAliveTimeout * 1000 });
   cleanups.push(() => registry.closeAll());
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
-  const app = createEdgeApp({ domain: config.domain, tokens: adminToken.tokens, names: store, editor, directory, registry, urls, logger });
+  // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
+  const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
+  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (config.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);
   });
   httpServer.keepAliveTimeout = 30_000;
-  const endpoint = createTunnelEndpoint(adminToken.tokens, registry, logger);
+  const endpoint = createTunnelEndpoint(tokens, registry, logger);
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
     endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
@@ -203,6 +209,7 @@ async function startServices(
     adminTokenFile: () => adminToken.pendingFile(),
     acme,
     tunnelCount: () => registry.tunnelCount,
+    tokenChecks: () => tokens.stats(),
     close: () => {
       closing ??= (async () => {
         for (const cleanup of cleanups.reverse()) await cleanup();

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Request, Response } from 'express';
 import { isUdnsError, plainAddress } from '../../protocol/index.js';
 import type { AccountInfo } from '../accounts/account-store.js';
+import type { TokenVerdict } from '../accounts/token-gate.js';
 import { canonicalValue, parseOwner, type RecordType } from '../accounts/record-rules.js';
 import type { Logger } from '../logger.js';
 import type { NameDirectory } from '../name-directory.js';
@@ -16,9 +17,12 @@ export const MAX_HOSTNAMES_PER_UPDATE = 20;
 export const MAX_CHANGES_PER_HOUR = 60;
 const HOUR_MS = 60 * 60_000;
 
-/** What the endpoint needs from the store. */
+/** What the endpoint needs from the edge's token gate and the store. */
 export interface DyndnsAccounts {
-  authenticate(token: string): Promise<AccountInfo | null>;
+  /** Checks a password (a token) sent from `address`, throttled per network. */
+  check(token: string, address: string): Promise<TokenVerdict>;
+  /** Counts a failure found after the check: a good token of another account than the user. */
+  recordFailure(address: string): void;
   nameOwner(label: string): Promise<number | null>;
 }
 
@@ -57,6 +61,12 @@ export function wantedAddresses(myip: string | undefined, peer: string | undefin
   return {};
 }
 
+/** The hostnames of `?hostname=a,b` (also when the parameter is repeated), empty ones dropped. */
+function requestedHostnames(raw: unknown): string[] {
+  return (Array.isArray(raw) ? raw.join(',') : typeof raw === 'string' ? raw : '')
+    .split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
 function addressText(wanted: WantedAddresses): string {
   return [wanted.A, wanted.AAAA].filter((value) => value !== undefined).join(',');
 }
@@ -68,7 +78,10 @@ function addressText(wanted: WantedAddresses): string {
  * `notfqdn`, `nohost` (not a name or sub-name of this account), `abuse` (more than
  * {@link MAX_CHANGES_PER_HOUR} changing updates in the last hour), `dnserr`; or one line for
  * the whole request: `badauth` (HTTP 401), `notfqdn` (no hostname), `numhost` (more than
- * {@link MAX_HOSTNAMES_PER_UPDATE}), `911` (the edge failed). A good update replaces the
+ * {@link MAX_HOSTNAMES_PER_UPDATE}), `911` (the edge failed). While the caller's network has
+ * had too many rejected passwords, the password is not checked and every hostname is answered
+ * `abuse` (HTTP 200, so clients read it: ddclient ignores the body of any other status but 401)
+ * with a Retry-After header. A good update replaces the
  * owner's A (or AAAA) records through the ZoneEditor, so DNS answers it at once; an update to
  * the addresses already there is `nochg` and writes nothing.
  */
@@ -131,21 +144,27 @@ export function createDyndnsEndpoint(deps: {
 
   return async function dyndnsUpdate(req: Request, res: Response): Promise<void> {
     const credentials = basicCredentials(req.headers.authorization);
-    let account: AccountInfo | null = null;
+    const hostnames = requestedHostnames(req.query.hostname);
+    const address = req.socket.remoteAddress ?? '';
+    let verdict: TokenVerdict | null = null;
     try {
-      account = credentials === null ? null : await accounts.authenticate(credentials.password);
+      verdict = credentials === null ? null : await accounts.check(credentials.password, address);
     } catch (error) {
       logger.error({ err: error }, 'dyndns: token check failed');
       return answer(res, ['911']);
     }
+    if (verdict?.kind === 'throttled') {
+      res.set('Retry-After', String(verdict.retryAfterSeconds));
+      const count = Math.min(Math.max(hostnames.length, 1), MAX_HOSTNAMES_PER_UPDATE);
+      return answer(res, Array.from({ length: count }, () => 'abuse'));
+    }
+    const account = verdict?.kind === 'accepted' ? verdict.account : null;
     if (account === null || account.name !== credentials?.user) {
+      if (account !== null) accounts.recordFailure(address);
       res.set('WWW-Authenticate', 'Basic realm="udns", charset="UTF-8"');
       return answer(res, ['badauth'], 401);
     }
 
-    const raw = req.query.hostname;
-    const hostnames = (Array.isArray(raw) ? raw.join(',') : typeof raw === 'string' ? raw : '')
-      .split(',').map((item) => item.trim()).filter((item) => item !== '');
     if (hostnames.length === 0) return answer(res, ['notfqdn']);
     if (hostnames.length > MAX_HOSTNAMES_PER_UPDATE) return answer(res, ['numhost']);
 

@@ -2,13 +2,14 @@ import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { UdnsError, isUdnsError, plainAddress } from '../../protocol/index.js';
 import type { AccountInfo, AccountStore } from '../accounts/account-store.js';
+import type { TokenGate } from '../accounts/token-gate.js';
 import type { Logger } from '../logger.js';
 import type { NameDirectory } from '../name-directory.js';
 import { renderErrorPage, wantsHtml } from '../pages/error-page.js';
 import { renderLandingPage } from '../pages/landing-page.js';
 import type { PublicUrls } from '../public-urls.js';
 import { classifyHost, effectiveHost } from '../proxy/request-head.js';
-import { bearerToken, type TokenCheck } from '../tunnel/tunnel-endpoint.js';
+import { bearerToken } from '../tunnel/tunnel-endpoint.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import type { ZoneEditor } from '../zone-editor.js';
 import { DYNDNS_PATH, createDyndnsEndpoint } from './dyndns-endpoint.js';
@@ -24,7 +25,8 @@ export type NameListing = Pick<AccountStore, 'listNames' | 'listRecords' | 'name
  */
 export function createEdgeApp(deps: {
   domain: string;
-  tokens: TokenCheck;
+  /** Every token check of the API and /nic/update goes through it (throttled per network). */
+  tokens: Pick<TokenGate, 'check' | 'recordFailure'>;
   names: NameListing;
   editor: ZoneEditor;
   directory: NameDirectory;
@@ -42,7 +44,11 @@ export function createEdgeApp(deps: {
   // /nic/update included, belong to the member's own site.)
   app.get(DYNDNS_PATH, createDyndnsEndpoint({
     domain,
-    accounts: { authenticate: (token) => tokens.authenticate(token), nameOwner: (label) => names.nameOwner(label) },
+    accounts: {
+      check: (token, address) => tokens.check(token, address),
+      recordFailure: (address) => tokens.recordFailure(address),
+      nameOwner: (label) => names.nameOwner(label),
+    },
     editor,
     directory,
     logger: logger.child({ component: 'dyndns' }),
@@ -69,12 +75,18 @@ export function createEdgeApp(deps: {
   const api = express.Router();
   api.use(async (req, res, next) => {
     const token = bearerToken(req.headers.authorization);
-    const account = token ? await tokens.authenticate(token) : null;
-    if (!account) {
+    const verdict = token === null ? null : await tokens.check(token, req.socket.remoteAddress ?? '');
+    if (verdict?.kind === 'throttled') {
+      res.status(429).set('Retry-After', String(verdict.retryAfterSeconds)).json({
+        error: { code: 'rate_limited', message: `too many rejected tokens from your network: try again in ${verdict.retryAfterSeconds} s` },
+      });
+      return;
+    }
+    if (verdict?.kind !== 'accepted') {
       res.status(401).json({ error: { code: 'unauthorized', message: 'missing or rejected token: run `udns login <token>`' } });
       return;
     }
-    res.locals.account = account;
+    res.locals.account = verdict.account;
     next();
   });
   // The caller's address as the edge sees it: what `udns ddns` points a name at. Ask over

@@ -10,6 +10,7 @@ import {
   rawHttpAnswer,
 } from '../../protocol/index.js';
 import type { AccountInfo } from '../accounts/account-store.js';
+import type { TokenGate, TokenVerdict } from '../accounts/token-gate.js';
 import type { Logger } from '../logger.js';
 import { TunnelSession } from './tunnel-session.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
@@ -23,11 +24,12 @@ export interface TokenCheck {
 const MAX_WS_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
 /**
- * Handles `Upgrade` requests to the tunnel path: authenticates the bearer token, then turns the
- * connection into a tunnel, either as a raw byte stream (`Upgrade: udns-tunnel`, the fast path)
+ * Handles `Upgrade` requests to the tunnel path: authenticates the bearer token through the
+ * edge's token gate (429 with Retry-After, unchecked, while the caller's network has too many
+ * rejected tokens), then turns the connection into a tunnel, either as a raw byte stream (`Upgrade: udns-tunnel`, the fast path)
  * or as a WebSocket (`Upgrade: websocket`, for networks whose proxies only pass WebSockets).
  */
-export function createTunnelEndpoint(tokens: TokenCheck, registry: TunnelRegistry, logger: Logger) {
+export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenticate'>, registry: TunnelRegistry, logger: Logger) {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WS_PAYLOAD_BYTES });
 
   return async function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
@@ -46,14 +48,18 @@ export function createTunnelEndpoint(tokens: TokenCheck, registry: TunnelRegistr
     const token = bearerToken(req.headers.authorization);
     if (!token) return reject(socket, 401, 'missing token: run `udns login <token>` or pass --token');
 
-    let account: AccountInfo | null;
+    let verdict: TokenVerdict;
     try {
-      account = await tokens.authenticate(token);
+      verdict = await tokens.check(token, socket.remoteAddress ?? '');
     } catch (error) {
       logger.error({ err: error }, 'token check failed');
       return reject(socket, 503, 'the edge could not check the token, try again');
     }
-    if (!account) return reject(socket, 401, 'token rejected: it is unknown or revoked');
+    if (verdict.kind === 'throttled') {
+      return reject(socket, 429, `too many rejected tokens from your network: wait ${verdict.retryAfterSeconds} s before trying again`, { 'Retry-After': verdict.retryAfterSeconds });
+    }
+    if (verdict.kind === 'rejected') return reject(socket, 401, 'token rejected: it is unknown or revoked');
+    const { account } = verdict;
     if (socket.destroyed) return;
 
     const remoteAddress = socket.remoteAddress ?? '';
@@ -82,7 +88,7 @@ export function bearerToken(header: string | undefined): string | null {
   return match ? match[1]! : null;
 }
 
-function reject(socket: Socket, status: number, message: string): void {
+function reject(socket: Socket, status: number, message: string, headers: Record<string, string | number> = {}): void {
   if (socket.destroyed) return;
-  socket.end(rawHttpAnswer(status, `${message}\n`, { 'Content-Type': 'text/plain; charset=utf-8' }));
+  socket.end(rawHttpAnswer(status, `${message}\n`, { 'Content-Type': 'text/plain; charset=utf-8', ...headers }));
 }

@@ -21,8 +21,11 @@ export interface TestEdge {
   close(): Promise<void>;
 }
 
-/** Starts an edge in-process: HTTP and DNS on port 0, logs captured at debug level. */
-export async function startTestEdge(overrides: Partial<EdgeConfigInput> & { dataDir?: string } = {}): Promise<TestEdge> {
+/** Starts an edge in-process: HTTP and DNS on port 0, logs captured at debug level. `options`: what startEdge takes beside the logger. */
+export async function startTestEdge(
+  overrides: Partial<EdgeConfigInput> & { dataDir?: string } = {},
+  options: Omit<NonNullable<Parameters<typeof startEdge>[1]>, 'logger'> = {},
+): Promise<TestEdge> {
   const dataDir = overrides.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'udns-edge-'));
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } });
@@ -31,7 +34,7 @@ export async function startTestEdge(overrides: Partial<EdgeConfigInput> & { data
     httpPort: 0, dnsPort: 0, bind: '127.0.0.1', tcpPorts: '30000-30999', logLevel: 'debug',
     ...overrides, dataDir,
   });
-  const edge = await startEdge(config, { logger });
+  const edge = await startEdge(config, { ...options, logger });
   const serverUrl = `http://127.0.0.1:${edge.httpPort}`;
   const adminToken = edge.initialAdminToken ?? '';
   return {
