@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isIP } from 'node:net';
 import { DEFAULT_KEEP_ALIVE_IDLE_MS, DEFAULT_VISITOR_STREAMS_PER_NETWORK, DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError } from '../protocol/index.js';
 import { LOG_LEVELS } from './logger.js';
+import { parseProxyNetwork } from './proxy/trusted-proxies.js';
 
 /** Let's Encrypt's production ACME directory, the `--acme-directory` default. */
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -64,6 +65,15 @@ export const EdgeConfigSchema = z.object({
   acmeEmail: z.email().optional(),
   /** PEM file of a CA to trust for the ACME server's own HTTPS (a private ACME server). */
   acmeCa: z.string().min(1).optional(),
+  /**
+   * Networks of proxies or CDNs in front of the edge (`--trusted-proxy`, repeatable): for visitor
+   * connections from them, origins get the client from the last `X-Forwarded-For` entry and the
+   * scheme from `X-Forwarded-Proto`. Everyone else's forwarding headers are dropped.
+   */
+  trustedProxy: z.preprocess(
+    (value) => (typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : value),
+    z.array(z.string().refine((value) => parseProxyNetwork(value) !== null, 'must be networks such as 203.0.113.0/24 or 2001:db8::/32')).default([]),
+  ),
 }).strict().superRefine((config, context) => {
   if (config.acme && (config.tlsCert !== undefined || config.tlsKey !== undefined)) {
     context.addIssue({ code: 'custom', path: ['acme'], message: '--acme and --tls-cert/--tls-key exclude each other: choose automatic or file certificates' });
@@ -117,6 +127,7 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_ACME_DIRECTORY: 'acmeDirectory',
   UDNS_ACME_EMAIL: 'acmeEmail',
   UDNS_ACME_CA: 'acmeCa',
+  UDNS_TRUSTED_PROXIES: 'trustedProxy',
 };
 
 /**

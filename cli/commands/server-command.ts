@@ -53,6 +53,7 @@ export function registerServerCommand(program: Command): void {
     .option('--max-visitors-per-tunnel <n>', 'visitor connections one tunnel carries at most (default 999)')
     .option('--max-visitors-per-network <n>', 'of those, what one IPv4 address or IPv6 /64 may hold (default 249)')
     .option('--keep-alive-timeout <seconds>', 'close a visitor connection idle this long between requests (default 75)')
+    .option('--trusted-proxy <cidr>', 'network of a proxy or CDN in front of the edge whose X-Forwarded-For/-Proto origins may believe (repeatable)', (value: string, all: string[] = []) => [...all, value])
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
       // Loaded here: the edge (Prisma, express, DNS) would slow every other command's start-up.
