@@ -15,6 +15,7 @@ const HEADER_REMOTE_ADDRESS = 'udns-remote-address';
 const HEADER_REMOTE_PORT = 'udns-remote-port';
 const HEADER_SCHEME = 'udns-scheme';
 const HEADER_HOST = 'udns-host';
+const HEADER_FORWARDED_TRUSTED = 'udns-forwarded-trusted';
 
 /** Who is on the other end of a visitor stream, as the edge saw them. */
 export const VisitorInfo = z.object({
@@ -25,6 +26,13 @@ export const VisitorInfo = z.object({
   scheme: z.enum(['http', 'https', 'tcp']),
   /** The public host:port the visitor connected to. */
   host: z.string().max(300),
+  /**
+   * True when the visitor's TCP peer is a proxy the edge trusts (`--trusted-proxy`): the agent
+   * then takes the client address from the last `X-Forwarded-For` entry of each request and the
+   * scheme from its `X-Forwarded-Proto`. Absent from older edges (and ignored by older agents):
+   * the peer is the client.
+   */
+  forwardedTrusted: z.boolean().optional(),
 }).strict();
 export type VisitorInfo = z.infer<typeof VisitorInfo>;
 
@@ -38,6 +46,7 @@ export function visitorStreamHeaders(info: VisitorInfo): OutgoingHttpHeaders {
     [HEADER_REMOTE_PORT]: String(info.remotePort),
     [HEADER_SCHEME]: info.scheme,
     [HEADER_HOST]: info.host,
+    ...(info.forwardedTrusted ? { [HEADER_FORWARDED_TRUSTED]: '1' } : {}),
   };
 }
 
@@ -50,6 +59,7 @@ export function parseVisitorStreamHeaders(headers: IncomingHttpHeaders): Visitor
     remotePort: Number(headers[HEADER_REMOTE_PORT]),
     scheme: headers[HEADER_SCHEME],
     host: headers[HEADER_HOST],
+    ...(headers[HEADER_FORWARDED_TRUSTED] === '1' ? { forwardedTrusted: true } : {}),
   });
   return parsed.success ? parsed.data : null;
 }

@@ -11,9 +11,10 @@ const REASONS: Record<number, string> = { 400: 'Bad Request', 421: 'Misdirected 
 
 /**
  * An http route: each visitor connection becomes one connection to the local web server. The
- * bytes pass through unchanged except request heads, which gain X-Forwarded-For/-Proto/-Host
- * (RequestHeadRewriter); responses, WebSocket frames and bodies are piped as they are.
- * docs/decisions.md §15 has the numbers against proxying each request with http-proxy.
+ * bytes pass through unchanged except request heads, whose forwarding headers are replaced by
+ * ours (`X-Forwarded-For/-Proto/-Host/-Port`, `X-Real-IP`, `Forwarded`: RequestHeadRewriter);
+ * responses, WebSocket frames and bodies are piped as they are. docs/decisions.md §15 has the
+ * numbers against proxying each request with http-proxy.
  */
 export class HttpRoute implements RouteHandler {
   readonly target: string;

@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
+import type { VisitorInfo } from '../../protocol/index.js';
 import { MAX_REQUEST_HEAD_BYTES, RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
 
-const visitor = { routeId: 'r', remoteAddress: '198.51.100.7', remotePort: 4000, scheme: 'http' as const, host: 'alice.localhost:8080' };
+const visitor: VisitorInfo = { routeId: 'r', remoteAddress: '198.51.100.7', remotePort: 4000, scheme: 'http', host: 'alice.localhost:8080' };
 
 /** Feeds `chunks` through a rewriter; returns what the origin would receive and any refusal. */
-async function rewrite(chunks: Array<string | Buffer>, publicHost: string | null = 'alice.localhost'): Promise<{ out: string; rejected: RequestRejection | null }> {
-  const rewriter = new RequestHeadRewriter(visitor, publicHost);
+async function rewrite(chunks: Array<string | Buffer>, publicHost: string | null = 'alice.localhost', from: VisitorInfo = visitor): Promise<{ out: string; rejected: RequestRejection | null }> {
+  const rewriter = new RequestHeadRewriter(from, publicHost);
   let rejected: RequestRejection | null = null;
   rewriter.on('rejected', (r: RequestRejection) => { rejected = r; });
   const out: Buffer[] = [];
@@ -17,21 +18,116 @@ async function rewrite(chunks: Array<string | Buffer>, publicHost: string | null
   return { out: Buffer.concat(out).toString('latin1'), rejected };
 }
 
-const FWD = 'X-Forwarded-For: 198.51.100.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: alice.localhost:8080\r\n';
+/** The forwarding headers the rewriter writes for `visitor` and a request with this Host. */
+function fwd(host: string, port: number): string {
+  return `X-Forwarded-For: 198.51.100.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ${host}\r\nX-Forwarded-Port: ${port}\r\n`
+    + `X-Real-IP: 198.51.100.7\r\nForwarded: for=198.51.100.7;proto=http;host=${host.includes(':') ? `"${host}"` : host}\r\n`;
+}
+const FWD = fwd('alice.localhost:8080', 8080);
+
+/** Every header named `name` (any case) in the head of `out`, in order. */
+function headerValues(out: string, name: string): string[] {
+  return out.split('\r\n\r\n')[0]!.split('\r\n').slice(1)
+    .filter((line) => line.slice(0, line.indexOf(':')).toLowerCase() === name.toLowerCase())
+    .map((line) => line.slice(line.indexOf(':') + 1).trim());
+}
 
 describe('RequestHeadRewriter', () => {
-  test('adds X-Forwarded-* to a simple request and keeps everything else byte for byte', async () => {
+  test('adds the forwarding headers to a simple request and keeps everything else byte for byte', async () => {
     const { out, rejected } = await rewrite(['GET /a?b=c HTTP/1.1\r\nHost: alice.localhost:8080\r\nUser-Agent: t\r\n\r\n']);
     expect(rejected).toBeNull();
     expect(out).toBe(`GET /a?b=c HTTP/1.1\r\nHost: alice.localhost:8080\r\nUser-Agent: t\r\n${FWD}\r\n`);
   });
 
-  test('appends to a visitor X-Forwarded-For and replaces spoofed -Proto/-Host', async () => {
+  test('regression: a visitor\'s own X-Forwarded-For is dropped, not kept before ours; spoofed -Proto/-Host replaced', async () => {
     const { out } = await rewrite(['GET / HTTP/1.1\r\nHost: alice.localhost\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-proto: https\r\nX-Forwarded-Host: evil.example\r\n\r\n']);
-    expect(out).toContain('X-Forwarded-For: 10.0.0.1, 198.51.100.7\r\n');
+    expect(headerValues(out, 'x-forwarded-for')).toEqual(['198.51.100.7']);
+    expect(out).not.toContain('10.0.0.1');
     expect(out).toContain('X-Forwarded-Proto: http\r\n');
     expect(out).not.toContain('https');
     expect(out).not.toContain('evil.example');
+  });
+
+  test.each([
+    ['Forwarded', 'for=10.0.0.1;proto=https'],
+    ['X-Real-IP', '10.0.0.1'],
+    ['X-Client-IP', '10.0.0.1'],
+    ['True-Client-IP', '10.0.0.1'],
+    ['CF-Connecting-IP', '10.0.0.1'],
+    ['Fastly-Client-IP', '10.0.0.1'],
+    ['X-Cluster-Client-IP', '10.0.0.1'],
+    ['X-Forwarded-Port', '10001'],
+    ['X-Forwarded-Prefix', '/10.0.0.1'],
+    ['X-Forwarded-Server', '10.0.0.1'],
+    ['X-Forwarded-Ssl', 'on 10.0.0.1'],
+    ['X_Forwarded_For', '10.0.0.1'],
+    ['x_real_ip', '10.0.0.1'],
+    ['X-Forwarded_For', '10.0.0.1'],
+  ])('regression: a visitor\'s %s never reaches the origin; ours does, once', async (name, value) => {
+    const { out, rejected } = await rewrite([`GET / HTTP/1.1\r\nHost: alice.localhost:8080\r\n${name}: ${value}\r\n\r\n`]);
+    expect(rejected).toBeNull();
+    expect(out).not.toContain('10.0.0.1');
+    expect(out).not.toContain('10001');
+    expect(out).toBe(`GET / HTTP/1.1\r\nHost: alice.localhost:8080\r\n${FWD}\r\n`);
+  });
+
+  test('regression: an X-Forwarded-For sent as a chunked trailer does not reach the origin; other trailers do', async () => {
+    const { out, rejected } = await rewrite(['POST / HTTP/1.1\r\nHost: alice.localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Forwarded-For: 10.0.0.1\r\nX-Checksum: 1\r\nx_real_ip: 10.0.0.2\r\n\r\n']);
+    expect(rejected).toBeNull();
+    expect(out).not.toContain('10.0.0.');
+    expect(out.endsWith('3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n')).toBe(true);
+  });
+
+  test('a Connection header cannot ask a proxy at the origin to strip our forwarding headers', async () => {
+    const { out } = await rewrite(['GET / HTTP/1.1\r\nHost: alice.localhost\r\nConnection: keep-alive, X-Forwarded-For, x_real_ip, Forwarded\r\n\r\n']);
+    expect(headerValues(out, 'connection')).toEqual(['keep-alive']);
+    expect(headerValues(out, 'x-forwarded-for')).toEqual(['198.51.100.7']);
+  });
+
+  test.each([
+    ['2001:db8::7', 'for="[2001:db8::7]"', '2001:db8::7'],
+    ['::ffff:198.51.100.7', 'for=198.51.100.7', '198.51.100.7'],
+    ['', 'for=unknown', 'unknown'],
+  ])('visitor address %j: X-Forwarded-For %s, Forwarded as RFC 7239 writes it', async (remoteAddress, forwarded, plain) => {
+    const { out } = await rewrite(['GET / HTTP/1.1\r\nHost: alice.localhost\r\n\r\n'], 'alice.localhost', { ...visitor, remoteAddress, scheme: 'https' });
+    expect(headerValues(out, 'x-forwarded-for')).toEqual([plain]);
+    expect(headerValues(out, 'x-real-ip')).toEqual([plain]);
+    expect(headerValues(out, 'x-forwarded-port')).toEqual(['443']);
+    expect(headerValues(out, 'forwarded')).toEqual([`${forwarded};proto=https;host=alice.localhost`]);
+  });
+
+  describe('behind a trusted proxy (VisitorInfo.forwardedTrusted)', () => {
+    const proxied: VisitorInfo = { ...visitor, remoteAddress: '10.9.0.2', forwardedTrusted: true };
+
+    test('each request\'s client is the last X-Forwarded-For entry (the one the proxy added) and its proto', async () => {
+      const { out, rejected } = await rewrite([
+        'GET /1 HTTP/1.1\r\nHost: alice.localhost\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.5\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 6.6.6.6\r\n\r\n',
+        'GET /2 HTTP/1.1\r\nHost: alice.localhost\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 2001:db8::9\r\nX-Forwarded-Proto: http\r\n\r\n',
+      ], 'alice.localhost', proxied);
+      expect(rejected).toBeNull();
+      const [first, second] = out.split('GET /2');
+      expect(headerValues(first!, 'x-forwarded-for')).toEqual(['203.0.113.5']);
+      expect(headerValues(first!, 'x-real-ip')).toEqual(['203.0.113.5']);
+      expect(headerValues(first!, 'forwarded')).toEqual(['for=203.0.113.5;proto=https;host=alice.localhost']);
+      expect(headerValues(first!, 'x-forwarded-port')).toEqual(['443']);
+      expect(headerValues(`GET /2${second}`, 'x-forwarded-for')).toEqual(['2001:db8::9']);
+      expect(headerValues(`GET /2${second}`, 'x-forwarded-proto')).toEqual(['http']);
+      expect(out).not.toContain('6.6.6.6');
+    });
+
+    test('a proxy that added no usable address or proto leaves the TCP peer and the edge\'s scheme', async () => {
+      for (const spoof of ['', 'X-Forwarded-For: 203.0.113.5, not-an-address\r\nX-Forwarded-Proto: gopher\r\n', 'X_Forwarded_For: 203.0.113.5\r\n']) {
+        const { out } = await rewrite([`GET / HTTP/1.1\r\nHost: alice.localhost\r\n${spoof}\r\n`], 'alice.localhost', proxied);
+        expect(headerValues(out, 'x-forwarded-for')).toEqual(['10.9.0.2']);
+        expect(headerValues(out, 'x-forwarded-proto')).toEqual(['http']);
+      }
+    });
+
+    test('without the mark, the same request is believed not at all', async () => {
+      const { out } = await rewrite(['GET / HTTP/1.1\r\nHost: alice.localhost\r\nX-Forwarded-For: 203.0.113.5\r\nX-Forwarded-Proto: https\r\n\r\n'], 'alice.localhost', { ...proxied, forwardedTrusted: undefined });
+      expect(headerValues(out, 'x-forwarded-for')).toEqual(['10.9.0.2']);
+      expect(headerValues(out, 'x-forwarded-proto')).toEqual(['http']);
+    });
   });
 
   test('finds every head on a keep-alive connection: Content-Length bodies, chunked bodies, trailers', async () => {
@@ -83,10 +179,18 @@ describe('RequestHeadRewriter', () => {
     expect(out.match(/X-Forwarded-For/g)).toHaveLength(1);
   });
 
+  test('regression (fuzz): Proxy-Connection: upgrade is an upgrade to llhttp, so the rewriter waits for the origin too', async () => {
+    const upgrade = 'GET /ws HTTP/1.1\r\nHost: alice.localhost\r\nProxy-Connection: upgrade\r\nUpgrade: x\r\n\r\n';
+    const { out, rejected } = await withOrigin([upgrade, 'GET / HTTP/1.1\r\n\r\nraw'], 'HTTP/1.1 101 Switching Protocols\r\n');
+    expect(rejected).toBeNull();
+    expect(out.endsWith('GET / HTTP/1.1\r\n\r\nraw')).toBe(true);
+  });
+
   test('regression: an upgrade the origin declined does not let later requests skip the rewriter', async () => {
     const later = 'GET /second HTTP/1.1\r\nHost: alice.localhost\r\nX-Forwarded-For: 6.6.6.6\r\n\r\nGET /third HTTP/1.1\r\nHost: bob.localhost\r\n\r\n';
     const { out, rejected } = await withOrigin([UPGRADE.replace('websocket', 'foo'), later], 'HTTP/1.1 200 OK\r\n');
-    expect(out).toContain('X-Forwarded-For: 6.6.6.6, 198.51.100.7');
+    expect(out).toContain('/second');
+    expect(out).not.toContain('6.6.6.6');
     expect(out).not.toContain('/third');
     expect(rejected).toMatchObject({ status: 421, firstRequest: false });
   });
@@ -152,10 +256,77 @@ describe('RequestHeadRewriter', () => {
     expect(out.match(/X-Forwarded-For/g)).toHaveLength(1);
   });
 
+  // Found by request-head-rewriter.fuzz.test.ts: llhttp (Node's parser) refuses each of these
+  // (or frames it differently), the rewriter used to forward it.
+  const H = 'Host: alice.localhost\r\n';
+  test.each([
+    ['fuzz: two equal Content-Lengths (llhttp: Duplicate Content-Length)', `POST / HTTP/1.1\r\n${H}Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd`],
+    ['fuzz: a tab after a Content-Length (llhttp: Invalid character in Content-Length)', `POST / HTTP/1.1\r\n${H}Content-Length: 4\t\r\n\r\nabcd`],
+    ['fuzz: a tab after chunked (llhttp: Request has invalid Transfer-Encoding)', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n`],
+    ['fuzz: a control byte in a header value (llhttp: Invalid header value char)', `GET / HTTP/1.1\r\n${H}User-Agent: a\x01b\r\n\r\n`],
+    ['fuzz: a form feed in a header value', `GET / HTTP/1.1\r\n${H}Accept: a\fb\r\n\r\n`],
+    ['fuzz: DEL in a header value', `GET / HTTP/1.1\r\n${H}Via: a\x7fb\r\n\r\n`],
+    ['fuzz: DEL in a forwarding header we drop anyway', `GET / HTTP/1.1\r\n${H}X-Forwarded-Host: evil\x7f.example\r\n\r\n`],
+    ['fuzz: a high byte in the target (llhttp: Invalid char in url path)', `GET /caf\xe9 HTTP/1.1\r\n${H}\r\n`],
+    ['fuzz: a target that is no URL form (llhttp: Unexpected start char in url)', `GET a;p=1 HTTP/1.1\r\n${H}\r\n`],
+    ['fuzz: a digit in an absolute-form scheme (llhttp: Unexpected char in url schema)', `GET htt0p://alice.localhost/ HTTP/1.1\r\n${H}\r\n`],
+    ['fuzz: a quote in an absolute-form host (llhttp: Unexpected char in url server)', `GET http://al"ice.localhost/ HTTP/1.1\r\n${H}\r\n`],
+    ['fuzz: CONNECT with a body (llhttp switches right after its head)', `CONNECT alice.localhost:443 HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\nhello`],
+    ['a lower-case connect (some servers read methods case-insensitively)', `connect alice.localhost:443 HTTP/1.1\r\n${H}\r\n`],
+  ])('regression: refuses %s', async (_label, text) => {
+    const { out, rejected } = await rewrite([text]);
+    expect(rejected).toMatchObject({ status: 400, firstRequest: true });
+    expect(out).toBe('');
+  });
+
+  const CHUNKED = `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n`;
+  test.each([
+    ['fuzz: a space before a chunk extension (llhttp: Invalid character in chunk size)', '3 ;a\r\nabc\r\n0\r\n\r\n'],
+    ['fuzz: a space after the semicolon (llhttp: Invalid character in chunk extensions name)', '3; a\r\nabc\r\n0\r\n\r\n'],
+    ['fuzz: an empty chunk extension', '3;\r\nabc\r\n0\r\n\r\n'],
+    ['fuzz: a space around = in a chunk extension', '3;a = b\r\nabc\r\n0\r\n\r\n'],
+    ['fuzz: a control byte in a trailer (llhttp: Invalid header value char)', '0\r\nX-T: a\x01\r\n\r\n'],
+    ['fuzz: Content-Length as a trailer (llhttp: Content-Length can\'t be present with Transfer-Encoding)', '0\r\nContent-Length: 12\r\n\r\n'],
+    ['fuzz: Transfer-Encoding as a trailer', '0\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    ['fuzz: Connection: close as a trailer (llhttp then closes)', '0\r\nConnection: close\r\n\r\n'],
+    ['fuzz: Proxy-Connection as a trailer', '0\r\nProxy-Connection: close\r\n\r\n'],
+    ['Host as a trailer', '0\r\nHost: bob.localhost\r\n\r\n'],
+  ])('regression: a chunked body with %s is refused, and nothing after it is forwarded', async (_label, body) => {
+    const { out, rejected } = await rewrite([`${CHUNKED}${body}GET /next HTTP/1.1\r\n${H}\r\n`]);
+    expect(rejected).toMatchObject({ status: 400, firstRequest: false });
+    expect(out).not.toContain('/next');
+  });
+
+  test('chunk extensions llhttp accepts go through untouched', async () => {
+    const body = '3;a=b;c="q \\" s"\r\nabc\r\n0;last\r\n\r\n';
+    const { out, rejected } = await rewrite([CHUNKED + body]);
+    expect(rejected).toBeNull();
+    expect(out.endsWith(body)).toBe(true);
+  });
+
+  test.each([
+    ['Connection: close', `GET /a HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
+    ['fuzz: Proxy-Connection: close (llhttp reads it as Connection)', `GET /a HTTP/1.1\r\n${H}Proxy-Connection: close\r\n\r\n`],
+    ['fuzz: a close token among others', `GET /a HTTP/1.1\r\n${H}Connection: TE, close\r\n\r\n`],
+    ['fuzz: HTTP/1.0 without keep-alive', 'GET /a HTTP/1.0\r\n\r\n'],
+    ['fuzz: HTTP/1.0 with "keep-alive<TAB>" (llhttp takes the tab as part of the token)', 'GET /a HTTP/1.0\r\nConnection: keep-alive\t\r\n\r\n'],
+  ])('regression: after a request with %s, a further request is refused (llhttp: Data after Connection: close)', async (_label, first) => {
+    const { out, rejected } = await rewrite([`${first}\r\nGET /b HTTP/1.1\r\n${H}\r\n`]);
+    expect(out).toContain('GET /a');
+    expect(out).not.toContain('/b');
+    expect(rejected).toMatchObject({ status: 400, firstRequest: false });
+  });
+
+  test('HTTP/1.0 with keep-alive goes on; line breaks after a closing request are no refusal', async () => {
+    const { out, rejected } = await rewrite([`GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.1\r\n${H}Connection: close\r\n\r\n\r\n`]);
+    expect(rejected).toBeNull();
+    expect(out.match(/X-Forwarded-For/g)).toHaveLength(2);
+  });
+
   test('a later smuggling attempt is refused after the good requests before it went through', async () => {
     const { out, rejected } = await rewrite(['GET /ok HTTP/1.1\r\nHost: alice.localhost\r\n\r\nPOST / HTTP/1.1\r\nHost: alice.localhost\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n']);
     expect(rejected).toMatchObject({ status: 400, firstRequest: false });
-    expect(out).toBe(`GET /ok HTTP/1.1\r\nHost: alice.localhost\r\n${FWD.replace('alice.localhost:8080', 'alice.localhost')}\r\n`);
+    expect(out).toBe(`GET /ok HTTP/1.1\r\nHost: alice.localhost\r\n${fwd('alice.localhost', 80)}\r\n`);
   });
 
   test('another name on the same connection is 421', async () => {

@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { VisitorInfo } from '../../protocol/index.js';
+import { forwardingHeaderLines, isForwardingHeader } from './forwarding-headers.js';
 
 /** Largest request head accepted (Node's own HTTP server allows 16 KiB). */
 export const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
@@ -23,26 +24,45 @@ type State =
   | { kind: 'trailers' }
   | { kind: 'awaiting-switch' }
   | { kind: 'passthrough' }
+  | { kind: 'closed' }
   | { kind: 'rejected' };
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e\x80-\xff]+) HTTP\/1\.([01])$/;
-const DROPPED_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+// Bytes over 0x7e in the target are refused: llhttp (Node) does, and a browser encodes them.
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
+/**
+ * RFC 9112 §3.2 target forms: origin (`/…`), asterisk, absolute (`scheme://host…`, with the
+ * scheme letters and host bytes llhttp accepts); authority is CONNECT's.
+ */
+const TARGET = /^(?:\/|\*$|[A-Za-z]+:\/\/[^"#<>\\^`{|}/?]*(?:[/?]|$))/;
+const AUTHORITY_TARGET = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
+/** RFC 9110 §5.5 field-value bytes: HTAB, SP, VCHAR, obs-text (no other control, no DEL). */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const FRAMING_TRAILERS = new Set(['content-length', 'transfer-encoding', 'connection', 'proxy-connection', 'upgrade', 'host']);
+const TRAILER_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*$/;
+/** chunk-size, then RFC 9112 §7.1.1 chunk-ext without whitespace (llhttp refuses it). */
+const CHUNK_LINE = /^([0-9a-fA-F]{1,12})(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e]|\\[\t \x21-\x7e])*"))?)*$/;
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 /**
  * The visitor→origin half of an http route: passes the bytes of every HTTP/1.x request through
- * unchanged except each request head, which gets `X-Forwarded-For/-Proto/-Host` (replacing any
- * the visitor sent, appending to For). It follows message framing (Content-Length, chunked) to
- * find every head on a keep-alive connection. After an Upgrade or CONNECT it holds the
- * visitor's further bytes until the origin's answer is known (`originResponded`): a switch
- * (101, or 2xx to CONNECT) makes the rest raw, anything else resumes rewriting, so an origin
- * that declines an upgrade cannot be handed unrewritten requests. Upgrades are honoured only
- * as a connection's first request (browsers and WebSocket clients open a fresh connection for
- * them); on a later request the Upgrade header is stripped. Framing that two parsers could read differently (the request-smuggling cases: both
- * Content-Length and Transfer-Encoding, conflicting lengths, obs-fold, bare LF…) is refused
- * rather than guessed: the injected headers must be the ones the origin sees.
+ * unchanged except each request head, from which every forwarding header the visitor sent is
+ * removed (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`… also spelt with `_`, also as chunked
+ * trailers) and ours are added (forwarding-headers.ts). It follows message framing
+ * (Content-Length, chunked) to find every head on a keep-alive connection. After an Upgrade or
+ * CONNECT it holds the visitor's further bytes until the origin's answer is known
+ * (`originResponded`): a switch (101, or 2xx to CONNECT) makes the rest raw, anything else
+ * resumes rewriting, so an origin that declines an upgrade cannot be handed unrewritten
+ * requests. Upgrades are honoured only as a connection's first request (browsers and WebSocket
+ * clients open a fresh connection for them); on a later request the Upgrade header is stripped.
+ *
+ * Whatever Node's own parser (llhttp) would frame differently or refuse is refused rather than
+ * guessed (request smuggling: both Content-Length and Transfer-Encoding, conflicting lengths,
+ * obs-fold, bare LF, control bytes, loose chunk extensions, requests after `Connection: close`…),
+ * so the headers we write are the ones the origin sees: request-head-rewriter.fuzz.test.ts
+ * compares the two on random and mutated streams. Methods llhttp does not know are the one
+ * deliberate difference: they do not change framing, and other servers accept them.
  *
  * On a refusal it emits `'rejected'` (RequestRejection) and ends its output.
  */
@@ -52,6 +72,8 @@ export class RequestHeadRewriter extends Transform {
   private requests = 0;
   private upgradeAfterBody = false;
   private connectRequest = false;
+  /** The current request ends the connection (`Connection: close`, HTTP/1.0 without keep-alive). */
+  private closeAfter = false;
   /** Status of the origin's first response, once `originResponded` saw it. */
   private firstStatus: number | null = null;
   /** A visitor chunk held while waiting for the origin's answer to an upgrade. */
@@ -110,6 +132,10 @@ export class RequestHeadRewriter extends Transform {
         return input.length;
       case 'awaiting-switch':
         return -1;
+      case 'closed':
+        // Line breaks after the last request are harmless (llhttp skips them too); a request is not.
+        if (input[0] === 0x0d || input[0] === 0x0a) return 1;
+        return this.reject(400, 'data after a request that closes the connection');
       case 'head':
         return this.readHead(input);
       case 'body':
@@ -156,42 +182,58 @@ export class RequestHeadRewriter extends Transform {
     if (!requestLine) return this.rejectHead(400, 'malformed request line');
     const method = requestLine[1]!;
     const http11 = requestLine[3] === '1';
+    if (!(method === 'CONNECT' ? AUTHORITY_TARGET : TARGET).test(requestLine[2]!)) return this.rejectHead(400, 'malformed request target');
+    // Some servers read methods case-insensitively: a lower-case CONNECT could switch them.
+    if (method !== 'CONNECT' && method.toUpperCase() === 'CONNECT') return this.rejectHead(400, 'malformed request line');
+    const later = this.requests > 0;
 
     const kept: string[] = [lines[0]!];
     const lengths: string[] = [];
     const encodings: string[] = [];
     const forwardedFor: string[] = [];
+    const forwardedProto: string[] = [];
+    const connection: string[] = [];
     let host: string | null = null;
     let hostCount = 0;
     let upgrade = false;
-    let connectionUpgrade = false;
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');
-      if (colon <= 0 || line.includes('\n') || line.includes('\r') || line.includes('\0')) return this.rejectHead(400, 'malformed header line');
+      if (colon <= 0) return this.rejectHead(400, 'malformed header line');
       const name = line.slice(0, colon);
       if (!TOKEN.test(name)) return this.rejectHead(400, 'malformed header name');
+      const raw = line.slice(colon + 1);
+      // Also catches a bare CR or LF (a line break to one parser, not to another) and NUL.
+      if (!FIELD_VALUE.test(raw)) return this.rejectHead(400, 'invalid byte in a header value');
       const lower = name.toLowerCase();
       // Only SP and HTAB are whitespace around a field value (RFC 9110 §5.5); String.trim would
       // also eat \v, \f or NBSP and accept a Content-Length another parser reads differently.
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-      if (lower === 'content-length') lengths.push(value);
-      else if (lower === 'transfer-encoding') encodings.push(value);
+      const value = raw.replace(/^[ \t]+|[ \t]+$/g, '');
+      // llhttp ends a length or coding at a space but not at a tab: `4<TAB>` is an error there.
+      if (lower === 'content-length') lengths.push(raw.replace(/^[ \t]+| +$/g, ''));
+      else if (lower === 'transfer-encoding') encodings.push(raw.replace(/^[ \t]+| +$/g, ''));
       else if (lower === 'host') { host = value; hostCount++; }
       else if (lower === 'upgrade') upgrade = true;
-      else if (lower === 'connection') connectionUpgrade ||= value.toLowerCase().split(',').some((token) => token.trim() === 'upgrade');
-      if (DROPPED_HEADERS.has(lower)) {
-        if (lower === 'x-forwarded-for' && value.length > 0) forwardedFor.push(value);
-        continue;
-      }
-      if ((lower === 'upgrade' || lower === 'connection') && this.requests > 0) {
+      else if (lower === 'x-forwarded-for') forwardedFor.push(value);
+      else if (lower === 'x-forwarded-proto') forwardedProto.push(value);
+      if (isForwardingHeader(name)) continue;
+      if (lower === 'upgrade' && later) {
         // A later request may not switch protocols: the origin's answer could not be told
         // apart from answers to the requests before it.
-        if (lower === 'connection') {
-          const tokens = value.split(',').map((token) => token.trim()).filter((token) => token.length > 0 && token.toLowerCase() !== 'upgrade');
-          if (tokens.length > 0) kept.push(`${name}: ${tokens.join(', ')}`);
-        }
         continue;
+      }
+      // llhttp reads Proxy-Connection as Connection, so both get the same treatment.
+      if (lower === 'connection' || lower === 'proxy-connection') {
+        connection.push(raw);
+        const tokens = raw.split(',');
+        const wanted = tokens.filter((token) => !this.dropsConnectionToken(token.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase(), later));
+        if (wanted.length !== tokens.length) {
+          // Naming a header here asks the next proxy to remove it: it must not be able to
+          // strip the forwarding headers we add.
+          const rest = wanted.map((token) => token.replace(/^[ \t]+|[ \t]+$/g, '')).filter((token) => token.length > 0);
+          if (rest.length > 0) kept.push(`${name}: ${rest.join(', ')}`);
+          continue;
+        }
       }
       kept.push(line);
     }
@@ -208,32 +250,38 @@ export class RequestHeadRewriter extends Transform {
       this.state = { kind: 'chunk-line' };
     } else if (lengths.length > 0) {
       const value = lengths[0]!;
-      if (!/^\d{1,15}$/.test(value) || lengths.some((other) => other !== value)) return this.rejectHead(400, 'invalid Content-Length');
+      // Two equal lengths are legal (RFC 9110 §8.6) but llhttp refuses them: so do we.
+      if (!/^\d{1,15}$/.test(value) || lengths.length > 1) return this.rejectHead(400, 'invalid Content-Length');
       const length = Number(value);
       this.state = length > 0 ? { kind: 'body', remaining: length } : { kind: 'head' };
     } else {
       this.state = { kind: 'head' };
     }
-    if (method === 'CONNECT' && this.requests > 0) return this.rejectHead(400, 'CONNECT must be the first request on a connection');
+    if (method === 'CONNECT') {
+      if (later) return this.rejectHead(400, 'CONNECT must be the first request on a connection');
+      // llhttp switches right after a CONNECT head: a body would be framed as tunnel bytes there.
+      if (this.state.kind !== 'head') return this.rejectHead(400, 'CONNECT with a body');
+    }
+    this.closeAfter = closesConnection(connection, http11);
     // After an upgrade request (or CONNECT) the connection may stop being HTTP/1: wait and see.
+    // Any hint of an upgrade waits (llhttp reads fewer): the origin's answer decides.
     this.connectRequest = method === 'CONNECT';
-    this.upgradeAfterBody = this.requests === 0 && (method === 'CONNECT' || (upgrade && connectionUpgrade));
+    this.upgradeAfterBody = !later && (method === 'CONNECT' || (upgrade && connection.some((value) => /upgrade/i.test(value))));
     if (this.state.kind === 'head') this.state = this.afterMessage();
 
-    forwardedFor.push(this.visitor.remoteAddress);
-    kept.push(
-      `X-Forwarded-For: ${forwardedFor.join(', ')}`,
-      `X-Forwarded-Proto: ${this.visitor.scheme === 'https' ? 'https' : 'http'}`,
-      `X-Forwarded-Host: ${host ?? this.visitor.host}`,
-    );
+    kept.push(...forwardingHeaderLines(this.visitor, { host, forwardedFor, forwardedProto }));
     return `${kept.join('\r\n')}\r\n\r\n`;
+  }
+
+  /** True for a Connection token the origin must not get: a forwarding header, or a late upgrade. */
+  private dropsConnectionToken(token: string, later: boolean): boolean {
+    return isForwardingHeader(token) || (later && token === 'upgrade');
   }
 
   private readChunkLine(input: Buffer): number {
     const end = input.indexOf(CRLF);
     if (end === -1) return input.length > MAX_CHUNK_LINE_BYTES ? this.reject(400, 'chunk size line too long') : -1;
-    const line = input.toString('latin1', 0, end);
-    const size = /^([0-9a-fA-F]{1,12})(?:[ \t]*;[^\r\n]*)?$/.exec(line);
+    const size = CHUNK_LINE.exec(input.toString('latin1', 0, end));
     if (!size) return this.reject(400, 'malformed chunk size');
     const length = Number.parseInt(size[1]!, 16);
     this.push(input.subarray(0, end + 2));
@@ -244,23 +292,28 @@ export class RequestHeadRewriter extends Transform {
   private readTrailerLine(input: Buffer): number {
     const end = input.indexOf(CRLF);
     if (end === -1) return input.length > MAX_CHUNK_LINE_BYTES ? this.reject(400, 'trailer line too long') : -1;
-    if (end > 0 && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\0]*$/.test(input.toString('latin1', 0, end))) {
-      return this.reject(400, 'malformed trailer');
-    }
-    this.push(input.subarray(0, end + 2));
+    const line = input.toString('latin1', 0, end);
+    if (end > 0 && !TRAILER_LINE.test(line)) return this.reject(400, 'malformed trailer');
+    const name = line.slice(0, line.indexOf(':')).toLowerCase();
+    // llhttp reads these in trailers as in a head (a Content-Length there is an error, a
+    // Connection: close ends the connection): RFC 9110 §6.5.1 forbids them, we refuse them.
+    if (FRAMING_TRAILERS.has(name)) return this.reject(400, `${name} as a trailer`);
+    // A forwarding header as a trailer is dropped like one in the head: some servers merge
+    // trailers into the headers.
+    if (end === 0 || !isForwardingHeader(name)) this.push(input.subarray(0, end + 2));
     // The empty line ends the trailers and the message.
     if (end === 0) this.state = this.afterMessage();
     return end + 2;
   }
 
   private afterMessage(): State {
-    if (!this.upgradeAfterBody) return { kind: 'head' };
-    if (this.firstStatus !== null) {
+    if (this.upgradeAfterBody) {
+      if (this.firstStatus === null) return { kind: 'awaiting-switch' };
       const switched = this.connectRequest ? this.firstStatus >= 200 && this.firstStatus < 300 : this.firstStatus === 101;
       this.upgradeAfterBody = false;
-      return switched ? { kind: 'passthrough' } : { kind: 'head' };
+      if (switched) return { kind: 'passthrough' };
     }
-    return { kind: 'awaiting-switch' };
+    return this.closeAfter ? { kind: 'closed' } : { kind: 'head' };
   }
 
   private rejectHead(status: RequestRejection['status'], reason: string): null {
@@ -274,6 +327,18 @@ export class RequestHeadRewriter extends Transform {
     this.push(null);
     return Number.MAX_SAFE_INTEGER;
   }
+}
+
+/**
+ * Whether the origin will close after this request, read as llhttp does or more often: a
+ * `close` token anywhere (HTTP/1.1), no exact `keep-alive` token (HTTP/1.0; llhttp takes a tab
+ * after it as part of the token).
+ */
+function closesConnection(values: readonly string[], http11: boolean): boolean {
+  const tokens = values.flatMap((value) => value.split(','));
+  const close = tokens.some((token) => token.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase() === 'close');
+  if (http11 || close) return close;
+  return !tokens.some((token) => token.replace(/^[ \t]+| +$/g, '').toLowerCase() === 'keep-alive');
 }
 
 function normaliseHost(value: string): string {
