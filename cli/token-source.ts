@@ -23,9 +23,8 @@ export function readTokenFile(file: string, platform: NodeJS.Platform = process.
   try {
     // fstat of the open file: the mode checked is the mode of what is read.
     const stat = fs.fstatSync(fd);
-    if (stat.isFile() && platform !== 'win32' && (stat.mode & 0o077) !== 0) {
-      throw new UdnsError('config_invalid', `--token-file ${file} is open to other users (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}): run \`chmod 600 ${file}\``);
-    }
+    const mode = stat.isFile() ? exposedMode(stat, platform) : null;
+    if (mode !== null) throw new UdnsError('config_invalid', `--token-file ${file} is open to other users (mode ${mode}): run \`chmod 600 ${file}\``);
     const buffer = Buffer.alloc(MAX_TOKEN_TEXT_BYTES + 1);
     let length = 0;
     for (let read = -1; read !== 0 && length < buffer.length;) {
@@ -43,13 +42,17 @@ export function readTokenFile(file: string, platform: NodeJS.Platform = process.
  * else null. Windows mode bits mean nothing, so it is never flagged there.
  */
 export function openToOthers(file: string, platform: NodeJS.Platform = process.platform): string | null {
-  if (platform === 'win32') return null;
   try {
-    const mode = fs.statSync(file).mode & 0o777;
-    return (mode & 0o077) === 0 ? null : mode.toString(8).padStart(4, '0');
+    return exposedMode(fs.statSync(file), platform);
   } catch {
     return null;
   }
+}
+
+/** `0644` when group or others have any access (ssh's rule for keys), else null. */
+function exposedMode(stat: fs.Stats, platform: NodeJS.Platform): string | null {
+  if (platform === 'win32' || (stat.mode & 0o077) === 0) return null;
+  return (stat.mode & 0o777).toString(8).padStart(4, '0');
 }
 
 /** Reads a token piped into stdin (`udns login - < file`). */

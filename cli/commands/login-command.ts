@@ -34,7 +34,7 @@ async function tokenFor(argument: string | undefined, tokenFile: string | undefi
 export function registerLoginCommand(program: Command): void {
   program.command('login')
     .description('save the server and token later commands use')
-    .argument('[token]', 'account token printed by `udns account create`; `-` reads it from stdin; left out on a terminal, it is asked for without echo (a token here is visible in ps)')
+    .argument('[token]', 'account token (from the edge\'s first start or `udns account create`); `-` reads it from stdin; left out on a terminal, it is asked for without echo (a token here is visible in ps)')
     .option('--server <url>', 'edge URL, e.g. http://localhost:8080')
     .option('--token-file <file>', 'read the token from this file (mode 0600)')
     .option('--ca <file>', 'PEM file of a private CA that signed the edge\'s certificate (saved)')
