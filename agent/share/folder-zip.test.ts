@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -243,4 +243,33 @@ test('a file deleted before its turn is left out and the ZIP still completes', a
   await pipeline(res, fs.createWriteStream(file));
 
   expect(zipEntries(file)).toEqual([first, second]);
+});
+
+test('a visitor gone before the ZIP starts: nothing is opened, and the ZIP settles at once', { timeout: 15_000 }, async () => {
+  const root = tempDir();
+  const big = path.join(root, 'big.bin');
+  sparse(big, 64 * 1024 * 1024);
+  const policy = { root, showHidden: false, followSymlinks: false };
+  const settled = new Promise<void>((resolve, reject) => {
+    const server = http.createServer((req, res) => {
+      // As when the visitor leaves while the share is still looking the folder up: the ZIP
+      // starts after the response's 'close'. It used to be piped into the dead response,
+      // stall on its first write and keep big.bin open until the garbage collector came.
+      req.socket.once('close', () => {
+        sendFolderZip(res, policy, root, 'share.zip', logger).then(resolve, reject);
+      });
+      client.destroy();
+    });
+    server.listen(0, '127.0.0.1');
+    cleanups.push(() => new Promise<void>((done) => server.close(() => done())));
+    const client = new net.Socket();
+    client.on('error', () => {});
+    server.once('listening', () => {
+      client.connect((server.address() as AddressInfo).port, '127.0.0.1', () => client.write('GET /?zip HTTP/1.1\r\nHost: x\r\n\r\n'));
+    });
+  });
+
+  await settled;
+
+  expect(openFiles()).not.toContain(big);
 });

@@ -33,12 +33,20 @@ interface ZipItem {
  * would make the agent's CPU the bottleneck (docs/decisions.md). Sizes above 4 GiB get zip64
  * records (compress-commons). The walk sees exactly what a listing shows (hidden files and
  * escaping symlinks left out), and skips a folder that is its own ancestor (a symlink loop).
+ *
+ * Resolves once the response is over (sent whole, or the visitor gone) and every file opened for
+ * it is closed again; rejects only when the folder cannot be read before the head is sent.
  */
 export async function sendFolderZip(res: http.ServerResponse, policy: SharePolicy, folder: string, zipName: string, logger: AgentLogger): Promise<void> {
   // Loaded on first use: archiver costs half a second of start-up for every CLI command.
   const { ZipArchive } = await import('archiver');
   useNativeCrc32();
   const rootStats = await fs.stat(folder);
+  // The visitor may have gone during the awaits above or before this was called: its 'close'
+  // is then past, and the ZIP would be piped into a dead response, which takes one write and
+  // never drains, so archiver would stall forever holding the file it reads until the
+  // garbage collector closed it (DEP0137). Nothing is open yet; nothing to do.
+  if (res.destroyed) return;
   const archive = new ZipArchive({ store: true });
   res.writeHead(200, {
     'Content-Type': 'application/zip',
@@ -48,6 +56,7 @@ export async function sendFolderZip(res: http.ServerResponse, policy: SharePolic
   });
 
   // archiver's abort() leaves the source it is reading open, so the files are ours to close.
+  // A source leaves this set only once it is closed (its handle with it).
   const sources = new Set<Readable>();
   let stopped = false;
   let queued = 0;
@@ -57,7 +66,6 @@ export async function sendFolderZip(res: http.ServerResponse, policy: SharePolic
     stopped = true;
     archive.abort();
     for (const source of sources) source.destroy();
-    sources.clear();
     wake?.();
   };
   const fail = (error: unknown): void => {
@@ -73,12 +81,13 @@ export async function sendFolderZip(res: http.ServerResponse, policy: SharePolic
     queued--;
     wake?.();
   });
-  res.once('close', () => {
+  const responseClosed = new Promise<void>((resolve) => res.once('close', () => {
+    resolve();
     if (res.writableFinished) return;
     // A visitor closing the download midway is ordinary; nothing to act on.
     logger.debug('zip download closed before the end');
     stop();
-  });
+  }));
   // archiver writes every header field as its own small chunk: batched, a folder of small
   // files costs a few HTTP chunks and tunnel frames per file instead of a dozen.
   archive.pipe(coalesced()).pipe(res);
@@ -99,12 +108,12 @@ export async function sendFolderZip(res: http.ServerResponse, policy: SharePolic
       } else {
         const source = await openFile(item, logger);
         if (source === null) continue;
+        sources.add(source);
+        source.once('close', () => sources.delete(source));
         if (stopped) {
           source.destroy();
           return;
         }
-        sources.add(source);
-        source.once('close', () => sources.delete(source));
         archive.append(source, { name: item.name, date: item.stats.mtime, mode: 0o644 });
       }
       queued++;
@@ -112,7 +121,9 @@ export async function sendFolderZip(res: http.ServerResponse, policy: SharePolic
     // Its rejections are errors 'error' has already reported (fail above); they must not go unhandled.
     if (!stopped) archive.finalize().catch(() => {});
   };
-  feed().catch(fail);
+  await feed().catch(fail);
+  await responseClosed;
+  await Promise.all([...sources].map((source) => new Promise((resolve) => source.once('close', resolve))));
 }
 
 /**
@@ -120,12 +131,19 @@ export async function sendFolderZip(res: http.ServerResponse, policy: SharePolic
  * walk saw it). Skipping it is still possible here, before its header is written.
  */
 async function openFile(item: ZipItem, logger: AgentLogger): Promise<Readable | null> {
+  let handle: fs.FileHandle;
   try {
-    const handle = await fs.open(item.real, 'r');
-    return handle.createReadStream();
+    handle = await fs.open(item.real, 'r');
   } catch (error) {
     logger.debug({ err: error, name: item.name }, 'zip skipped a file it could not open');
     return null;
+  }
+  try {
+    // From here the stream owns the handle (autoClose): it closes it on end, error or destroy.
+    return handle.createReadStream();
+  } catch (error) {
+    await handle.close();
+    throw error;
   }
 }
 
