@@ -187,6 +187,8 @@ export class ShareServer {
     if (!/^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '')) {
       return this.fail(req, res, 415, 'Unsupported upload', 'Send the files as multipart/form-data.');
     }
+    // Gone during the awaits above: its 'close' is past, so the wait below would never end.
+    if (req.destroyed) return;
     let parser: busboy.Busboy;
     try {
       // Browsers send UTF-8 file names; busboy's default (latin1) would garble Korean names.

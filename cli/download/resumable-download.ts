@@ -61,8 +61,9 @@ export async function downloadFile(url: URL, file: string, options: FileDownload
     options.progress.finish(transfer.offset);
     ({ size, sha256 } = await transfer.complete());
   } finally {
-    options.progress.stop();
+    // Closed first: nothing the progress line does may leave the part's handle open.
     await transfer.close();
+    options.progress.stop();
   }
   const files = partFilesFor(file);
   let checksum: FileDownloadResult['checksum'] = 'not checked';
@@ -119,8 +120,8 @@ class PartTransfer {
       offset = 0;
       removePart(files);
     }
-    const handle = await fs.promises.open(files.part, offset > 0 ? 'r+' : 'w');
     const hash = createHash('sha256');
+    const handle = await fs.promises.open(files.part, offset > 0 ? 'r+' : 'w');
     try {
       await hashFileInto(hash, files.part, offset);
     } catch (error) {

@@ -155,6 +155,16 @@ export class ShareDavResource extends FileSystemResource {
     this.adapter.metadata.forget(source, false);
   }
 
+  /**
+   * GET and HEAD are answered by ShareServer itself (send), and ETags come from stat (the
+   * adapter's contentEtagMaxBytes stays -1), so nephele never reads a body. Refused rather than
+   * inherited: the adapter's version opens a FileHandle before its stream exists, and would
+   * leave it to the garbage collector (DEP0137) if making the stream threw (a bad range).
+   */
+  override async getStream(_range?: { start: number; end: number }): Promise<Readable> {
+    throw new MethodNotSupportedError('GET is answered by the share itself.');
+  }
+
   /** PUT is answered by ShareServer itself (temp file + rename); nephele never writes a body. */
   override async setStream(_input: Readable, _user: User): Promise<void> {
     throw new MethodNotSupportedError('PUT is answered by the share itself.');
