@@ -37,8 +37,13 @@ const FORWARDING_HEADERS = new Set([
  * drop underscore headers for this reason), so `X_Forwarded_For` must go too.
  */
 export function isForwardingHeader(name: string): boolean {
-  const lower = name.toLowerCase().replaceAll('_', '-');
-  return lower.startsWith('x-forwarded-') || FORWARDING_HEADERS.has(lower);
+  return isForwardingLowerCase(name.toLowerCase());
+}
+
+/** isForwardingHeader for a name already in lower case (the rewriter has it at hand). */
+export function isForwardingLowerCase(lower: string): boolean {
+  const dashed = lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  return dashed.startsWith('x-forwarded-') || FORWARDING_HEADERS.has(dashed);
 }
 
 /** What one request head said that the forwarding headers are built from. */

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { VisitorInfo } from '../../protocol/index.js';
-import { forwardingHeaderLines, isForwardingHeader } from './forwarding-headers.js';
+import { forwardingHeaderLines, isForwardingLowerCase } from './forwarding-headers.js';
 
 /** Largest request head accepted (Node's own HTTP server allows 16 KiB). */
 export const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
@@ -76,6 +76,8 @@ export class RequestHeadRewriter extends Transform {
   private closeAfter = false;
   /** Status of the origin's first response, once `originResponded` saw it. */
   private firstStatus: number | null = null;
+  /** The last request's forwarding lines, reused while the Host stays the same (most connections). */
+  private lastForwarding: { host: string | null; lines: string } | null = null;
   /** A visitor chunk held while waiting for the origin's answer to an upgrade. */
   private held: { chunk: Buffer; done: TransformCallback } | null = null;
 
@@ -206,17 +208,14 @@ export class RequestHeadRewriter extends Transform {
       // Also catches a bare CR or LF (a line break to one parser, not to another) and NUL.
       if (!FIELD_VALUE.test(raw)) return this.rejectHead(400, 'invalid byte in a header value');
       const lower = name.toLowerCase();
-      // Only SP and HTAB are whitespace around a field value (RFC 9110 §5.5); String.trim would
-      // also eat \v, \f or NBSP and accept a Content-Length another parser reads differently.
-      const value = raw.replace(/^[ \t]+|[ \t]+$/g, '');
       // llhttp ends a length or coding at a space but not at a tab: `4<TAB>` is an error there.
       if (lower === 'content-length') lengths.push(raw.replace(/^[ \t]+| +$/g, ''));
       else if (lower === 'transfer-encoding') encodings.push(raw.replace(/^[ \t]+| +$/g, ''));
-      else if (lower === 'host') { host = value; hostCount++; }
+      else if (lower === 'host') { host = trimValue(raw); hostCount++; }
       else if (lower === 'upgrade') upgrade = true;
-      else if (lower === 'x-forwarded-for') forwardedFor.push(value);
-      else if (lower === 'x-forwarded-proto') forwardedProto.push(value);
-      if (isForwardingHeader(name)) continue;
+      else if (lower === 'x-forwarded-for') forwardedFor.push(trimValue(raw));
+      else if (lower === 'x-forwarded-proto') forwardedProto.push(trimValue(raw));
+      if (isForwardingLowerCase(lower)) continue;
       if (lower === 'upgrade' && later) {
         // A later request may not switch protocols: the origin's answer could not be told
         // apart from answers to the requests before it.
@@ -226,11 +225,11 @@ export class RequestHeadRewriter extends Transform {
       if (lower === 'connection' || lower === 'proxy-connection') {
         connection.push(raw);
         const tokens = raw.split(',');
-        const wanted = tokens.filter((token) => !this.dropsConnectionToken(token.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase(), later));
+        const wanted = tokens.filter((token) => !this.dropsConnectionToken(trimValue(token).toLowerCase(), later));
         if (wanted.length !== tokens.length) {
           // Naming a header here asks the next proxy to remove it: it must not be able to
           // strip the forwarding headers we add.
-          const rest = wanted.map((token) => token.replace(/^[ \t]+|[ \t]+$/g, '')).filter((token) => token.length > 0);
+          const rest = wanted.map(trimValue).filter((token) => token.length > 0);
           if (rest.length > 0) kept.push(`${name}: ${rest.join(', ')}`);
           continue;
         }
@@ -269,13 +268,22 @@ export class RequestHeadRewriter extends Transform {
     this.upgradeAfterBody = !later && (method === 'CONNECT' || (upgrade && connection.some((value) => /upgrade/i.test(value))));
     if (this.state.kind === 'head') this.state = this.afterMessage();
 
-    kept.push(...forwardingHeaderLines(this.visitor, { host, forwardedFor, forwardedProto }));
+    kept.push(this.forwardingLines(host, forwardedFor, forwardedProto));
     return `${kept.join('\r\n')}\r\n\r\n`;
+  }
+
+  /** Our forwarding header lines, joined. Without a trusted proxy they depend on the Host alone. */
+  private forwardingLines(host: string | null, forwardedFor: string[], forwardedProto: string[]): string {
+    if (this.visitor.forwardedTrusted) return forwardingHeaderLines(this.visitor, { host, forwardedFor, forwardedProto }).join('\r\n');
+    if (this.lastForwarding?.host !== host) {
+      this.lastForwarding = { host, lines: forwardingHeaderLines(this.visitor, { host, forwardedFor, forwardedProto }).join('\r\n') };
+    }
+    return this.lastForwarding.lines;
   }
 
   /** True for a Connection token the origin must not get: a forwarding header, or a late upgrade. */
   private dropsConnectionToken(token: string, later: boolean): boolean {
-    return isForwardingHeader(token) || (later && token === 'upgrade');
+    return isForwardingLowerCase(token) || (later && token === 'upgrade');
   }
 
   private readChunkLine(input: Buffer): number {
@@ -300,7 +308,7 @@ export class RequestHeadRewriter extends Transform {
     if (FRAMING_TRAILERS.has(name)) return this.reject(400, `${name} as a trailer`);
     // A forwarding header as a trailer is dropped like one in the head: some servers merge
     // trailers into the headers.
-    if (end === 0 || !isForwardingHeader(name)) this.push(input.subarray(0, end + 2));
+    if (end === 0 || !isForwardingLowerCase(name)) this.push(input.subarray(0, end + 2));
     // The empty line ends the trailers and the message.
     if (end === 0) this.state = this.afterMessage();
     return end + 2;
@@ -336,9 +344,17 @@ export class RequestHeadRewriter extends Transform {
  */
 function closesConnection(values: readonly string[], http11: boolean): boolean {
   const tokens = values.flatMap((value) => value.split(','));
-  const close = tokens.some((token) => token.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase() === 'close');
+  const close = tokens.some((token) => trimValue(token).toLowerCase() === 'close');
   if (http11 || close) return close;
   return !tokens.some((token) => token.replace(/^[ \t]+| +$/g, '').toLowerCase() === 'keep-alive');
+}
+
+/**
+ * Only SP and HTAB are whitespace around a field value (RFC 9110 §5.5); String.trim would also
+ * eat \v, \f or NBSP and accept a value another parser reads differently.
+ */
+function trimValue(value: string): string {
+  return value.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 function normaliseHost(value: string): string {
