@@ -78,12 +78,15 @@ function addressText(wanted: WantedAddresses): string {
  * `notfqdn`, `nohost` (not a name or sub-name of this account), `abuse` (more than
  * {@link MAX_CHANGES_PER_HOUR} changing updates in the last hour), `dnserr`; or one line for
  * the whole request: `badauth` (HTTP 401), `notfqdn` (no hostname), `numhost` (more than
- * {@link MAX_HOSTNAMES_PER_UPDATE}), `911` (the edge failed). While the caller's network has
- * had too many rejected passwords, the password is not checked and every hostname is answered
- * `abuse` (HTTP 200, so clients read it: ddclient ignores the body of any other status but 401)
- * with a Retry-After header. A good update replaces the
+ * {@link MAX_HOSTNAMES_PER_UPDATE}), `911` (the edge failed). A good update replaces the
  * owner's A (or AAAA) records through the ZoneEditor, so DNS answers it at once; an update to
  * the addresses already there is `nochg` and writes nothing.
+ *
+ * While the caller's network has had too many rejected passwords (the edge's token gate), the
+ * password is not checked and every hostname is answered `abuse` ("temporarily blocked for
+ * updates" in dyndns2) with a Retry-After header, in a 200: ddclient 3.10 reads the body of
+ * 2xx answers only (it drops a 429 without a word), and after `abuse` waits its
+ * min-error-interval (5 min) before trying again.
  */
 export function createDyndnsEndpoint(deps: {
   domain: string;
