@@ -5,9 +5,14 @@ import { loadEdgeConfig } from './config.js';
 describe('edge config', () => {
   test('defaults match the documentation', () => {
     expect(loadEdgeConfig({})).toMatchObject({
-      domain: 'localhost', httpPort: 8080, dnsPort: 5353, publicIp: '127.0.0.1', dataDir: './.udns',
+      domain: 'localhost', httpPort: 8080, dnsPort: 5300, publicIp: '127.0.0.1', dataDir: './.udns',
       tcpPorts: { low: 20000, high: 20999 }, bind: '0.0.0.0', logLevel: 'info',
     });
+  });
+
+  test('the default DNS port is not mDNS\'s 5353, which avahi and mDNSResponder hold on desktops', () => {
+    expect(loadEdgeConfig({}).dnsPort).not.toBe(5353);
+    expect(loadEdgeConfig({}).dnsPort).toBeGreaterThan(1023);
   });
 
   test('flags win over UDNS_* variables, which win over defaults', () => {

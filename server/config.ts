@@ -23,7 +23,7 @@ const portRange = z.string()
 export const EdgeConfigSchema = z.object({
   domain: domain.default('localhost'),
   httpPort: port.default(8080),
-  dnsPort: port.default(5353),
+  dnsPort: port.default(5300),
   publicIp: z.string().refine((v) => isIP(v) === 4, 'must be an IPv4 address').default('127.0.0.1'),
   publicIp6: z.string().refine((v) => isIP(v) === 6, 'must be an IPv6 address').optional(),
   dataDir: z.string().min(1).default('./.udns'),

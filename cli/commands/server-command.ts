@@ -32,7 +32,7 @@ export function registerServerCommand(program: Command): void {
     .description('run the edge: tunnel endpoint, HTTP proxy, TCP forwards and authoritative DNS')
     .option('--domain <domain>', 'zone the edge serves names under (default localhost)')
     .option('--http-port <port>', 'HTTP listener for visitors, API and agents (default 8080)')
-    .option('--dns-port <port>', 'authoritative DNS, UDP and TCP (default 5353)')
+    .option('--dns-port <port>', 'authoritative DNS, UDP and TCP (default 5300)')
     .option('--public-ip <ipv4>', 'address the zone hands out (default 127.0.0.1)')
     .option('--public-ip6 <ipv6>', 'IPv6 address the zone hands out (AAAA)')
     .option('--public-url <url>', 'how visitors reach the HTTP listener, when a proxy sits in front')
