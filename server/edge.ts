@@ -1,10 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { UdnsError, rawHttpAnswer } from '../protocol/index.js';
+import { UdnsError, isUdnsError, rawHttpAnswer } from '../protocol/index.js';
 import { AcmeCertificates } from './acme/acme-certificates.js';
 import { acmeFiles } from './acme/acme-files.js';
 import { ChallengeRecords } from './acme/challenge-records.js';
@@ -15,6 +14,7 @@ import { openAccountStore, type AccountStore } from './accounts/account-store.js
 import { TokenGate, type TokenGateOptions, type TokenGateStats } from './accounts/token-gate.js';
 import type { EdgeConfig } from './config.js';
 import { startDnsServer, type DnsServerHandle } from './dns/dns-server.js';
+import { DNS_LISTENER, HTTP_LISTENER, HTTPS_LISTENER, listenFailure, listenOrExplain } from './listen-failure.js';
 import { createLogger, type Logger } from './logger.js';
 import { NameDirectory } from './name-directory.js';
 import { createFrontDoor, releaseApexDeadline } from './proxy/front-door.js';
@@ -77,10 +77,8 @@ async function startServices(
   cleanups.push(() => tcp.closeAll());
 
   const front = net.createServer({ allowHalfOpen: true, noDelay: true });
-  front.listen({ port: config.httpPort, host: config.bind });
-  await once(front, 'listening');
+  const httpPort = await listenOrExplain(front, config.httpPort, config.bind, HTTP_LISTENER);
   cleanups.push(() => closeServer(front));
-  const httpPort = (front.address() as net.AddressInfo).port;
 
   // The TLS listener is bound before anything prints URLs, which use its port.
   let tlsListener: tls.Server | null = null;
@@ -106,11 +104,9 @@ async function startServices(
       credentials = loadTlsCredentials(config.tlsCert!, config.tlsKey!);
     }
     const listener = createTlsListener(credentials, (socket) => onTlsConnection(socket), logger);
-    listener.listen({ port: config.httpsPort, host: config.bind });
-    await once(listener, 'listening');
+    httpsPort = await listenOrExplain(listener, config.httpsPort, config.bind, HTTPS_LISTENER);
     cleanups.push(() => closeServer(listener));
     tlsListener = listener;
-    httpsPort = (listener.address() as net.AddressInfo).port;
   }
   const urls = new PublicUrls(config.domain, httpPort, config.publicUrl, httpsPort);
 
@@ -186,6 +182,8 @@ async function startServices(
     port: config.dnsPort,
     bind: config.bind,
     logger: logger.child({ component: 'dns' }),
+  }).catch((error: unknown) => {
+    throw isUdnsError(error, 'port_unavailable') ? listenFailure(DNS_LISTENER, config.bind, config.dnsPort, error.cause) : error;
   });
   cleanups.push(() => dns.close());
 
