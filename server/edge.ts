@@ -141,10 +141,10 @@ async function startServices(
   // Plain-HTTP visitors are on https only when a TLS proxy in front says so (--public-url).
   const plainScheme = config.publicUrl?.startsWith('https:') ? 'https' : 'http';
   const plainDoor = createFrontDoor({
-    domain: config.domain, scheme: plainScheme, registry, fallback: httpServer, logger,
+    domain: config.domain, scheme: plainScheme, registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy,
     redirectToHttpsPort: config.httpsRedirect ? httpsPort : undefined,
   });
-  const tlsDoor = createFrontDoor({ domain: config.domain, scheme: 'https', registry, fallback: httpServer, logger });
+  const tlsDoor = createFrontDoor({ domain: config.domain, scheme: 'https', registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy });
   // On shutdown, tunnels and visitors are cut rather than drained: agents reconnect anyway.
   const sockets = new Set<net.Socket>();
   const track = (socket: net.Socket): void => {

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import { renderErrorPage } from '../pages/error-page.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
+import { isTrustedProxy } from './trusted-proxies.js';
 import { bridgeVisitor } from './visitor-bridge.js';
 import { rawHttpAnswer } from '../../protocol/index.js';
 import { MAX_REQUEST_HEAD_BYTES, classifyHost, findHeadEnd, requestHost, requestLineTarget, requestTarget } from './request-head.js';
@@ -39,8 +40,10 @@ export function createFrontDoor(options: {
   registry: TunnelRegistry;
   fallback: http.Server;
   logger: Logger;
+  /** Networks of proxies in front of the edge (`--trusted-proxy`): their visitors' X-Forwarded-For is believed. */
+  trustedProxies?: readonly string[];
 }) {
-  const { domain, scheme, registry, fallback, logger, redirectToHttpsPort } = options;
+  const { domain, scheme, registry, fallback, logger, redirectToHttpsPort, trustedProxies = [] } = options;
 
   function handOver(socket: Socket, buffered: Buffer): void {
     const deadline = setTimeout(() => socket.destroy(), APEX_CONNECTION_MAX_MS);
@@ -77,6 +80,7 @@ export function createFrontDoor(options: {
       remotePort: socket.remotePort ?? 0,
       scheme,
       host: host ?? '',
+      ...(isTrustedProxy(socket.remoteAddress, trustedProxies) ? { forwardedTrusted: true } : {}),
     }, buffered, log);
     // The tunnel died between lookup and open: the fallback answers 502 "offline".
     if (outcome === 'tunnel-gone') handOver(socket, buffered);

@@ -115,7 +115,7 @@ export class TunnelSession extends EventEmitter {
    * @throws when the mux is already closing
    */
   openVisitorStream(info: VisitorInfo, options: { kind: VisitorKind; reclaim: () => void }): { stream: http2.ClientHttp2Stream; slot: VisitorSlot } | 'busy' {
-    const slot = this.visitorSlots.admit(info.remoteAddress, options);
+    const slot = this.visitorSlots.admit(info.remoteAddress, { ...options, viaTrustedProxy: info.forwardedTrusted === true });
     if (slot === null) return 'busy';
     let stream: http2.ClientHttp2Stream;
     try {

@@ -59,6 +59,12 @@ describe('visitor slots', () => {
     expect(slots.size).toBe(6);
   });
 
+  test('a trusted proxy carries many clients: only the tunnel limit applies to it', () => {
+    const slots = new VisitorSlots({ perTunnel: 5, perNetwork: 2, keepAliveIdleMs: 75_000 });
+    for (let i = 0; i < 5; i++) expect(slots.admit('192.0.2.1', { kind: 'tcp', reclaim: () => {}, viaTrustedProxy: true })).not.toBeNull();
+    expect(slots.admit('192.0.2.1', { kind: 'tcp', reclaim: () => {}, viaTrustedProxy: true })).toBeNull();
+  });
+
   test('release frees the place once, however often it is called', () => {
     const slots = new VisitorSlots({ perTunnel: 1, perNetwork: 1, keepAliveIdleMs: 75_000 });
     const slot = slots.admit('192.0.2.1', { kind: 'tcp', reclaim: () => {} })!;

@@ -75,9 +75,10 @@ export class VisitorSlots {
    * A slot for a new visitor from `address`, making room by reclaiming an idle connection if
    * needed; null when every connection in the way is busy.
    */
-  admit(address: string, options: { kind: VisitorKind; reclaim: () => void }): VisitorSlot | null {
+  admit(address: string, options: { kind: VisitorKind; reclaim: () => void; viaTrustedProxy?: boolean }): VisitorSlot | null {
     const network = networkOf(address);
-    if ((this.byNetwork.get(network) ?? 0) >= this.limits.perNetwork && !this.reclaimFrom(network)) return null;
+    // A trusted proxy (a CDN in front of the edge) carries many clients: only the tunnel's limit applies.
+    if (!options.viaTrustedProxy && (this.byNetwork.get(network) ?? 0) >= this.limits.perNetwork && !this.reclaimFrom(network)) return null;
     if (this.holders.size >= this.limits.perTunnel && !this.reclaimFrom(null)) return null;
     const holder: Holder = { network, lastActivityMs: this.now(), answered: false, kind: options.kind, reclaim: options.reclaim };
     this.holders.add(holder);

@@ -125,4 +125,29 @@ describe('what an origin behind udns can trust', () => {
     expect(headers.get('forwarded')).toEqual([`for=127.0.0.1;proto=http;host="trusty.localhost:${directPort}"`]);
     expect(answer).not.toMatch(/6\.6\.6\.6|evil/);
   });
+
+  test('behind --trusted-proxy the origin gets the client the proxy appended last, and its scheme; others are still replaced', async () => {
+    const proxied = await startTestEdge({ trustedProxy: ['127.0.0.1/32'] });
+    const proxiedAgent = await startTestAgent(proxied, [{ kind: 'http', localPort: origin.port, name: 'proxied' }]);
+    try {
+      const host = hostFor(proxied, 'proxied');
+      const request = `GET / HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.5\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 6.6.6.6\r\nConnection: close\r\n\r\n`;
+      const headers = byName(seenIn(await rawExchange(proxied, request)).rawHeaders);
+      expect(headers.get('x-forwarded-for')).toEqual(['203.0.113.5']);
+      expect(headers.get('x-real-ip')).toEqual(['203.0.113.5']);
+      expect(headers.get('x-forwarded-proto')).toEqual(['https']);
+      expect(headers.get('forwarded')).toEqual([`for=203.0.113.5;proto=https;host="${host}"`]);
+      // 127.0.0.2 is not the trusted proxy: its claims are replaced as anyone's.
+      const socket = net.connect({ port: proxied.edge.httpPort, host: '127.0.0.1', localAddress: '127.0.0.2' });
+      let answer = '';
+      socket.on('data', (chunk) => { answer += chunk; });
+      const closed = once(socket, 'close');
+      socket.write(request);
+      await closed;
+      expect(byName(seenIn(answer).rawHeaders).get('x-forwarded-for')).toEqual(['127.0.0.2']);
+    } finally {
+      proxiedAgent.stop();
+      await proxied.close();
+    }
+  });
 });
