@@ -1,13 +1,11 @@
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { VisitorInfo } from '../../protocol/index.js';
+import { rawHttpAnswer, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import { renderAgentErrorPage } from './agent-error-page.js';
 import { RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
 import type { RouteHandler } from './route-handler.js';
-
-const REASONS: Record<number, string> = { 400: 'Bad Request', 421: 'Misdirected Request', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway' };
 
 /**
  * An http route: each visitor connection becomes one connection to the local web server. The
@@ -114,11 +112,7 @@ export class HttpRoute implements RouteHandler {
   private answer(stream: Duplex, status: number, title: string, detail: string, html: boolean): void {
     if (stream.destroyed || stream.writableEnded) return;
     const page = renderAgentErrorPage(status, title, detail, html);
-    const body = Buffer.from(page.body);
-    stream.end(Buffer.concat([
-      Buffer.from(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nContent-Type: ${page.contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, 'latin1'),
-      body,
-    ]));
+    stream.end(rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType }));
   }
 }
 

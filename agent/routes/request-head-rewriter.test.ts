@@ -1,6 +1,6 @@
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { VisitorInfo } from '../../protocol/index.js';
-import { MAX_REQUEST_HEAD_BYTES, RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
+import { MAX_REQUEST_HEAD_BYTES, REQUEST_HEAD_TIMEOUT_MS, RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
 
 const visitor: VisitorInfo = { routeId: 'r', remoteAddress: '198.51.100.7', remotePort: 4000, scheme: 'http', host: 'alice.localhost:8080' };
 
@@ -337,5 +337,51 @@ describe('RequestHeadRewriter', () => {
   test('an endless head is cut at the limit with 431, without buffering more', async () => {
     const { rejected } = await rewrite(['GET / HTTP/1.1\r\nHost: alice.localhost\r\n', `X-Big: ${'a'.repeat(MAX_REQUEST_HEAD_BYTES)}`]);
     expect(rejected).toMatchObject({ status: 431 });
+  });
+});
+
+describe('request head deadline', () => {
+  afterEach(() => { vi.useRealTimers(); });
+
+  /** A rewriter fed `chunks` (not ended), with what it refused and whether its output ended. */
+  function feed(chunks: string[]) {
+    const rewriter = new RequestHeadRewriter(visitor, 'alice.localhost');
+    const seen: { rejected: RequestRejection | null; ended: boolean } = { rejected: null, ended: false };
+    rewriter.on('rejected', (r: RequestRejection) => { seen.rejected = r; });
+    rewriter.on('data', () => {});
+    rewriter.on('end', () => { seen.ended = true; });
+    for (const chunk of chunks) rewriter.write(Buffer.from(chunk, 'latin1'));
+    return { rewriter, seen };
+  }
+
+  test('regression: a later request head dribbled in after a first request is cut with 408 after 15 s', () => {
+    vi.useFakeTimers();
+    const { seen } = feed(['GET /1 HTTP/1.1\r\nHost: alice.localhost\r\n\r\n', 'GET /2 HTTP/1.1\r\nHo']);
+    vi.advanceTimersByTime(REQUEST_HEAD_TIMEOUT_MS - 1);
+    expect(seen.rejected).toBeNull();
+    vi.advanceTimersByTime(1);
+    expect(seen.rejected).toEqual({ status: 408, reason: 'request head not complete within 15 s', firstRequest: false });
+  });
+
+  test('the deadline counts from the head\'s first byte: more bytes do not extend it', () => {
+    vi.useFakeTimers();
+    const { rewriter, seen } = feed(['GET /1 HTTP/1.1\r\nHost: alice.localhost\r\n\r\nG']);
+    for (let i = 0; i < 14; i++) {
+      vi.advanceTimersByTime(1000);
+      rewriter.write(Buffer.from('E', 'latin1'));
+    }
+    expect(seen.rejected).toBeNull();
+    vi.advanceTimersByTime(1000);
+    expect(seen.rejected?.status).toBe(408);
+  });
+
+  test('a head completed in time, or no bytes at all between requests, is never cut by it', () => {
+    vi.useFakeTimers();
+    const { rewriter, seen } = feed(['GET /1 HTTP/1.1\r\nHost: alice.localhost\r\n\r\nGET /2 HTTP/1.1\r\n']);
+    vi.advanceTimersByTime(REQUEST_HEAD_TIMEOUT_MS - 1000);
+    rewriter.write(Buffer.from('Host: alice.localhost\r\n\r\n', 'latin1'));
+    vi.advanceTimersByTime(10 * REQUEST_HEAD_TIMEOUT_MS);
+    expect(seen.rejected).toBeNull();
+    expect(seen.ended).toBe(false);
   });
 });

@@ -6,10 +6,15 @@ import { forwardingHeaderLines, isForwardingLowerCase } from './forwarding-heade
 export const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
 /** Largest chunk-size or trailer line in a chunked body. */
 const MAX_CHUNK_LINE_BYTES = 4096;
+/**
+ * A request head must be complete this long after its first byte, on every request of a
+ * connection: the edge's front door only times the first one (slowloris after a first request).
+ */
+export const REQUEST_HEAD_TIMEOUT_MS = 15_000;
 
 /** Why a request was refused, as the HTTP status the visitor should see. */
 export interface RequestRejection {
-  status: 400 | 421 | 431;
+  status: 400 | 408 | 421 | 431;
   reason: string;
   /** True when it was the connection's first request: nothing was sent to the origin yet. */
   firstRequest: boolean;
@@ -80,6 +85,8 @@ export class RequestHeadRewriter extends Transform {
   private lastForwarding: { host: string | null; lines: string } | null = null;
   /** A visitor chunk held while waiting for the origin's answer to an upgrade. */
   private held: { chunk: Buffer; done: TransformCallback } | null = null;
+  /** Runs while a request head has begun and not ended (REQUEST_HEAD_TIMEOUT_MS). */
+  private headClock: NodeJS.Timeout | null = null;
 
   constructor(private readonly visitor: VisitorInfo, private readonly publicHost: string | null) {
     super();
@@ -102,7 +109,36 @@ export class RequestHeadRewriter extends Transform {
       }
       input = input.subarray(used);
     }
+    if (this.state.kind === 'head' && this.pending !== null) this.startHeadClock();
     done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.stopHeadClock();
+    done();
+  }
+
+  override _destroy(error: Error | null, done: (error: Error | null) => void): void {
+    this.stopHeadClock();
+    done(error);
+  }
+
+  private startHeadClock(): void {
+    if (this.headClock !== null) return;
+    this.headClock = setTimeout(() => {
+      this.headClock = null;
+      if (this.state.kind === 'head' && this.pending !== null) {
+        this.pending = null;
+        this.reject(408, `request head not complete within ${REQUEST_HEAD_TIMEOUT_MS / 1000} s`);
+      }
+    }, REQUEST_HEAD_TIMEOUT_MS);
+    this.headClock.unref();
+  }
+
+  private stopHeadClock(): void {
+    if (this.headClock === null) return;
+    clearTimeout(this.headClock);
+    this.headClock = null;
   }
 
   /**
@@ -169,6 +205,7 @@ export class RequestHeadRewriter extends Transform {
       if (input.length > MAX_REQUEST_HEAD_BYTES) return this.reject(431, 'request head too large');
       return -1;
     }
+    this.stopHeadClock();
     if (end + 4 > MAX_REQUEST_HEAD_BYTES) return this.reject(431, 'request head too large');
     const rewritten = this.rewriteHead(input.toString('latin1', 0, end));
     if (rewritten === null) return input.length;
@@ -330,6 +367,7 @@ export class RequestHeadRewriter extends Transform {
   }
 
   private reject(status: RequestRejection['status'], reason: string): number {
+    this.stopHeadClock();
     this.state = { kind: 'rejected' };
     this.emit('rejected', { status, reason, firstRequest: this.requests === 0 } satisfies RequestRejection);
     this.push(null);
