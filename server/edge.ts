@@ -116,13 +116,13 @@ async function startServices(
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
-  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger });
+  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (config.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);
   });
   httpServer.keepAliveTimeout = 30_000;
-  const endpoint = createTunnelEndpoint(tokens, registry, logger);
+  const endpoint = createTunnelEndpoint(tokens, registry, logger, config.trustedProxy);
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
     endpoint(req, socket as net.Socket, head).catch((error: unknown) => {

@@ -94,6 +94,8 @@ export function createDyndnsEndpoint(deps: {
   editor: ZoneEditor;
   directory: Pick<NameDirectory, 'recordsAt'>;
   logger: Logger;
+  /** The client of a request: its TCP peer, unless that is a trusted proxy. */
+  clientAddress?: (req: Request) => string;
   maxChangesPerHour?: number;
   now?: () => number;
 }) {
@@ -148,7 +150,7 @@ export function createDyndnsEndpoint(deps: {
   return async function dyndnsUpdate(req: Request, res: Response): Promise<void> {
     const credentials = basicCredentials(req.headers.authorization);
     const hostnames = requestedHostnames(req.query.hostname);
-    const address = req.socket.remoteAddress ?? '';
+    const address = deps.clientAddress?.(req) ?? req.socket.remoteAddress ?? '';
     let verdict: TokenVerdict | null = null;
     try {
       verdict = credentials === null ? null : await accounts.check(credentials.password, address);
@@ -172,7 +174,7 @@ export function createDyndnsEndpoint(deps: {
     if (hostnames.length > MAX_HOSTNAMES_PER_UPDATE) return answer(res, ['numhost']);
 
     const myip = typeof req.query.myip === 'string' ? req.query.myip : undefined;
-    const wanted = wantedAddresses(myip, req.socket.remoteAddress);
+    const wanted = wantedAddresses(myip, address);
     if (wanted.A === undefined && wanted.AAAA === undefined) return answer(res, ['911']);
     const lines: string[] = [];
     try {

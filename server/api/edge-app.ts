@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { UdnsError, isUdnsError, plainAddress } from '../../protocol/index.js';
@@ -9,6 +10,7 @@ import { renderErrorPage, wantsHtml } from '../pages/error-page.js';
 import { renderLandingPage } from '../pages/landing-page.js';
 import type { PublicUrls } from '../public-urls.js';
 import { classifyHost, effectiveHost } from '../proxy/request-head.js';
+import { clientAddress } from '../proxy/trusted-proxies.js';
 import { bearerToken } from '../tunnel/tunnel-endpoint.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import type { ZoneEditor } from '../zone-editor.js';
@@ -33,8 +35,11 @@ export function createEdgeApp(deps: {
   registry: TunnelRegistry;
   urls: PublicUrls;
   logger: Logger;
+  /** `--trusted-proxy` networks: behind them the client is the proxy's last X-Forwarded-For entry. */
+  trustedProxies?: readonly string[];
 }) {
-  const { domain, tokens, names, editor, directory, registry, urls, logger } = deps;
+  const { domain, tokens, names, editor, directory, registry, urls, logger, trustedProxies = [] } = deps;
+  const clientOf = (req: IncomingMessage): string => clientAddress(req, trustedProxies);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -51,6 +56,7 @@ export function createEdgeApp(deps: {
     },
     editor,
     directory,
+    clientAddress: clientOf,
     logger: logger.child({ component: 'dyndns' }),
   }));
 
@@ -75,7 +81,7 @@ export function createEdgeApp(deps: {
   const api = express.Router();
   api.use(async (req, res, next) => {
     const token = bearerToken(req.headers.authorization);
-    const verdict = token === null ? null : await tokens.check(token, req.socket.remoteAddress ?? '');
+    const verdict = token === null ? null : await tokens.check(token, clientOf(req));
     if (verdict?.kind === 'throttled') {
       res.status(429).set('Retry-After', String(verdict.retryAfterSeconds)).json({
         error: { code: 'rate_limited', message: `too many rejected tokens from your network: try again in ${verdict.retryAfterSeconds} s` },
@@ -92,7 +98,7 @@ export function createEdgeApp(deps: {
   // The caller's address as the edge sees it: what `udns ddns` points a name at. Ask over
   // IPv4 and over IPv6 to learn both.
   api.get('/address', (req, res) => {
-    const address = plainAddress(req.socket.remoteAddress ?? '');
+    const address = plainAddress(clientOf(req));
     res.json({ address, family: isIP(address) });
   });
   api.get('/me', async (_req, res) => {

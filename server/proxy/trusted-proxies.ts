@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { IncomingMessage } from 'node:http';
 
 /** One network of `--trusted-proxy`: an address and how many leading bits count. */
 export interface ProxyNetwork {
@@ -47,4 +48,19 @@ export function isTrustedProxy(address: string | undefined, networks: readonly s
   const candidate = mapped ?? plain;
   const version = net.isIP(candidate);
   return version !== 0 && list.check(candidate, version === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * The client of a request the edge answers itself (API, dyndns2, the tunnel endpoint): the TCP
+ * peer, or, when that peer is a trusted proxy, the last `X-Forwarded-For` entry (the one the
+ * proxy added; anything before it is the client's own claim). Limits and the address `udns
+ * ddns` publishes must count the client, not the CDN in front of the edge.
+ */
+export function clientAddress(req: IncomingMessage, networks: readonly string[]): string {
+  const peer = req.socket.remoteAddress ?? '';
+  if (!isTrustedProxy(peer, networks)) return peer;
+  const header = req.headers['x-forwarded-for'];
+  const entries = (Array.isArray(header) ? header.join(',') : header ?? '').split(',');
+  const last = entries[entries.length - 1]!.trim();
+  return net.isIP(last) === 0 ? peer : last;
 }

@@ -12,6 +12,7 @@ import {
 import type { AccountInfo } from '../accounts/account-store.js';
 import type { TokenGate, TokenVerdict } from '../accounts/token-gate.js';
 import type { Logger } from '../logger.js';
+import { clientAddress } from '../proxy/trusted-proxies.js';
 import { TunnelSession } from './tunnel-session.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 
@@ -29,11 +30,14 @@ const MAX_WS_PAYLOAD_BYTES = 4 * 1024 * 1024;
  * rejected tokens), then turns the connection into a tunnel, either as a raw byte stream (`Upgrade: udns-tunnel`, the fast path)
  * or as a WebSocket (`Upgrade: websocket`, for networks whose proxies only pass WebSockets).
  */
-export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenticate'>, registry: TunnelRegistry, logger: Logger) {
+export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenticate'>, registry: TunnelRegistry, logger: Logger, trustedProxies: readonly string[] = []) {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WS_PAYLOAD_BYTES });
 
   return async function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', (error) => logger.debug({ err: error }, 'tunnel socket error before handshake'));
+    // Behind a trusted proxy the agent is the proxy's last X-Forwarded-For entry: throttles and
+    // direct mode's connect-back must see the agent, not the proxy.
+    const client = clientAddress(req, trustedProxies);
     const path = (req.url ?? '').split('?')[0];
     if (path !== TUNNEL_PATH) return reject(socket, 404, `no upgrade endpoint at ${path}; agents use ${TUNNEL_PATH}`);
 
@@ -50,7 +54,7 @@ export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenti
 
     let verdict: TokenVerdict;
     try {
-      verdict = await tokens.check(token, socket.remoteAddress ?? '');
+      verdict = await tokens.check(token, client);
     } catch (error) {
       logger.error({ err: error }, 'token check failed');
       return reject(socket, 503, 'the edge could not check the token, try again');
@@ -62,7 +66,7 @@ export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenti
     const { account } = verdict;
     if (socket.destroyed) return;
 
-    const remoteAddress = socket.remoteAddress ?? '';
+    const remoteAddress = client;
     const open = (transport: Duplex): void => {
       const stillAuthorized = async (): Promise<boolean> => (await tokens.authenticate(token))?.id === account.id;
       const tunnel = new TunnelSession(transport, account, remoteAddress, stillAuthorized, registry, logger);

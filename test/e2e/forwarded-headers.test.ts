@@ -145,6 +145,10 @@ describe('what an origin behind udns can trust', () => {
       socket.write(request);
       await closed;
       expect(byName(seenIn(answer).rawHeaders).get('x-forwarded-for')).toEqual(['127.0.0.2']);
+      // The edge's own API counts and reports the client the proxy names, not the proxy.
+      const address = await rawExchange(proxied, `GET /api/v1/address HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${proxied.adminToken}\r\n` +
+        'X-Forwarded-For: 6.6.6.6, 198.51.100.23\r\nConnection: close\r\n\r\n');
+      expect(address).toContain('"address":"198.51.100.23"');
     } finally {
       proxiedAgent.stop();
       await proxied.close();
