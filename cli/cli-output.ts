@@ -1,5 +1,19 @@
 import { isUdnsError } from '../protocol/index.js';
 
+/**
+ * A reader that went away (`udns server | head -1`) makes every later write to stdout or stderr
+ * fail with EPIPE, which Node raises as an 'error' event that kills the process with a stack
+ * trace. Programs keep running without their output instead: the edge goes on serving, like
+ * its logger (pino drops a broken destination too), and stops on SIGTERM as usual.
+ */
+export function surviveClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
+}
+
 /** Results go to stdout… */
 export function say(line: string): void {
   process.stdout.write(`${line}\n`);

@@ -10,7 +10,9 @@ import { registerUpCommand } from './commands/up-command.js';
 import { registerShareCommand } from './commands/share-command.js';
 import { registerServerCommand } from './commands/server-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
-import { failAndExit } from './cli-output.js';
+import { failAndExit, surviveClosedOutput } from './cli-output.js';
+
+surviveClosedOutput();
 
 const program = new Command('udns')
   .description('make a PC behind NAT reachable by name: tunnels, dynamic DNS, shares')

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
+import { createAgentLogger } from '../../agent/agent-logger.js';
 import { startAgent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
 import { UdnsError } from '../../protocol/index.js';
 import { failAndExit, say, warn } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
 import { describeDirect } from '../edge-api.js';
+import { endLogStream } from '../log-stream.js';
 import { parsePort, parseTransport } from '../parse-args.js';
 
 export interface AgentFlags {
@@ -34,10 +36,12 @@ export function withAgentFlags(command: Command): Command {
  */
 export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: { server?: string; token?: string } = {}): Promise<void> {
   const edge = resolveCredentials(flags, process.env, fallback);
+  // Ours, so that stopping can end it before exiting (see endLogStream).
+  const logger = createAgentLogger(flags.logLevel);
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: flags.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure,
-  });
+  }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);
   for (const line of printed) say(line);
@@ -64,7 +68,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   agent.on('fatal', (error: UdnsError) => failAndExit(error));
   const shutdown = (): void => {
     agent.stop();
-    process.exit(0);
+    void endLogStream(logger).then(() => process.exit(0));
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

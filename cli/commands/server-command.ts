@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { EdgeHandle } from '../../server/edge.js';
 import { say, warn } from '../cli-output.js';
+import { endLogStream } from '../log-stream.js';
 
 /**
  * Tells the person starting the edge how to get the admin token: the token itself only on a
@@ -59,8 +60,27 @@ export function registerServerCommand(program: Command): void {
       // Loaded here: the edge (Prisma, express, DNS) would slow every other command's start-up.
       const { loadEdgeConfig } = await import('../../server/config.js');
       const { startEdge } = await import('../../server/edge.js');
+      const { createLogger } = await import('../../server/logger.js');
       const config = loadEdgeConfig(flags, process.env);
-      const edge = await startEdge(config);
+      // Ours, so that stopping can end it before exiting (see endLogStream).
+      const logger = createLogger(config.logLevel, 'udns-edge');
+      const edge = await startEdge(config, { logger }).catch(async (error: unknown) => {
+        await endLogStream(logger);
+        throw error;
+      });
+      // Before the banner: whoever sees it may stop the edge at once, and must not kill it mid-way.
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        warn(`${signal}: stopping`);
+        edge.close().then(
+          () => endLogStream(logger).then(() => process.exit(0)),
+          () => endLogStream(logger).then(() => process.exit(1)),
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
       say(`udns edge for ${config.domain}`);
       say(`  http  port ${edge.httpPort}${config.httpsRedirect ? ' (redirects to https)' : ''}`);
       if (edge.httpsPort !== undefined) say(`  https port ${edge.httpsPort}${config.acme ? ` (ACME certificate from ${config.acmeDirectory})` : ''}`);
@@ -68,14 +88,5 @@ export function registerServerCommand(program: Command): void {
       say(`  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`);
       say(`  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`);
       sayAdminToken(edge, process.stdout.isTTY === true);
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        warn(`${signal}: stopping`);
-        edge.close().then(() => process.exit(0), () => process.exit(1));
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
     });
 }

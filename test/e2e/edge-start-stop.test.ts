@@ -82,3 +82,33 @@ describe('a listener that cannot bind', () => {
     expectCleanFailure(result, /^udns: cannot listen for HTTP on 192\.0\.2\.1 port 0: 192\.0\.2\.1 is not an address of this machine; change --bind or UDNS_BIND$/, 1);
   });
 });
+
+describe('an edge whose output reader went away', () => {
+  /** Starts the edge with stdout and stderr on pipes, as in `udns server 2>&1 | head -1`. */
+  async function startAndCloseOutput(): Promise<CliProcess> {
+    const edge = spawnCli([...serverArgs(freshDir('udns-pipe-')), '--log-level', 'info']);
+    running.push(edge);
+    await edge.waitForOutput(/ dns +127\.0\.0\.1 port \d+/, 30_000);
+    // The reader exits like `head -1`: every later write to either stream is EPIPE.
+    edge.child.stdout!.destroy();
+    edge.child.stderr!.destroy();
+    return edge;
+  }
+
+  test('exits on SIGTERM (the exit-time log flush retried EPIPE forever)', async () => {
+    const edge = await startAndCloseOutput();
+    edge.child.kill('SIGTERM');
+    // Without the fix the process sleeps in the flush until the test times out.
+    expect(await edge.exited).toEqual({ code: 0, signal: null });
+  });
+
+  test('keeps serving after its output reader left, then exits on SIGINT', async () => {
+    const edge = await startAndCloseOutput();
+    const port = Number(/ http +port (\d+)/.exec(edge.stdout())![1]);
+    // Requests log nothing at info, but the edge must still answer one after the pipe broke.
+    const answer = await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { host: 'localhost' } });
+    expect(await answer.text()).toBe('ok\n');
+    edge.child.kill('SIGINT');
+    expect(await edge.exited).toEqual({ code: 0, signal: null });
+  });
+});
