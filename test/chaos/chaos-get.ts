@@ -35,7 +35,8 @@ export async function udnsGet(context: OpContext, variant: 'file' | 'zip', id: s
       const again = await runGet(context, url, out, null);
       const problems = [...again.violations, ...(await checkOutput(context, variant, out, again.code))];
       if (again.code !== 0) problems.push(`udns get ${url} failed again on a healthy world (exit ${again.code}): ${again.stderr.trim()}`);
-      outcome.resumed = variant === 'file' && hadPart && /resuming/.test(again.stderr);
+      // The result line says so: `saved … (…, SHA-256 verified, resumed at 2.0 MiB)`.
+      outcome.resumed = variant === 'file' && hadPart && /resumed at/.test(again.stdout);
       return problems;
     };
   }
@@ -44,6 +45,7 @@ export async function udnsGet(context: OpContext, variant: 'file' | 'zip', id: s
 
 interface GetRun {
   code: number | null;
+  stdout: string;
   stderr: string;
   violations: string[];
 }
@@ -80,7 +82,7 @@ async function runGet(context: OpContext, url: string, out: string, selfFault: '
   const { code } = await cli.exited;
   clearTimeout(bound);
   const violations = hung ? [`udns get ${url} still running after ${context.getBoundMs} ms: killed (${cli.stderr().trim().split('\n').slice(-3).join(' | ')})`] : [];
-  return { code, stderr: cli.stderr(), violations };
+  return { code, stdout: cli.stdout(), stderr: cli.stderr(), violations };
 }
 
 /** The output is absent, or whole and right; a success leaves no .part behind. */

@@ -137,7 +137,8 @@ async function runRound(context: OpContext, round: number, fault: Fault, options
     return sleep(startMs).then(async () => {
       const opStartedAt = Date.now();
       const outcome = await runOp(opContext, kind, `r${round}-${index}`);
-      return { ...outcome, startMs, ms: Date.now() - opStartedAt };
+      // The same object, not a copy: afterHealthy still writes its `resumed` on it.
+      return Object.assign(outcome, { startMs, ms: Date.now() - opStartedAt });
     });
   });
   if (trigger) await Promise.race([moving.then(() => sleep(random.int(0, 50))), running[0]]);
@@ -172,7 +173,7 @@ async function runRound(context: OpContext, round: number, fault: Fault, options
     report.bytes += outcome.bytes;
     if (outcome.resumed) report.getResumes++;
   }
-  const tally = outcomes.map((outcome) => `${outcome.kind}:${outcome.result}(${outcome.startMs}+${outcome.ms})`).join(' ');
+  const tally = outcomes.map((outcome) => `${outcome.kind}:${outcome.result}${outcome.resumed ? '+resumed' : ''}(${outcome.startMs}+${outcome.ms})`).join(' ');
   const seconds = (from: number, to: number): string => ((to - from) / 1000).toFixed(1);
   const when = trigger ? `once ${kinds[0]} moved` : `at ${faultAtMs} ms`;
   options.log(`round ${round}: ${describeFault(fault)} ${when}; ${tally} (fault took ${faultMs} ms, settled ${seconds(roundStartedAt, settledAt)} s, healthy +${seconds(settledAt, healthyAt)} s, done +${seconds(healthyAt, Date.now())} s)`);
