@@ -10,15 +10,16 @@ import { registerUpCommand } from './commands/up-command.js';
 import { registerShareCommand } from './commands/share-command.js';
 import { registerServerCommand } from './commands/server-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
-import { failAndExit, surviveClosedOutput } from './cli-output.js';
+import { failAndExit, surviveClosedOutput, warn } from './cli-output.js';
+import { commanderErrorLine } from './commander-errors.js';
 
 surviveClosedOutput();
 
 const program = new Command('udns')
   .description('make a PC behind NAT reachable by name: tunnels, dynamic DNS, shares')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)')
-  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'udns: ')) })
+  // commander's own error lines are replaced by one of ours (commanderErrorLine) below.
+  .configureOutput({ outputError: () => {} })
   .exitOverride();
 
 registerServerCommand(program);
@@ -37,8 +38,10 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // commander already printed its one line; --help and --version exit 0.
-    process.exit(error.exitCode === 0 ? 0 : 2);
+    // --help and --version exit 0; help shown for a command group without its subcommand, 2.
+    if (error.exitCode === 0) process.exit(0);
+    if (error.code !== 'commander.help' && error.code !== 'commander.helpDisplayed') warn(commanderErrorLine(error, program, process.argv.slice(2)));
+    process.exit(2);
   }
   failAndExit(error);
 }

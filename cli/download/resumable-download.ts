@@ -143,7 +143,7 @@ class PartTransfer {
       await this.restart();
     }
     const res = await requestShare(this.url, this.options.access, { headers });
-    checkShareStatus(res, this.url, this.options.access);
+    await checkShareStatus(res, this.url, this.options.access);
     const status = res.statusCode ?? 0;
     if (status === 416) {
       res.resume();

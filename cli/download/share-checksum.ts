@@ -27,7 +27,7 @@ export async function fetchChecksum(fileUrl: URL, access: ShareAccess): Promise<
     res.resume();
     return { offered: false, reason: `the share answered ${status}` };
   }
-  checkShareStatus(res, url, access);
+  await checkShareStatus(res, url, access);
   if (status !== 200 || !/^application\/json/i.test(res.headers['content-type'] ?? '')) {
     res.destroy();
     return { offered: false, reason: 'the server does not offer checksums' };

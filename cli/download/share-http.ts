@@ -106,9 +106,10 @@ export class PasswordRequired extends UdnsError {
  * Turns a share's non-success answer into one clear error (and drains the body). Success
  * (2xx, and 3xx, 416 that callers handle themselves) passes through untouched.
  */
-export function checkShareStatus(res: http.IncomingMessage, url: URL, access: ShareAccess): void {
+export async function checkShareStatus(res: http.IncomingMessage, url: URL, access: ShareAccess): Promise<void> {
   const status = res.statusCode ?? 0;
   if (status < 400 || status === 416) return;
+  if (status === 404) throw await notFound(res, url, access);
   res.resume();
   if (status === 502 || status === 503 || status === 504) throw new RetryableStatus(url, status);
   if (status === 401) {
@@ -121,9 +122,30 @@ export function checkShareStatus(res: http.IncomingMessage, url: URL, access: Sh
   }
   if (status === 400) throw new UdnsError('bad_request', `${url.host} refused the request for ${decodedPath(url)} (400): check the URL`);
   if (status === 403) throw new UdnsError('forbidden', `${url.host} refused access to ${decodedPath(url)}`);
-  if (status === 404) throw new UdnsError('not_found', `${decodedPath(url)} is not on ${url.host} (or the share has expired)`);
   if (status === 410) throw new UdnsError('not_found', `the share at ${url.host} has expired`);
   throw new UdnsError('internal', `${url.host} answered ${status} for ${decodedPath(url)}`);
+}
+
+/** How the edge's own 404 for a host that is no name of its zone begins, in plain text. */
+const NO_SUCH_NAME = /^404 No such name: (.+?)\.?\s*$/;
+
+/**
+ * A 404 said precisely: the edge's own (the name does not exist at all) or the share's (it has
+ * no such file). Only the body tells them apart, so a HEAD's 404 is asked again as a GET. An
+ * expired share answers 410, not 404.
+ */
+async function notFound(res: http.IncomingMessage, url: URL, access: ShareAccess): Promise<UdnsError> {
+  let answer = res;
+  if ((res as { req?: http.ClientRequest }).req?.method === 'HEAD') {
+    res.resume();
+    answer = await requestShare(url, access, { headers: { accept: 'text/plain' } });
+  }
+  const type = answer.headers['content-type'] ?? '';
+  const body = answer.statusCode === 404 && /^text\/plain/i.test(type) ? await readSmallBody(answer, url, 4096).catch(() => '') : '';
+  answer.destroy();
+  const edgeSays = NO_SUCH_NAME.exec(body);
+  if (edgeSays) return new UdnsError('not_found', `no such name: ${edgeSays[1]}`);
+  return new UdnsError('not_found', `${decodedPath(url)} is not on ${url.host}`);
 }
 
 /** Reads a small body (JSON answers) with a cap, so a file served by mistake is not slurped. */

@@ -38,7 +38,7 @@ export async function resolveShareTarget(start: URL, access: ShareAccess): Promi
       continue;
     }
     if (status === 405 || status === 501) return { kind: 'file', url, name: suggestedName(url, undefined), size: undefined };
-    checkShareStatus(res, url, access);
+    await checkShareStatus(res, url, access);
     if (/^text\/html/i.test(res.headers['content-type'] ?? '')) {
       const folder = new URL(url);
       folder.pathname += '/';
@@ -59,7 +59,7 @@ export async function resolveShareTarget(start: URL, access: ShareAccess): Promi
 /** A folder's `ShareListing` (`Accept: application/json`); a clear error when it is not one. */
 export async function fetchListing(url: URL, access: ShareAccess): Promise<ShareListing> {
   const res = await requestShare(url, access, { headers: { accept: 'application/json' } });
-  checkShareStatus(res, url, access);
+  await checkShareStatus(res, url, access);
   if (res.statusCode !== 200 || !/^application\/json/i.test(res.headers['content-type'] ?? '')) {
     res.destroy();
     throw new UdnsError('protocol_violation', `${url.href} is not a udns share folder (no JSON listing)`);

@@ -81,6 +81,17 @@ describe('the udns CLI', () => {
     expectCleanFailure(await runCli(args, env), pattern);
   });
 
+  // Issue 9 #10: commander's errors took two or three lines (the reason, then "(run with --help for usage)").
+  test.each([
+    [['http', '99999'], 'udns: <port>: port must be a number from 1 to 65535, got "99999" (see `udns http --help`)\n'],
+    [['http', '3000', '--direct-port', '0'], 'udns: --direct-port: port must be a number from 1 to 65535, got "0" (see `udns http --help`)\n'],
+    [['htp', '3000'], "udns: unknown command 'htp', did you mean http? (see `udns --help`)\n"],
+    [['dns', 'add', 'www', 'MX', 'x'], 'udns: <type>: record type must be A, AAAA, TXT or CNAME, got "MX" (see `udns dns add --help`)\n'],
+    [['http'], "udns: missing required argument 'port' (see `udns http --help`)\n"],
+  ])('the command line refused %j: exactly one udns: line, exit 2', async (args, line) => {
+    expect(await runCli(args, env)).toEqual({ code: 2, stdout: '', stderr: line });
+  });
+
   test('server unreachable: one clear line, non-zero exit', async () => {
     const port = await closedPort();
     expectCleanFailure(await runCli(['http', '3000', '--server', `http://127.0.0.1:${port}`], env), /cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);

@@ -219,7 +219,16 @@ describe('udns get against a real share, through the real edge and agent', () =>
     expect(invalid.stderr).toMatch(/^udns: invalid URL "not a url": .+\n$/);
     const missing = await runCli(['get', `${base}/nope.txt`, '-o', `${outDir()}/`]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toBe(`udns: /nope.txt is not on ${new URL(base).host} (or the share has expired)\n`);
+    expect(missing.stderr).toBe(`udns: /nope.txt is not on ${new URL(base).host}\n`);
+  });
+
+  test('a name that does not exist is said to be no name at all, for a file or a folder URL', async () => {
+    const host = `nobody-here.localhost:${new URL(base).port}`;
+    for (const url of [`http://${host}/data.bin`, `http://${host}/`]) {
+      const result = await runCli(['get', url, '-o', `${outDir()}/`]);
+      expect(result).toMatchObject({ code: 1, stdout: '' });
+      expect(result.stderr).toBe('udns: no such name: nobody-here.localhost is not a name on localhost\n');
+    }
   });
 });
 

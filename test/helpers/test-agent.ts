@@ -87,7 +87,7 @@ export function expectCleanFailure(result: { code: number | null; stdout: string
   expect(result.code).not.toBeNull();
   if (code !== undefined) expect(result.code).toBe(code);
   expect(result.stdout).toBe('');
-  const lines = result.stderr.trim().split('\n').filter((line) => !line.startsWith('(run with --help'));
+  const lines = result.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
 }
