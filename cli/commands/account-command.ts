@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
+import { UdnsError } from '../../protocol/index.js';
 import type { AccountStore } from '../../server/accounts/account-store.js';
 import { say } from '../cli-output.js';
 
@@ -7,15 +9,30 @@ interface StoreFlags {
   databaseUrl?: string;
 }
 
-/** Opens the same database the edge uses (same --data-dir / --database-url rules). */
-async function withStore<T>(flags: StoreFlags, work: (store: AccountStore) => Promise<T>): Promise<T> {
+/** How the edge is reached, for the `udns login` line printed with a new token. */
+interface EdgeUrlFlags {
+  domain?: string;
+  httpPort?: string;
+  publicUrl?: string;
+}
+
+/**
+ * Opens the same database the edge uses (same --data-dir / --database-url rules) and works out
+ * the edge's public URL the way the edge does (--public-url, else --domain and the ports, from
+ * flags, UDNS_* variables and defaults).
+ */
+async function withStore<T>(flags: StoreFlags & EdgeUrlFlags, work: (store: AccountStore, edgeUrl: string) => Promise<T>): Promise<T> {
   // Loaded here: Prisma would slow every other command's start-up.
   const { loadEdgeConfig } = await import('../../server/config.js');
   const { openAccountStore } = await import('../../server/accounts/account-store.js');
-  const config = loadEdgeConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl }, process.env);
+  const { PublicUrls } = await import('../../server/public-urls.js');
+  const config = loadEdgeConfig({
+    dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, domain: flags.domain, httpPort: flags.httpPort, publicUrl: flags.publicUrl,
+  }, process.env);
+  const edgeUrl = new PublicUrls(config.domain, config.httpPort, config.publicUrl, config.httpsPort).apex();
   const store = await openAccountStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {
-    return await work(store);
+    return await work(store, edgeUrl);
   } finally {
     await store.close();
   }
@@ -27,27 +44,85 @@ function storeOptions(command: Command): Command {
     .option('--database-url <url>', 'the edge\'s database URL (file: or postgres://)');
 }
 
+/** For commands that hand out a token: what the `udns login` line they print needs. */
+function tokenOptions(command: Command): Command {
+  return storeOptions(command)
+    .option('--token-file <file>', 'write the token to this new file (mode 0600) instead of printing it')
+    .option('--domain <domain>', 'the edge\'s --domain, for the login line printed (default: UDNS_DOMAIN, else localhost)')
+    .option('--http-port <port>', 'the edge\'s --http-port, likewise (default: UDNS_HTTP_PORT, else 8080)')
+    .option('--public-url <url>', 'the edge\'s --public-url, likewise (default: UDNS_PUBLIC_URL)');
+}
+
+/**
+ * A new file only its owner may read, opened before the token exists: a file that cannot be
+ * written must not cost a token nobody will ever see.
+ */
+function reserveTokenFile(file: string): number {
+  try {
+    return fs.openSync(file, 'wx', 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UdnsError('config_invalid', code === 'EEXIST'
+      ? `--token-file ${file} exists already: name a new file (a token is never written over another file)`
+      : `cannot create --token-file ${file}: ${code ?? (error as Error).message}`);
+  }
+}
+
+/**
+ * Issues a token through `issue` and hands it to the operator once: into `--token-file`, or on
+ * stdout. Either way the login line shown keeps the token out of argv (ps, shell history).
+ */
+async function handOverToken(
+  flags: StoreFlags & EdgeUrlFlags & { tokenFile?: string },
+  user: string,
+  issue: (store: AccountStore) => Promise<{ token: string; heading: string }>,
+): Promise<void> {
+  const fd = flags.tokenFile === undefined ? null : reserveTokenFile(flags.tokenFile);
+  let issued: { token: string; heading: string; edgeUrl: string };
+  try {
+    issued = await withStore(flags, async (store, edgeUrl) => ({ ...await issue(store), edgeUrl }));
+  } catch (error) {
+    if (fd !== null) {
+      fs.closeSync(fd);
+      fs.rmSync(flags.tokenFile!, { force: true });
+    }
+    throw error;
+  }
+  if (fd !== null) {
+    fs.writeSync(fd, `${issued.token}\n`);
+    fs.closeSync(fd);
+    say(`${issued.heading}; the token is in ${flags.tokenFile} (mode 0600, shown nowhere else). Give ${user} the file; they log in with:`);
+    say(`  udns login --server ${issued.edgeUrl} --token-file ${flags.tokenFile}`);
+    return;
+  }
+  say(`${issued.heading}; the token, shown only this once (give it to ${user} privately):`);
+  say(`  ${issued.token}`);
+  say(`${user} logs in with \`udns login --server ${issued.edgeUrl}\` and pastes it when asked, or from a file: udns login - --server ${issued.edgeUrl} < <file>`);
+}
+
 /** `udns account …`: manage members beside the edge, on its database. */
 export function registerAccountCommands(program: Command): void {
   const account = program.command('account').description('manage accounts and tokens (run beside the server)');
 
-  storeOptions(account.command('create')
-    .description('create an account and print its first token')
+  tokenOptions(account.command('create')
+    .description('create an account and hand its first token over (printed once, or into --token-file)')
     .argument('<user>', 'account name: lowercase letters, digits and -'))
-    .action(async (user: string, flags: StoreFlags) => {
-      const { account: created, token } = await withStore(flags, (store) => store.createAccount(user));
-      say(`created account "${created.name}". Its token is shown only this once:`);
-      say(`  udns login ${token} --server <edge-url>`);
+    .action(async (user: string, flags: StoreFlags & EdgeUrlFlags & { tokenFile?: string }) => {
+      await handOverToken(flags, user, async (store) => {
+        const { account: created, token } = await store.createAccount(user);
+        return { token, heading: `created account "${created.name}"` };
+      });
     });
 
-  storeOptions(account.command('token')
-    .description('issue another token for an account')
+  tokenOptions(account.command('token')
+    .description('issue another token for an account (printed once, or into --token-file)')
     .argument('<user>')
     .option('--label <label>', 'a note to tell this token apart', ''))
-    .action(async (user: string, flags: StoreFlags & { label: string }) => {
-      const { token, info } = await withStore(flags, (store) => store.createToken(user, flags.label));
-      say(`token ${info.id} (${info.prefix}…) for "${user}", shown only this once:`);
-      say(`  ${token}`);
+    .action(async (user: string, flags: StoreFlags & EdgeUrlFlags & { tokenFile?: string; label: string }) => {
+      await handOverToken(flags, user, async (store) => {
+        const { token, info } = await store.createToken(user, flags.label);
+        return { token, heading: `issued token ${info.id} (${info.prefix}…) for "${user}"` };
+      });
     });
 
   storeOptions(account.command('revoke-token')

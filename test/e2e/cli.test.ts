@@ -117,10 +117,37 @@ describe('the udns CLI', () => {
   test('account create prints a token that works; bad account names are refused', async () => {
     const created = await runCli(['account', 'create', 'dave', '--data-dir', edge.dataDir]);
     expect(created.code).toBe(0);
-    const token = /udns login (udns_\S+)/.exec(created.stdout)![1]!;
+    const token = /^ {2}(udns_\S+)$/m.exec(created.stdout)![1]!;
     const login = await runCli(['login', token, '--server', edge.serverUrl], { UDNS_CONFIG: path.join(configDir, 'dave.json') });
     expect(login.stdout).toContain('as dave');
     expectCleanFailure(await runCli(['account', 'create', 'Not Valid', '--data-dir', edge.dataDir]), /^udns: /);
+  });
+
+  // Issue 9 #5: the login line said `--server <edge-url>`, a literal placeholder, with the token in argv.
+  test('account create names the edge\'s real URL, from flags or UDNS_* like the edge, and keeps the token out of the login line', async () => {
+    const byDefault = await runCli(['account', 'create', 'erin', '--data-dir', edge.dataDir]);
+    expect(byDefault.stdout).toContain('erin logs in with `udns login --server http://localhost:8080` and pastes it when asked');
+    expect(byDefault.stdout).not.toMatch(/<edge-url>|udns login udns_/);
+    const byFlags = await runCli(['account', 'create', 'fred', '--data-dir', edge.dataDir, '--domain', 'example.net', '--http-port', '8000']);
+    expect(byFlags.stdout).toContain('udns login --server http://example.net:8000`');
+    const byEnv = await runCli(['account', 'token', 'fred', '--data-dir', edge.dataDir], { UDNS_DOMAIN: 'example.net', UDNS_PUBLIC_URL: 'https://example.net' });
+    expect(byEnv.stdout).toContain('udns login --server https://example.net`');
+  });
+
+  test('account create --token-file: the token only in a new 0600 file, whose login line works', async () => {
+    const file = path.join(configDir, 'gina.token');
+    const created = await runCli(['account', 'create', 'gina', '--data-dir', edge.dataDir, '--token-file', file]);
+    expect(created.code).toBe(0);
+    const token = fs.readFileSync(file, 'utf8').trim();
+    expect(token).toMatch(/^udns_/);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(created.stdout).not.toContain(token);
+    expect(created.stdout).toContain(`udns login --server http://localhost:8080 --token-file ${file}\n`);
+    const login = await runCli(['login', '--server', edge.serverUrl, '--token-file', file], { UDNS_CONFIG: path.join(configDir, 'gina.json') });
+    expect(login.stdout).toContain('as gina');
+    // An existing file is never written over, and costs no account.
+    expectCleanFailure(await runCli(['account', 'create', 'hank', '--data-dir', edge.dataDir, '--token-file', file]), /exists already/, 2);
+    expect((await runCli(['account', 'list', '--data-dir', edge.dataDir])).stdout).not.toContain('hank');
   });
 
   test('server with bad options reports every problem in one line', async () => {
