@@ -20,7 +20,7 @@ import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
 import type { DirectListener } from './routes/direct-listener.js';
 import type { RouteHandler } from './routes/route-handler.js';
-import { RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
+import { EdgeDownError, RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -277,9 +277,12 @@ export class TunnelConnector extends EventEmitter {
     }
   }
 
-  /** `notBeforeMs`: the wait an edge asked for (429 Retry-After), never cut short. */
-  private scheduleReconnect(reason: string, notBeforeMs = 0): void {
-    const delayMs = this.backoff.next(notBeforeMs);
+  /**
+   * `notBeforeMs`: the wait an edge asked for (429 Retry-After), never cut short. `edgeDown`: the
+   * edge refused or reset the connection, so the next try comes within about a second.
+   */
+  private scheduleReconnect(reason: string, notBeforeMs = 0, edgeDown = false): void {
+    const delayMs = this.backoff.next(notBeforeMs, edgeDown);
     this.emit('offline', reason, delayMs);
     this.logger.info({ reason, delayMs }, 'reconnecting');
     this.retryTimer = setTimeout(() => {
@@ -293,7 +296,9 @@ export class TunnelConnector extends EventEmitter {
           return;
         }
         // A refused route on reconnect was already handled; the mux close schedules the next try.
-        if (this.mux === null) this.scheduleReconnect(error instanceof Error ? error.message : 'connect failed', error instanceof RetryLaterError ? error.retryAfterMs : 0);
+        if (this.mux === null) {
+          this.scheduleReconnect(error instanceof Error ? error.message : 'connect failed', error instanceof RetryLaterError ? error.retryAfterMs : 0, error instanceof EdgeDownError);
+        }
       });
     }, delayMs);
   }

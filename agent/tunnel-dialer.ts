@@ -47,9 +47,22 @@ export class RetryLaterError extends UdnsError {
 }
 
 /**
+ * The edge refused or reset the connection: it is down or restarting, and probing it again costs
+ * it nothing, so the agent retries within about a second (see Backoff).
+ */
+export class EdgeDownError extends UdnsError {
+  constructor(message: string, options: { cause: unknown }) {
+    super('server_unreachable', message, options);
+  }
+}
+
+/** Connection failures that say the edge's host is up but nothing accepts (yet) on its port. */
+const EDGE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET']);
+
+/**
  * Opens the tunnel's byte stream to the edge at `serverUrl`, authenticating with `token`.
- * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, `server_unreachable`,
- *   or a {@link RetryLaterError} (`rate_limited`)
+ * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, `server_unreachable`
+ *   ({@link EdgeDownError} when refused or reset), or a {@link RetryLaterError} (`rate_limited`)
  */
 export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind, trust: TlsTrust = {}): Promise<Duplex & { edgeAddress?: string }> {
   return kind === 'raw' ? dialRaw(serverUrl, token, trust) : dialWebSocket(serverUrl, token, trust);
@@ -154,5 +167,7 @@ function unreachable(serverUrl: URL, error: NodeJS.ErrnoException): UdnsError {
   if (error.code && UNTRUSTED_CERTIFICATE.has(error.code)) {
     return new UdnsError('tls_untrusted', `the certificate of ${serverUrl.origin} is not trusted (${error.code}): pass --ca <file> for a private CA, or --insecure to skip the check (your token would then go to an unverified server)`, { cause: error });
   }
-  return new UdnsError('server_unreachable', `cannot reach the server at ${serverUrl.origin} (${reason})`, { cause: error });
+  const message = `cannot reach the server at ${serverUrl.origin} (${reason})`;
+  if (error.code && EDGE_DOWN_CODES.has(error.code)) return new EdgeDownError(message, { cause: error });
+  return new UdnsError('server_unreachable', message, { cause: error });
 }

@@ -46,8 +46,15 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   let printed = lines(agent.routes);
   for (const line of printed) say(line);
 
-  agent.on('offline', (reason: string, delayMs: number) => warn(`${reason}; reconnecting in ${(delayMs / 1000).toFixed(1)}s`));
+  // One line per new reason, not per try: while the edge is down the agent tries every second.
+  let offlineReason: string | null = null;
+  agent.on('offline', (reason: string, delayMs: number) => {
+    if (reason === offlineReason) return;
+    offlineReason = reason;
+    warn(`${reason}; reconnecting in ${(delayMs / 1000).toFixed(1)}s`);
+  });
   agent.on('online', (_account: string, routes: PublishedRoute[]) => {
+    offlineReason = null;
     warn('reconnected');
     // A route can come back elsewhere (another TCP port): say so where the URLs were printed.
     const now = lines(routes);
