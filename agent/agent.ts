@@ -4,6 +4,7 @@ import { UdnsError, validateName } from '../protocol/index.js';
 import { createAgentLogger, type AgentLogger } from './agent-logger.js';
 import { DirectListener } from './routes/direct-listener.js';
 import { HttpRoute } from './routes/http-route.js';
+import { LocalPortNotice } from './routes/local-port-notice.js';
 import { TcpRoute } from './routes/tcp-route.js';
 import { ShareOptions } from './share/share-options.js';
 import { ShareRoute } from './share/share-route.js';
@@ -42,7 +43,11 @@ export const AgentOptions = z.object({
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
 
-/** A running agent. Events: `online`, `offline`, `routeClosed`, `direct`, `fatal` (see TunnelConnector). */
+/**
+ * A running agent. Events: `online`, `offline`, `routeClosed`, `direct`, `fatal` (see
+ * TunnelConnector), and `localService` (line): a route's local service refused visitors or
+ * answers again, rate-limited (see LocalPortNotice), for the CLI to print.
+ */
 export interface Agent extends EventEmitter {
   /** Routes as the edge published them on the first connection. */
   readonly routes: PublishedRoute[];
@@ -61,10 +66,13 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   }
   const options = parsed.data;
   const log = logger ?? createAgentLogger(options.logLevel);
+  // Visitors arrive once the connector is up; the notices speak through it.
+  let connector: TunnelConnector | null = null;
+  const noticeFor = (what: string): LocalPortNotice => new LocalPortNotice(what, (line) => connector?.emit('localService', line));
   const routes: ManagedRoute[] = options.routes.map((spec) => {
     if (spec.kind === 'http') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
-      const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }));
+      const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }), noticeFor('app'));
       const direct = spec.directPort === undefined ? undefined : new DirectListener(spec.directPort, handler, log.child({ route: name ?? 'http', direct: spec.directPort }));
       return { kind: 'http', name, target: handler.target, handler, direct };
     }
@@ -73,7 +81,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       const handler = new ShareRoute(spec, log.child({ route: name ?? 'share' }));
       return { kind: 'http', name, target: handler.target, handler };
     }
-    const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }));
+    const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }), noticeFor('service'));
     return { kind: 'tcp', target: handler.target, handler };
   });
   const listening: DirectListener[] = [];
@@ -87,7 +95,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     for (const listener of listening) listener.close();
     throw error;
   }
-  const connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
+  connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
   const published = await connector.start();
   return Object.assign(connector, { routes: published }) as unknown as Agent;
 }

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { rawHttpAnswer, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import { renderAgentErrorPage } from './agent-error-page.js';
+import type { LocalPortNotice } from './local-port-notice.js';
 import { RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
 import type { RouteHandler } from './route-handler.js';
 
@@ -19,7 +20,8 @@ export class HttpRoute implements RouteHandler {
   private publicHost: string | null = null;
   private readonly open = new Set<net.Socket>();
 
-  constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger) {
+  /** `notice`: tells the agent's user when the local server refuses visitors (LocalPortNotice). */
+  constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger, private readonly notice?: LocalPortNotice) {
     this.target = `http://${localHost.includes(':') ? `[${localHost}]` : localHost}:${localPort}`;
   }
 
@@ -72,6 +74,7 @@ export class HttpRoute implements RouteHandler {
 
     local.once('connect', () => {
       connected = true;
+      this.notice?.connected(this.target);
       rewriter.pipe(local);
       local.once('data', (chunk: Buffer) => rewriter.originResponded(chunk));
       local.pipe(stream, { end: false });
@@ -84,6 +87,7 @@ export class HttpRoute implements RouteHandler {
       if (!connected) {
         const refused = error.code === 'ECONNREFUSED';
         log.warn({ code: error.code, target: this.target }, refused ? 'local port refused' : 'local service unreachable');
+        this.notice?.failed(this.target, error.code);
         const detail = refused
           ? `The local service at ${this.target} refused the connection: is it running?`
           : `The local service at ${this.target} could not be reached (${error.code ?? error.message}).`;

@@ -3,6 +3,7 @@ import http2 from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { LocalPortNotice } from './local-port-notice.js';
 import type { RouteHandler } from './route-handler.js';
 
 /** A tcp route: each visitor stream becomes one connection to the local port, bytes both ways. */
@@ -10,7 +11,8 @@ export class TcpRoute implements RouteHandler {
   readonly target: string;
   private readonly open = new Set<net.Socket>();
 
-  constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger) {
+  /** `notice`: tells the agent's user when the local service refuses visitors (LocalPortNotice). */
+  constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger, private readonly notice?: LocalPortNotice) {
     this.target = `${localHost.includes(':') ? `[${localHost}]` : localHost}:${localPort}`;
   }
 
@@ -21,6 +23,7 @@ export class TcpRoute implements RouteHandler {
     local.once('close', () => this.open.delete(local));
     stream.on('error', (error) => log.debug({ err: error }, 'visitor stream error'));
     local.once('connect', () => {
+      this.notice?.connected(this.target);
       if (stream.destroyed) {
         local.destroy();
         return;
@@ -32,6 +35,7 @@ export class TcpRoute implements RouteHandler {
     local.on('error', (error: NodeJS.ErrnoException) => {
       if (!stream.headersSent && !stream.destroyed) {
         log.warn({ code: error.code, target: this.target }, 'local port refused');
+        this.notice?.failed(this.target, error.code);
         stream.respond({ ':status': 502 }, { endStream: true });
       } else {
         log.debug({ err: error }, 'local connection failed');

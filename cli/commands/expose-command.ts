@@ -72,6 +72,8 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
     warn(line);
   });
   agent.on('routeClosed', (route: { target: string }, error: UdnsError) => warn(`route to ${route.target} closed: ${error.message}`));
+  // The local app refusing visitors: they see a 502 page; the person running the agent sees this.
+  agent.on('localService', (line: string) => warn(line));
   agent.on('fatal', (error: UdnsError) => failAndExit(error));
   const shutdown = (): void => {
     agent.stop();

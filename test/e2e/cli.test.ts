@@ -1,7 +1,10 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { eventually } from '../helpers/eventually.js';
 import { closedPort, startHttpOrigin, type Origin } from '../helpers/origins.js';
 import { expectCleanFailure, runCli, spawnCli } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
@@ -59,6 +62,29 @@ describe('the udns CLI', () => {
     const deadline = Date.now() + 5000;
     while (edge.edge.tunnelCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     expect(edge.edge.tunnelCount()).toBe(0);
+  });
+
+  // Issue 9 #7: an agent whose local port refused connections said nothing on its own terminal.
+  test('`udns http` says once on stderr that the local app refuses, not once per visitor, and when it answers again', async () => {
+    const port = await closedPort();
+    const agent = spawnCli(['http', String(port), '--name', 'notyet'], env);
+    await agent.waitForOutput(/notyet/);
+    for (let i = 0; i < 3; i++) expect((await visit(edge, 'notyet', '/')).status).toBe(502);
+    const refused = `udns: http://127.0.0.1:${port} refused the connection (is your app running?)\n`;
+    await eventually('the refusal line', () => (agent.stderr() !== '' ? true : undefined));
+    expect(agent.stderr()).toBe(refused);
+    // The app starts late, on the port the agent was given.
+    const late = http.createServer((_req, res) => res.end('up\n')).listen(port, '127.0.0.1');
+    await once(late, 'listening');
+    try {
+      expect((await visit(edge, 'notyet', '/')).status).toBe(200);
+      await eventually('the recovery line', () => (agent.stderr().includes('answers again') ? true : undefined));
+      expect(agent.stderr()).toBe(`${refused}udns: http://127.0.0.1:${port} answers again\n`);
+    } finally {
+      agent.child.kill('SIGINT');
+      await agent.exited;
+      await new Promise((resolve) => late.close(resolve));
+    }
   });
 
   test('`udns tcp` prints a tcp:// URL', async () => {
