@@ -6,7 +6,7 @@ import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { isTrustedProxy } from './trusted-proxies.js';
 import { bridgeVisitor } from './visitor-bridge.js';
 import { rawHttpAnswer } from '../../protocol/index.js';
-import { MAX_REQUEST_HEAD_BYTES, classifyHost, findHeadEnd, requestHost, requestLineTarget, requestTarget } from './request-head.js';
+import { FirstHeadReader, MAX_REQUEST_HEAD_BYTES, classifyHost, httpsLocation, isRefusal, type RequestHead } from './request-head.js';
 
 /** How long a new connection may take to send its first request head (slowloris guard). */
 const HEAD_TIMEOUT_MS = 15_000;
@@ -29,7 +29,9 @@ export function releaseApexDeadline(socket: Socket): void {
  * a name with a live tunnel, forwards the connection's bytes raw into the tunnel: the edge does
  * no per-request HTTP work, the agent does (docs/decisions.md: 2.5× the req/s of proxying at
  * HTTP level here). Everything else (the apex, the tunnel endpoint, error pages) goes to
- * `fallback`, the edge's own http.Server.
+ * `fallback`, the edge's own http.Server. A head it could read otherwise than llhttp (which
+ * both of those parse with) is answered 400 (431 past 32 KiB) here and goes nowhere:
+ * request-head.ts, checked by request-head.fuzz.test.ts.
  */
 export function createFrontDoor(options: {
   domain: string;
@@ -56,16 +58,16 @@ export function createFrontDoor(options: {
     socket.resume();
   }
 
-  function route(socket: Socket, buffered: Buffer, headEnd: number): void {
-    const host = requestHost(buffered.subarray(0, headEnd));
-    if (redirectToHttpsPort !== undefined && host !== null) {
-      const target = requestTarget(buffered.subarray(0, headEnd));
-      // ACME HTTP-01 validation must stay reachable over plain HTTP, and so must dyndns2
-      // updates: many home routers speak only plain HTTP and do not follow redirects.
-      if (target !== null && !target.startsWith('/.well-known/acme-challenge/') && !target.startsWith('/nic/update')) {
-        redirect(socket, `https://${host.includes(':') ? `[${host}]` : host}${redirectToHttpsPort === 443 ? '' : `:${redirectToHttpsPort}`}${target}`);
-        return;
-      }
+  function route(socket: Socket, buffered: Buffer, head: RequestHead): void {
+    const { host } = head;
+    // ACME HTTP-01 validation must stay reachable over plain HTTP, and so must dyndns2
+    // updates: many home routers speak only plain HTTP and do not follow redirects.
+    const location = redirectToHttpsPort === undefined || head.path?.startsWith('/.well-known/acme-challenge/') || head.path?.startsWith('/nic/update')
+      ? null
+      : httpsLocation(head, redirectToHttpsPort);
+    if (location !== null) {
+      redirect(socket, location);
+      return;
     }
     const hostClass = classifyHost(host, domain);
     const entry = hostClass.kind === 'name' ? registry.lookupHttp(hostClass.label) : undefined;
@@ -95,18 +97,22 @@ export function createFrontDoor(options: {
     // flight raises 'error', and one without a listener ends the process. Everyday noise.
     socket.on('error', (error) => logger.debug({ err: error }, 'visitor socket error'));
     socket.setNoDelay(true);
-    let buffered: Buffer = Buffer.alloc(0);
+    const reader = new FirstHeadReader();
     const timer = setTimeout(() => socket.destroy(), HEAD_TIMEOUT_MS);
     const onData = (chunk: Buffer): void => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      const headEnd = findHeadEnd(buffered);
-      if (headEnd === -1 && buffered.length <= MAX_REQUEST_HEAD_BYTES) return;
+      const head = reader.push(chunk);
+      if (head === null) return;
       cleanUp();
-      if (headEnd === -1) refuse(socket, buffered, 431, 'Request header fields too large', `The request head is over ${MAX_REQUEST_HEAD_BYTES / 1024} KiB.`);
-      // Answered here: the edge's app would read a Host the front door could not, and answer
-      // for a name ("offline") that was never looked at.
-      else if (requestLineTarget(buffered) === null) refuse(socket, buffered, 400, 'Bad request', 'The request line is not HTTP/1.x: METHOD SP target SP HTTP/1.1.');
-      else route(socket, buffered, headEnd);
+      const buffered = reader.bytes();
+      if (!isRefusal(head)) {
+        route(socket, buffered, head);
+        return;
+      }
+      // Answered here, never routed: whoever got these bytes next could read another request
+      // (or another Host) in them than the one this decision would be made on.
+      logger.debug({ visitor: socket.remoteAddress, status: head.status, reason: head.reason }, 'request head refused');
+      if (head.status === 431) refuse(socket, buffered, 431, 'Request header fields too large', `The request head is over ${MAX_REQUEST_HEAD_BYTES / 1024} KiB.`);
+      else refuse(socket, buffered, 400, 'Bad request', `The request head is malformed: ${head.reason}.`);
     };
     const onEnd = (): void => {
       cleanUp();
