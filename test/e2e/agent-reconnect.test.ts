@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { startHttpOrigin } from '../helpers/origins.js';
-import { startTestAgent } from '../helpers/test-agent.js';
+import { spawnCli, startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge } from '../helpers/test-edge.js';
 import { visit } from '../helpers/visitor.js';
 
@@ -45,5 +45,35 @@ describe('an agent whose edge restarts', () => {
     console.info(`agent back ${Date.now() - listening} ms after the edge listened again; waits chosen: ${delays.join(', ')} ms`);
     const answer = await visit(second, 'phoenix', '/echo');
     expect(answer.status).toBe(200);
+  });
+
+  test('`udns http` says it is offline once per reason, not once per try, and when it is back', async () => {
+    const first = await startTestEdge();
+    const origin = await startHttpOrigin();
+    cleanups.push(() => origin.close());
+    const agent = spawnCli(['http', String(origin.port), '--name', 'ember', '--server', first.serverUrl, '--log-level', 'info'], { UDNS_TOKEN: first.adminToken });
+    cleanups.push(async () => {
+      agent.child.kill('SIGINT');
+      await agent.exited;
+    });
+    await agent.waitForOutput(/ember/);
+    const port = first.edge.httpPort;
+    await first.close();
+    // The agent's own log (JSON lines at info) counts the tries; the udns: lines are for people.
+    const tries = (): number => agent.stderr().split('\n').filter((line) => line.includes('"msg":"reconnecting"')).length;
+    await eventually('five tries', () => (tries() >= 5 ? true : undefined), { timeoutMs: 30_000 });
+    const said = (): string[] => agent.stderr().split('\n').filter((line) => line.startsWith('udns: '));
+    expect(said()).toHaveLength(2);
+    expect(said()[0]).toMatch(/^udns: tunnel lost; reconnecting in \d\.\ds$/);
+    expect(said()[1]).toMatch(new RegExp(`^udns: cannot reach the server at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\); reconnecting in \\d\\.\\ds$`));
+    const second = await startTestEdge({ dataDir: first.dataDir, httpPort: port });
+    const listeningAt = Date.now();
+    cleanups.push(() => second.close());
+    await eventually('the reconnected line', () => (said().at(-1) === 'udns: reconnected' ? true : undefined), { timeoutMs: 10_000 });
+    expect(said()).toHaveLength(3);
+    // When it came back, as the agent logged it.
+    const up = agent.stderr().split('\n').filter((line) => line.includes('"msg":"tunnel up"'));
+    expect(up).toHaveLength(2);
+    console.info(`the agent logged "tunnel up" ${(JSON.parse(up[1]!) as { time: number }).time - listeningAt} ms after the edge listened again; ${tries()} tries in all`);
   });
 });
