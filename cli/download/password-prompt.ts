@@ -19,8 +19,9 @@ export function canPrompt(input: PromptInput = process.stdin): boolean {
 export function promptPassword(question: string, input: PromptInput = process.stdin, output: NodeJS.WritableStream = process.stderr): Promise<string> {
   return new Promise((resolve, reject) => {
     let typed = '';
-    output.write(question);
+    // Raw mode first: a token pasted the moment the question shows must not be echoed.
     input.setRawMode?.(true);
+    output.write(question);
     input.setEncoding('utf8');
     const finish = (error: UdnsError | null): void => {
       input.off('data', onData);
