@@ -83,7 +83,7 @@ export function createFrontDoor(options: {
       scheme,
       host: host ?? '',
       ...(isTrustedProxy(socket.remoteAddress, trustedProxies) ? { forwardedTrusted: true } : {}),
-    }, buffered, log);
+    }, buffered, log, head.upgrade ? 'upgrade' : 'http');
     // The tunnel died between lookup and open: the fallback answers 502 "offline".
     if (outcome === 'tunnel-gone') handOver(socket, buffered);
     else if (outcome === 'busy') {

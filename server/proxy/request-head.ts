@@ -203,12 +203,6 @@ export function effectiveHost(target: string, hostHeader: string | undefined): s
   return hostHeader === undefined ? null : normaliseHost(hostHeader);
 }
 
-/** True when a connection's first bytes are a request that asks to switch protocols (WebSocket and other `Upgrade`s) or a CONNECT. */
-export function isUpgradeRequest(firstBytes: Buffer): boolean {
-  const head = readFirstHead(firstBytes);
-  return head !== null && !isRefusal(head) && head.upgrade;
-}
-
 /**
  * `Alice.Example.net.:8080` → `alice.example.net`; `[::1]:80` → `::1`; null when it is not a
  * DNS-style name or an IP address with an optional port (RFC 3986 uri-host [":" port]).

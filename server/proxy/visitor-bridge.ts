@@ -3,7 +3,7 @@ import { TLSSocket } from 'node:tls';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
-import { isUpgradeRequest } from './request-head.js';
+import type { VisitorKind } from '../tunnel/visitor-slots.js';
 
 /** Once the agent has finished a connection, a visitor that keeps its side open gets this long. */
 const HALF_OPEN_GRACE_MS = 5_000;
@@ -22,12 +22,13 @@ export function bridgeVisitor(
   info: VisitorInfo,
   firstBytes: Buffer | null,
   logger: Logger,
+  /** What the connection carries (the front door knows whether its first request switches protocols). */
+  kind: VisitorKind,
 ): BridgeOutcome {
   let opened: ReturnType<TunnelSession['openVisitorStream']>;
   try {
     opened = tunnel.openVisitorStream(info, {
-      // Raw TCP and switched protocols (WebSockets) have no "between requests" to be idle in.
-      kind: info.scheme === 'tcp' ? 'tcp' : firstBytes !== null && isUpgradeRequest(firstBytes) ? 'upgrade' : 'http',
+      kind,
       reclaim: () => {
         logger.debug('idle visitor connection closed');
         socket.destroy();

@@ -213,7 +213,7 @@ export class TunnelRegistry implements TunnelHost {
       remotePort: socket.remotePort ?? 0,
       scheme: 'tcp',
       host: `${this.urls.domain}:${socket.localPort ?? 0}`,
-    }, null, log) : 'tunnel-gone';
+    }, null, log, 'tcp') : 'tunnel-gone';
     if (outcome !== 'bridged') socket.destroy();
   }
 
