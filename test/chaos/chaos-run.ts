@@ -159,7 +159,7 @@ async function runRound(context: OpContext, round: number, fault: Fault, options
     }
   }
   const settledAt = Date.now();
-  await world.waitHealthy(90_000);
+  violations.push(...(await recover(world, fault)));
   const healthyAt = Date.now();
   const later = await Promise.all(outcomes.map((outcome) => outcome.afterHealthy?.() ?? []));
   violations.push(...later.flat());
@@ -185,6 +185,38 @@ function affectedBy(target: ChaosTarget): readonly OpKind[] {
   if (target === 'edge') return OP_KINDS;
   if (target === 'web-agent') return ['web-download', 'web-upload', 'websocket'];
   return ['share-download', 'share-put', 'share-post', 'share-zip', 'get-file', 'get-zip'];
+}
+
+/**
+ * How long the world may take to answer again after a fault: an edge restart (a few seconds on
+ * a loaded machine) plus the agents' reconnect backoff, or a 30 s freeze plus the heartbeat.
+ */
+const RECOVERY_BOUND_MS = 90_000;
+
+/**
+ * Waits for both names to answer again. An agent that has not come back within the bound is a
+ * finding (a PC that stays offline after a fault until someone restarts udns): it is recorded,
+ * with the agent's last words, and the agent is restarted so the run can go on.
+ */
+async function recover(world: ChaosWorld, fault: Fault): Promise<string[]> {
+  try {
+    await world.waitHealthy(RECOVERY_BOUND_MS);
+    return [];
+  } catch {
+    const stuck = await world.unhealthy();
+    const problems: string[] = [];
+    for (const target of stuck) {
+      const agent = target === 'web-agent' ? world.web : world.share;
+      const tail = agent.cli.stderr().trim().split('\n').slice(-6).join(' | ');
+      problems.push(`${target} did not answer again within ${RECOVERY_BOUND_MS / 1000} s after "${describeFault(fault)}"; its stderr ends: ${tail}; ${await world.diagnose(target)}`);
+    }
+    for (const target of stuck) {
+      await world.kill(target);
+      await world.restart(target);
+    }
+    await world.waitHealthy(RECOVERY_BOUND_MS);
+    return problems.length > 0 ? problems : [`the world did not answer within ${RECOVERY_BOUND_MS / 1000} s after "${describeFault(fault)}", then did`];
+  }
 }
 
 function runOp(context: OpContext, kind: OpKind, id: string): Promise<OpOutcome> {

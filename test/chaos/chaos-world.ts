@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import http from 'node:http';
+import { promisify } from 'node:util';
 import { AgentProcess } from '../helpers/agent-process.js';
 import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
 import { restartEdgeProcess } from '../helpers/edge-restart.js';
@@ -10,6 +12,8 @@ import { eventually } from '../helpers/eventually.js';
 import { startHttpOrigin, type Origin } from '../helpers/origins.js';
 import type { SeededRandom } from '../helpers/seeded-random.js';
 import { runCli } from '../helpers/test-agent.js';
+
+const run = promisify(execFile);
 
 /** What a fault can hit: the edge, or one of the two agents. */
 export type ChaosTarget = 'edge' | 'web-agent' | 'share-agent';
@@ -56,7 +60,12 @@ export class ChaosWorld {
   private constructor(readonly sizes: WorldSizes, private readonly edgeArgs: string[]) {
     this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-chaos-'));
     this.sharedDir = path.join(this.work, 'shared');
-    this.configEnv = { UDNS_CONFIG: path.join(this.work, 'config.json') };
+    // Agents write a Node diagnostic report (JS stack, libuv handles) on SIGUSR2: what a stuck
+    // agent was waiting for is the first question when one does not come back.
+    this.configEnv = {
+      UDNS_CONFIG: path.join(this.work, 'config.json'),
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --report-on-signal --report-directory=${path.join(this.work, 'reports')}`.trim(),
+    };
   }
 
   static async start(sizes: WorldSizes, random: SeededRandom): Promise<ChaosWorld> {
@@ -68,6 +77,7 @@ export class ChaosWorld {
   private async build(random: SeededRandom): Promise<void> {
     fs.mkdirSync(path.join(this.sharedDir, ZIPPED_FOLDER), { recursive: true });
     fs.mkdirSync(path.join(this.sharedDir, UPLOAD_FOLDER));
+    fs.mkdirSync(path.join(this.work, 'reports'));
     fs.writeFileSync(path.join(this.sharedDir, 'hello.txt'), 'hello\n');
     this.bigFile = random.bytes(this.sizes.bigFileBytes);
     fs.writeFileSync(path.join(this.sharedDir, 'big.bin'), this.bigFile);
@@ -133,13 +143,45 @@ export class ChaosWorld {
    * a healthy world.
    */
   async waitHealthy(timeoutMs: number): Promise<void> {
-    await eventually('both names to answer through the edge again', async () => {
-      const [web, share] = await Promise.all([
-        fetchVia(this.edge.httpPort, this.hostFor(WEB_NAME), '/echo'),
-        fetchVia(this.edge.httpPort, this.hostFor(SHARE_NAME), '/hello.txt'),
-      ]);
-      return web.status === 200 && share.status === 200 && share.body === 'hello\n' ? true : undefined;
-    }, { timeoutMs, intervalMs: 250 });
+    await eventually('both names to answer through the edge again', async () => ((await this.unhealthy()).length === 0 ? true : undefined), { timeoutMs, intervalMs: 250 });
+  }
+
+  /** The agents whose names do not answer through the edge right now (the edge down: both). */
+  async unhealthy(): Promise<Array<Exclude<ChaosTarget, 'edge'>>> {
+    const [web, share] = await Promise.all([
+      fetchVia(this.edge.httpPort, this.hostFor(WEB_NAME), '/echo').catch(() => undefined),
+      fetchVia(this.edge.httpPort, this.hostFor(SHARE_NAME), '/hello.txt').catch(() => undefined),
+    ]);
+    return [
+      ...(web?.status === 200 ? [] : ['web-agent' as const]),
+      ...(share?.status === 200 && share.body === 'hello\n' ? [] : ['share-agent' as const]),
+    ];
+  }
+
+  /**
+   * What a stuck agent is waiting for: its sockets (`ss`) and a Node report, copied out of the
+   * run's folder (which is removed at the end). Returns a line for the violation.
+   */
+  async diagnose(target: Exclude<ChaosTarget, 'edge'>): Promise<string> {
+    const agent = target === 'web-agent' ? this.web : this.share;
+    if (!agent.alive()) return 'process gone';
+    const sockets = await run('ss', ['-tnpi']).then(({ stdout }) => stdout, () => '');
+    const own = sockets.split('\n').flatMap((line, index, lines) => (line.includes(`pid=${agent.pid},`) ? [`${line.trim()} ${lines[index + 1]?.trim() ?? ''}`] : []));
+    const reports = path.join(this.work, 'reports');
+    agent.signal('SIGUSR2');
+    const report = await eventually('the agent\'s diagnostic report', () => {
+      const found = fs.readdirSync(reports).find((name) => name.includes(`.${agent.pid}.`));
+      if (found === undefined) return undefined;
+      // Whole once it parses: the agent writes it in pieces.
+      JSON.parse(fs.readFileSync(path.join(reports, found), 'utf8'));
+      return path.join(reports, found);
+    }, { timeoutMs: 10_000 }).catch(() => undefined);
+    let kept = 'no report';
+    if (report !== undefined) {
+      kept = path.join(os.tmpdir(), `udns-chaos-stuck-${target}-${agent.pid}.json`);
+      fs.copyFileSync(report, kept);
+    }
+    return `sockets: ${own.join(' || ') || 'none'}; Node report: ${kept}`;
   }
 
   /** Everything the edge processes and the agent processes wrote on stderr, by program. */
