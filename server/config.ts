@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { DEFAULT_KEEP_ALIVE_IDLE_MS, DEFAULT_VISITOR_STREAMS_PER_NETWORK, DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError } from '../protocol/index.js';
 import { LOG_LEVELS } from './logger.js';
 import { parseProxyNetwork } from './proxy/trusted-proxies.js';
+import type { EdgeConfigFileLayer } from './config-file.js';
 
 /** Let's Encrypt's production ACME directory, the `--acme-directory` default. */
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -101,7 +102,8 @@ export const EdgeConfigSchema = z.object({
 export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
 export type EdgeConfig = Readonly<z.output<typeof EdgeConfigSchema>>;
 
-const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
+/** Each `UDNS_*` variable the edge reads and the config key it sets (`udns server --help` lists them). */
+export const ENV_KEYS: Readonly<Record<string, keyof EdgeConfigInput>> = {
   UDNS_DOMAIN: 'domain',
   UDNS_HTTP_PORT: 'httpPort',
   UDNS_DNS_PORT: 'dnsPort',
@@ -130,28 +132,57 @@ const ENV_KEYS: Record<string, keyof EdgeConfigInput> = {
   UDNS_TRUSTED_PROXIES: 'trustedProxy',
 };
 
+/** The schema's keys: what flags, `UDNS_*` variables and the config file may set. */
+export const EDGE_CONFIG_KEYS: readonly string[] = Object.freeze(Object.keys(EdgeConfigSchema.shape));
+
 /**
  * Builds the edge config from flags (already parsed, undefined when absent) over environment
- * variables over defaults. Reports every problem at once.
+ * variables over the config file (`--config`) over defaults. Reports every problem at once,
+ * each named the way it was given: `--http-port`, `UDNS_HTTP_PORT` or `edge.yml: httpPort`.
+ *
+ * Flags over environment over file, as Viper, Docker's and most twelve-factor tools order them:
+ * the file is the lasting setting, the environment the deployment's override, the flag the
+ * operator's override for this one run.
  * @throws UdnsError `config_invalid`
  */
-export function loadEdgeConfig(flags: Partial<Record<keyof EdgeConfigInput, unknown>>, env: NodeJS.ProcessEnv = {}): EdgeConfig {
+export function loadEdgeConfig(flags: Partial<Record<keyof EdgeConfigInput, unknown>>, env: NodeJS.ProcessEnv = {}, file?: EdgeConfigFileLayer): EdgeConfig {
   const merged: Record<string, unknown> = {};
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(file?.values ?? {})) {
+    merged[key] = value;
+    labels[key] = `${file!.file}: ${key}`;
+  }
   for (const [envKey, key] of Object.entries(ENV_KEYS)) {
     const value = env[envKey];
-    if (value !== undefined && value !== '') merged[key] = value;
+    if (value !== undefined && value !== '') {
+      merged[key] = value;
+      labels[key] = envKey;
+    }
   }
   for (const [key, value] of Object.entries(flags)) {
-    if (value !== undefined) merged[key] = value;
+    if (value !== undefined) {
+      merged[key] = value;
+      delete labels[key];
+    }
   }
-  return parseEdgeConfig(merged);
+  return parseEdgeConfig(merged, { labels, problems: file?.problems ?? [] });
 }
 
-/** Validates an already merged config object (tests call this directly). */
-export function parseEdgeConfig(input: EdgeConfigInput | Record<string, unknown>): EdgeConfig {
+/**
+ * Validates an already merged config object (tests call this directly).
+ * @param context.labels how to name a key that did not come from a flag
+ * @param context.problems problems found before (unknown keys in the file), reported with these
+ */
+export function parseEdgeConfig(input: EdgeConfigInput | Record<string, unknown>, context: { labels?: Record<string, string>; problems?: string[] } = {}): EdgeConfig {
   const result = EdgeConfigSchema.safeParse(input);
+  const problems = [...(context.problems ?? [])];
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `--${toFlag(String(issue.path[0] ?? ''))}: ${issue.message}`);
+    for (const issue of result.error.issues) {
+      const key = String(issue.path[0] ?? '');
+      problems.push(`${context.labels?.[key] ?? `--${toFlag(key)}`}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) {
     throw new UdnsError('config_invalid', `invalid server options: ${problems.join('; ')}`);
   }
   return Object.freeze(result.data);

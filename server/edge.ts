@@ -24,6 +24,8 @@ import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel/tunnel-registry.js';
 import { ZoneEditor } from './zone-editor.js';
+import { diffConfigs, effectiveConfig, type ReloadOutcome } from './reload.js';
+import { parseCaa } from './dns/zone-records.js';
 
 /** A running edge. */
 export interface EdgeHandle {
@@ -45,6 +47,13 @@ export interface EdgeHandle {
   tunnelCount(): number;
   /** Counters of the token checks at the API, tunnel and dyndns2 entry points. */
   tokenChecks(): TokenGateStats;
+  /**
+   * Applies a new config (`SIGHUP`): log level, TLS certificate files (read again even when
+   * their names are unchanged), CAA, HSTS and visitor limits take effect at once; the outcome
+   * names the changed keys that only a restart applies. Nothing changes when it throws.
+   * @throws UdnsError `config_invalid` when a certificate file cannot be read or a CAA record is malformed
+   */
+  applyConfig(next: EdgeConfig): ReloadOutcome;
   close(): Promise<void>;
 }
 
@@ -110,15 +119,18 @@ async function startServices(
   }
   const urls = new PublicUrls(config.domain, httpPort, config.publicUrl, httpsPort);
 
-  const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000,
-    { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork, keepAliveIdleMs: config.keepAliveTimeout * 1000 });
+  // One object shared by every tunnel's VisitorSlots, which read it on each decision: a reload
+  // changes it in place and live tunnels follow.
+  const visitorLimits = { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork, keepAliveIdleMs: config.keepAliveTimeout * 1000 };
+  const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000, visitorLimits);
+  let current = config;
   cleanups.push(() => registry.closeAll());
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
   const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
-    if (config.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+    if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);
   });
   httpServer.keepAliveTimeout = 30_000;
@@ -171,7 +183,8 @@ async function startServices(
       publicIp6: config.publicIp6,
       isClaimed: (label) => directory.isClaimed(label),
       serial: () => directory.serial(),
-      caa: config.caa,
+      // A getter: the DNS server reads the zone on every query, so a reload shows at once.
+      get caa() { return current.caa; },
       // The edge's own ACME challenge values sit at an owner no member can hold.
       recordsAt: (owner) => {
         const pending = challenges.recordsAt(owner);
@@ -196,8 +209,35 @@ async function startServices(
   logger.info({ httpPort, dnsUdpPort: dns.udpPort, dnsTcpPort: dns.tcpPort, domain: config.domain }, 'edge listening');
 
   let closing: Promise<void> | null = null;
+  const applyConfig = (next: EdgeConfig): ReloadOutcome => {
+    const outcome = diffConfigs(current, next);
+    const fileCertificates = tlsListener !== null && acme === undefined;
+    if (!fileCertificates) {
+      // Without a file-certificate listener there is nothing to swap: a new one needs a restart.
+      const tlsKeys: string[] = outcome.applied.filter((key) => key === 'tlsCert' || key === 'tlsKey');
+      outcome.applied = outcome.applied.filter((key) => !tlsKeys.includes(key));
+      outcome.needsRestart.push(...tlsKeys);
+    }
+    // Everything that can fail first, so that a failure changes nothing.
+    const credentials = fileCertificates && next.tlsCert !== undefined && next.tlsKey !== undefined ? loadTlsCredentials(next.tlsCert, next.tlsKey) : null;
+    const badCaa = next.caa.filter((text) => parseCaa(text) === null);
+    if (badCaa.length > 0) throw new UdnsError('config_invalid', `--caa: not a CAA record such as '0 issue "letsencrypt.org"': ${badCaa.join(', ')}`);
+    if (credentials !== null) {
+      replaceTlsCredentials(tlsListener!, credentials);
+      if (!outcome.applied.includes('tlsCert')) outcome.applied.push('tlsCert');
+    }
+    const fileTls = outcome.needsRestart.includes('tlsCert') || outcome.needsRestart.includes('tlsKey');
+    current = effectiveConfig(current, fileTls ? { ...next, tlsCert: current.tlsCert, tlsKey: current.tlsKey } : next);
+    logger.level = current.logLevel;
+    visitorLimits.perTunnel = current.maxVisitorsPerTunnel;
+    visitorLimits.perNetwork = current.maxVisitorsPerNetwork;
+    visitorLimits.keepAliveIdleMs = current.keepAliveTimeout * 1000;
+    return outcome;
+  };
+
   return {
-    config,
+    get config() { return current; },
+    applyConfig,
     httpPort,
     httpsPort,
     dnsUdpPort: dns.udpPort,

@@ -56,12 +56,19 @@ export function registerServerCommand(program: Command): void {
     .option('--keep-alive-timeout <seconds>', 'close a visitor connection idle this long between requests (default 75)')
     .option('--trusted-proxy <cidr>', 'network of a proxy or CDN in front of the edge whose X-Forwarded-For/-Proto origins may believe (repeatable)', (value: string, all: string[] = []) => [...all, value])
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .option('-c, --config <file>', 'YAML file of these settings, keys in camelCase (httpPort: 8080); flags and UDNS_* win over it; SIGHUP re-reads it')
+    .option('--check', 'validate the settings (flags, UDNS_*, --config), print every problem, and exit')
     .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
       // Loaded here: the edge (Prisma, express, DNS) would slow every other command's start-up.
-      const { loadEdgeConfig } = await import('../../server/config.js');
+      const { readEdgeSettings, reloadOnSighup } = await import('../edge-settings.js');
       const { startEdge } = await import('../../server/edge.js');
       const { createLogger } = await import('../../server/logger.js');
-      const config = loadEdgeConfig(flags, process.env);
+      const settings = readEdgeSettings(flags);
+      const config = settings.load();
+      if (settings.check) {
+        say(`${settings.file ?? 'settings'}: ok`);
+        return;
+      }
       // Ours, so that stopping can end it before exiting (see endLogStream).
       const logger = createLogger(config.logLevel, 'udns-edge');
       const edge = await startEdge(config, { logger }).catch(async (error: unknown) => {
@@ -81,6 +88,7 @@ export function registerServerCommand(program: Command): void {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
+      reloadOnSighup(edge, logger, settings);
       say(`udns edge for ${config.domain}`);
       say(`  http  port ${edge.httpPort}${config.httpsRedirect ? ' (redirects to https)' : ''}`);
       if (edge.httpsPort !== undefined) say(`  https port ${edge.httpsPort}${config.acme ? ` (ACME certificate from ${config.acmeDirectory})` : ''}`);
