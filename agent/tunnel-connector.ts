@@ -22,7 +22,7 @@ import type { DirectListener } from './routes/direct-listener.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import { EdgeDownError, RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
 
 /** One route the agent keeps published across reconnects. */
 export interface ManagedRoute {
@@ -135,10 +135,34 @@ export class TunnelConnector extends EventEmitter {
     };
     const handshakeTimer = setTimeout(() => settle(new UdnsError('server_unreachable', 'the server did not complete the tunnel handshake in time')), HANDSHAKE_TIMEOUT_MS);
 
+    // An edge that breaks the protocol gets this session ended; the agent reconnects.
+    const refuseEdge = (reason: string): void => {
+      this.logger.warn({ code: 'protocol_violation', reason }, 'the edge broke the tunnel protocol, reconnecting');
+      mux.destroy();
+    };
+    let control: ControlChannel<typeof EdgeMessage, AgentMessage> | null = null;
     mux.on('stream', (stream, headers) => {
+      // From the start, whatever becomes of the stream: a session that ends with an error
+      // destroys every stream still open with it, and one refused with a 404 below (its
+      // visitor's side not ended yet) had no listener, so 1000 refused streams and a protocol
+      // error were 1000 uncaught exceptions, the first of which ended the agent.
+      stream.on('error', (error) => this.logger.debug({ err: error }, 'tunnel stream failed'));
       if (isControlStream(headers)) {
+        if (control !== null) {
+          stream.close(NGHTTP2_PROTOCOL_ERROR);
+          refuseEdge('a second control stream');
+          return;
+        }
         stream.respond({ ':status': 200 });
-        this.runControl(new ControlChannel<typeof EdgeMessage, AgentMessage>(stream, EdgeMessage), settle, (error) => { fatal = error; });
+        control = new ControlChannel<typeof EdgeMessage, AgentMessage>(stream, EdgeMessage);
+        // A tunnel without its control stream can neither publish nor take routes back: when
+        // it ends (the edge ended it, or sent a message the channel refused) the session ends
+        // too. Before, a bad welcome waited for the 10 s handshake deadline and a bad message
+        // later left the agent online with no control at all while the edge kept the mux up.
+        control.on('close', () => {
+          if (!mux.destroyed) mux.destroy();
+        });
+        this.runControl(control, settle, (error) => { fatal = error; }, refuseEdge);
         return;
       }
       // Every visitor stream, refused ones too: the edge cancels those as well (CancelStream).
@@ -179,10 +203,12 @@ export class TunnelConnector extends EventEmitter {
     control: ControlChannel<typeof EdgeMessage, AgentMessage>,
     settle: (error: UdnsError | null, routes?: PublishedRoute[]) => void,
     setFatal: (error: UdnsError) => void,
+    refuseEdge: (reason: string) => void,
   ): void {
     const pending = new Map<number, ManagedRoute>();
     const published: PublishedRoute[] = [];
     let account = '';
+    let welcomed = false;
     const directKey = randomBytes(DIRECT_KEY_BYTES).toString('hex');
     control.on('error', (error: UdnsError) => this.logger.warn({ code: error.code, reason: error.message }, 'control channel failed'));
     // Once every route is answered the handshake is over: settle it (its timer would otherwise
@@ -196,6 +222,13 @@ export class TunnelConnector extends EventEmitter {
     control.on('message', (message: EdgeMessage) => {
       switch (message.type) {
         case 'welcome':
+          // A second welcome would register every route again: the real edge refuses those
+          // as already served, and the agent would drop them (and stop once none is left).
+          if (welcomed) {
+            refuseEdge('a second welcome');
+            return;
+          }
+          welcomed = true;
           account = message.account;
           // A fresh secret per tunnel: a key seen on an old connection proves nothing now.
           for (const route of this.managed) if (route.direct) route.direct.key = directKey;

@@ -1,20 +1,9 @@
 // Test support: malformed and mutated DNS messages, and TCP streams that carry them, from a
-// seeded generator so that any failing run can be replayed with the same seed.
+// seeded generator (SeededRandom) so that any failing run can be replayed with the same seed.
 import dns2 from 'dns2';
+import { SeededRandom } from './seeded-random.js';
 
 const { Packet } = dns2;
-
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A well-formed query, optionally with an OPT record advertising 4096 bytes. */
 export function validQuery(id: number, name: string, type: number = Packet.TYPE.A, edns = false): Buffer {
@@ -64,11 +53,11 @@ function u16(...values: number[]): Buffer {
  * of queries, odd flags and questions, splices) and plain random bytes.
  */
 export class DnsFuzzer {
-  readonly random: () => number;
+  private readonly rng: SeededRandom;
   private readonly seeds: Buffer[];
 
   constructor(seed: number, domain: string) {
-    this.random = prng(seed);
+    this.rng = new SeededRandom(seed);
     const { A, AAAA, NS, MX, TXT, SOA, CAA, ANY } = Packet.TYPE;
     this.seeds = [
       validQuery(1, `alice.${domain}`),
@@ -83,18 +72,17 @@ export class DnsFuzzer {
     ];
   }
 
+  /** An integer in [0, max). */
   int(max: number): number {
-    return Math.floor(this.random() * max);
+    return Math.floor(this.rng.next() * max);
   }
 
   bytes(length: number): Buffer {
-    const out = Buffer.alloc(length);
-    for (let i = 0; i < length; i++) out[i] = this.int(256);
-    return out;
+    return this.rng.bytes(length);
   }
 
   pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
+    return this.rng.pick(items);
   }
 
   /** One of the real queries the mutations start from, with a fresh random id. */
