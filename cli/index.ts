@@ -10,6 +10,9 @@ import { registerUpCommand } from './commands/up-command.js';
 import { registerShareCommand } from './commands/share-command.js';
 import { registerServerCommand } from './commands/server-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
+import { registerCompletionCommand } from './commands/completion-command.js';
+import { addHelpExamples } from './help-examples.js';
+import { UDNS_VERSION } from './package-version.js';
 import { failAndExit, surviveClosedOutput, warn } from './cli-output.js';
 import { commanderErrorLine } from './commander-errors.js';
 
@@ -17,7 +20,7 @@ surviveClosedOutput();
 
 const program = new Command('udns')
   .description('make a PC behind NAT reachable by name: tunnels, dynamic DNS, shares')
-  .version('0.1.0')
+  .version(UDNS_VERSION)
   // commander's own error lines are replaced by one of ours (commanderErrorLine) below.
   .configureOutput({ outputError: () => {} })
   .exitOverride();
@@ -33,6 +36,8 @@ registerDdnsCommand(program);
 registerNameCommands(program);
 registerDnsCommands(program);
 registerGetCommand(program);
+registerCompletionCommand(program);
+addHelpExamples(program);
 
 try {
   await program.parseAsync(process.argv);

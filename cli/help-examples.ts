@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { ENV_KEYS } from '../server/config.js';
+
+/**
+ * Examples shown at the end of each command's `--help`, by command path. Kept in one table, not
+ * in each command's file, so the test can check that every command has some and a new command
+ * without examples fails it.
+ */
+export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  server: [
+    'udns server                                   # zone localhost, HTTP 8080, DNS 5300, data in ./.udns',
+    'udns server --domain tun.example.com --public-ip 203.0.113.7 --http-port 80 --dns-port 53',
+    'UDNS_HTTP_PORT=9000 udns server --log-level debug',
+  ],
+  login: [
+    'udns login --server http://localhost:8080     # asks for the token',
+    'udns login - --server https://tun.example.com < token.txt',
+  ],
+  http: [
+    'udns http 3000 --name alice                   # http://alice.<zone> -> http://127.0.0.1:3000',
+    'udns http 5173 --qr                           # a random name, and a QR code of its URL',
+  ],
+  tcp: [
+    'udns tcp 22                                   # ssh -p <public port> <zone>',
+    'udns tcp 5432 --local-host 10.0.0.5',
+  ],
+  share: [
+    'udns share ./slides --name slides --qr',
+    'udns share ~/Public --password hunter2 --expires 2h --allow-upload --webdav',
+  ],
+  up: ['udns up --config udns.yml'],
+  status: ['udns status', 'udns status --json | jq .names'],
+  ddns: ['udns ddns home                                # keeps home.<zone> on this machine\'s address', 'udns ddns home --once --ipv4'],
+  get: ['udns get http://slides.localhost:8080/talk.pdf', 'udns get -r http://photos.localhost:8080/2026/ -o ./photos'],
+  'name claim': ['udns name claim alice'],
+  'name release': ['udns name release alice'],
+  'name ls': ['udns name ls', 'udns name ls --json'],
+  'dns add': ['udns dns add alice TXT "v=spf1 -all"', 'udns dns add mail.alice A 203.0.113.9 --ttl 300'],
+  'dns set': ['udns dns set alice AAAA 2001:db8::1 2001:db8::2'],
+  'dns rm': ['udns dns rm alice TXT', 'udns dns rm mail.alice'],
+  'dns ls': ['udns dns ls', 'udns dns ls alice --json'],
+  'account create': ['udns account create bob', 'udns account create bob --token-file bob.token'],
+  'account token': ['udns account token bob --token-file bob-laptop.token'],
+  'account revoke-token': ['udns account revoke-token bob 3          # the id from `udns account tokens bob`'],
+  'account list': ['udns account list', 'udns account list --json'],
+  'account tokens': ['udns account tokens bob', 'udns account tokens bob --json'],
+  completion: ['udns completion bash > ~/.local/share/bash-completion/completions/udns', 'udns completion zsh > "${fpath[1]}/_udns"', 'udns completion fish > ~/.config/fish/completions/udns.fish'],
+};
+
+/** The command's path below the program: `name ls`, `server`. */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = command; at?.parent; at = at.parent) names.unshift(at.name());
+  return names.join(' ');
+}
+
+/** Every command below `program` with no subcommands of its own (the ones that run something). */
+export function leafCommands(program: Command): Command[] {
+  return program.commands.flatMap((command) => (command.commands.length > 0 ? leafCommands(command) : [command]));
+}
+
+/** The `UDNS_*` variables of `udns server`, each with the flag it stands in for. */
+export function serverEnvironmentHelp(): string {
+  const rows = Object.entries(ENV_KEYS).map(([variable, key]) => [variable, `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`] as const);
+  const width = Math.max(...rows.map(([variable]) => variable.length));
+  return ['Environment (a flag wins over its variable):', ...rows.map(([variable, flag]) => `  ${variable.padEnd(width)}  ${flag}`)].join('\n');
+}
+
+/** Adds the examples (and, to `server`, the environment variables) after each command's help. */
+export function addHelpExamples(program: Command): void {
+  for (const command of leafCommands(program)) {
+    const examples = HELP_EXAMPLES[commandPath(command)];
+    const sections: string[] = [];
+    if (examples) sections.push(['Examples:', ...examples.map((line) => `  $ ${line}`)].join('\n'));
+    if (commandPath(command) === 'server') sections.push(serverEnvironmentHelp());
+    if (sections.length > 0) command.addHelpText('after', `\n${sections.join('\n\n')}`);
+  }
+}
