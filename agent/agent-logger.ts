@@ -2,7 +2,16 @@ import pino, { type Logger } from 'pino';
 
 export type AgentLogger = Logger;
 
-/** The agent's logger: JSON lines on stderr; `silent` unless the user asks for detail. */
-export function createAgentLogger(level: string = 'silent'): AgentLogger {
-  return pino({ name: 'udns-agent', level, redact: { paths: ['token', '*.token'], censor: '[redacted]' } }, pino.destination({ fd: 2, sync: false }));
+/**
+ * The agent's logger: JSON lines on stderr, or whatever `formatLine` makes of each serialized
+ * (already redacted) line, e.g. a short line for a terminal; `silent` unless the user asks for
+ * detail.
+ */
+export function createAgentLogger(level: string = 'silent', options: { formatLine?: (line: string) => string } = {}): AgentLogger {
+  return pino({
+    name: 'udns-agent',
+    level,
+    redact: { paths: ['token', '*.token'], censor: '[redacted]' },
+    ...(options.formatLine === undefined ? {} : { hooks: { streamWrite: options.formatLine } }),
+  }, pino.destination({ fd: 2, sync: false }));
 }

@@ -4,6 +4,33 @@ import type { EventEmitter } from 'node:events';
 /** What this needs of a pino destination (sonic-boom). */
 interface Destination extends EventEmitter {
   end(): void;
+  /** sonic-boom's: a write to the file descriptor has not come back yet. */
+  _writing?: boolean;
+}
+
+function destinationOf(logger: Logger): Destination | undefined {
+  return (logger as unknown as Record<symbol, Destination | undefined>)[pino.symbols.streamSym];
+}
+
+/**
+ * Resolves once every line logged so far is out (or writing failed), so what the CLI prints
+ * next on the terminal comes after them, not in between: the edge's banner follows its
+ * "listening" lines. pino's own `flush(cb)` does not wait for an async destination's writes.
+ */
+export function logWritten(logger: Logger): Promise<void> {
+  const stream = destinationOf(logger);
+  if (stream === undefined || stream._writing !== true) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('error', done);
+    stream.once('close', done);
+  });
 }
 
 /**
@@ -16,7 +43,7 @@ interface Destination extends EventEmitter {
  * flush, into no-ops.
  */
 export function endLogStream(logger: Logger): Promise<void> {
-  const stream = (logger as unknown as Record<symbol, Destination | undefined>)[pino.symbols.streamSym];
+  const stream = destinationOf(logger);
   if (stream === undefined || typeof stream.end !== 'function') return Promise.resolve();
   // Already disarmed by pino after an earlier EPIPE: end() is a no-op that would never settle.
   const own = Object.getPrototypeOf(stream) as Partial<Destination>;

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { createAgentLogger } from '../../agent/agent-logger.js';
-import { startAgent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
+import { startAgent, type Agent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
 import { UdnsError } from '../../protocol/index.js';
 import { failAndExit, say, warn } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
 import { describeDirect } from '../edge-api.js';
+import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
 import { endLogStream } from '../log-stream.js';
 import { parsePort, parseTransport } from '../parse-args.js';
 
@@ -16,6 +17,7 @@ export interface AgentFlags {
   insecure?: boolean;
   transport: 'raw' | 'ws';
   logLevel: string;
+  logFormat?: string;
 }
 
 /** Adds the flags every agent command shares. */
@@ -27,17 +29,21 @@ export function withAgentFlags(command: Command): Command {
     .option('--ca <file>', 'PEM file of a private CA that signed the server\'s certificate')
     .option('--insecure', 'do not verify the server\'s certificate (the token may reach an impostor)')
     .option('--transport <raw|ws>', 'tunnel transport: raw upgrade (fastest) or WebSocket', parseTransport, 'raw')
-    .option('--log-level <level>', 'agent log detail on stderr (silent, info, debug)', 'silent');
+    .option('--log-level <level>', 'agent log detail on stderr (silent, info, debug)', 'silent')
+    .option('--log-format <pretty|json>', 'short lines for people or JSON lines (default: pretty on a terminal, else json; UDNS_LOG_FORMAT)');
 }
 
 /**
  * Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. `fallback`
- * is what the agent's config file says, below the flags and above the environment.
+ * is what the agent's config file says, below the flags and above the environment. Resolves
+ * with the running agent once its routes are live (`udns up` adds and removes routes on it).
  */
-export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: { server?: string; token?: string } = {}): Promise<void> {
+export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: { server?: string; token?: string } = {}): Promise<Agent> {
   const edge = resolveCredentials(flags, process.env, fallback);
   // Ours, so that stopping can end it before exiting (see endLogStream).
-  const logger = createAgentLogger(flags.logLevel);
+  const stderrIsTty = process.stderr.isTTY === true;
+  const formatLine = lineFormatterFor(resolveLogFormat(flags.logFormat, process.env, stderrIsTty), process.env, stderrIsTty);
+  const logger = createAgentLogger(flags.logLevel, { formatLine });
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: flags.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure,
@@ -81,6 +87,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  return agent;
 }
 
 /** `udns http <port>` and `udns tcp <port>`. */

@@ -1,30 +1,51 @@
 import type { Command } from 'commander';
 import type { EdgeHandle } from '../../server/edge.js';
 import { say, warn } from '../cli-output.js';
-import { endLogStream } from '../log-stream.js';
+import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
+import { endLogStream, logWritten } from '../log-stream.js';
 
 /**
- * Tells the person starting the edge how to get the admin token: the token itself only on a
- * terminal; elsewhere (journald, a container log, a pipe) only the path of its 0600 file, so
- * the secret never lands in a log. The login commands shown keep it out of argv and history.
+ * How to get the admin token: the token itself only on a terminal; elsewhere (journald, a
+ * container log, a pipe) only the path of its 0600 file, so the secret never lands in a log.
+ * The login commands shown keep it out of argv and history. Empty when there is nothing to say.
  */
-function sayAdminToken(edge: EdgeHandle, toTerminal: boolean): void {
+function adminTokenLines(edge: EdgeHandle, toTerminal: boolean): string[] {
   const file = edge.adminTokenFile();
   const server = edge.urls.apex();
-  const fromFile = `  udns login - --server ${server} < ${file}`;
   if (edge.initialAdminToken !== null && toTerminal) {
-    say('');
-    say('First start: created the account "admin". Its token:');
-    say(`  ${edge.initialAdminToken}`);
-    say(`Log in with \`udns login --server ${server}\` and paste it when asked.`);
-    if (file !== null) say(`Until then it also waits in ${file} (readable by this user only).`);
-  } else if (file !== null) {
-    say('');
-    say(edge.initialAdminToken !== null
-      ? `First start: created the account "admin". Its token is in ${file}, readable by this user only and deleted once used. Log in with:`
-      : `The admin token in ${file} has not been used yet. Log in with:`);
-    say(fromFile);
+    return [
+      'First start: created the account "admin". Its token:',
+      `  ${edge.initialAdminToken}`,
+      `Log in with \`udns login --server ${server}\` and paste it when asked.`,
+      ...(file !== null ? [`Until then it also waits in ${file} (readable by this user only).`] : []),
+    ];
   }
+  if (file === null) return [];
+  return [
+    edge.initialAdminToken !== null
+      ? `First start: created the account "admin". Its token is in ${file}, readable by this user only and deleted once used. Log in with:`
+      : `The admin token in ${file} has not been used yet. Log in with:`,
+    `  udns login - --server ${server} < ${file}`,
+  ];
+}
+
+/**
+ * The banner after the edge's "listening" log lines: set apart by a blank line and, on a
+ * terminal, framed by rules with the token section under its own rule, so the one-time token
+ * is not lost among log lines. Rules only, no side bars: a triple-click on the token's line
+ * copies the token and nothing else. Elsewhere, plain lines (a blank line between sections).
+ */
+export function bannerLines(about: string[], token: string[], terminal: boolean): string[] {
+  if (!terminal) return ['', ...about, ...(token.length > 0 ? ['', ...token] : [])];
+  const rule = (title: string): string => `── ${title} ${'─'.repeat(Math.max(3, 56 - title.length))}`;
+  return [
+    '',
+    rule('udns edge'),
+    ...about,
+    ...(token.length > 0 ? [rule('admin token'), ...token] : []),
+    '─'.repeat(60),
+    '',
+  ];
 }
 
 /** `udns server`: runs the edge (HTTP, tunnels, DNS) until SIGINT/SIGTERM. */
@@ -58,7 +79,8 @@ export function registerServerCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('-c, --config <file>', 'YAML file of these settings, keys in camelCase (httpPort: 8080); flags and UDNS_* win over it; SIGHUP re-reads it')
     .option('--check', 'validate the settings (flags, UDNS_*, --config), print every problem, and exit')
-    .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
+    .option('--log-format <pretty|json>', 'short lines for people or JSON lines (default: pretty on a terminal, else json; UDNS_LOG_FORMAT)')
+    .action(async ({ logFormat, ...flags }: Record<string, string | string[] | boolean | undefined>) => {
       // Loaded here: the edge (Prisma, express, DNS) would slow every other command's start-up.
       const { readEdgeSettings, reloadOnSighup } = await import('../edge-settings.js');
       const { startEdge } = await import('../../server/edge.js');
@@ -69,8 +91,11 @@ export function registerServerCommand(program: Command): void {
         say(`${settings.file ?? 'settings'}: ok`);
         return;
       }
+      // How lines look is the terminal's business, not the edge's: decided here, not in its config.
+      const stderrIsTty = process.stderr.isTTY === true;
+      const formatLine = lineFormatterFor(resolveLogFormat(logFormat as string | undefined, process.env, stderrIsTty), process.env, stderrIsTty);
       // Ours, so that stopping can end it before exiting (see endLogStream).
-      const logger = createLogger(config.logLevel, 'udns-edge');
+      const logger = createLogger(config.logLevel, 'udns-edge', { formatLine });
       const edge = await startEdge(config, { logger }).catch(async (error: unknown) => {
         await endLogStream(logger);
         throw error;
@@ -89,12 +114,17 @@ export function registerServerCommand(program: Command): void {
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
       reloadOnSighup(edge, logger, settings);
-      say(`udns edge for ${config.domain}`);
-      say(`  http  port ${edge.httpPort}${config.httpsRedirect ? ' (redirects to https)' : ''}`);
-      if (edge.httpsPort !== undefined) say(`  https port ${edge.httpsPort}${config.acme ? ` (ACME certificate from ${config.acmeDirectory})` : ''}`);
-      say(`  urls  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`);
-      say(`  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`);
-      say(`  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`);
-      sayAdminToken(edge, process.stdout.isTTY === true);
+      const about = [
+        `udns edge for ${config.domain}`,
+        `  http  port ${edge.httpPort}${config.httpsRedirect ? ' (redirects to https)' : ''}`,
+        ...(edge.httpsPort !== undefined ? [`  https port ${edge.httpsPort}${config.acme ? ` (ACME certificate from ${config.acmeDirectory})` : ''}`] : []),
+        `  urls  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`,
+        `  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`,
+        `  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`,
+      ];
+      const terminal = process.stdout.isTTY === true;
+      // After the lines logged while starting, not in between them.
+      await logWritten(logger);
+      for (const line of bannerLines(about, adminTokenLines(edge, terminal), terminal)) say(line);
     });
 }
