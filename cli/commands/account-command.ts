@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { UdnsError } from '../../protocol/index.js';
 import type { AccountStore } from '../../server/accounts/account-store.js';
 import { say } from '../cli-output.js';
+import { printJson, withJsonFlag } from '../json-output.js';
 
 interface StoreFlags {
   dataDir?: string;
@@ -134,15 +135,18 @@ export function registerAccountCommands(program: Command): void {
       say(`revoked token ${info.id} (${info.prefix}…) of "${user}"`);
     });
 
-  storeOptions(account.command('list').description('list accounts'))
-    .action(async (flags: StoreFlags) => {
+  withJsonFlag(storeOptions(account.command('list').description('list accounts')))
+    .action(async (flags: StoreFlags & { json?: boolean }) => {
       const accounts = await withStore(flags, (store) => store.listAccounts());
+      if (flags.json) return printJson({ accounts: accounts.map(({ id, name, createdAt }) => ({ id, name, createdAt })) });
       for (const entry of accounts) say(`${entry.name}\tcreated ${entry.createdAt.toISOString()}`);
     });
 
-  storeOptions(account.command('tokens').description('list an account\'s tokens (never the secrets)').argument('<user>'))
-    .action(async (user: string, flags: StoreFlags) => {
+  withJsonFlag(storeOptions(account.command('tokens').description('list an account\'s tokens (never the secrets)').argument('<user>')))
+    .action(async (user: string, flags: StoreFlags & { json?: boolean }) => {
       const tokens = await withStore(flags, (store) => store.listTokens(user));
+      // Listed field by field: a secret or hash added to TokenInfo one day stays out of the JSON.
+      if (flags.json) return printJson({ tokens: tokens.map(({ id, prefix, label, createdAt, lastUsedAt, revokedAt }) => ({ id, prefix, label, createdAt, lastUsedAt, revokedAt })) });
       for (const token of tokens) {
         const state = token.revokedAt ? `revoked ${token.revokedAt.toISOString()}` : 'active';
         say(`${token.id}\t${token.prefix}…\t${state}\tlast used ${token.lastUsedAt?.toISOString() ?? 'never'}\t${token.label}`);

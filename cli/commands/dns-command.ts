@@ -3,6 +3,7 @@ import { say } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
 import { callEdge, namePath, type NameView, type RecordView } from '../edge-api.js';
 import { parseRecordType, parseTtl, withApiFlags, type ApiFlags } from '../parse-args.js';
+import { printJson, withJsonFlag } from '../json-output.js';
 
 /** Records as zone-file lines (`www.alice.example.net.  60  IN  A  203.0.113.7`), columns aligned. */
 export function recordLines(records: RecordView[], indent = ''): string[] {
@@ -56,14 +57,15 @@ export function registerDnsCommands(program: Command): void {
       say(`removed ${result.removed} record${result.removed === 1 ? '' : 's'} at ${name}`);
     });
 
-  withApiFlags(dns.command('ls')
+  withJsonFlag(withApiFlags(dns.command('ls')
     .description('list records: of one name (and its sub-names), or of all your names')
-    .argument('[name]', nameHelp))
-    .action(async (name: string | undefined, flags: ApiFlags) => {
+    .argument('[name]', nameHelp)))
+    .action(async (name: string | undefined, flags: ApiFlags & { json?: boolean }) => {
       const edge = resolveCredentials(flags);
       const records = name === undefined
         ? (await callEdge<{ names: NameView[] }>(edge, 'GET', '/api/v1/names')).names.flatMap((entry) => entry.records)
         : (await callEdge<{ records: RecordView[] }>(edge, 'GET', namePath(name, 'records'))).records;
+      if (flags.json) return printJson({ records });
       if (records.length === 0) say('(no records)');
       for (const line of recordLines(records)) say(line);
     });

@@ -4,6 +4,7 @@ import { resolveCredentials } from '../client-config.js';
 import { callEdge, namePath, type NameView } from '../edge-api.js';
 import { withApiFlags, type ApiFlags } from '../parse-args.js';
 import { recordLines } from './dns-command.js';
+import { printJson, withJsonFlag } from '../json-output.js';
 
 /** `udns name …`: claim, release and list the account's names, through the edge's API. */
 export function registerNameCommands(program: Command): void {
@@ -27,10 +28,11 @@ export function registerNameCommands(program: Command): void {
       say(`released ${result.released}`);
     });
 
-  withApiFlags(name.command('ls').description('list your names, whether a tunnel serves each now, and their records'))
-    .action(async (flags: ApiFlags) => {
+  withJsonFlag(withApiFlags(name.command('ls').description('list your names, whether a tunnel serves each now, and their records')))
+    .action(async (flags: ApiFlags & { json?: boolean }) => {
       const edge = resolveCredentials(flags);
       const { names } = await callEdge<{ names: NameView[] }>(edge, 'GET', '/api/v1/names');
+      if (flags.json) return printJson({ names });
       if (names.length === 0) say('(no names: claim one with `udns name claim <name>`)');
       const width = Math.max(0, ...names.map((entry) => entry.name.length));
       for (const entry of names) {

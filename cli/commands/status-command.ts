@@ -3,18 +3,18 @@ import { say } from '../cli-output.js';
 import { withApiFlags } from '../parse-args.js';
 import { resolveCredentials } from '../client-config.js';
 import { describeDirect, fetchMe } from '../edge-api.js';
+import { printJson, withJsonFlag } from '../json-output.js';
 
 /** `udns status`: server, account, names and the live routes, as the edge sees them. */
 export function registerStatusCommand(program: Command): void {
-  withApiFlags(program.command('status')
-    .description('show the server, account, names and live routes'))
-    .option('--json', 'print the raw JSON answer')
+  withJsonFlag(withApiFlags(program.command('status')
+    .description('show the server, account, names and live routes')))
     .action(async (flags: { server?: string; token?: string; json?: boolean }) => {
       const edge = resolveCredentials(flags);
       const { server } = edge;
       const me = await fetchMe(edge);
       if (flags.json) {
-        say(JSON.stringify({ server, ...me }, null, 2));
+        printJson({ server, ...me });
         return;
       }
       say(`server   ${new URL(server).origin}`);
