@@ -316,7 +316,7 @@ describe('a hostile agent against the edge: the edge stays up and ends only that
     });
     console.log(`raw HTTP/2 abuse: this process (edge and attackers) grew by ${((rssPeak - rssBefore) / 1024 / 1024).toFixed(0)} MB at most`);
     expect(rssPeak - rssBefore).toBeLessThan(256 * 1024 * 1024);
-  }, 90_000);
+  }, 90_000 + SESSIONS * 200);
 
   test('a visitor upload to an agent that never reads is held by flow control, not buffered by the edge', async () => {
     await attack(async () => {
@@ -421,7 +421,7 @@ describe('a hostile agent against the edge: the edge stays up and ends only that
       });
     }
     console.log(`random control messages: ${JSON.stringify(outcomes)}`);
-  }, 120_000);
+  }, 60_000 + SESSIONS * 500);
 
   test('a dial with a valid token but an HTTP/1 request instead of a tunnel', async () => {
     await attack(async () => {
