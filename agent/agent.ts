@@ -10,7 +10,7 @@ import { ShareOptions } from './share/share-options.js';
 import { ShareRoute } from './share/share-route.js';
 import { TunnelConnector, type ManagedRoute, type PublishedRoute } from './tunnel-connector.js';
 
-export type { PublishedRoute } from './tunnel-connector.js';
+export type { ManagedRoute, PublishedRoute } from './tunnel-connector.js';
 
 const localPort = z.number().int().min(1, 'port must be 1-65535').max(65535, 'port must be 1-65535');
 const localHost = z.string().min(1).default('127.0.0.1');
@@ -51,6 +51,16 @@ export type AgentOptions = z.input<typeof AgentOptions>;
 export interface Agent extends EventEmitter {
   /** Routes as the edge published them on the first connection. */
   readonly routes: PublishedRoute[];
+  /** The routes started with, in the order of `options.routes`: what {@link removeRoute} takes. */
+  readonly startedRoutes: readonly ManagedRoute[];
+  /**
+   * Adds a route to the running agent without touching the others' connections (`udns up`
+   * reloading its file). Resolves with the route and where the edge published it (null while
+   * offline: the next tunnel publishes it); rejects with the edge's refusal.
+   */
+  addRoute(spec: RouteSpec): Promise<{ route: ManagedRoute; published: PublishedRoute | null }>;
+  /** Withdraws a route; the others' visitors carry on. */
+  removeRoute(route: ManagedRoute): void;
   stop(): void;
 }
 
@@ -69,7 +79,8 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   // Visitors arrive once the connector is up; the notices speak through it.
   let connector: TunnelConnector | null = null;
   const noticeFor = (what: string): LocalPortNotice => new LocalPortNotice(what, (line) => connector?.emit('localService', line));
-  const routes: ManagedRoute[] = options.routes.map((spec) => {
+  const build = (input: RouteSpec): ManagedRoute => {
+    const spec = RouteSpec.parse(input);
     if (spec.kind === 'http') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
       const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }), noticeFor('app'));
@@ -83,7 +94,9 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     }
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }), noticeFor('service'));
     return { kind: 'tcp', target: handler.target, handler };
-  });
+  };
+  const routes: ManagedRoute[] = options.routes.map(build);
+  const startedRoutes = [...routes];
   const listening: DirectListener[] = [];
   try {
     for (const route of routes) {
@@ -97,5 +110,13 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   }
   connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
   const published = await connector.start();
-  return Object.assign(connector, { routes: published }) as unknown as Agent;
+  // Bound before Object.assign below gives the agent its own addRoute/removeRoute.
+  const connectorAdd = connector.addRoute.bind(connector);
+  const connectorRemove = connector.removeRoute.bind(connector);
+  const addRoute = async (spec: RouteSpec): Promise<{ route: ManagedRoute; published: PublishedRoute | null }> => {
+    const route = build(spec);
+    if (route.direct) await route.direct.listen();
+    return { route, published: await connectorAdd(route) };
+  };
+  return Object.assign(connector, { routes: published, startedRoutes, addRoute, removeRoute: connectorRemove }) as unknown as Agent;
 }

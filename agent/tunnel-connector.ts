@@ -63,6 +63,11 @@ export class TunnelConnector extends EventEmitter {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private everOnline = false;
+  /** The live tunnel's control channel once welcomed, for routes added or removed while up. */
+  private liveControl: ControlChannel<typeof EdgeMessage, AgentMessage> | null = null;
+  /** Registrations sent after the handshake, by request id (ids above the start-up ones). */
+  private readonly lateRequests = new Map<number, { route: ManagedRoute; done: (error: UdnsError | null, published?: PublishedRoute) => void }>();
+  private nextRequestId = 1_000_000;
 
   constructor(
     private readonly serverUrl: URL,
@@ -90,6 +95,55 @@ export class TunnelConnector extends EventEmitter {
       this.stop();
       throw error;
     }
+  }
+
+  /**
+   * Publishes one more route on the live tunnel (and on every reconnect after), leaving the
+   * other routes' visitors alone. Resolves once the edge published it; when offline, once the
+   * next tunnel does. Rejects with the edge's refusal, and the route is then dropped.
+   */
+  addRoute(route: ManagedRoute): Promise<PublishedRoute | null> {
+    this.managed.push(route);
+    const control = this.liveControl;
+    if (control === null) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const requestId = this.nextRequestId++;
+      this.lateRequests.set(requestId, {
+        route,
+        done: (error, published) => {
+          if (error === null) {
+            resolve(published ?? null);
+            return;
+          }
+          const index = this.managed.indexOf(route);
+          if (index !== -1) this.managed.splice(index, 1);
+          route.handler.close();
+          route.direct?.close();
+          reject(error);
+        },
+      });
+      control.send({
+        type: 'registerRoute', requestId, kind: route.kind, target: route.target,
+        ...(route.kind === 'http' && route.name ? { name: route.name } : {}),
+      });
+    });
+  }
+
+  /**
+   * Withdraws one route: the edge stops sending its visitors, its own open streams end, and the
+   * other routes keep theirs. The last route may go too: the agent then stays connected, empty.
+   */
+  removeRoute(route: ManagedRoute): void {
+    const index = this.managed.indexOf(route);
+    if (index === -1) return;
+    this.managed.splice(index, 1);
+    for (const [routeId, owned] of this.routeIds) {
+      if (owned !== route) continue;
+      this.routeIds.delete(routeId);
+      this.liveControl?.send({ type: 'unregisterRoute', routeId });
+    }
+    route.handler.close();
+    route.direct?.close();
   }
 
   /** Closes the tunnel and stops reconnecting. */
@@ -230,6 +284,13 @@ export class TunnelConnector extends EventEmitter {
           }
           welcomed = true;
           account = message.account;
+          this.liveControl = control;
+          control.once('close', () => {
+            if (this.liveControl === control) this.liveControl = null;
+            // Registrations in flight are sent again by the next tunnel, with every route.
+            for (const [, late] of this.lateRequests) late.done(null, undefined);
+            this.lateRequests.clear();
+          });
           // A fresh secret per tunnel: a key seen on an old connection proves nothing now.
           for (const route of this.managed) if (route.direct) route.direct.key = directKey;
           this.logger.info({ tunnel: message.tunnelId, account }, 'tunnel up');
@@ -243,6 +304,13 @@ export class TunnelConnector extends EventEmitter {
           });
           break;
         case 'routeRegistered': {
+          const late = this.lateRequests.get(message.requestId);
+          if (late !== undefined) {
+            this.lateRequests.delete(message.requestId);
+            this.adopt(late.route, message);
+            late.done(null, { kind: late.route.kind, url: message.url, name: message.name, port: message.port, target: late.route.target });
+            return;
+          }
           const route = pending.get(message.requestId);
           if (!route) return;
           pending.delete(message.requestId);
@@ -253,6 +321,12 @@ export class TunnelConnector extends EventEmitter {
           break;
         }
         case 'routeRefused': {
+          const late = this.lateRequests.get(message.requestId);
+          if (late !== undefined) {
+            this.lateRequests.delete(message.requestId);
+            late.done(new UdnsError(message.code, message.message));
+            return;
+          }
           const route = pending.get(message.requestId);
           pending.delete(message.requestId);
           const error = new UdnsError(message.code, message.message);

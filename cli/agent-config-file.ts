@@ -7,19 +7,19 @@ import { UdnsError } from '../protocol/index.js';
 
 const port = z.number().int().min(1).max(65535);
 
-/** A route in the agent's config file; keys are the command-line flags' names. */
+/** A route in the agent's config file; keys are the command-line flags' names in camelCase. */
 const FileRoute = z.union([
-  z.object({ http: port, name: z.string().optional(), 'local-host': z.string().optional(), 'direct-port': port.optional() }).strict(),
-  z.object({ tcp: port, 'local-host': z.string().optional() }).strict(),
+  z.object({ http: port, name: z.string().optional(), localHost: z.string().optional(), directPort: port.optional() }).strict(),
+  z.object({ tcp: port, localHost: z.string().optional() }).strict(),
   z.object({
     share: z.string().min(1),
     name: z.string().optional(),
     password: z.string().optional(),
-    'allow-upload': z.boolean().optional(),
+    allowUpload: z.boolean().optional(),
     webdav: z.boolean().optional(),
     expires: z.string().optional(),
-    'show-hidden': z.boolean().optional(),
-    'follow-symlinks': z.boolean().optional(),
+    showHidden: z.boolean().optional(),
+    followSymlinks: z.boolean().optional(),
   }).strict(),
 ]);
 
@@ -36,7 +36,7 @@ const FileRoute = z.union([
  *   - share: ~/Documents
  *     name: docs
  *     password: correct horse
- *     allow-upload: true
+ *     allowUpload: true
  * ```
  */
 export const AgentConfigFile = z.object({
@@ -47,8 +47,32 @@ export const AgentConfigFile = z.object({
 }).strict();
 export type AgentConfigFile = z.infer<typeof AgentConfigFile>;
 
-/** Reads and checks the config file; every problem is one error naming the file and the key. */
-export async function readAgentConfigFile(file: string): Promise<{ config: AgentConfigFile; routes: RouteSpec[] }> {
+/** The kebab-case route keys of the first file format, still read (with a warning) so old files keep working. */
+const DEPRECATED_KEYS: Record<string, string> = {
+  'local-host': 'localHost', 'direct-port': 'directPort', 'allow-upload': 'allowUpload', 'show-hidden': 'showHidden', 'follow-symlinks': 'followSymlinks',
+};
+
+/** Renames deprecated kebab-case route keys to camelCase, noting each once. */
+function renameDeprecated(data: unknown, warnings: string[]): unknown {
+  if (data === null || typeof data !== 'object' || !Array.isArray((data as { routes?: unknown }).routes)) return data;
+  const routes = (data as { routes: unknown[] }).routes.map((route) => {
+    if (route === null || typeof route !== 'object' || Array.isArray(route)) return route;
+    return Object.fromEntries(Object.entries(route).map(([key, value]) => {
+      const camel = DEPRECATED_KEYS[key];
+      if (camel === undefined) return [key, value];
+      const warning = `"${key}" is deprecated, write "${camel}" (camelCase, as in the edge's config file)`;
+      if (!warnings.includes(warning)) warnings.push(warning);
+      return [camel, value];
+    }));
+  });
+  return { ...data, routes };
+}
+
+/**
+ * Reads and checks the config file; every problem at once in one error naming the file and
+ * the keys. `warnings` names deprecated spellings that were still accepted.
+ */
+export async function readAgentConfigFile(file: string): Promise<{ config: AgentConfigFile; routes: RouteSpec[]; warnings: string[] }> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -63,30 +87,30 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
   } catch (error) {
     throw new UdnsError('config_invalid', `${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  const parsed = AgentConfigFile.safeParse(data);
+  const warnings: string[] = [];
+  const parsed = AgentConfigFile.safeParse(renameDeprecated(data, warnings));
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
-    throw new UdnsError('config_invalid', `${file}: ${where}: ${issue.message}`);
+    const problems = parsed.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'the file'}: ${issue.message}`);
+    throw new UdnsError('config_invalid', `${file}: ${problems.join('; ')}`);
   }
   // Relative folders are relative to the config file, like every config format people know.
   const base = path.dirname(path.resolve(file));
   const routes = parsed.data.routes.map((route): RouteSpec => {
-    if ('http' in route) return { kind: 'http', localPort: route.http, name: route.name, localHost: route['local-host'], directPort: route['direct-port'] };
-    if ('tcp' in route) return { kind: 'tcp', localPort: route.tcp, localHost: route['local-host'] };
+    if ('http' in route) return { kind: 'http', localPort: route.http, name: route.name, localHost: route.localHost, directPort: route.directPort };
+    if ('tcp' in route) return { kind: 'tcp', localPort: route.tcp, localHost: route.localHost };
     return {
       kind: 'share',
       dir: path.resolve(base, expandHome(route.share)),
       name: route.name,
       password: route.password,
-      allowUpload: route['allow-upload'],
+      allowUpload: route.allowUpload,
       webdav: route.webdav,
       expires: route.expires,
-      showHidden: route['show-hidden'],
-      followSymlinks: route['follow-symlinks'],
+      showHidden: route.showHidden,
+      followSymlinks: route.followSymlinks,
     };
   });
-  return { config: parsed.data, routes };
+  return { config: parsed.data, routes, warnings };
 }
 
 function expandHome(dir: string): string {

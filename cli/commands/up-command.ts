@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { readAgentConfigFile } from '../agent-config-file.js';
+import { reloadAgentConfig } from '../agent-config-reload.js';
 import { warn } from '../cli-output.js';
 import { openToOthers } from '../token-source.js';
 import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
@@ -8,17 +9,24 @@ import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
 export function registerUpCommand(program: Command): void {
   withAgentFlags(
     program.command('up')
-      .description('run the agent with the routes and shares of a config file (several at once)')
+      .description('run the agent with the routes and shares of a config file (several at once); edits of the file apply live')
       .requiredOption('-c, --config <file>', 'YAML file listing http, tcp and share routes'),
   ).action(async (flags: AgentFlags & { config: string }, command: Command) => {
-    const { config, routes } = await readAgentConfigFile(flags.config);
+    const read = async (): ReturnType<typeof readAgentConfigFile> => {
+      const read = await readAgentConfigFile(flags.config);
+      for (const warning of read.warnings) warn(`${flags.config}: ${warning}`);
+      return read;
+    };
+    const started = await read();
+    const { config, routes } = started;
     // A warning, not a refusal as for --token-file: the file is mostly routes, often shared.
     const mode = config.token === undefined ? null : openToOthers(flags.config);
     if (mode !== null) warn(`${flags.config} holds a token and is open to other users (mode ${mode}): run \`chmod 600 ${flags.config}\`, or move the token to --token-file`);
-    await expose(routes, {
+    const agent = await expose(routes, {
       ...flags,
       // An explicit --transport wins over the file, like --server and --token.
       transport: command.getOptionValueSource('transport') === 'cli' ? flags.transport : config.transport ?? flags.transport,
     }, { server: config.server, token: config.token });
+    reloadAgentConfig(flags.config, agent, started, read);
   });
 }

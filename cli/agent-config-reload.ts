@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Agent, ManagedRoute, RouteSpec } from '../agent/agent.js';
+import type { AgentConfigFile } from './agent-config-file.js';
+import { say, warn } from './cli-output.js';
+
+/** Editors write a file in several steps (truncate, write, rename): one reload after they settle. */
+const DEBOUNCE_MS = 200;
+
+/** What a route is, for telling which routes an edit added or removed. */
+function routeKey(spec: RouteSpec): string {
+  return JSON.stringify(spec, Object.keys(spec).sort());
+}
+
+/**
+ * Applies edits of `udns up`'s config file to the running agent, on a change of the file (a
+ * watch of its folder, so editors that replace the file are seen) and on `SIGHUP`: routes
+ * added or removed are published or withdrawn on the live tunnel, and the routes that stayed
+ * keep their visitors. An invalid file is one warning and changes nothing; changed `server`,
+ * `token` or `transport` are named as needing a restart.
+ */
+export function reloadAgentConfig(
+  file: string,
+  agent: Agent,
+  started: { config: AgentConfigFile; routes: RouteSpec[] },
+  read: () => Promise<{ config: AgentConfigFile; routes: RouteSpec[] }>,
+): () => void {
+  const live = new Map<string, ManagedRoute>();
+  started.routes.forEach((spec, index) => {
+    const route = agent.startedRoutes[index];
+    if (route !== undefined) live.set(routeKey(spec), route);
+  });
+  let config = started.config;
+  let running: Promise<void> = Promise.resolve();
+  const reload = async (): Promise<void> => {
+    let next;
+    try {
+      next = await read();
+    } catch (error) {
+      warn(`${file} not reloaded, still running the previous routes: ${(error as Error).message}`);
+      return;
+    }
+    const restart = (['server', 'token', 'transport'] as const).filter((key) => next.config[key] !== config[key]);
+    if (restart.length > 0) warn(`${file}: ${restart.join(', ')} changed, applied after a restart of udns up`);
+    config = { ...next.config, server: config.server, token: config.token, transport: config.transport };
+    const wanted = new Map(next.routes.map((spec) => [routeKey(spec), spec]));
+    for (const [key, route] of live) {
+      if (wanted.has(key)) continue;
+      agent.removeRoute(route);
+      live.delete(key);
+      say(`removed: ${route.target}`);
+    }
+    for (const [key, spec] of wanted) {
+      if (live.has(key)) continue;
+      try {
+        const { route, published } = await agent.addRoute(spec);
+        live.set(key, route);
+        say(published === null ? `added (offline, published on reconnect): ${route.target}` : `${published.url} -> ${published.target}`);
+      } catch (error) {
+        warn(`${file}: route not added: ${(error as Error).message}`);
+      }
+    }
+  };
+  // One reload at a time, in order: a second edit waits for the first to be applied.
+  const schedule = (): void => { running = running.then(reload); };
+  let timer: NodeJS.Timeout | null = null;
+  const watcher = fs.watch(path.dirname(path.resolve(file)), (_event, name) => {
+    if (name !== null && name !== path.basename(file)) return;
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; schedule(); }, DEBOUNCE_MS);
+  });
+  watcher.on('error', (error) => warn(`${file}: no longer watched (${error.message}); SIGHUP still reloads it`));
+  process.on('SIGHUP', schedule);
+  return () => {
+    watcher.close();
+    if (timer !== null) clearTimeout(timer);
+    process.off('SIGHUP', schedule);
+  };
+}
