@@ -9,6 +9,7 @@ import { registerNameCommands } from './commands/name-command.js';
 import { registerUpCommand } from './commands/up-command.js';
 import { registerShareCommand } from './commands/share-command.js';
 import { registerServerCommand } from './commands/server-command.js';
+import { registerServiceCommands } from './commands/service-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
 import { registerCompletionCommand } from './commands/completion-command.js';
 import { addHelpExamples } from './help-examples.js';
@@ -26,6 +27,7 @@ const program = new Command('udns')
   .exitOverride();
 
 registerServerCommand(program);
+registerServiceCommands(program);
 registerLoginCommand(program);
 registerExposeCommands(program);
 registerShareCommand(program);
