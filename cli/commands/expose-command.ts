@@ -8,6 +8,7 @@ import { describeDirect } from '../edge-api.js';
 import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
 import { endLogStream } from '../log-stream.js';
 import { parsePort, parseTransport } from '../parse-args.js';
+import { QR_FLAG_HELP, qrCodeLines, qrInColour } from '../qr-code.js';
 
 export interface AgentFlags {
   server?: string;
@@ -16,6 +17,8 @@ export interface AgentFlags {
   ca?: string;
   insecure?: boolean;
   transport: 'raw' | 'ws';
+  /** Print a QR code of each public URL once the routes are up (`--qr`). */
+  qr?: boolean;
   logLevel: string;
   logFormat?: string;
 }
@@ -51,6 +54,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);
   for (const line of printed) say(line);
+  if (flags.qr) for (const route of agent.routes) for (const line of qrCodeLines(route.url, { colour: qrInColour(process.stdout) })) say(line);
 
   // One line per new reason, not per try: while the edge is down the agent tries every second.
   let offlineReason: string | null = null;
@@ -97,6 +101,7 @@ export function registerExposeCommands(program: Command): void {
       .description('expose a local HTTP server (WebSockets included) under a name')
       .argument('<port>', 'local port of the web server', parsePort)
       .option('--name <name>', 'name to publish under (default: a random readable one)')
+      .option('--qr', QR_FLAG_HELP)
       .option('--local-host <host>', 'host the local server listens on', '127.0.0.1')
       .option('--direct-port <port>', 'also serve visitors on this port of the PC; DNS points at the PC while the edge can reach it', parsePort),
   ).action(async (port: number, flags: AgentFlags & { name?: string; localHost: string; directPort?: number }) => {
@@ -107,6 +112,7 @@ export function registerExposeCommands(program: Command): void {
     program.command('tcp')
       .description('expose a local TCP service (ssh, a database, a game server) on a public port')
       .argument('<port>', 'local TCP port', parsePort)
+      .option('--qr', QR_FLAG_HELP)
       .option('--local-host <host>', 'host the local service listens on', '127.0.0.1'),
   ).action(async (port: number, flags: AgentFlags & { localHost: string }) => {
     await expose([{ kind: 'tcp', localPort: port, localHost: flags.localHost }], flags);

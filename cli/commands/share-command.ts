@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../agent/share/share-options.js';
 import { warn } from '../cli-output.js';
 import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
+import { QR_FLAG_HELP } from '../qr-code.js';
 
 interface ShareFlags extends AgentFlags {
   name?: string;
@@ -20,6 +21,7 @@ export function registerShareCommand(program: Command): void {
       .description('share a folder: browse, view and download it (and upload, mount with WebDAV) by name')
       .argument('<dir>', 'folder to share')
       .option('--name <name>', 'name to publish under (default: a random readable one)')
+      .option('--qr', QR_FLAG_HELP)
       .option('--password <password>', 'ask visitors for this password (or set UDNS_SHARE_PASSWORD)')
       .option('--allow-upload', 'let visitors upload files (the share is read-only otherwise)')
       .option('--webdav', 'also serve WebDAV, so the share mounts as a network drive')
