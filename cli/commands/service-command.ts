@@ -79,6 +79,8 @@ UDNS_SYSTEMD_UNIT_DIR and UDNS_SYSTEMCTL replace the folder and the systemctl co
       fs.writeFileSync(file, renderUnit(spec), { mode: 0o644 });
       say(`wrote ${file}`);
       const user = flags.user === true;
+      // DynamicUser= gives the service a fresh uid: a folder made beforehand is not its own.
+      for (const dir of spec.readWritePaths) say(`note: the service runs as a dynamic user: ${dir} must be writable by it (or leave out --data-dir for /var/lib/udns)`);
       const scope = user ? ' --user' : '';
       if (systemctl(user, ['daemon-reload']) !== 0) {
         warn(`systemctl${scope} daemon-reload failed: the unit is written; start it with \`systemctl${scope} enable --now ${name}\``);

@@ -66,6 +66,7 @@ describe.skipIf(process.platform !== 'linux')('udns service install', () => {
     // --no-start: only the reload, and the command to start it on stdout.
     expect(w.calls()).toEqual([['daemon-reload']]);
     expect(result.stdout).toContain('start it with: systemctl enable --now udns-edge.service');
+    expect(result.stdout).toContain(`note: the service runs as a dynamic user: ${absolute} must be writable by it`);
   });
 
   test('a system agent gets its token as a systemd credential: the unit names the file, never the token', async () => {
