@@ -3,7 +3,7 @@ import { createAgentLogger } from '../../agent/agent-logger.js';
 import { startAgent, type Agent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
 import { UdnsError } from '../../protocol/index.js';
 import { failAndExit, say, warn } from '../cli-output.js';
-import { resolveCredentials } from '../client-config.js';
+import { loadAgentSettings } from '../agent-settings.js';
 import { describeDirect } from '../edge-api.js';
 import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
 import { endLogStream } from '../log-stream.js';
@@ -38,17 +38,18 @@ export function withAgentFlags(command: Command): Command {
 
 /**
  * Runs the agent until Ctrl-C, printing `<public-url> -> <local target>` per route. `fallback`
- * is what the agent's config file says, below the flags and above the environment. Resolves
+ * is what the agent's config file says, below the flags and the environment, above the saved
+ * login (see loadAgentSettings). Resolves
  * with the running agent once its routes are live (`udns up` adds and removes routes on it).
  */
 export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: { server?: string; token?: string } = {}): Promise<Agent> {
-  const edge = resolveCredentials(flags, process.env, fallback);
+  const edge = loadAgentSettings(flags, process.env, fallback);
   // Ours, so that stopping can end it before exiting (see endLogStream).
   const stderrIsTty = process.stderr.isTTY === true;
   const formatLine = lineFormatterFor(resolveLogFormat(flags.logFormat, process.env, stderrIsTty), process.env, stderrIsTty);
   const logger = createAgentLogger(flags.logLevel, { formatLine });
   const agent = await startAgent({
-    serverUrl: edge.server, token: edge.token, transport: flags.transport, routes, logLevel: flags.logLevel,
+    serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure,
   }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
