@@ -44,6 +44,9 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'account revoke-token': ['udns account revoke-token bob 3          # the id from `udns account tokens bob`'],
   'account list': ['udns account list', 'udns account list --json'],
   'account tokens': ['udns account tokens bob', 'udns account tokens bob --json'],
+  'service install': ['sudo udns service install server -- --domain example.com --dns-port 53 --http-port 80', 'udns service install --user up --config ~/agent.yml'],
+  'service status': ['udns service status', 'udns service status --user'],
+  'service uninstall': ['udns service uninstall --user agent.yml', 'sudo udns service uninstall server'],
   completion: ['udns completion bash > ~/.local/share/bash-completion/completions/udns', 'udns completion zsh > "${fpath[1]}/_udns"', 'udns completion fish > ~/.config/fish/completions/udns.fish'],
 };
 
