@@ -43,6 +43,7 @@ describe('udns up applies edits of its config file live', () => {
     expect((await visit(edge, 'leaves', '/echo')).status).toBe(200);
     // The first format's kebab-case keys still work, with a nudge to the one convention.
     expect(cli.stderr()).toContain('"local-host" is deprecated, write "localHost"');
+    const tunnelBefore = (JSON.parse((await visit(edge, null, '/api/v1/me', { headers: { authorization: `Bearer ${edge.adminToken}` } })).body) as { tunnels: Array<{ id: string }> }).tunnels[0]!.id;
 
     // A long download through "stays", held still by not reading, so it is mid-way during the edit.
     const request = http.get({ host: '127.0.0.1', port: edge.edge.httpPort, path: `/bytes/${DOWNLOAD_BYTES}`, agent: false, headers: { host: hostFor(edge, 'stays') } });
@@ -62,6 +63,11 @@ describe('udns up applies edits of its config file live', () => {
     await cli.waitForOutput(/removed: http:\/\/127\.0\.0\.1:\d+/);
     expect((await visit(edge, 'arrives', '/hello.txt')).body).toBe('hello from the share\n');
     await eventually('the removed route gone from the edge', async () => ((await visit(edge, 'leaves', '/echo')).status !== 200 ? true : undefined));
+    // Withdrawn at the edge, not just refused by the agent: one tunnel, still the same, with the two routes left.
+    const me = JSON.parse((await visit(edge, null, '/api/v1/me', { headers: { authorization: `Bearer ${edge.adminToken}` } })).body) as { tunnels: Array<{ id: string; routes: Array<{ name?: string }> }> };
+    expect(me.tunnels).toHaveLength(1);
+    expect(me.tunnels[0]!.id).toBe(tunnelBefore);
+    expect(me.tunnels[0]!.routes.map((route) => route.name).sort()).toEqual(['arrives', 'stays']);
     expect(received).toBeLessThan(DOWNLOAD_BYTES);
 
     // An invalid edit: one warning, and every route stays as it was.
