@@ -72,7 +72,11 @@ describe('an agent whose edge restarts', () => {
     await eventually('the reconnected line', () => (said().at(-1) === 'udns: reconnected' ? true : undefined), { timeoutMs: 10_000 });
     expect(said()).toHaveLength(3);
     // When it came back, as the agent logged it.
-    const up = agent.stderr().split('\n').filter((line) => line.includes('"msg":"tunnel up"'));
+    // Its log is written asynchronously: the line may follow the `udns:` one it caused.
+    const up = await eventually('the second "tunnel up" log line', () => {
+      const lines = agent.stderr().split('\n').filter((line) => line.includes('"msg":"tunnel up"'));
+      return lines.length >= 2 ? lines : undefined;
+    });
     expect(up).toHaveLength(2);
     console.info(`the agent logged "tunnel up" ${(JSON.parse(up[1]!) as { time: number }).time - listeningAt} ms after the edge listened again; ${tries()} tries in all`);
   });
