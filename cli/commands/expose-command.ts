@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { createAgentLogger } from '../../agent/agent-logger.js';
-import { startAgent, type Agent, type PublishedRoute, type RouteSpec } from '../../agent/agent.js';
+import type { Agent, PublishedRoute, RouteSpec } from '../../agent/agent.js';
 import { UdnsError } from '../../protocol/index.js';
 import { failAndExit, say, warn } from '../cli-output.js';
 import { loadAgentSettings } from '../agent-settings.js';
@@ -47,6 +46,8 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   // Ours, so that stopping can end it before exiting (see endLogStream).
   const stderrIsTty = process.stderr.isTTY === true;
   const formatLine = lineFormatterFor(resolveLogFormat(flags.logFormat, process.env, stderrIsTty), process.env, stderrIsTty);
+  // Loaded here: the agent (HTTP/2, shares, WebDAV) would slow every other command's start-up.
+  const [{ createAgentLogger }, { startAgent }] = await Promise.all([import('../../agent/agent-logger.js'), import('../../agent/agent.js')]);
   const logger = createAgentLogger(flags.logLevel, { formatLine });
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
