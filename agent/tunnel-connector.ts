@@ -214,7 +214,14 @@ export class TunnelConnector extends EventEmitter {
         // too. Before, a bad welcome waited for the 10 s handshake deadline and a bad message
         // later left the agent online with no control at all while the edge kept the mux up.
         control.on('close', () => {
-          if (!mux.destroyed) mux.destroy();
+          // Not from inside this callback: it can run while node:http2 is still handing received
+          // frames to nghttp2 (its stream-close callback runs queued ticks; seen with the burst
+          // an agent reads after being frozen past the heartbeat), and destroying the session
+          // there resets every visitor stream re-entrantly: Node's SendPendingData then spun at
+          // 100% CPU forever and the agent never came back (test/chaos/frozen-agent.chaos.ts).
+          setImmediate(() => {
+            if (!mux.destroyed) mux.destroy();
+          });
         });
         this.runControl(control, settle, (error) => { fatal = error; }, refuseEdge);
         return;
