@@ -9,6 +9,7 @@ import { acmeFiles } from './acme/acme-files.js';
 import { ChallengeRecords } from './acme/challenge-records.js';
 import { makeSelfSignedCredentials } from './acme/self-signed.js';
 import { AdminTokenHandover } from './admin-token-handover.js';
+import { absentNameAnswer } from './api/absent-name.js';
 import { createEdgeApp } from './api/edge-app.js';
 import { openAccountStore, type AccountStore } from './accounts/account-store.js';
 import { TokenGate, type TokenGateOptions, type TokenGateStats } from './accounts/token-gate.js';
@@ -137,6 +138,13 @@ async function startServices(
   const endpoint = createTunnelEndpoint(tokens, registry, logger, config.trustedProxy);
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
+    // A WebSocket to a member name whose agent is gone: the same answer as a plain request, not
+    // the tunnel endpoint's "no upgrade endpoint". (Agents may reach the endpoint by any other host.)
+    const absent = absentNameAnswer(req, config.domain, directory);
+    if (absent?.memberName) {
+      socket.end(rawHttpAnswer(absent.status, `${absent.status} ${absent.title}: ${absent.detail}\n`, { 'Content-Type': 'text/plain; charset=utf-8' }));
+      return;
+    }
     endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
       logger.error({ err: error }, 'tunnel upgrade failed');
       socket.destroy();

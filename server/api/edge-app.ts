@@ -9,11 +9,11 @@ import type { NameDirectory } from '../name-directory.js';
 import { renderErrorPage, wantsHtml } from '../pages/error-page.js';
 import { renderLandingPage } from '../pages/landing-page.js';
 import type { PublicUrls } from '../public-urls.js';
-import { classifyHost, effectiveHost } from '../proxy/request-head.js';
 import { clientAddress } from '../proxy/trusted-proxies.js';
 import { bearerToken } from '../tunnel/tunnel-endpoint.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import type { ZoneEditor } from '../zone-editor.js';
+import { absentNameAnswer } from './absent-name.js';
 import { DYNDNS_PATH, createDyndnsEndpoint } from './dyndns-endpoint.js';
 import { createNamesRouter } from './names-api.js';
 
@@ -62,13 +62,12 @@ export function createEdgeApp(deps: {
 
   // Member names that reached the edge's own app have no live tunnel.
   app.use((req, res, next) => {
-    const host = classifyHost(effectiveHost(req.url, req.headers.host), domain);
-    if (host.kind === 'apex') return next();
-    if (host.kind === 'name' && directory.isClaimed(host.label)) {
-      return sendError(req, res, 502, 'This PC is offline', `${host.label}.${domain} exists, but its agent is not connected right now. Try again later.`);
-    }
-    const what = host.kind === 'name' ? `${host.label}.${domain}` : (req.headers.host ?? 'this host');
-    return sendError(req, res, 404, 'No such name', `${what} is not a name on ${domain}.`);
+    const absent = absentNameAnswer(req, domain, directory);
+    if (absent === null) return next();
+    // The front door decided on this connection's first request only: a kept-alive connection
+    // would get "offline" here for good, even once the PC is back. The next one is routed afresh.
+    res.set('Connection', 'close');
+    return sendError(req, res, absent.status, absent.title, absent.detail);
   });
 
   app.get('/', (_req, res) => {

@@ -48,4 +48,24 @@ describe('the front door answers what is wrong, not something else', () => {
     const reply = await rawExchange(edge, `GET / HTTP/1.1\r\nHost: localhost:${edge.edge.httpPort}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(reply).toMatch(/^HTTP\/1\.1 431 /);
   });
+
+  test('regression: a kept-alive connection that was told "offline" is closed, so the next request finds the PC once it is back', async () => {
+    const claim = await rawExchange(edge, `POST /api/v1/names HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${edge.adminToken}\r\n` +
+      'Content-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{"name":"napper"}');
+    expect(claim).toMatch(/^HTTP\/1\.1 201/);
+    // Two requests on one connection: the first gets 502 and the connection ends there.
+    const reply = await rawExchange(edge, `GET / HTTP/1.1\r\nHost: ${hostFor(edge, 'napper')}\r\n\r\nGET / HTTP/1.1\r\nHost: ${hostFor(edge, 'napper')}\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 502 /);
+    expect(reply).toMatch(/\r\nConnection: close\r\n/i);
+    expect(reply.match(/HTTP\/1\.1 502/g)).toHaveLength(1);
+  });
+
+  test('regression: a WebSocket to an offline name gets 502 "offline" (not the tunnel endpoint\'s 404), an unknown name 404', async () => {
+    const upgrade = (name: string) => rawExchange(edge, `GET /ws HTTP/1.1\r\nHost: ${hostFor(edge, name)}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const offline = await upgrade('napper');
+    expect(offline).toMatch(/^HTTP\/1\.1 502 /);
+    expect(offline).toContain('offline');
+    expect(await upgrade('nobody-here')).toMatch(/^HTTP\/1\.1 404 [\s\S]*not a name/);
+  });
 });
