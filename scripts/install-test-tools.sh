@@ -3,9 +3,10 @@
 # dig (dnsutils) and kdig (knot-dnsutils) for DNS, PostgreSQL for the database tests,
 # ddclient for the dyndns2 tests, pebble (Let's Encrypt's test ACME server) for the ACME
 # tests, Chromium (driven by playwright-core) for the share browser tests, litmus and rclone
-# for WebDAV, unzip for the share ZIPs, wrk and OpenSSH for `npm run bench`. Needs root (or sudo).
+# for WebDAV, unzip for the share ZIPs, systemd-analyze to check `udns service` units, wrk and
+# OpenSSH for `npm run bench`. Needs root (or sudo).
 set -euo pipefail
-packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd pebble chromium litmus rclone unzip curl)
+packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd pebble chromium litmus rclone unzip curl systemd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
