@@ -104,6 +104,26 @@ describe('ControlChannel', () => {
     }
   });
 
+  test('regression: the connection under the stream being reset is a close, not a protocol violation (an agent killed mid-transfer was logged as one)', async () => {
+    const { stream, control, errors } = channel();
+    let closed = 0;
+    control.on('close', () => closed++);
+    stream.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    await tick();
+    expect(errors).toEqual([]);
+    expect(closed).toBe(1);
+  });
+
+  test('any other stream error is still a protocol violation', async () => {
+    const { stream, control, errors } = channel();
+    let closed = 0;
+    control.on('close', () => closed++);
+    stream.destroy(Object.assign(new Error('stream reset by peer'), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+    await tick();
+    expect(errors.map((error) => error.code)).toEqual(['protocol_violation']);
+    expect(closed).toBe(1);
+  });
+
   test('send writes one JSON line; nothing after close', async () => {
     const { control, output } = channel();
     const lines: string[] = [];

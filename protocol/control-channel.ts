@@ -4,6 +4,9 @@ import type { z } from 'zod';
 import { UdnsError } from './errors.js';
 import { MAX_CONTROL_FRAME_BYTES } from './limits.js';
 
+/** Stream errors that mean the transport is gone rather than that the peer misbehaved. */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE']);
+
 /**
  * Newline-delimited JSON over the tunnel's control stream. Every incoming line is parsed with
  * `inbound`; anything else (bad JSON, unknown message, oversized line) is a protocol violation
@@ -21,7 +24,12 @@ export class ControlChannel<In extends z.ZodType, Out> extends EventEmitter {
     super();
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => this.receive(chunk));
-    stream.on('error', (error: Error) => this.fail(new UdnsError('protocol_violation', 'control stream failed', { cause: error })));
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      // The connection under the tunnel went away (a peer killed mid-transfer resets it): a
+      // close, not a protocol violation for someone to act on.
+      if (error.code !== undefined && CONNECTION_LOST.has(error.code)) this.markClosed();
+      else this.fail(new UdnsError('protocol_violation', 'control stream failed', { cause: error }));
+    });
     stream.on('close', () => this.markClosed());
     stream.on('end', () => this.markClosed());
   }

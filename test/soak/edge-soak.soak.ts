@@ -33,13 +33,7 @@ const MAX_GROWTH = 0.10;
  * Warn-or-worse edge log lines a soak may see, each with why. Anything else fails the soak.
  * Agent restarts (SIGTERM), visitors resetting and giving up are all logged below warn.
  */
-const EDGE_ALLOWED: readonly AllowedLine[] = [
-  // An agent SIGKILLed while visitors' transfers are in flight resets its TCP connection; the
-  // control stream then errors instead of closing, and tunnel-session.ts reports that as
-  // `tunnel failed` (protocol_violation, "control stream failed") at warn. The soak kills
-  // agents on purpose. It should be logged as an ordinary loss (info): remove this entry then.
-  { pattern: /^tunnel failed$/, fields: { reason: /^control stream failed$/ }, why: 'an agent killed mid-transfer (misleveled, see above)' },
-];
+const EDGE_ALLOWED: readonly AllowedLine[] = [];
 
 /** Warn-or-worse agent log lines a soak may see, each with why. */
 const AGENT_ALLOWED: readonly AllowedLine[] = [];
