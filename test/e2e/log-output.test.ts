@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
 import { eventually } from '../helpers/eventually.js';
-import { expectCleanFailure, runCli, spawnCli, UDNS_BIN, type CliProcess } from '../helpers/test-agent.js';
+import { expectCleanFailure, runCli, spawnCli, spawnOnTerminal, type CliProcess } from '../helpers/test-agent.js';
 import { writeTokenFile } from '../helpers/token-file.js';
 
 /**
@@ -18,19 +18,11 @@ afterEach(() => {
   for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
 });
 
-/** `udns <args>` on a pseudo-terminal (util-linux script): stdout and stderr both are the terminal, in write order. */
-function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output(): string } {
-  const command = [process.execPath, UDNS_BIN, ...args].map((word) => `'${word}'`).join(' ');
-  const child = spawn('script', ['-qfec', command, '/dev/null'], {
-    env: { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', NO_COLOR: '', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  running.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => { output += chunk; });
-  child.stderr!.on('data', (chunk: Buffer) => { output += chunk; });
-  return { child, output: () => output };
+/** On a pseudo-terminal, stopped after the test. */
+function onTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output(): string } {
+  const run = spawnOnTerminal(args, { NO_COLOR: '', ...env });
+  running.push(run.child);
+  return run;
 }
 
 function serverArgs(): string[] {
@@ -42,7 +34,7 @@ const PRETTY_LINE = /^\d\d:\d\d:\d\d (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) \S/;
 
 describe('the edge on a terminal', () => {
   test.skipIf(process.platform !== 'linux')('short coloured log lines, then the banner between rules with the token, after the start-up lines', async () => {
-    const edge = spawnOnTerminal(serverArgs());
+    const edge = onTerminal(serverArgs());
     const out = await eventually('the banner\'s closing rule', () => (/\n─{60}\r?\n/.test(edge.output()) ? edge.output() : undefined), { timeoutMs: 30_000 });
     const lines = out.split(/\r?\n/);
     const plain = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, ''));
@@ -65,12 +57,12 @@ describe('the edge on a terminal', () => {
   });
 
   test.skipIf(process.platform !== 'linux')('NO_COLOR keeps the short lines and drops the colour; --log-format json keeps JSON on a terminal', async () => {
-    const noColor = spawnOnTerminal(serverArgs(), { NO_COLOR: '1' });
+    const noColor = onTerminal(serverArgs(), { NO_COLOR: '1' });
     const out = await eventually('the banner', () => (/\n─{60}\r?\n/.test(noColor.output()) ? noColor.output() : undefined), { timeoutMs: 30_000 });
     expect(out).not.toContain('\x1b[');
     expect(out.split(/\r?\n/).some((line) => PRETTY_LINE.test(line) && line.includes('edge listening'))).toBe(true);
 
-    const json = spawnOnTerminal([...serverArgs(), '--log-format', 'json']);
+    const json = onTerminal([...serverArgs(), '--log-format', 'json']);
     const jsonOut = await eventually('the banner', () => (/\n─{60}\r?\n/.test(json.output()) ? json.output() : undefined), { timeoutMs: 30_000 });
     const listening = jsonOut.split(/\r?\n/).find((line) => line.includes('edge listening'))!;
     expect(JSON.parse(listening)).toMatchObject({ level: 30, msg: 'edge listening' });

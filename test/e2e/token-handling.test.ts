@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { closedPort, startHttpOrigin, type Origin } from '../helpers/origins.js';
-import { UDNS_BIN, expectCleanFailure, runCli, spawnCli, type CliProcess } from '../helpers/test-agent.js';
+import { UDNS_BIN, expectCleanFailure, runCli, spawnCli, spawnOnTerminal, type CliProcess } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { writeTokenFile } from '../helpers/token-file.js';
 import { visit } from '../helpers/visitor.js';
@@ -49,19 +49,11 @@ async function loginFromStdin(server: string, input: string, configFile: string)
   return { code, stdout, stderr };
 }
 
-/** Runs `udns <args>` on a pseudo-terminal (util-linux `script`), as a person at a terminal would. */
-function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output(): string } {
-  const command = [process.execPath, UDNS_BIN, ...args].map((word) => `'${word}'`).join(' ');
-  const child = spawn('script', ['-qfec', command, '/dev/null'], {
-    env: { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  running.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => { output += chunk; });
-  child.stderr!.on('data', (chunk: Buffer) => { output += chunk; });
-  return { child, output: () => output };
+/** On a pseudo-terminal, stopped after the test. */
+function onTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output(): string } {
+  const run = spawnOnTerminal(args, env);
+  running.push(run.child);
+  return run;
 }
 
 function freshDir(prefix: string): string {
@@ -171,7 +163,7 @@ describe('agent tokens out of ps', () => {
   test('udns login on a terminal asks for the token without echoing it', async () => {
     const dir = freshDir('udns-login-tty-');
     const config = path.join(dir, 'config.json');
-    const login = spawnOnTerminal(['login', '--server', edge.serverUrl], { UDNS_CONFIG: config });
+    const login = onTerminal(['login', '--server', edge.serverUrl], { UDNS_CONFIG: config });
     // Typed only once the prompt (raw mode) is up: before that the terminal itself would echo.
     await eventually('the token prompt', () => (login.output().includes('token (not shown): ') ? true : undefined));
     login.child.stdin!.write(`${edge.adminToken}\r`);
@@ -212,7 +204,7 @@ describe('the first-start admin token', () => {
 
   test.skipIf(process.platform !== 'linux')('on a terminal the edge shows the token itself, and how to log in without putting it in argv', async () => {
     const dataDir = freshDir('udns-admin-tty-');
-    const edge = spawnOnTerminal(serverArgs(dataDir));
+    const edge = onTerminal(serverArgs(dataDir));
     const shown = await eventually('the token on the terminal', () => /Its token:\r?\n {2}(udns_\S+)/.exec(edge.output())?.[1], { timeoutMs: 30_000 });
     const file = path.join(dataDir, 'admin-token');
     expect(fs.readFileSync(file, 'utf8')).toBe(`${shown}\n`);

@@ -91,3 +91,17 @@ export function expectCleanFailure(result: { code: number | null; stdout: string
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
 }
+
+/** A `udns` process on a pseudo-terminal (util-linux `script`), as a person at a terminal runs it; stdout and stderr mixed, as a terminal shows them. */
+export function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output(): string } {
+  const command = [process.execPath, UDNS_BIN, ...args].map((word) => `'${word}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => { output += chunk; });
+  child.stderr!.on('data', (chunk: Buffer) => { output += chunk; });
+  return { child, output: () => output };
+}
