@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'record_invalid',
   'record_conflict',
   'record_limit',
+  'index_limit',
   'route_invalid',
   'route_limit',
   'port_unavailable',

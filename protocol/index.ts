@@ -4,6 +4,7 @@ export * from './limits.js';
 export * from './errors.js';
 export * from './names.js';
 export * from './messages.js';
+export * from './index-sync.js';
 export * from './direct.js';
 export * from './stream-headers.js';
 export * from './control-channel.js';

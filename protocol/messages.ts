@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
 import { MAX_ROUTES_PER_TUNNEL } from './limits.js';
 import { PROTOCOL_VERSION } from './version.js';
+import { IndexAck, IndexBatch, IndexRefused, IndexWanted, ListShare, UnlistShare } from './index-sync.js';
 
 /*
  * Control messages. One JSON object per line on the tunnel's control stream, parsed on both
@@ -137,10 +138,14 @@ export const TunnelError = z.object({
 }).strict();
 
 /** Everything the agent may send. */
-export const AgentMessage = z.discriminatedUnion('type', [Hello, RegisterRoute, UnregisterRoute, OfferDirect]);
+export const AgentMessage = z.discriminatedUnion('type', [
+  Hello, RegisterRoute, UnregisterRoute, OfferDirect,
+  ListShare, IndexBatch, UnlistShare,
+]);
 /** Everything the edge may send. */
 export const EdgeMessage = z.discriminatedUnion('type', [
   Welcome, RouteRegistered, RouteRefused, RouteClosed, DirectChecked, CancelStream, TunnelError,
+  IndexWanted, IndexAck, IndexRefused,
 ]);
 
 export type Hello = z.infer<typeof Hello>;

@@ -4,9 +4,10 @@
 # ddclient for the dyndns2 tests, pebble (Let's Encrypt's test ACME server) for the ACME
 # tests, Chromium (driven by playwright-core) for the share browser tests, litmus and rclone
 # for WebDAV, unzip for the share ZIPs, systemd-analyze to check `udns service` units, wrk and
-# OpenSSH for `npm run bench`. Needs root (or sudo).
+# OpenSSH for `npm run bench`, iproute2 and nftables for the transfer-path tests in network
+# namespaces (a firewall is an nftables rule there). Needs root (or sudo).
 set -euo pipefail
-packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd pebble chromium litmus rclone unzip curl systemd)
+packages=(dnsutils knot-dnsutils postgresql ddclient wrk openssh-server openssh-client dnsperf nsd pebble chromium litmus rclone unzip curl systemd iproute2 nftables)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
