@@ -20,6 +20,8 @@ export interface ListedShare {
   readonly expiresAt: number | null;
   /** A tunnel serves it now (as last recorded by the edge that holds the tunnel). */
   readonly online: boolean;
+  /** The sharer's agent answers transfers on its own address (direct path); null while unknown. */
+  readonly reachable: boolean | null;
   readonly entries: number;
 }
 
@@ -35,6 +37,8 @@ export interface SearchHit {
   readonly sha256: string | null;
   readonly locked: boolean;
   readonly online: boolean;
+  /** The sharer's agent is reachable for a direct transfer; null while unknown. */
+  readonly reachable: boolean | null;
   /** The ranking score the order came from (higher first); see docs/decisions.md. */
   readonly score: number;
 }
@@ -77,6 +81,8 @@ export interface SearchIndex {
   applyBatch(label: string, batch: { reset: readonly number[]; upserts: readonly IndexEntry[]; removes: readonly string[] }, limits: IndexLimits): Promise<ApplyOutcome>;
   /** Marks the share offline (its tunnel went away) without dropping its entries. */
   setOnline(label: string, online: boolean): Promise<void>;
+  /** Records the latest reachability check of the share's agent (direct path), null when none. */
+  setReachable(label: string, reachable: boolean | null): Promise<void>;
   /** Marks every share offline: an edge starting up holds no tunnel yet (single-edge setups). */
   markAllOffline(): Promise<void>;
   /** Drops a share and its entries (unlisted, stopped, expired, or its name released). */
