@@ -70,4 +70,12 @@ describe('edge config file', () => {
     expect(outcome.applied.sort()).toEqual(['logLevel', 'maxVisitorsPerNetwork']);
     expect(outcome.needsRestart.sort()).toEqual(['domain', 'httpPort']);
   });
+  test('the search settings come from the file and change live on a reload', () => {
+    const file = writeFile('search: public\nsearchOffline: hide\nindexMaxEntriesPerShare: 1000\nindexRatePerTunnel: 100\n');
+    const config = loadEdgeConfig({}, {}, readEdgeConfigFile(file, EDGE_CONFIG_KEYS));
+    expect(config).toMatchObject({ search: 'public', searchOffline: 'hide', indexMaxEntriesPerShare: 1000, indexRatePerTunnel: 100 });
+    const outcome = diffConfigs(loadEdgeConfig({}), config);
+    expect(outcome.applied.sort()).toEqual(['indexMaxEntriesPerShare', 'indexRatePerTunnel', 'search', 'searchOffline']);
+    expect(outcome.needsRestart).toEqual([]);
+  });
 });

@@ -45,4 +45,15 @@ describe('edge config', () => {
     const config = loadEdgeConfig({ httpsPort: 443, acme: true });
     expect(config.acmeDirectory).toBe('https://acme-v02.api.letsencrypt.org/directory');
   });
+  test('search and index settings: defaults, UDNS_* variables, and limits that contradict each other', () => {
+    expect(loadEdgeConfig({})).toMatchObject({
+      search: 'members', searchOffline: 'show', indexMaxEntriesPerShare: 250_000, indexMaxEntriesPerAccount: 1_000_000,
+      indexRatePerTunnel: 5_000, indexRatePerAccount: 10_000,
+    });
+    expect(loadEdgeConfig({}, { UDNS_SEARCH: 'off', UDNS_SEARCH_OFFLINE: 'hide', UDNS_INDEX_MAX_ENTRIES_PER_SHARE: '10' }))
+      .toMatchObject({ search: 'off', searchOffline: 'hide', indexMaxEntriesPerShare: 10 });
+    expect(() => loadEdgeConfig({ search: 'everyone' })).toThrow(/--search:/);
+    expect(() => loadEdgeConfig({ indexMaxEntriesPerShare: '20', indexMaxEntriesPerAccount: '10' })).toThrow(/--index-max-entries-per-share: cannot exceed --index-max-entries-per-account/);
+    expect(() => loadEdgeConfig({ indexRatePerTunnel: '20000' })).toThrow(/--index-rate-per-tunnel: cannot exceed --index-rate-per-account/);
+  });
 });

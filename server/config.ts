@@ -67,6 +67,21 @@ export const EdgeConfigSchema = z.object({
   /** PEM file of a CA to trust for the ACME server's own HTTPS (a private ACME server). */
   acmeCa: z.string().min(1).optional(),
   /**
+   * Who may search the members' index (`GET /api/v1/search`, the apex search page): `public`
+   * (anyone), `members` (a token), `off` (nobody, and agents' `--list` is refused).
+   */
+  search: z.enum(['public', 'members', 'off']).default('members'),
+  /** Results of shares whose agent is offline: listed and marked offline (`show`), or left out (`hide`). */
+  searchOffline: z.enum(['show', 'hide']).default('show'),
+  /** Files one listed share may index; a share over it is refused (`index_limit`) and dropped from the index. */
+  indexMaxEntriesPerShare: z.coerce.number().int().min(1).max(100_000_000).default(250_000),
+  /** Files all listed shares of one account may index together. */
+  indexMaxEntriesPerAccount: z.coerce.number().int().min(1).max(1_000_000_000).default(1_000_000),
+  /** Index updates (entries and reset buckets per second) one tunnel may send; the edge holds back its acks beyond it. */
+  indexRatePerTunnel: z.coerce.number().int().min(10).max(1_000_000).default(5_000),
+  /** The same for all tunnels of one account together. */
+  indexRatePerAccount: z.coerce.number().int().min(10).max(10_000_000).default(10_000),
+  /**
    * Networks of proxies or CDNs in front of the edge (`--trusted-proxy`, repeatable): for visitor
    * connections from them, origins get the client from the last `X-Forwarded-For` entry and the
    * scheme from `X-Forwarded-Proto`. Everyone else's forwarding headers are dropped.
@@ -93,6 +108,12 @@ export const EdgeConfigSchema = z.object({
   }
   if (config.maxVisitorsPerNetwork > config.maxVisitorsPerTunnel) {
     context.addIssue({ code: 'custom', path: ['maxVisitorsPerNetwork'], message: 'cannot exceed --max-visitors-per-tunnel' });
+  }
+  if (config.indexMaxEntriesPerShare > config.indexMaxEntriesPerAccount) {
+    context.addIssue({ code: 'custom', path: ['indexMaxEntriesPerShare'], message: 'cannot exceed --index-max-entries-per-account' });
+  }
+  if (config.indexRatePerTunnel > config.indexRatePerAccount) {
+    context.addIssue({ code: 'custom', path: ['indexRatePerTunnel'], message: 'cannot exceed --index-rate-per-account' });
   }
   if (config.httpsRedirect && config.httpsPort === undefined) {
     context.addIssue({ code: 'custom', path: ['httpsRedirect'], message: 'needs --https-port' });
@@ -130,6 +151,12 @@ export const ENV_KEYS: Readonly<Record<string, keyof EdgeConfigInput>> = {
   UDNS_ACME_EMAIL: 'acmeEmail',
   UDNS_ACME_CA: 'acmeCa',
   UDNS_TRUSTED_PROXIES: 'trustedProxy',
+  UDNS_SEARCH: 'search',
+  UDNS_SEARCH_OFFLINE: 'searchOffline',
+  UDNS_INDEX_MAX_ENTRIES_PER_SHARE: 'indexMaxEntriesPerShare',
+  UDNS_INDEX_MAX_ENTRIES_PER_ACCOUNT: 'indexMaxEntriesPerAccount',
+  UDNS_INDEX_RATE_PER_TUNNEL: 'indexRatePerTunnel',
+  UDNS_INDEX_RATE_PER_ACCOUNT: 'indexRatePerAccount',
 };
 
 /** The schema's keys: what flags, `UDNS_*` variables and the config file may set. */

@@ -15,6 +15,13 @@ export const LIVE_KEYS: ReadonlySet<keyof EdgeConfig> = new Set<keyof EdgeConfig
   'maxVisitorsPerTunnel',
   'maxVisitorsPerNetwork',
   'keepAliveTimeout',
+  // The index sync and the search API read these on every decision (server/search/index-sync.ts).
+  'search',
+  'searchOffline',
+  'indexMaxEntriesPerShare',
+  'indexMaxEntriesPerAccount',
+  'indexRatePerTunnel',
+  'indexRatePerAccount',
 ]);
 
 /** What a reload changed: applied live, or named because only a restart applies it. */
