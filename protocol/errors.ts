@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   'record_conflict',
   'record_limit',
   'index_limit',
+  'ticket_invalid',
+  'transfer_unavailable',
   'route_invalid',
   'route_limit',
   'port_unavailable',

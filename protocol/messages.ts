@@ -3,6 +3,7 @@ import { ERROR_CODES } from './errors.js';
 import { MAX_ROUTES_PER_TUNNEL } from './limits.js';
 import { PROTOCOL_VERSION } from './version.js';
 import { IndexAck, IndexBatch, IndexRefused, IndexWanted, ListShare, UnlistShare } from './index-sync.js';
+import { OfferTransfer, TransferAccepted, TransferChecked, TransferFailed, TransferServed, TransferTicket } from './transfer.js';
 
 /*
  * Control messages. One JSON object per line on the tunnel's control stream, parsed on both
@@ -141,11 +142,13 @@ export const TunnelError = z.object({
 export const AgentMessage = z.discriminatedUnion('type', [
   Hello, RegisterRoute, UnregisterRoute, OfferDirect,
   ListShare, IndexBatch, UnlistShare,
+  OfferTransfer, TransferAccepted, TransferFailed, TransferServed,
 ]);
 /** Everything the edge may send. */
 export const EdgeMessage = z.discriminatedUnion('type', [
   Welcome, RouteRegistered, RouteRefused, RouteClosed, DirectChecked, CancelStream, TunnelError,
   IndexWanted, IndexAck, IndexRefused,
+  TransferChecked, TransferTicket,
 ]);
 
 export type Hello = z.infer<typeof Hello>;
