@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UdnsError } from '../../protocol/errors.js';
 import { validateName } from '../../protocol/names.js';
-import { createAdapterFactory, resolveDatabaseTarget, type DatabaseTarget } from './database-target.js';
+import { createAdapterFactory, resolveDatabaseTarget, type DatabaseTarget, type Dialect } from './database-target.js';
 import { PrismaClient } from './generated/client.js';
 import { migrateDatabase } from './migrator.js';
 import { PrismaRecordStore, type DnsRecordInfo, type RecordChange, type RecordInput, type RecordStore } from './record-store.js';
@@ -90,6 +90,24 @@ export interface AccountStore extends RecordStore {
   close(): Promise<void>;
 }
 
+/**
+ * The connection behind an open store, for the edge's other tables in the same database
+ * (server/search/, server/transfers/): one connection pool, one migration history.
+ */
+export interface StoreDatabase {
+  readonly prisma: PrismaClient;
+  readonly dialect: Dialect;
+}
+
+const storeDatabases = new WeakMap<AccountStore, StoreDatabase>();
+
+/** The database of a store made by {@link openAccountStore}. @throws UdnsError `internal` for any other object */
+export function storeDatabase(store: AccountStore): StoreDatabase {
+  const database = storeDatabases.get(store);
+  if (database === undefined) throw new UdnsError('internal', 'storeDatabase: not a store opened by openAccountStore');
+  return database;
+}
+
 /** lastUsedAt is written at most this often per token, so authentication is mostly a read. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -124,7 +142,9 @@ export async function openAccountStore(options: AccountStoreOptions): Promise<Ac
     await prisma.$disconnect().catch(() => undefined);
     throw error;
   }
-  return new PrismaAccountStore(prisma);
+  const store = new PrismaAccountStore(prisma);
+  storeDatabases.set(store, { prisma, dialect: target.dialect });
+  return store;
 }
 
 async function createClient(target: DatabaseTarget): Promise<PrismaClient> {
