@@ -10,6 +10,8 @@ import { renderErrorPage, wantsHtml } from '../pages/error-page.js';
 import { renderLandingPage } from '../pages/landing-page.js';
 import type { PublicUrls } from '../public-urls.js';
 import { clientAddress } from '../proxy/trusted-proxies.js';
+import { createSearchRouter, type SearchSettings } from '../search/search-api.js';
+import type { SearchIndex } from '../search/search-index.js';
 import { bearerToken } from '../tunnel/tunnel-endpoint.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import type { ZoneEditor } from '../zone-editor.js';
@@ -37,6 +39,8 @@ export function createEdgeApp(deps: {
   logger: Logger;
   /** `--trusted-proxy` networks: behind them the client is the proxy's last X-Forwarded-For entry. */
   trustedProxies?: readonly string[];
+  /** The members' search (`/api/v1/search`, the apex page `/search`); absent: neither exists. */
+  search?: { index: Pick<SearchIndex, 'search'>; settings: SearchSettings };
 }) {
   const { domain, tokens, names, editor, directory, registry, urls, logger, trustedProxies = [] } = deps;
   const clientOf = (req: IncomingMessage): string => clientAddress(req, trustedProxies);
@@ -76,6 +80,11 @@ export function createEdgeApp(deps: {
   app.get('/healthz', (_req, res) => {
     res.type('text').send('ok\n');
   });
+
+  // Before the API's token check: `--search public` lets visitors without a token search.
+  if (deps.search !== undefined) {
+    app.use(createSearchRouter({ ...deps.search, tokens, urls, clientAddress: clientOf, logger: logger.child({ component: 'search' }) }));
+  }
 
   const api = express.Router();
   api.use(async (req, res, next) => {
