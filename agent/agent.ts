@@ -8,6 +8,7 @@ import { LocalPortNotice } from './routes/local-port-notice.js';
 import { TcpRoute } from './routes/tcp-route.js';
 import { ShareOptions } from './share/share-options.js';
 import { ShareRoute } from './share/share-route.js';
+import { TransferAgent } from './transfer/transfer-agent.js';
 import { TunnelConnector, type ManagedRoute, type PublishedRoute } from './tunnel-connector.js';
 
 export type { ManagedRoute, PublishedRoute } from './tunnel-connector.js';
@@ -40,6 +41,13 @@ export const AgentOptions = z.object({
   ca: z.string().optional(),
   /** Skip certificate verification of an `https://` server (`--insecure`). */
   insecure: z.boolean().default(false),
+  /**
+   * Port (every interface) for direct and push transfers of the share routes' files
+   * (agent/transfer/); 0: an ephemeral one. Only used when a share route is there.
+   */
+  transferPort: z.number().int().min(0).max(65535).default(0),
+  /** No direct or push transfers: shares go through the edge only. */
+  noTransfers: z.boolean().default(false),
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
 
@@ -109,6 +117,16 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     throw error;
   }
   connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
+  if (!options.noTransfers && options.routes.some((route) => route.kind === 'share')) {
+    const transfers = new TransferAgent(options.transferPort, log.child({ component: 'transfers' }));
+    try {
+      await transfers.listen();
+    } catch (error) {
+      for (const listener of listening) listener.close();
+      throw error;
+    }
+    connector.transfers = transfers;
+  }
   const published = await connector.start();
   // Bound before Object.assign below gives the agent its own addRoute/removeRoute.
   const connectorAdd = connector.addRoute.bind(connector);

@@ -20,6 +20,7 @@ import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
 import type { DirectListener } from './routes/direct-listener.js';
 import type { RouteHandler } from './routes/route-handler.js';
+import type { TransferAgent } from './transfer/transfer-agent.js';
 import { EdgeDownError, RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
@@ -68,6 +69,8 @@ export class TunnelConnector extends EventEmitter {
   /** Registrations sent after the handshake, by request id (ids above the start-up ones). */
   private readonly lateRequests = new Map<number, { route: ManagedRoute; done: (error: UdnsError | null, published?: PublishedRoute) => void }>();
   private nextRequestId = 1_000_000;
+  /** Direct and push transfers of the share routes (agent/transfer/), when the agent has any. */
+  transfers: TransferAgent | null = null;
 
   constructor(
     private readonly serverUrl: URL,
@@ -152,6 +155,7 @@ export class TunnelConnector extends EventEmitter {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.mux?.close();
     this.mux?.destroy();
+    this.transfers?.close();
     for (const route of this.managed) {
       route.handler.close();
       route.direct?.close();
@@ -166,6 +170,7 @@ export class TunnelConnector extends EventEmitter {
     }
     // Direct-mode checks must come from the edge this tunnel reached (see DirectListener).
     for (const route of this.managed) if (route.direct) route.direct.edgeAddress = transport.edgeAddress ?? null;
+    this.transfers?.tunnelUp(transport.edgeAddress ?? null, (message) => this.liveControl?.send(message));
     return new Promise<PublishedRoute[]>((resolve, reject) => this.runSession(transport, resolve, reject));
   }
 
@@ -357,6 +362,10 @@ export class TunnelConnector extends EventEmitter {
           if (route) this.emit('direct', route, message);
           break;
         }
+        case 'transferChecked':
+        case 'transferTicket':
+          this.transfers?.onMessage(message);
+          break;
         case 'cancelStream': {
           this.visitorStreams.get(message.streamId)?.close(NGHTTP2_CANCEL);
           break;
@@ -377,6 +386,7 @@ export class TunnelConnector extends EventEmitter {
     if (registered.name) route.name = registered.name;
     if (registered.port) route.port = registered.port;
     route.handler.published?.(registered.url);
+    this.transfers?.routeAdopted(registered.routeId, route.handler);
   }
 
   private dropRoute(route: ManagedRoute, error: UdnsError): void {

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import tls from 'node:tls';
+import {
+  DIRECT_KEY_BYTES,
+  MAX_TRANSFERS_PER_SHARE,
+  plainAddress,
+  pskClientOptions,
+  type AgentMessage,
+  type EdgeMessage,
+  type TransferFailure,
+  type TransferServed,
+  type TransferTicket,
+} from '../../protocol/index.js';
+import type { AgentLogger } from '../agent-logger.js';
+import type { RouteHandler } from '../routes/route-handler.js';
+import { ShareRoute } from '../share/share-route.js';
+import { TicketBook } from './transfer-tickets.js';
+import { TransferListener } from './transfer-listener.js';
+
+/** How long the agent tries to reach a receiver's listener for a push. */
+const PUSH_CONNECT_TIMEOUT_MS = 10_000;
+/** A direct or push connection with no byte either way for this long is closed. */
+const TRANSFER_IDLE_MS = 60_000;
+
+/** Where the agent reports what it served over direct and push (H7's transfer records hook onto it). */
+export type TransferServedReporter = (served: TransferServed) => void;
+
+/** One TLS connection serving one ticket. */
+interface TransferConnection {
+  readonly armed: TransferTicket;
+  readonly route: ShareRoute;
+  readonly startedAt: number;
+  bytes: number;
+  complete: boolean;
+}
+
+/**
+ * The agent's half of the direct and push transfer paths for its share routes. The connector
+ * tells it each tunnel (`tunnelUp`: the edge's address, a fresh probe key), each share route the
+ * edge registered (`routeAdopted`: offered to the edge with `offerTransfer`) and the edge's
+ * transfer messages. Each ticket opens one TLS-PSK connection (the receiver's to our transfer
+ * port, or ours to the receiver's listener for a push) on which the share's own HTTP server
+ * answers only the ticket's file: any other path gets 403, and only GET and HEAD are allowed.
+ */
+export class TransferAgent {
+  private readonly book = new TicketBook();
+  readonly listener: TransferListener;
+  /** Share routes by route id of the current tunnel. */
+  private readonly routes = new Map<string, ShareRoute>();
+  private readonly active = new Map<ShareRoute, number>();
+  private readonly connections = new WeakMap<object, TransferConnection>();
+  private readonly http: http.Server;
+  private key = randomBytes(DIRECT_KEY_BYTES).toString('hex');
+  private send: ((message: AgentMessage) => void) | null = null;
+  /** Set by whoever keeps transfer records; see {@link TransferServedReporter}. */
+  reportServed: TransferServedReporter | null = null;
+
+  constructor(port: number, private readonly logger: AgentLogger) {
+    this.listener = new TransferListener(port, (identity, socket) => this.book.take(identity, socket, 'direct')?.psk ?? null, (socket) => {
+      const armed = this.book.usedBy(socket);
+      if (!armed) {
+        socket.destroy();
+        return;
+      }
+      this.serve(socket, armed.ticket, 'direct');
+    }, logger.child({ component: 'transfer-listener' }));
+    this.http = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.handle(req, res));
+    this.http.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      this.logger.debug({ err: error }, 'bad request on a transfer connection');
+      socket.destroy();
+    });
+  }
+
+  async listen(): Promise<void> {
+    await this.listener.listen();
+  }
+
+  /** A new tunnel to the edge at `edgeAddress`: a fresh probe key, route ids start over. */
+  tunnelUp(edgeAddress: string | null, send: (message: AgentMessage) => void): void {
+    this.key = randomBytes(DIRECT_KEY_BYTES).toString('hex');
+    this.listener.key = this.key;
+    this.listener.edgeAddress = edgeAddress;
+    this.send = send;
+    this.routes.clear();
+  }
+
+  /** A route the edge registered: share routes are offered for transfers, others ignored. */
+  routeAdopted(routeId: string, route: RouteHandler): void {
+    if (!(route instanceof ShareRoute)) return;
+    this.routes.set(routeId, route);
+    this.send?.({ type: 'offerTransfer', routeId, port: this.listener.port, key: this.key });
+  }
+
+  /** Handles the edge's transfer messages; false for any other message. */
+  onMessage(message: EdgeMessage): boolean {
+    if (message.type === 'transferChecked') {
+      this.logger.info({ reachable: message.reachable, address: message.address, port: message.port, reason: message.reason }, 'transfer port check');
+      return true;
+    }
+    if (message.type !== 'transferTicket') return false;
+    const route = this.routes.get(message.routeId);
+    if (route === undefined) return this.refuse(message, 'not a share');
+    if ((this.active.get(route) ?? 0) >= MAX_TRANSFERS_PER_SHARE) return this.refuse(message, 'busy');
+    if (message.mode === 'push' && message.receiver === undefined) return this.refuse(message, 'push refused');
+    this.book.arm(message);
+    this.send?.({ type: 'transferAccepted', ticketId: message.ticketId });
+    if (message.mode === 'push') this.push(message);
+    return true;
+  }
+
+  close(): void {
+    this.listener.close();
+    this.http.closeAllConnections();
+  }
+
+  private refuse(ticket: TransferTicket, reason: TransferFailure): true {
+    this.logger.info({ ticket: ticket.ticketId.slice(0, 8), reason }, 'transfer ticket refused');
+    this.send?.({ type: 'transferFailed', ticketId: ticket.ticketId, reason });
+    return true;
+  }
+
+  /** Push: connects out to the receiver and serves the ticket's file on that connection. */
+  private push(ticket: TransferTicket): void {
+    const receiver = ticket.receiver!;
+    const log = this.logger.child({ ticket: ticket.ticketId.slice(0, 8), receiver: `${receiver.address}:${receiver.port}` });
+    const socket = tls.connect({ host: receiver.address, port: receiver.port, ...pskClientOptions(ticket.ticketId, ticket.psk) });
+    let secure = false;
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('push connection timed out'), { code: 'ETIMEDOUT' })), PUSH_CONNECT_TIMEOUT_MS);
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (secure) {
+        log.debug({ err: error }, 'push connection failed');
+        return;
+      }
+      clearTimeout(timer);
+      log.info({ code: error.code ?? error.message }, 'push failed');
+      this.book.drop(ticket.ticketId);
+      this.send?.({ type: 'transferFailed', ticketId: ticket.ticketId, reason: 'push failed' });
+    });
+    socket.once('secureConnect', () => {
+      secure = true;
+      clearTimeout(timer);
+      // Taken now: the ticket served its one connection.
+      this.book.take(ticket.ticketId, socket, 'push');
+      this.serve(socket, ticket, 'push');
+    });
+  }
+
+  /** Serves one ticket's connection with the share's HTTP, until either side ends it. */
+  private serve(socket: tls.TLSSocket, ticket: TransferTicket, via: 'direct' | 'push'): void {
+    const route = this.routes.get(ticket.routeId);
+    this.book.drop(ticket.ticketId);
+    if (route === undefined) {
+      socket.destroy();
+      return;
+    }
+    const connection: TransferConnection = { armed: ticket, route, startedAt: Date.now(), bytes: 0, complete: false };
+    this.connections.set(socket, connection);
+    this.active.set(route, (this.active.get(route) ?? 0) + 1);
+    socket.on('error', (error) => this.logger.debug({ err: error }, 'transfer connection error'));
+    socket.setTimeout(TRANSFER_IDLE_MS, () => socket.destroy());
+    socket.once('close', () => {
+      this.active.set(route, (this.active.get(route) ?? 1) - 1);
+      const served: TransferServed = {
+        type: 'transferServed', ticketId: ticket.ticketId, routeId: ticket.routeId, path: ticket.path, via,
+        bytes: connection.bytes, complete: connection.complete, startedAt: connection.startedAt, endedAt: Date.now(),
+      };
+      this.logger.info({ ticket: ticket.ticketId.slice(0, 8), via, path: ticket.path, bytes: served.bytes, complete: served.complete }, 'transfer served');
+      this.send?.(served);
+      this.reportServed?.(served);
+    });
+    this.logger.info({ ticket: ticket.ticketId.slice(0, 8), via, path: ticket.path, peer: plainAddress(socket.remoteAddress ?? '') }, 'transfer connection open');
+    this.http.emit('connection', socket);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const connection = this.connections.get(req.socket);
+    if (connection === undefined) {
+      res.writeHead(403).end();
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('a transfer ticket only reads its file\n');
+      return;
+    }
+    if (pathOf(req.url ?? '') !== connection.armed.path) {
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end('this transfer ticket is for another file\n');
+      return;
+    }
+    const counting = req.method === 'GET' && !(req.url ?? '').includes('?');
+    if (counting) {
+      connection.complete = false;
+      const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+      const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+      const count = (chunk: unknown): void => {
+        if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) connection.bytes += Buffer.byteLength(chunk);
+      };
+      res.write = ((chunk: unknown, ...rest: unknown[]) => {
+        count(chunk);
+        return write(chunk, ...rest);
+      }) as typeof res.write;
+      res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+        if (typeof chunk !== 'function') count(chunk);
+        return end(chunk, ...rest);
+      }) as typeof res.end;
+      res.once('finish', () => {
+        connection.complete = res.statusCode === 200 || res.statusCode === 206;
+      });
+    }
+    connection.route.server.handle(req, res);
+  }
+}
+
+/** The decoded path of a request target, without its query; null when it does not decode. */
+function pathOf(target: string): string | null {
+  try {
+    return decodeURIComponent(new URL(target, 'http://transfer.invalid').pathname);
+  } catch {
+    return null;
+  }
+}

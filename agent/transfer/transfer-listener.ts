@@ -1,0 +1,110 @@
+import net from 'node:net';
+import { once } from 'node:events';
+import tls from 'node:tls';
+import {
+  DIRECT_CHECK_PATH,
+  UdnsError,
+  directProof,
+  isTlsHandshakeByte,
+  plainAddress,
+  pskServerOptions,
+} from '../../protocol/index.js';
+import type { AgentLogger } from '../agent-logger.js';
+
+/** A connection that sends nothing for this long is dropped. */
+const FIRST_BYTES_TIMEOUT_MS = 15_000;
+/** A TLS handshake that has not finished by then is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+// The edge's probe, as its HTTP client sends it: one request line, nonce in hex.
+const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.')}([0-9a-f]{1,128}) HTTP/1\\.[01]\\r\\n`);
+
+/**
+ * The agent's transfer port (`--transfer-port`, default an ephemeral one, every interface: a
+ * receiver on another network must reach it). Two kinds of connection arrive here, told apart
+ * by the first byte: the edge's reachability probe (plain HTTP, answered only to the edge this
+ * agent's tunnel reached, as DirectListener does), and receivers' TLS-PSK connections, whose
+ * key `keyFor` finds by the ticket id they name. A finished handshake goes to `onSecure`.
+ */
+export class TransferListener {
+  /** Hex key of the current tunnel's probe proof; null before the first tunnel. */
+  key: string | null = null;
+  /** Address of the edge the tunnel reached: only it may ask for the proof. */
+  edgeAddress: string | null = null;
+  private readonly server: net.Server;
+  private readonly tlsServer: tls.Server;
+  private readonly open = new Set<net.Socket>();
+  private boundPort = 0;
+
+  constructor(
+    private readonly wantedPort: number,
+    keyFor: (identity: string, socket: tls.TLSSocket) => Buffer | null,
+    onSecure: (socket: tls.TLSSocket) => void,
+    private readonly logger: AgentLogger,
+  ) {
+    this.server = net.createServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.accept(socket));
+    this.tlsServer = tls.createServer({
+      ...pskServerOptions(() => null),
+      pskCallback: (socket: tls.TLSSocket, identity: string) => keyFor(identity, socket),
+    } as tls.TlsOptions, (socket) => {
+      socket.setTimeout(0);
+      onSecure(socket);
+    });
+    // A failed handshake (unknown or used ticket, wrong key, garbage) is the peer's problem.
+    this.tlsServer.on('tlsClientError', (error, socket) => {
+      this.logger.info({ code: (error as NodeJS.ErrnoException).code, from: plainAddress(socket.remoteAddress ?? '') }, 'transfer connection refused');
+      socket.destroy();
+    });
+  }
+
+  /** The bound port (the wanted one, or the ephemeral one chosen). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Binds on all interfaces. @throws UdnsError `config_invalid` when the port is taken. */
+  async listen(): Promise<void> {
+    this.server.listen({ port: this.wantedPort });
+    try {
+      await once(this.server, 'listening');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new UdnsError('config_invalid', `cannot listen on --transfer-port ${this.wantedPort} (${code}): pick a free port`, { cause: error });
+    }
+    this.boundPort = (this.server.address() as net.AddressInfo).port;
+    this.server.on('error', (error) => this.logger.warn({ err: error }, 'transfer listener failed'));
+  }
+
+  close(): void {
+    this.server.close();
+    for (const socket of this.open) socket.destroy();
+  }
+
+  private accept(socket: net.Socket): void {
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+    // Receivers and scanners resetting connections is everyday noise.
+    socket.on('error', (error) => this.logger.debug({ err: error }, 'transfer socket error'));
+    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      if (isTlsHandshakeByte(chunk[0])) {
+        socket.unshift(chunk);
+        socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
+        this.tlsServer.emit('connection', socket);
+        return;
+      }
+      socket.setTimeout(0);
+      const check = CHECK_REQUEST.exec(chunk.toString('latin1', 0, Math.min(chunk.length, 512)));
+      const from = plainAddress(socket.remoteAddress ?? '');
+      if (!check || this.edgeAddress === null || from !== plainAddress(this.edgeAddress)) {
+        if (check) this.logger.warn({ from }, 'transfer probe from an address that is not the edge: refused');
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      const body = this.key === null ? 'no tunnel yet\n' : directProof(this.key, check[1]!);
+      const status = this.key === null ? '503 Service Unavailable' : '200 OK';
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+  }
+}
