@@ -1,4 +1,4 @@
-import { spawnCli, type CliProcess } from './test-agent.js';
+import { spawnCli, type CliProcess, type CliSpawnOptions } from './test-agent.js';
 import { eventually } from './eventually.js';
 
 /**
@@ -15,11 +15,11 @@ export class AgentProcess {
   /** stderr of every earlier process, oldest first (the current one is `cli.stderr()`). */
   readonly pastStderr: string[] = [];
 
-  private constructor(readonly args: string[], readonly env: NodeJS.ProcessEnv) {}
+  private constructor(readonly args: string[], readonly env: NodeJS.ProcessEnv, readonly spawnOptions: CliSpawnOptions) {}
 
-  /** Starts `udns <args>` and waits until it printed its URL. */
-  static async start(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<AgentProcess> {
-    const agent = new AgentProcess(args, env);
+  /** Starts `udns <args>` (inside `options.netns` if given) and waits until it printed its URL. */
+  static async start(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000, options: CliSpawnOptions = {}): Promise<AgentProcess> {
+    const agent = new AgentProcess(args, env, options);
     await agent.startAgain(timeoutMs);
     return agent;
   }
@@ -42,7 +42,7 @@ export class AgentProcess {
     if (this.cli && this.alive()) throw new Error(`agent ${this.args.join(' ')} is still running`);
     await eventually(`udns ${this.args.join(' ')} to come up`, async () => {
       if (this.cli) this.pastStderr.push(this.cli.stderr());
-      this.cli = spawnCli(this.args, this.env);
+      this.cli = spawnCli(this.args, this.env, this.spawnOptions);
       this.starts++;
       const out = await this.cli.waitForOutput(/ -> /, 15_000).catch(async (error: unknown) => {
         this.cli.child.kill('SIGKILL');

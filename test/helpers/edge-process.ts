@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnCli, type CliProcess } from './test-agent.js';
+import { spawnCli, type CliProcess, type CliSpawnOptions } from './test-agent.js';
 
 /** The edge as a real `udns server` process: what a crash would take down. */
 export interface EdgeProcess {
@@ -21,15 +21,21 @@ export interface EdgeProcess {
 
 /**
  * Starts `udns server` on port 0 for HTTP and DNS (plus `extraArgs`), in its own data dir, and
- * reads the bound ports and the first-start admin token from its banner.
+ * reads the bound ports and the first-start admin token from its banner. In a network namespace
+ * (`netns`, test/helpers/netns.ts) pass the ports and `bind` the namespace's address; `serverUrl`
+ * then names that address.
  */
-export async function startEdgeProcess(extraArgs: string[] = [], options: { dataDir?: string } = {}): Promise<EdgeProcess> {
+export async function startEdgeProcess(
+  extraArgs: string[] = [],
+  options: { dataDir?: string; bind?: string; httpPort?: number; dnsPort?: number } & CliSpawnOptions = {},
+): Promise<EdgeProcess> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'udns-edge-proc-'));
+  const bind = options.bind ?? '127.0.0.1';
   const cli = spawnCli([
-    'server', '--http-port', '0', '--dns-port', '0', '--bind', '127.0.0.1', '--tcp-ports', '31000-31999',
+    'server', '--http-port', String(options.httpPort ?? 0), '--dns-port', String(options.dnsPort ?? 0), '--bind', bind, '--tcp-ports', '31000-31999',
     '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs,
-  ]);
-  const banner = await cli.waitForOutput(/ dns +127\.0\.0\.1 port \d+[\s\S]*?(\n\n|data .*\n)/, 30_000);
+  ], {}, { netns: options.netns });
+  const banner = await cli.waitForOutput(new RegExp(` dns +${bind.replaceAll('.', '\\.')} port \\d+[\\s\\S]*?(\n\n|data .*\n)`), 30_000);
   const httpPort = Number(/ http +port (\d+)/.exec(banner)![1]);
   const https = / https port (\d+)/.exec(banner);
   let exited = false;
@@ -44,7 +50,7 @@ export async function startEdgeProcess(extraArgs: string[] = [], options: { data
     httpPort,
     httpsPort: https ? Number(https[1]) : undefined,
     adminToken: token,
-    serverUrl: `http://127.0.0.1:${httpPort}`,
+    serverUrl: `http://${bind}:${httpPort}`,
     alive: () => !exited && cli.child.exitCode === null && cli.child.signalCode === null,
     async stop() {
       if (exited) return;

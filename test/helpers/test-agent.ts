@@ -33,9 +33,18 @@ export interface CliProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Where a CLI process runs: `netns` starts it inside that network namespace (test/helpers/netns.ts). */
+export interface CliSpawnOptions {
+  netns?: string;
+}
+
 /** Runs `udns <args>` as a real process (the built CLI). */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [UDNS_BIN, ...args], {
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliSpawnOptions = {}): CliProcess {
+  // `ip netns exec` execs the command itself (no fork in between): the child's pid and signals are node's.
+  const [command, argv] = options.netns === undefined
+    ? [process.execPath, [UDNS_BIN, ...args]]
+    : ['ip', ['netns', 'exec', options.netns, process.execPath, UDNS_BIN, ...args]];
+  const child = spawn(command, argv, {
     env: { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -75,8 +84,8 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
 }
 
 /** Runs `udns <args>` to completion. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = spawnCli(args, env);
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliSpawnOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = spawnCli(args, env, options);
   const { code } = await cli.exited;
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }

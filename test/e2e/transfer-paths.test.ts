@@ -1,0 +1,145 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AgentProcess } from '../helpers/agent-process.js';
+import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
+import { eventually } from '../helpers/eventually.js';
+import { createTestNetwork, netnsSkipReason, type TestNetwork } from '../helpers/netns.js';
+import { runCli, spawnCli } from '../helpers/test-agent.js';
+
+/*
+ * The three transfer paths between real hosts: the edge, a sharer and a receiver each in their
+ * own network namespace on one private bridge (test/helpers/netns.ts), the real `udns server`,
+ * `udns share` and `udns get` processes, and "behind a firewall" played by an nftables rule
+ * that drops new inbound TCP connections. The edge's own DNS (port 53 in its namespace) is the
+ * resolver of every host, so `files.udns.test` resolves as it would on the internet.
+ */
+
+const skip = netnsSkipReason();
+const DOMAIN = 'udns.test';
+const SERVER = `http://${DOMAIN}`;
+const BIG_BYTES = 64 * 1024 * 1024;
+
+function sha256File(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let net: TestNetwork;
+  let edge: EdgeProcess;
+  let token: string;
+  let work: string;
+  let shareDir: string;
+  let bigSha: string;
+  const agents: AgentProcess[] = [];
+
+  /** `udns <args>` as a process inside `host` with the edge's login. */
+  const udnsIn = (host: string, args: string[]) => runCli(args, { UDNS_TOKEN: token, UDNS_SERVER: SERVER }, { netns: net.host(host).netns });
+  const startAgentIn = async (host: string, args: string[]): Promise<AgentProcess> => {
+    const agent = await AgentProcess.start(args, { UDNS_TOKEN: token, UDNS_SERVER: SERVER }, 30_000, { netns: net.host(host).netns });
+    agents.push(agent);
+    return agent;
+  };
+  /** curl inside `host`: the body and the address it really connected to. */
+  const curlIn = async (host: string, url: string): Promise<{ body: string; remoteIp: string }> => {
+    const { stdout } = await net.runIn(host, 'curl', ['-sS', '--fail', '--max-time', '10', '-w', '\n%{remote_ip}', url]);
+    const lines = stdout.split('\n');
+    return { remoteIp: lines.pop()!, body: lines.join('\n') };
+  };
+
+  beforeAll(async () => {
+    net = await createTestNetwork(['edge', 'sharer', 'receiver'], { nameserver: 'edge' });
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-paths-'));
+    shareDir = path.join(work, 'shared');
+    fs.mkdirSync(shareDir);
+    fs.writeFileSync(path.join(shareDir, 'small.txt'), 'hello across namespaces\n');
+    const big = path.join(shareDir, 'big.bin');
+    const fd = fs.openSync(big, 'w');
+    for (let written = 0; written < BIG_BYTES; written += 1 << 20) fs.writeSync(fd, randomBytes(1 << 20));
+    fs.closeSync(fd);
+    bigSha = sha256File(big);
+    const configFile = path.join(work, 'edge.yml');
+    // Direct checks every second, so a firewall change shows in DNS within one probe timeout (3 s).
+    fs.writeFileSync(configFile, 'directRecheckSeconds: 1\n');
+    edge = await startEdgeProcess(['--domain', DOMAIN, '--public-ip', net.host('edge').address, '-c', configFile], {
+      netns: net.host('edge').netns, bind: net.host('edge').address, httpPort: 80, dnsPort: 53,
+    });
+    token = edge.adminToken;
+  });
+
+  afterAll(async () => {
+    await Promise.all(agents.map((agent) => agent.stop()));
+    await edge?.stop();
+    await net?.close();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the harness: names resolve through the edge\'s DNS, hosts reach each other, a firewall drops new inbound connections only', async () => {
+    const { stdout } = await net.runIn('receiver', 'getent', ['ahostsv4', DOMAIN]);
+    expect(stdout.split('\n')[0]).toMatch(new RegExp(`^${net.host('edge').address.replaceAll('.', '\\.')} `));
+    expect((await curlIn('receiver', `${SERVER}/`)).remoteIp).toBe(net.host('edge').address);
+
+    // A listener in the sharer: reachable, then not (timeout, not refused), then again.
+    const listener = net.spawnIn('sharer', process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('open')).listen(8000, () => console.log('up'))`]);
+    await new Promise((resolve) => listener.stdout!.once('data', resolve));
+    const url = `http://${net.host('sharer').address}:8000/`;
+    expect((await curlIn('receiver', url)).body).toBe('open');
+    await net.firewall('sharer');
+    await expect(net.runIn('receiver', 'curl', ['-sS', '--connect-timeout', '1', url])).rejects.toThrow(/timed out|Timeout/i);
+    // The sharer's own outbound connections still work.
+    expect((await curlIn('sharer', `${SERVER}/`)).remoteIp).toBe(net.host('edge').address);
+    await net.unfirewall('sharer');
+    expect((await curlIn('receiver', url)).body).toBe('open');
+    listener.kill('SIGKILL');
+  });
+
+  test('relay: a share reached through the edge, also when the sharer is behind a firewall (its tunnel goes out)', async () => {
+    const share = await startAgentIn('sharer', ['share', shareDir, '--name', 'files']);
+    expect(share.url).toBe(`http://files.${DOMAIN}`);
+    const out = path.join(work, 'relay-small.txt');
+    const first = await udnsIn('receiver', ['get', `${share.url}/small.txt`, '-o', out, '--no-progress']);
+    expect(first.stderr).toBe('');
+    expect(fs.readFileSync(out, 'utf8')).toBe('hello across namespaces\n');
+
+    await net.firewall('sharer');
+    try {
+      const again = path.join(work, 'relay-small-2.txt');
+      const second = await udnsIn('receiver', ['get', `${share.url}/small.txt`, '-o', again, '--no-progress']);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toMatch(/SHA-256 verified/);
+      expect(fs.readFileSync(again, 'utf8')).toBe('hello across namespaces\n');
+    } finally {
+      await net.unfirewall('sharer');
+    }
+  });
+
+  test('direct mode of an http route: the receiver connects to the sharer itself while it is reachable, through the edge once it is firewalled', async () => {
+    const origin = net.spawnIn('sharer', process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('from the origin')).listen(8001, '127.0.0.1', () => console.log('up'))`]);
+    await new Promise((resolve) => origin.stdout!.once('data', resolve));
+    const web = spawnCli(['http', '8001', '--name', 'web', '--direct-port', '80'], { UDNS_TOKEN: token, UDNS_SERVER: SERVER }, { netns: net.host('sharer').netns });
+    try {
+      await web.waitForOutput(/ -> /);
+      const sharer = net.host('sharer').address;
+      const edgeAddress = net.host('edge').address;
+      await eventually('DNS to point web at the sharer', async () => {
+        const seen = await curlIn('receiver', `http://web.${DOMAIN}/`);
+        return seen.remoteIp === sharer ? seen : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 250 });
+      expect(web.stderr()).toMatch(new RegExp(`direct: reachable at ${sharer.replaceAll('.', '\\.')}`));
+
+      await net.firewall('sharer');
+      const relayed = await eventually('DNS to point web back at the edge', async () => {
+        const seen = await curlIn('receiver', `http://web.${DOMAIN}/`).catch(() => undefined);
+        return seen?.remoteIp === edgeAddress ? seen : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 250 });
+      expect(relayed.body).toBe('from the origin');
+    } finally {
+      await net.unfirewall('sharer');
+      web.child.kill('SIGINT');
+      await web.exited;
+      origin.kill('SIGKILL');
+    }
+  });
+});
