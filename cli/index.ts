@@ -8,6 +8,7 @@ import { registerLoginCommand } from './commands/login-command.js';
 import { registerNameCommands } from './commands/name-command.js';
 import { registerUpCommand } from './commands/up-command.js';
 import { registerShareCommand } from './commands/share-command.js';
+import { registerSearchCommand } from './commands/search-command.js';
 import { registerServerCommand } from './commands/server-command.js';
 import { registerServiceCommands } from './commands/service-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
@@ -38,6 +39,7 @@ registerDdnsCommand(program);
 registerNameCommands(program);
 registerDnsCommands(program);
 registerGetCommand(program);
+registerSearchCommand(program);
 registerCompletionCommand(program);
 addHelpExamples(program);
 
