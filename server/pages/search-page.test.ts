@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import type { SearchHitView } from '../../protocol/search-api.js';
+import { renderSearchPage } from './search-page.js';
+
+const base = { domain: 'example.net', apexUrl: 'https://example.net', mode: 'members' as const };
+
+function hit(overrides: Partial<SearchHitView> = {}): SearchHitView {
+  return {
+    name: 'a.pdf', folder: '/docs/', path: '/docs/a.pdf', size: 1536, modified: '2026-11-30T10:00:00.000Z', type: 'application/pdf',
+    owner: 'alice', share: 'alice-docs', locked: false, online: true, via: 'direct', sha256: null,
+    url: 'https://alice-docs.example.net/docs/a.pdf', score: 1, ...overrides,
+  };
+}
+
+describe('the search page', () => {
+  test('its one inline stylesheet is exactly what the CSP allows, and no script may run', () => {
+    const { html, csp } = renderSearchPage({ ...base, view: 'results', form: {}, member: null });
+    const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+    expect(csp).toContain(`style-src 'sha256-${createHash('sha256').update(style).digest('base64')}'`);
+    expect(csp).toContain("script-src 'none'");
+    expect(html).not.toContain('<script');
+  });
+
+  test('names, folders, owners and typed values are escaped', () => {
+    const evil = '<img src=x onerror=alert(1)>"\'';
+    const { html } = renderSearchPage({
+      ...base, view: 'results', member: 'alice', form: { q: evil, owner: evil },
+      result: { words: [evil], total: 1, limit: 20, offset: 0, offlineHidden: false, hits: [hit({ name: evil, folder: `/${evil}/`, share: 'x', owner: 'bob', type: 'text/plain' })] },
+    });
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;');
+  });
+
+  test('lock and offline marks, sizes, the download link and pagination that keeps the filters', () => {
+    const { html } = renderSearchPage({
+      ...base, view: 'results', member: null, form: { q: 'report', type: 'pdf', minSize: '' },
+      result: {
+        words: ['report'], total: 45, limit: 20, offset: 20, offlineHidden: false,
+        hits: [hit({ locked: true }), hit({ name: 'b.pdf', online: false, via: null, path: '/docs/b.pdf', url: 'https://alice-docs.example.net/docs/b.pdf' })],
+      },
+    });
+    expect(html).toContain('🔒 password');
+    expect(html).toContain('badge-offline');
+    expect(html).toContain('1.5 KB');
+    expect(html).toContain('href="https://alice-docs.example.net/docs/a.pdf?download"');
+    expect(html).toContain('45 files · showing 21–22');
+    expect(html).toContain('href="/search?q=report&amp;type=pdf"');
+    expect(html).toContain('href="/search?q=report&amp;type=pdf&amp;offset=22"');
+    expect(html).toContain('<option value="pdf" selected>');
+  });
+
+  test('members mode without a token shows the sign-in form; search off says so', () => {
+    const signIn = renderSearchPage({ ...base, view: 'signIn', notice: 'That token was rejected' }).html;
+    expect(signIn).toContain('<form method="post" action="/search/login"');
+    expect(signIn).toContain('That token was rejected');
+    expect(renderSearchPage({ ...base, mode: 'off', view: 'off' }).html).toContain('does not offer search');
+  });
+});
