@@ -32,8 +32,9 @@ describe('search parameters', () => {
     expect(problem('q=%20%20')).toMatch(/q is empty/);
     expect(problem(`q=${'x'.repeat(257)}`)).toMatch(/longer than 256 characters/);
     expect(problem(`q=${encodeURIComponent('가'.repeat(257))}`)).toMatch(/longer than 256 characters/);
-    expect(parse(`q=${encodeURIComponent('가'.repeat(256))}`).ok).toBe(true);
+    expect(parse(`q=${encodeURIComponent(`${'가'.repeat(84)} ${'가'.repeat(84)} ${'가'.repeat(86)}`)}`).ok).toBe(true);
     expect(problem(`q=${'ab '.repeat(17)}`)).toMatch(/more than 16 words/);
+    expect(problem(`q=${'x'.repeat(101)}`)).toMatch(/a word longer than 100 characters/);
     expect(problem('q=a%00b')).toMatch(/control characters/);
     expect(problem('q=a&min_size=1')).toMatch(/unknown parameter min_size/);
     expect(problem('q=a&q=b')).toMatch(/give q at most once/);

@@ -5,7 +5,8 @@ import { z } from 'zod';
  * edge (which answers it), the apex search page and `udns search` (which print it).
  *
  * Parameters (query string, each at most once):
- *   q         words, required: at most SEARCH_MAX_QUERY_CHARS characters and SEARCH_MAX_WORDS words;
+ *   q         words, required: at most SEARCH_MAX_QUERY_CHARS characters, SEARCH_MAX_WORDS words
+ *             of at most SEARCH_MAX_WORD_CHARS characters;
  *             every word must occur in the file's name or folder (a part of a word is enough)
  *   type      a media family (pdf, image, video, audio, …: SEARCH_MEDIA_KINDS)
  *   minSize, maxSize   bytes, or with a binary unit: `500k`, `10M`, `1.5G`, `2TiB`
@@ -20,6 +21,8 @@ export type SearchMediaKind = (typeof SEARCH_MEDIA_KINDS)[number];
 
 export const SEARCH_MAX_QUERY_CHARS = 256;
 export const SEARCH_MAX_WORDS = 16;
+/** One word longer than this names no file anyone is looking for. */
+export const SEARCH_MAX_WORD_CHARS = 100;
 export const SEARCH_DEFAULT_LIMIT = 20;
 export const SEARCH_MAX_LIMIT = 100;
 /** Deeper pages cost the database more and help nobody: refine the words instead. */
@@ -73,7 +76,8 @@ export const SearchParams = z.object({
     .refine((q) => !/\p{Cc}/u.test(q.replace(/[\t\n\r]/g, ' ')), 'q contains control characters')
     .transform((q) => searchWords(q))
     .refine((words) => words.length > 0, 'q is empty: give at least one word to search for')
-    .refine((words) => words.length <= SEARCH_MAX_WORDS, `q has more than ${SEARCH_MAX_WORDS} words`),
+    .refine((words) => words.length <= SEARCH_MAX_WORDS, `q has more than ${SEARCH_MAX_WORDS} words`)
+    .refine((words) => words.every((word) => [...word].length <= SEARCH_MAX_WORD_CHARS), `q has a word longer than ${SEARCH_MAX_WORD_CHARS} characters`),
   type: z.enum(SEARCH_MEDIA_KINDS, { error: `type must be one of ${SEARCH_MEDIA_KINDS.join(', ')}` }).optional(),
   minSize: sizeParam('minSize').optional(),
   maxSize: sizeParam('maxSize').optional(),
