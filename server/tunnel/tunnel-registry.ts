@@ -21,6 +21,8 @@ import { DirectChecks } from './direct-checks.js';
 import type { VisitorSlotLimits } from './visitor-slots.js';
 import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-session.js';
 import type { ZoneEditor } from '../zone-editor.js';
+import type { IndexSync } from '../search/index-sync.js';
+import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -55,6 +57,8 @@ export class TunnelRegistry implements TunnelHost {
   private readonly tunnels = new Set<TunnelSession>();
   private readonly byLabel = new Map<string, HttpRouteEntry>();
   private readonly byRouteId = new Map<string, RouteEntry>();
+  /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
+  indexSync: IndexSync | null = null;
 
   constructor(
     private readonly names: NameClaims,
@@ -116,6 +120,10 @@ export class TunnelRegistry implements TunnelHost {
     const entry = this.byRouteId.get(request.routeId);
     if (!entry || entry.kind !== 'http' || entry.tunnel !== tunnel) throw new UdnsError('route_invalid', 'direct mode is only for this tunnel\'s http routes');
     this.direct.offer(tunnel, entry.routeId, entry.label, request.port, request.key);
+  }
+
+  openIndexSync(tunnel: IndexSyncTunnel): IndexSyncSession | null {
+    return this.indexSync?.openSession(tunnel) ?? null;
   }
 
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
