@@ -24,6 +24,8 @@ import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel/tunnel-registry.js';
+import { TicketOffice } from './transfers/ticket-office.js';
+import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
 import { diffConfigs, effectiveConfig, type ReloadOutcome } from './reload.js';
 import { parseCaa } from './dns/zone-records.js';
@@ -46,6 +48,8 @@ export interface EdgeHandle {
   readonly acme: AcmeCertificates | undefined;
   /** Live tunnels right now. */
   tunnelCount(): number;
+  /** Bytes relayed between visitors and tunnels, both ways, since the start (direct and push transfers add none). */
+  relayedBytes(): number;
   /** Counters of the token checks at the API, tunnel and dyndns2 entry points. */
   tokenChecks(): TokenGateStats;
   /**
@@ -126,10 +130,15 @@ async function startServices(
   const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000, visitorLimits);
   let current = config;
   cleanups.push(() => registry.closeAll());
+  // Transfer paths: sharers' transfer ports probed like direct routes; tickets for direct and push.
+  // The members' index learns each listed share's reachability once it exists (setReachable).
+  registry.transferChecks = new TransferChecks(logger.child({ component: 'transfers' }), config.directRecheckSeconds * 1000, null);
+  const ticketOffice = new TicketOffice(config.domain, registry, registry.transferChecks, logger);
+  registry.ticketOffice = ticketOffice;
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
-  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy });
+  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy, transfers: ticketOffice });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);
@@ -255,6 +264,7 @@ async function startServices(
     adminTokenFile: () => adminToken.pendingFile(),
     acme,
     tunnelCount: () => registry.tunnelCount,
+    relayedBytes: () => registry.relayedBytes,
     tokenChecks: () => tokens.stats(),
     close: () => {
       closing ??= (async () => {

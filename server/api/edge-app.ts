@@ -18,6 +18,8 @@ import type { ZoneEditor } from '../zone-editor.js';
 import { absentNameAnswer } from './absent-name.js';
 import { DYNDNS_PATH, createDyndnsEndpoint } from './dyndns-endpoint.js';
 import { createNamesRouter } from './names-api.js';
+import type { TicketOffice } from '../transfers/ticket-office.js';
+import { createTransfersRouter } from '../transfers/transfers-api.js';
 
 /** What the API reads about names and records; changes go through the ZoneEditor. */
 export type NameListing = Pick<AccountStore, 'listNames' | 'listRecords' | 'nameOwner'>;
@@ -39,6 +41,8 @@ export function createEdgeApp(deps: {
   logger: Logger;
   /** `--trusted-proxy` networks: behind them the client is the proxy's last X-Forwarded-For entry. */
   trustedProxies?: readonly string[];
+  /** Transfer tickets (POST /api/v1/transfers); absent: no such endpoint. */
+  transfers?: TicketOffice;
   /** The members' search (`/api/v1/search`, the apex page `/search`); absent: neither exists. */
   search?: { index: Pick<SearchIndex, 'search'>; settings: SearchSettings };
 }) {
@@ -124,6 +128,7 @@ export function createEdgeApp(deps: {
     });
   });
   api.use(createNamesRouter({ domain, names, editor, registry, urls }));
+  if (deps.transfers) api.use(createTransfersRouter({ office: deps.transfers, relayedBytes: () => registry.relayedBytes, clientOf }));
   app.use('/api/v1', api);
 
   app.use((req, res) => sendError(req, res, 404, 'Not found', `nothing at ${req.path}`));

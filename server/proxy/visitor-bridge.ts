@@ -43,10 +43,20 @@ export function bridgeVisitor(
     return 'busy';
   }
   const { stream, slot } = opened;
-  if (firstBytes && firstBytes.length > 0) stream.write(firstBytes);
-  // What the limits need to tell an idle keep-alive connection from one awaiting its answer.
-  stream.on('data', () => slot.touch(true));
-  socket.on('data', () => slot.touch(false));
+  if (firstBytes && firstBytes.length > 0) {
+    stream.write(firstBytes);
+    tunnel.countRelayed(firstBytes.length);
+  }
+  // What the limits need to tell an idle keep-alive connection from one awaiting its answer;
+  // the byte count is the edge's relay counter (it proves direct and push bypassed the edge).
+  stream.on('data', (chunk: Buffer) => {
+    slot.touch(true);
+    tunnel.countRelayed(chunk.length);
+  });
+  socket.on('data', (chunk: Buffer) => {
+    slot.touch(false);
+    tunnel.countRelayed(chunk.length);
+  });
 
   stream.on('response', (headers) => {
     // The agent answers 200 once it has the stream; anything else means it could not serve it

@@ -1,18 +1,9 @@
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import {
-  DIRECT_CHECK_PATH,
-  DIRECT_CHECK_TIMEOUT_MS,
-  isDirectProof,
-  plainAddress,
-  type DirectFailure,
-} from '../../protocol/index.js';
+import { plainAddress, type DirectFailure } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { NameDirectory } from '../name-directory.js';
+import { probeProof as probe } from './reachability-probe.js';
 import type { TunnelSession } from './tunnel-session.js';
-
-/** Largest check answer read: a hex HMAC and some slack. */
-const MAX_PROOF_BYTES = 1024;
 
 /** One route in direct mode, as the edge tracks it. */
 interface DirectRoute {
@@ -86,41 +77,4 @@ export class DirectChecks {
     route.tunnel.logger.info({ routeId: route.routeId, name: route.label, address: route.address, port: route.port, reachable, reason: failure }, 'direct check changed');
     route.tunnel.reportDirect(route.routeId, { reachable, address: route.address, port: route.port, ...(failure ? { reason: failure } : {}) });
   }
-}
-
-
-/** Asks `address:port` for the proof of `nonce`; null when it gave the right one. */
-function probe(address: string, port: number, nonce: string, key: string): Promise<DirectFailure | null> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const done = (result: DirectFailure | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve(result);
-    };
-    const req = http.get({ host: address, port, path: `${DIRECT_CHECK_PATH}${nonce}`, agent: false, headers: { connection: 'close' } }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        done('wrong answer');
-        return;
-      }
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-        if (body.length > MAX_PROOF_BYTES) done('wrong answer');
-      });
-      res.on('end', () => done(isDirectProof(key, nonce, body) ? null : 'wrong answer'));
-      res.on('error', () => done('wrong answer'));
-    });
-    // Whatever answers may be no HTTP server at all: anything but the proof is a wrong answer.
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      done(error.code === 'ECONNREFUSED' ? 'refused'
-        : error.code === 'ETIMEDOUT' ? 'timeout'
-          : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH' ? 'unreachable' : 'wrong answer');
-    });
-    const timer = setTimeout(() => done('timeout'), DIRECT_CHECK_TIMEOUT_MS);
-  });
 }

@@ -10,6 +10,10 @@ import {
   randomName,
   validateName,
   type OfferDirect,
+  type OfferTransfer,
+  type TransferAccepted,
+  type TransferFailed,
+  type TransferServed,
   type RegisterRoute,
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
@@ -21,8 +25,8 @@ import { DirectChecks } from './direct-checks.js';
 import type { VisitorSlotLimits } from './visitor-slots.js';
 import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-session.js';
 import type { ZoneEditor } from '../zone-editor.js';
-import type { IndexSync } from '../search/index-sync.js';
-import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
+import type { TicketOffice } from '../transfers/ticket-office.js';
+import type { TransferChecks } from '../transfers/transfer-checks.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -57,8 +61,11 @@ export class TunnelRegistry implements TunnelHost {
   private readonly tunnels = new Set<TunnelSession>();
   private readonly byLabel = new Map<string, HttpRouteEntry>();
   private readonly byRouteId = new Map<string, RouteEntry>();
-  /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
-  indexSync: IndexSync | null = null;
+  /** Transfer paths (server/transfers/), set by the edge; null: offers are ignored (relay only). */
+  transferChecks: TransferChecks | null = null;
+  ticketOffice: TicketOffice | null = null;
+  /** Bytes carried between visitors and tunnels, both ways, since the edge started. */
+  relayedBytes = 0;
 
   constructor(
     private readonly names: NameClaims,
@@ -122,12 +129,22 @@ export class TunnelRegistry implements TunnelHost {
     this.direct.offer(tunnel, entry.routeId, entry.label, request.port, request.key);
   }
 
-  openIndexSync(tunnel: IndexSyncTunnel): IndexSyncSession | null {
-    return this.indexSync?.openSession(tunnel) ?? null;
+  transferMessage(tunnel: TunnelSession, message: OfferTransfer | TransferAccepted | TransferFailed | TransferServed): void {
+    if (message.type !== 'offerTransfer') {
+      this.ticketOffice?.onAgentMessage(tunnel, message);
+      return;
+    }
+    const entry = this.byRouteId.get(message.routeId);
+    if (entry?.kind === 'http' && entry.tunnel === tunnel) this.transferChecks?.offer(tunnel, entry.label, message);
+  }
+
+  countRelayed(bytes: number): void {
+    this.relayedBytes += bytes;
   }
 
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
     this.direct.withdraw(routeId);
+    this.transferChecks?.withdraw(routeId);
     const entry = this.byRouteId.get(routeId);
     if (!entry) return;
     this.byRouteId.delete(routeId);
@@ -140,6 +157,7 @@ export class TunnelRegistry implements TunnelHost {
 
   tunnelClosed(tunnel: TunnelSession): void {
     this.tunnels.delete(tunnel);
+    this.transferChecks?.tunnelClosed(tunnel);
     for (const [routeId, entry] of this.byRouteId) {
       if (entry.tunnel === tunnel) this.unregisterRoute(tunnel, routeId);
     }
@@ -152,6 +170,7 @@ export class TunnelRegistry implements TunnelHost {
     this.byLabel.delete(label);
     this.byRouteId.delete(entry.routeId);
     this.direct.withdraw(entry.routeId);
+    this.transferChecks?.withdraw(entry.routeId);
     entry.tunnel.closeRoute(entry.routeId, error);
     this.logger.info({ name: label, tunnel: entry.tunnel.id }, 'route closed: name released');
   }
@@ -161,6 +180,7 @@ export class TunnelRegistry implements TunnelHost {
     clearInterval(this.recheckTimer);
     clearInterval(this.idleTimer);
     this.direct.close();
+    this.transferChecks?.close();
     for (const tunnel of this.tunnels) tunnel.close('edge shutting down');
   }
 
@@ -181,6 +201,7 @@ export class TunnelRegistry implements TunnelHost {
     if (previous && previous.tunnel !== tunnel) {
       this.byRouteId.delete(previous.routeId);
       this.direct.withdraw(previous.routeId);
+      this.transferChecks?.withdraw(previous.routeId);
       previous.tunnel.closeRoute(previous.routeId, new UdnsError('replaced', `"${label}" is now served by another connection of this account`));
       this.logger.info({ name: label, oldTunnel: previous.tunnel.id, newTunnel: tunnel.id }, 'name moved to a newer tunnel');
     }

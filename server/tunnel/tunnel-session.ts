@@ -15,18 +15,20 @@ import {
   visitorStreamHeaders,
   type DirectFailure,
   type EdgeMessage,
-  type IndexBatch,
-  type ListShare,
   type OfferDirect,
+  type OfferTransfer,
+  type TransferAccepted,
+  type TransferChecked,
+  type TransferFailed,
+  type TransferServed,
+  type TransferTicket,
   type RegisterRoute,
   type RouteKind,
-  type UnlistShare,
   type VisitorInfo,
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo } from '../accounts/account-store.js';
 import { VisitorSlots, type VisitorKind, type VisitorSlot, type VisitorSlotLimits } from './visitor-slots.js';
-import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 
 /** What the registry answers a route registration with. */
 export type RegistrationResult =
@@ -40,8 +42,10 @@ export interface TunnelHost {
   /** Starts checking a route's direct mode; throws a UdnsError when the route cannot have it. */
   offerDirect(tunnel: TunnelSession, request: OfferDirect): void;
   tunnelClosed(tunnel: TunnelSession): void;
-  /** The members' index sync for a new tunnel (server/search/), or null when the edge has none. */
-  openIndexSync?(tunnel: IndexSyncTunnel): IndexSyncSession | null;
+  /** Transfer paths (server/transfers/): the agent's offers, ticket answers and served reports. */
+  transferMessage?(tunnel: TunnelSession, message: OfferTransfer | TransferAccepted | TransferFailed | TransferServed): void;
+  /** Counts bytes relayed between visitors and this tunnel, both ways (the edge's relay counter). */
+  countRelayed?(bytes: number): void;
   /** Visitor connections each tunnel may carry, in all and per client network. */
   readonly visitorLimits: VisitorSlotLimits;
 }
@@ -89,8 +93,6 @@ export class TunnelSession extends EventEmitter {
   /** Each visitor stream's place in the limits, freed when it closes or is cancelled. */
   private readonly slotOf = new Map<http2.ClientHttp2Stream, VisitorSlot>();
   private readonly visitorSlots: VisitorSlots;
-  /** listShare, indexBatch and unlistShare go here; null when the edge keeps no index. */
-  private readonly index: IndexSyncSession | null;
 
   constructor(
     transport: Duplex,
@@ -104,18 +106,6 @@ export class TunnelSession extends EventEmitter {
     super();
     this.logger = logger.child({ tunnel: this.id, account: account.name });
     this.visitorSlots = new VisitorSlots(host.visitorLimits);
-    this.index = host.openIndexSync?.({
-      id: this.id,
-      accountId: account.id,
-      logger: this.logger,
-      httpRouteLabel: (routeId) => {
-        const route = this.routes.get(routeId);
-        return route?.kind === 'http' ? route.name : undefined;
-      },
-      holdsRoute: (routeId) => this.routes.has(routeId),
-      send: (message) => this.control?.send(message),
-      fail: (error) => this.fail(error),
-    }) ?? null;
     this.mux = createEdgeMux(transport);
     this.mux.once('close', () => this.finish('transport closed'));
     this.openControl();
@@ -187,7 +177,6 @@ export class TunnelSession extends EventEmitter {
   /** Tells the agent a route was taken away (e.g. replaced by a newer tunnel) and forgets it. */
   closeRoute(routeId: string, error: UdnsError): void {
     if (!this.routes.delete(routeId)) return;
-    this.index?.routeTakenAway(routeId, error.code);
     this.control?.send({ type: 'routeClosed', routeId, code: error.code, message: error.message });
     this.logger.info({ routeId, code: error.code }, 'route closed by edge');
   }
@@ -198,6 +187,16 @@ export class TunnelSession extends EventEmitter {
     if (!route) return;
     route.direct = { ...status };
     this.control?.send({ type: 'directChecked', routeId, ...status });
+  }
+
+  /** Sends the agent a transfer check outcome or ticket (server/transfers/). */
+  sendTransfer(message: TransferChecked | TransferTicket): void {
+    this.control?.send(message);
+  }
+
+  /** Counts bytes relayed through this tunnel for a visitor (server/proxy/visitor-bridge.ts). */
+  countRelayed(bytes: number): void {
+    this.host.countRelayed?.(bytes);
   }
 
   /** Ends the tunnel with `unauthorized` when its token was revoked since it connected. */
@@ -272,10 +271,7 @@ export class TunnelSession extends EventEmitter {
     if (message.type === 'registerRoute') {
       await this.onRegisterRoute(message);
     } else if (message.type === 'unregisterRoute') {
-      if (this.routes.delete(message.routeId)) {
-        this.host.unregisterRoute(this, message.routeId);
-        this.index?.routeWithdrawn(message.routeId);
-      }
+      if (this.routes.delete(message.routeId)) this.host.unregisterRoute(this, message.routeId);
     } else if (message.type === 'offerDirect') {
       const route = this.routes.get(message.routeId);
       // A route the edge just closed may still be offered: the routeClosed is on its way.
@@ -285,19 +281,10 @@ export class TunnelSession extends EventEmitter {
       if (route.direct) throw new UdnsError('protocol_violation', 'direct mode offered twice for one route');
       route.direct = { port: message.port, reachable: null };
       this.host.offerDirect(this, message);
-    } else if (message.type === 'listShare' || message.type === 'indexBatch' || message.type === 'unlistShare') {
-      this.onIndexMessage(message);
-    }
-  }
-
-  /** The members' index sync: handed over in order, without waiting (IndexSyncSession queues them). */
-  private onIndexMessage(message: ListShare | IndexBatch | UnlistShare): void {
-    if (this.index !== null) {
-      this.index.receive(message);
-    } else if (message.type === 'listShare') {
-      this.control?.send({ type: 'indexRefused', routeId: message.routeId, code: 'forbidden', message: 'this edge keeps no index of shares' });
-    } else if (message.type === 'indexBatch') {
-      throw new UdnsError('protocol_violation', 'indexBatch for a share that is not listed on this tunnel');
+    } else if (message.type === 'offerTransfer' || message.type === 'transferAccepted' || message.type === 'transferFailed' || message.type === 'transferServed') {
+      // A route the edge just closed may still be offered: the routeClosed is on its way.
+      if (message.type === 'offerTransfer' && this.routes.get(message.routeId)?.kind !== 'http') return;
+      this.host.transferMessage?.(this, message);
     }
   }
 
@@ -345,7 +332,6 @@ export class TunnelSession extends EventEmitter {
     }
     this.closed = true;
     this.routes.clear();
-    this.index?.tunnelClosed();
     this.host.tunnelClosed(this);
     this.logger.info({ reason }, 'tunnel down');
     this.emit('close');

@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import {
+  TRANSFER_PATHS,
+  TRANSFER_REQUESTS_PER_MINUTE,
+  TRANSFER_TICKET_ACK_TIMEOUT_MS,
+  TRANSFER_TICKET_TTL_MS,
+  UdnsError,
+  networkOf,
+  newTicketSecrets,
+  plainAddress,
+  type TransferAccepted,
+  type TransferFailed,
+  type TransferGrant,
+  type TransferPath,
+  type TransferRequest,
+  type TransferServed,
+  type TransferTicket,
+} from '../../protocol/index.js';
+import type { AccountInfo } from '../accounts/account-store.js';
+import { ChangeThrottle } from '../api/change-throttle.js';
+import type { Logger } from '../logger.js';
+import { probeProof } from '../tunnel/reachability-probe.js';
+import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
+import type { TunnelSession } from '../tunnel/tunnel-session.js';
+import type { TransferChecks } from './transfer-checks.js';
+
+/** A ticket the office issued, until its agent reports it served or it is long expired. */
+export interface IssuedTicket {
+  readonly ticketId: string;
+  readonly accountId: number;
+  readonly receiverAddress: string;
+  readonly label: string;
+  readonly path: string;
+  readonly via: 'direct' | 'push';
+  readonly tunnel: TunnelSession;
+  readonly expiresAt: number;
+}
+
+/** Where the agent's reports of direct and push transfers go (transfer records, H7). */
+export type ServedSink = (served: TransferServed, ticket: IssuedTicket) => void;
+
+/** How long a served report is still matched to its ticket after the ticket's expiry. */
+const REPORT_GRACE_MS = 24 * 3600_000;
+
+/**
+ * Hands out transfer tickets (POST /api/v1/transfers). For one file of a share it picks the best
+ * path that can work, direct > push > relay, or the one the receiver forces: direct when the
+ * sharer's transfer port answered the edge's probe; push when the receiver's own listener does
+ * (probed now, at the address the request came from); relay always. A direct or push ticket
+ * goes to the sharer's agent over its tunnel, and the receiver gets it only once the agent has
+ * taken it, so its connection never races the ticket.
+ */
+export class TicketOffice {
+  private readonly throttle = new ChangeThrottle(TRANSFER_REQUESTS_PER_MINUTE, 60_000);
+  private readonly waiting = new Map<string, (outcome: 'accepted' | TransferFailed['reason'] | 'timeout') => void>();
+  private readonly issued = new Map<string, IssuedTicket>();
+
+  constructor(
+    private readonly domain: string,
+    private readonly registry: Pick<TunnelRegistry, 'lookupHttp'>,
+    private readonly checks: TransferChecks,
+    private readonly logger: Logger,
+    /** Set by whoever keeps transfer records. */
+    public onServed: ServedSink | null = null,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * A path for `account` at `clientAddress` to fetch `request.url`.
+   * @throws UdnsError `rate_limited`, `bad_request`, `not_found`, `transfer_unavailable`
+   */
+  async grant(account: AccountInfo, clientAddress: string, request: TransferRequest): Promise<TransferGrant> {
+    const receiver = plainAddress(clientAddress);
+    if (!this.throttle.tryTake(networkOf(receiver))) {
+      throw new UdnsError('rate_limited', `too many transfer requests from your network: at most ${TRANSFER_REQUESTS_PER_MINUTE} a minute`);
+    }
+    const { label, path } = this.shareFile(request.url);
+    const entry = this.registry.lookupHttp(label);
+    if (entry === undefined) throw new UdnsError('not_found', `${label} is offline or not a name of this edge`);
+    const sharer = this.checks.sharerOf(entry.routeId);
+    const folder = path.endsWith('/');
+    const forced = request.via;
+    const candidates: TransferPath[] = forced !== undefined ? [forced] : TRANSFER_PATHS.filter((via) => via === 'relay' || !request.avoid?.includes(via));
+    const log = this.logger.child({ component: 'transfers', account: account.name, receiver, name: label });
+    const refusals: string[] = [];
+    for (const via of candidates) {
+      if (via === 'relay') return { via: 'relay' };
+      if (folder) {
+        refusals.push(`${via}: only single files go ${via}, not folders`);
+        continue;
+      }
+      if (sharer === undefined) {
+        refusals.push(`${via}: ${label} does not offer direct or push transfers (not a share, or an agent without them)`);
+        continue;
+      }
+      if (via === 'direct' && sharer.reachable !== true) {
+        refusals.push(`direct: ${label}'s PC is not reachable from outside${sharer.reachable === null ? ' (still being checked)' : ''}`);
+        continue;
+      }
+      if (via === 'push') {
+        if (request.receiverPort === undefined || request.receiverKey === undefined) {
+          refusals.push('push: the request named no receiver port');
+          continue;
+        }
+        const failure = await probeProof(receiver, request.receiverPort, randomBytes(16).toString('hex'), request.receiverKey);
+        if (failure !== null) {
+          refusals.push(`push: your port ${request.receiverPort} is not reachable from the edge (${failure})`);
+          continue;
+        }
+      }
+      const ticket: TransferTicket = {
+        type: 'transferTicket', ...newTicketSecrets(), routeId: entry.routeId, path, mode: via,
+        ...(via === 'push' ? { receiver: { address: receiver, port: request.receiverPort! } } : {}),
+        expiresAt: this.now() + TRANSFER_TICKET_TTL_MS,
+      };
+      const outcome = await this.handOver(sharer.tunnel, ticket);
+      if (outcome !== 'accepted') {
+        refusals.push(`${via}: ${label}'s agent did not take the ticket (${outcome})`);
+        continue;
+      }
+      this.remember({ ticketId: ticket.ticketId, accountId: account.id, receiverAddress: receiver, label, path, via, tunnel: sharer.tunnel, expiresAt: ticket.expiresAt });
+      log.info({ via, ticket: ticket.ticketId.slice(0, 8), path }, 'transfer ticket issued');
+      return via === 'direct'
+        ? { via, ticketId: ticket.ticketId, psk: ticket.psk, address: sharer.address, port: sharer.port, expiresAt: ticket.expiresAt }
+        : { via, ticketId: ticket.ticketId, psk: ticket.psk, expiresAt: ticket.expiresAt };
+    }
+    throw new UdnsError('transfer_unavailable', `no ${forced ?? 'direct or push'} path to ${label}${path}: ${refusals.join('; ')}${forced ? '; try without --via' : ''}`);
+  }
+
+  /** The agent's answers to tickets and its reports of what it served. */
+  onAgentMessage(tunnel: TunnelSession, message: TransferAccepted | TransferFailed | TransferServed): void {
+    if (message.type === 'transferServed') {
+      const ticket = this.issued.get(message.ticketId);
+      // Only a ticket this agent was given: an agent cannot report transfers of others.
+      if (ticket === undefined || ticket.tunnel !== tunnel) return;
+      tunnel.logger.info({ ticket: message.ticketId.slice(0, 8), via: message.via, path: message.path, bytes: message.bytes, complete: message.complete }, 'transfer served');
+      this.issued.delete(message.ticketId);
+      this.onServed?.(message, ticket);
+      return;
+    }
+    const wake = this.waiting.get(message.ticketId);
+    if (wake === undefined) return;
+    wake(message.type === 'transferAccepted' ? 'accepted' : message.reason);
+  }
+
+  /** Sends the ticket down the tunnel and waits for the agent to take it. */
+  private handOver(tunnel: TunnelSession, ticket: TransferTicket): Promise<'accepted' | TransferFailed['reason'] | 'timeout' | 'offline'> {
+    if (!tunnel.alive) return Promise.resolve('offline');
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish('timeout'), TRANSFER_TICKET_ACK_TIMEOUT_MS);
+      const finish = (outcome: 'accepted' | TransferFailed['reason'] | 'timeout'): void => {
+        clearTimeout(timer);
+        this.waiting.delete(ticket.ticketId);
+        resolve(outcome);
+      };
+      this.waiting.set(ticket.ticketId, finish);
+      tunnel.sendTransfer(ticket);
+    });
+  }
+
+  private remember(ticket: IssuedTicket): void {
+    const cutoff = this.now() - REPORT_GRACE_MS;
+    for (const [id, old] of this.issued) {
+      if (old.expiresAt >= cutoff) break;
+      this.issued.delete(id);
+    }
+    this.issued.set(ticket.ticketId, ticket);
+  }
+
+  /** The share name and decoded file path of a URL on this edge. @throws UdnsError `bad_request` */
+  private shareFile(text: string): { label: string; path: string } {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new UdnsError('bad_request', `"${text.slice(0, 200)}" is not a URL: pass the shared file's address`);
+    }
+    const host = url.hostname.toLowerCase().replace(/\.$/, '');
+    const suffix = `.${this.domain.toLowerCase()}`;
+    const label = host.endsWith(suffix) ? host.slice(0, -suffix.length) : '';
+    if (label === '' || label.includes('.')) throw new UdnsError('bad_request', `${host} is not a share on ${this.domain}`);
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      throw new UdnsError('bad_request', 'the URL\'s path is not valid percent-encoding');
+    }
+    return { label, path };
+  }
+}

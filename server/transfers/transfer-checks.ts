@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { plainAddress, type OfferTransfer, type ProbeFailure } from '../../protocol/index.js';
+import type { Logger } from '../logger.js';
+import { probeProof } from '../tunnel/reachability-probe.js';
+import type { TunnelSession } from '../tunnel/tunnel-session.js';
+
+/** Records a listed share's reachability (SearchIndex.setReachable), when the edge has an index. */
+export type ReachabilitySink = (label: string, reachable: boolean | null) => void | Promise<void>;
+
+/** One agent's transfer port, as the edge probes it (one probe per tunnel, whatever its shares). */
+interface TransferPort {
+  readonly tunnel: TunnelSession;
+  readonly address: string;
+  port: number;
+  key: string;
+  reachable: boolean | null;
+  reason: ProbeFailure | undefined;
+  checking: boolean;
+  /** Share route id → its name. */
+  readonly routes: Map<string, string>;
+}
+
+/** What the ticket office needs to know about a share route's agent. */
+export interface SharerPort {
+  readonly tunnel: TunnelSession;
+  readonly address: string;
+  readonly port: number;
+  readonly reachable: boolean | null;
+}
+
+/**
+ * The sharers' half of the reachability check: each agent offers its transfer port for its
+ * share routes (`offerTransfer`), and the edge probes it from outside as it probes direct-mode
+ * routes, again every `recheckMs`, telling the agent (`transferChecked`) and the members' index
+ * (`setReachable` of every share of that agent) whenever the outcome changes.
+ */
+export class TransferChecks {
+  private readonly ports = new Map<TunnelSession, TransferPort>();
+  private readonly byRoute = new Map<string, TransferPort>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly logger: Logger, recheckMs: number, private readonly sink: ReachabilitySink | null = null) {
+    this.timer = setInterval(() => {
+      for (const port of this.ports.values()) void this.check(port);
+    }, recheckMs);
+    this.timer.unref();
+  }
+
+  /** A share route's offer. A new port or key of the same tunnel is probed afresh. */
+  offer(tunnel: TunnelSession, label: string, message: OfferTransfer): void {
+    let entry = this.ports.get(tunnel);
+    const changed = entry !== undefined && (entry.port !== message.port || entry.key !== message.key);
+    if (entry === undefined) {
+      entry = {
+        tunnel, address: plainAddress(tunnel.remoteAddress), port: message.port, key: message.key,
+        reachable: null, reason: undefined, checking: false, routes: new Map(),
+      };
+      this.ports.set(tunnel, entry);
+    } else if (changed) {
+      entry.port = message.port;
+      entry.key = message.key;
+      entry.reachable = null;
+    }
+    entry.routes.set(message.routeId, label);
+    this.byRoute.set(message.routeId, entry);
+    if (entry.reachable === null) void this.check(entry);
+    else this.record(label, entry.reachable);
+  }
+
+  /** The transfer port serving a share route, if its agent offered one. */
+  sharerOf(routeId: string): SharerPort | undefined {
+    const entry = this.byRoute.get(routeId);
+    return entry && entry.tunnel.alive ? entry : undefined;
+  }
+
+  withdraw(routeId: string): void {
+    const entry = this.byRoute.get(routeId);
+    if (!entry) return;
+    this.byRoute.delete(routeId);
+    entry.routes.delete(routeId);
+  }
+
+  tunnelClosed(tunnel: TunnelSession): void {
+    const entry = this.ports.get(tunnel);
+    if (!entry) return;
+    this.ports.delete(tunnel);
+    for (const routeId of entry.routes.keys()) this.byRoute.delete(routeId);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private async check(entry: TransferPort): Promise<void> {
+    if (entry.checking) return;
+    entry.checking = true;
+    const { port, key } = entry;
+    let failure: ProbeFailure | null;
+    try {
+      failure = await probeProof(entry.address, port, randomBytes(16).toString('hex'), key);
+    } finally {
+      entry.checking = false;
+    }
+    if (this.ports.get(entry.tunnel) !== entry || !entry.tunnel.alive || entry.port !== port || entry.key !== key) return;
+    const reachable = failure === null;
+    if (entry.reachable === reachable && entry.reason === (failure ?? undefined)) return;
+    entry.reachable = reachable;
+    entry.reason = failure ?? undefined;
+    entry.tunnel.logger.info({ address: entry.address, port, reachable, reason: failure }, 'transfer port check changed');
+    entry.tunnel.sendTransfer({ type: 'transferChecked', reachable, address: entry.address, port, ...(failure ? { reason: failure } : {}) });
+    for (const label of entry.routes.values()) this.record(label, reachable);
+  }
+
+  private record(label: string, reachable: boolean | null): void {
+    if (this.sink === null) return;
+    // The index is a convenience for search results: a database hiccup must not stop transfers.
+    Promise.resolve().then(() => this.sink!(label, reachable)).catch((error: unknown) => {
+      this.logger.warn({ err: error, name: label }, 'could not record a share\'s reachability');
+    });
+  }
+}
