@@ -1,0 +1,198 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import { UdnsError, type IndexEntry } from '../../protocol/index.js';
+import type { AgentLogger } from '../agent-logger.js';
+import type { SharePolicy } from '../share/share-paths.js';
+import { BackgroundHasher, hashFileSha256, type FileHasher } from './background-hasher.js';
+import { FolderWatcher } from './folder-watcher.js';
+import type { HashCache } from './hash-cache.js';
+import { ShareIndex } from './share-index.js';
+import { TooManyFiles, scanVisibleFiles, type VisibleFile } from './visible-files.js';
+
+/** Full rescans of a listed share (what watching missed): every 10 minutes. */
+export const DEFAULT_RESCAN_INTERVAL_MS = 10 * 60_000;
+/** Quiet time after file-system events before they become a delta. */
+export const DEFAULT_SETTLE_MS = 1000;
+/**
+ * Files a listed share may hold before the agent stops walking it: four times the edge's
+ * default per-share limit, so an edge with a raised limit is not starved, while a mistaken
+ * `udns share / --list` does not fill the PC's memory.
+ */
+export const DEFAULT_MAX_LISTED_FILES = 1_000_000;
+
+export interface ListedShareOptions {
+  readonly policy: SharePolicy;
+  /** The share asks for a password (results show a lock). */
+  readonly locked: boolean;
+  readonly expiresAtMs: number | null;
+  readonly cache: HashCache;
+  readonly logger: AgentLogger;
+  /** Reads a file for its SHA-256 (tests inject one that counts reads). */
+  readonly hashFile?: FileHasher;
+  readonly rescanIntervalMs?: number;
+  readonly settleMs?: number;
+  /** False: periodic rescans only (no fs.watch). */
+  readonly watch?: boolean;
+  readonly maxFiles?: number;
+}
+
+/**
+ * One share listed in the members' index, on the agent: what a visitor could fetch (path,
+ * size, mtime, type), kept current by watching and rescanning, with each file's SHA-256 added
+ * in the background (from the persistent cache when this version of the file was hashed
+ * before). The index starts without digests so that files are searchable at once; each
+ * digest arrives later as an upsert. The sync client (per tunnel) reads `index`.
+ *
+ * Events: `'refused'` (UdnsError), once, when the edge (or the share's size) ended the listing.
+ */
+export class ListedShare extends EventEmitter {
+  readonly index = new ShareIndex();
+  readonly locked: boolean;
+  readonly expiresAtMs: number | null;
+  private readonly files = new Map<string, VisibleFile>();
+  private readonly hasher: BackgroundHasher;
+  private readonly hashFile: FileHasher;
+  private watcher: FolderWatcher | null = null;
+  private refreshing: Promise<void> = Promise.resolve();
+  private readonly firstScan: Promise<void>;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private refusal: UdnsError | null = null;
+
+  constructor(private readonly options: ListedShareOptions) {
+    super();
+    this.locked = options.locked;
+    this.expiresAtMs = options.expiresAtMs;
+    this.hashFile = options.hashFile ?? hashFileSha256;
+    this.hasher = new BackgroundHasher((path) => this.hashOne(path));
+    this.firstScan = this.refresh(['/']);
+    this.firstScan.then(() => {
+      if (this.closed) return;
+      this.watcher = new FolderWatcher({
+        root: options.policy.root,
+        settleMs: options.settleMs ?? DEFAULT_SETTLE_MS,
+        maxWaitMs: 10 * (options.settleMs ?? DEFAULT_SETTLE_MS),
+        rescanIntervalMs: options.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS,
+        watch: options.watch ?? true,
+        onChanged: (paths) => void this.refresh(paths),
+        onWatchFailed: (error) => options.logger.warn({ err: error }, 'cannot watch the listed share; changes reach the index by periodic rescans only'),
+      });
+    }, () => {});
+    // An expired share is dropped by the edge; nothing more to keep current here.
+    if (options.expiresAtMs !== null) {
+      this.expiryTimer = setTimeout(() => this.close(), Math.min(2 ** 31 - 1, Math.max(0, options.expiresAtMs - Date.now())));
+      this.expiryTimer.unref();
+    }
+  }
+
+  /** Resolves once the first scan is in the index (digests may still be coming). */
+  ready(): Promise<void> {
+    return this.firstScan;
+  }
+
+  /** Resolves once every scan asked for so far is applied and every queued file is hashed. */
+  async settled(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.refreshing;
+      await seen;
+      await this.hasher.idle();
+    } while (seen !== this.refreshing);
+  }
+
+  /** Why the edge refused the listing, once it did; the share is then no longer kept current. */
+  get refused(): UdnsError | null {
+    return this.refusal;
+  }
+
+  /** The edge refused the share (too many entries, search off): logged once, and listing ends. */
+  refuse(error: UdnsError): void {
+    if (this.refusal !== null) return;
+    this.refusal = error;
+    this.options.logger.warn({ code: error.code, reason: error.message, share: this.options.policy.root }, 'the edge refused to list this share in the members\' index; it is still shared, but not searchable');
+    this.close();
+    this.emit('refused', error);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher?.close();
+    this.hasher.stop();
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+  }
+
+  /** Looks at these share paths again (`/`: everything), one refresh at a time, in order. */
+  refresh(paths: string[]): Promise<void> {
+    this.refreshing = this.refreshing.then(async () => {
+      for (const under of paths) {
+        if (this.closed) return;
+        let scanned: Map<string, VisibleFile>;
+        try {
+          scanned = await scanVisibleFiles(this.options.policy, under, this.options.maxFiles ?? DEFAULT_MAX_LISTED_FILES);
+        } catch (error) {
+          if (error instanceof TooManyFiles) {
+            this.refuse(new UdnsError('index_limit', `the share holds ${error.message}: share a smaller folder to list it`));
+            return;
+          }
+          throw error;
+        }
+        this.apply(under, scanned);
+      }
+    }).catch((error: unknown) => this.options.logger.warn({ err: error }, 'scanning the listed share failed'));
+    return this.refreshing;
+  }
+
+  private apply(under: string, scanned: Map<string, VisibleFile>): void {
+    if (this.closed) return;
+    const prefix = under === '/' ? '/' : `${under}/`;
+    for (const path of [...this.files.keys()]) {
+      if ((path === under || path.startsWith(prefix)) && !scanned.has(path)) {
+        this.files.delete(path);
+        this.index.remove(path);
+      }
+    }
+    for (const [path, file] of scanned) {
+      const before = this.files.get(path);
+      if (before !== undefined && sameVersion(before, file) && before.type === file.type) continue;
+      this.files.set(path, file);
+      const sha256 = this.options.cache.get(file);
+      this.index.upsert(entryOf(file, sha256));
+      if (sha256 === null) this.hasher.enqueue(path);
+    }
+  }
+
+  private async hashOne(path: string): Promise<void> {
+    const file = this.files.get(path);
+    if (file === undefined || this.closed) return;
+    const known = this.options.cache.get(file);
+    let sha256 = known;
+    if (sha256 === null) {
+      try {
+        sha256 = await this.hashFile(file.real);
+        // Changed while being read: the digest may mix two versions. The watcher or the next
+        // rescan brings the new version, hashed then.
+        const after = await fs.stat(file.real);
+        if (!sameVersion(file, after)) return;
+      } catch (error) {
+        this.options.logger.debug({ err: error, path }, 'cannot hash a listed file');
+        return;
+      }
+      this.options.cache.put(file, sha256);
+    }
+    if (this.files.get(path) !== file || this.closed) return;
+    this.index.upsert(entryOf(file, sha256));
+  }
+}
+
+function sameVersion(a: { dev: number; ino: number; size: number; mtimeMs: number }, b: { dev: number; ino: number; size: number; mtimeMs: number }): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+function entryOf(file: VisibleFile, sha256: string | null): IndexEntry {
+  return { path: file.path, size: file.size, mtime: file.mtime, type: file.type, ...(sha256 === null ? {} : { sha256 }) };
+}

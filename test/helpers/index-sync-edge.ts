@@ -1,0 +1,153 @@
+import net from 'node:net';
+import {
+  AgentMessage, ControlChannel, EdgeMessage, INDEX_BUCKETS, INDEX_WINDOW, bucketOf, differingBuckets, entryDigest, parseBucketDigests,
+  type IndexEntry, type UdnsError,
+} from '../../protocol/index.js';
+
+/**
+ * The edge's side of the index sync (protocol/index-sync.ts), written from the contract alone,
+ * for testing the agent's client over a real control channel on real sockets: it stores what
+ * batches say, answers listShare with the buckets whose digests differ, enforces the sequence
+ * and the window, and records every breach of the contract in `violations` instead of
+ * throwing. Stores outlive connections (keyed by share name), as the edge's database does.
+ */
+export class IndexSyncEdge {
+  /** Stored entries per share name. */
+  readonly stores = new Map<string, Map<string, IndexEntry>>();
+  readonly violations: string[] = [];
+  /** Every message received, in order, on every connection. */
+  readonly received: AgentMessage[] = [];
+  /** Hold acknowledgements (flow control) until releaseAcks(). */
+  holdAcks = false;
+  /** Bytes the agent sent, on every connection (the control lines, newlines included). */
+  bytesFromAgent = 0;
+  private server: net.Server | null = null;
+  private connection: EdgeConnection | null = null;
+  /** Route id → share name, as the edge's registration gave it. */
+  readonly names = new Map<string, string>();
+
+  /** Listens on port 0 and returns the agent side's channel, connected. */
+  async connect(): Promise<ControlChannel<typeof EdgeMessage, AgentMessage>> {
+    this.server ??= await new Promise<net.Server>((resolve) => {
+      const server = net.createServer((socket) => {
+        socket.on('error', () => {});
+        socket.on('data', (chunk: Buffer) => { this.bytesFromAgent += chunk.length; });
+        this.connection = new EdgeConnection(this, new ControlChannel<typeof AgentMessage, EdgeMessage>(socket, AgentMessage));
+      });
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+    const port = (this.server.address() as net.AddressInfo).port;
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const before = this.connection;
+    const agentSide = new ControlChannel<typeof EdgeMessage, AgentMessage>(socket, EdgeMessage);
+    await waitFor(() => this.connection !== before);
+    return agentSide;
+  }
+
+  /** The current connection (the last one accepted). */
+  get current(): EdgeConnection {
+    if (this.connection === null) throw new Error('no connection');
+    return this.connection;
+  }
+
+  store(name: string): Map<string, IndexEntry> {
+    let store = this.stores.get(name);
+    if (store === undefined) this.stores.set(name, store = new Map());
+    return store;
+  }
+
+  async close(): Promise<void> {
+    this.connection?.channel.close();
+    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
+  }
+}
+
+/** One agent connection: its sequence, its window, its listed shares. */
+export class EdgeConnection {
+  private expectedSeq = 0;
+  private readonly unacked: number[] = [];
+  /** Most batches ever unacknowledged at once on this connection. */
+  maxUnacked = 0;
+  readonly listed = new Set<string>();
+  readonly errors: UdnsError[] = [];
+
+  constructor(private readonly edge: IndexSyncEdge, readonly channel: ControlChannel<typeof AgentMessage, EdgeMessage>) {
+    channel.on('error', (error: UdnsError) => {
+      this.errors.push(error);
+      edge.violations.push(`channel: ${error.message}`);
+    });
+    channel.on('message', (message: AgentMessage) => this.receive(message));
+  }
+
+  /** Acknowledges every batch held back. */
+  releaseAcks(): void {
+    for (const seq of this.unacked.splice(0)) this.ack(seq);
+  }
+
+  refuse(routeId: string, code: 'index_limit' | 'forbidden', message: string): void {
+    this.listed.delete(routeId);
+    this.channel.send({ type: 'indexRefused', routeId, code, message });
+  }
+
+  get unacknowledged(): number {
+    return this.unacked.length;
+  }
+
+  private nameOf(routeId: string): string {
+    return this.edge.names.get(routeId) ?? routeId;
+  }
+
+  private ack(seq: number): void {
+    const routeId = this.pendingRoutes.get(seq);
+    this.pendingRoutes.delete(seq);
+    this.channel.send({ type: 'indexAck', routeId: routeId ?? '', seq });
+  }
+
+  private readonly pendingRoutes = new Map<number, string>();
+
+  private receive(message: AgentMessage): void {
+    this.edge.received.push(message);
+    switch (message.type) {
+      case 'listShare': {
+        this.listed.add(message.routeId);
+        const store = this.edge.store(this.nameOf(message.routeId));
+        const digests = new Uint32Array(INDEX_BUCKETS);
+        for (const entry of store.values()) digests[bucketOf(entry.path)]! ^= entryDigest(entry);
+        const buckets = differingBuckets(parseBucketDigests(message.summary.digests), digests);
+        this.channel.send({ type: 'indexWanted', requestId: message.requestId, routeId: message.routeId, buckets });
+        break;
+      }
+      case 'indexBatch': {
+        if (message.seq !== this.expectedSeq) this.edge.violations.push(`seq ${message.seq}, expected ${this.expectedSeq}`);
+        this.expectedSeq = message.seq + 1;
+        if (!this.listed.has(message.routeId)) {
+          this.edge.violations.push(`batch ${message.seq} for ${message.routeId}, not listed`);
+          return;
+        }
+        this.unacked.push(message.seq);
+        this.pendingRoutes.set(message.seq, message.routeId);
+        this.maxUnacked = Math.max(this.maxUnacked, this.unacked.length);
+        if (this.unacked.length > INDEX_WINDOW) this.edge.violations.push(`${this.unacked.length} batches unacknowledged`);
+        const store = this.edge.store(this.nameOf(message.routeId));
+        const reset = new Set(message.reset);
+        if (reset.size > 0) for (const path of [...store.keys()]) if (reset.has(bucketOf(path))) store.delete(path);
+        for (const entry of message.upserts) store.set(entry.path, entry);
+        for (const path of message.removes) store.delete(path);
+        if (!this.edge.holdAcks) this.ack(this.unacked.pop()!);
+        break;
+      }
+      case 'unlistShare':
+        if (!this.listed.delete(message.routeId)) this.edge.violations.push(`unlistShare for ${message.routeId}, not listed`);
+        this.edge.stores.delete(this.nameOf(message.routeId));
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
