@@ -27,6 +27,8 @@ import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-ses
 import type { ZoneEditor } from '../zone-editor.js';
 import type { TicketOffice } from '../transfers/ticket-office.js';
 import type { TransferChecks } from '../transfers/transfer-checks.js';
+import type { IndexSync } from '../search/index-sync.js';
+import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -66,6 +68,8 @@ export class TunnelRegistry implements TunnelHost {
   ticketOffice: TicketOffice | null = null;
   /** Bytes carried between visitors and tunnels, both ways, since the edge started. */
   relayedBytes = 0;
+  /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
+  indexSync: IndexSync | null = null;
 
   constructor(
     private readonly names: NameClaims,
@@ -127,6 +131,10 @@ export class TunnelRegistry implements TunnelHost {
     const entry = this.byRouteId.get(request.routeId);
     if (!entry || entry.kind !== 'http' || entry.tunnel !== tunnel) throw new UdnsError('route_invalid', 'direct mode is only for this tunnel\'s http routes');
     this.direct.offer(tunnel, entry.routeId, entry.label, request.port, request.key);
+  }
+
+  openIndexSync(tunnel: IndexSyncTunnel): IndexSyncSession | null {
+    return this.indexSync?.openSession(tunnel) ?? null;
   }
 
   transferMessage(tunnel: TunnelSession, message: OfferTransfer | TransferAccepted | TransferFailed | TransferServed): void {

@@ -15,6 +15,8 @@ import {
   visitorStreamHeaders,
   type DirectFailure,
   type EdgeMessage,
+  type IndexBatch,
+  type ListShare,
   type OfferDirect,
   type OfferTransfer,
   type TransferAccepted,
@@ -24,11 +26,13 @@ import {
   type TransferTicket,
   type RegisterRoute,
   type RouteKind,
+  type UnlistShare,
   type VisitorInfo,
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo } from '../accounts/account-store.js';
 import { VisitorSlots, type VisitorKind, type VisitorSlot, type VisitorSlotLimits } from './visitor-slots.js';
+import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 
 /** What the registry answers a route registration with. */
 export type RegistrationResult =
@@ -46,6 +50,8 @@ export interface TunnelHost {
   transferMessage?(tunnel: TunnelSession, message: OfferTransfer | TransferAccepted | TransferFailed | TransferServed): void;
   /** Counts bytes relayed between visitors and this tunnel, both ways (the edge's relay counter). */
   countRelayed?(bytes: number): void;
+  /** The members' index sync for a new tunnel (server/search/), or null when the edge has none. */
+  openIndexSync?(tunnel: IndexSyncTunnel): IndexSyncSession | null;
   /** Visitor connections each tunnel may carry, in all and per client network. */
   readonly visitorLimits: VisitorSlotLimits;
 }
@@ -93,6 +99,8 @@ export class TunnelSession extends EventEmitter {
   /** Each visitor stream's place in the limits, freed when it closes or is cancelled. */
   private readonly slotOf = new Map<http2.ClientHttp2Stream, VisitorSlot>();
   private readonly visitorSlots: VisitorSlots;
+  /** listShare, indexBatch and unlistShare go here; null when the edge keeps no index. */
+  private readonly index: IndexSyncSession | null;
 
   constructor(
     transport: Duplex,
@@ -106,6 +114,18 @@ export class TunnelSession extends EventEmitter {
     super();
     this.logger = logger.child({ tunnel: this.id, account: account.name });
     this.visitorSlots = new VisitorSlots(host.visitorLimits);
+    this.index = host.openIndexSync?.({
+      id: this.id,
+      accountId: account.id,
+      logger: this.logger,
+      httpRouteLabel: (routeId) => {
+        const route = this.routes.get(routeId);
+        return route?.kind === 'http' ? route.name : undefined;
+      },
+      holdsRoute: (routeId) => this.routes.has(routeId),
+      send: (message) => this.control?.send(message),
+      fail: (error) => this.fail(error),
+    }) ?? null;
     this.mux = createEdgeMux(transport);
     this.mux.once('close', () => this.finish('transport closed'));
     this.openControl();
@@ -177,6 +197,7 @@ export class TunnelSession extends EventEmitter {
   /** Tells the agent a route was taken away (e.g. replaced by a newer tunnel) and forgets it. */
   closeRoute(routeId: string, error: UdnsError): void {
     if (!this.routes.delete(routeId)) return;
+    this.index?.routeTakenAway(routeId, error.code);
     this.control?.send({ type: 'routeClosed', routeId, code: error.code, message: error.message });
     this.logger.info({ routeId, code: error.code }, 'route closed by edge');
   }
@@ -271,7 +292,10 @@ export class TunnelSession extends EventEmitter {
     if (message.type === 'registerRoute') {
       await this.onRegisterRoute(message);
     } else if (message.type === 'unregisterRoute') {
-      if (this.routes.delete(message.routeId)) this.host.unregisterRoute(this, message.routeId);
+      if (this.routes.delete(message.routeId)) {
+        this.host.unregisterRoute(this, message.routeId);
+        this.index?.routeWithdrawn(message.routeId);
+      }
     } else if (message.type === 'offerDirect') {
       const route = this.routes.get(message.routeId);
       // A route the edge just closed may still be offered: the routeClosed is on its way.
@@ -285,6 +309,19 @@ export class TunnelSession extends EventEmitter {
       // A route the edge just closed may still be offered: the routeClosed is on its way.
       if (message.type === 'offerTransfer' && this.routes.get(message.routeId)?.kind !== 'http') return;
       this.host.transferMessage?.(this, message);
+    } else if (message.type === 'listShare' || message.type === 'indexBatch' || message.type === 'unlistShare') {
+      this.onIndexMessage(message);
+    }
+  }
+
+  /** The members' index sync: handed over in order, without waiting (IndexSyncSession queues them). */
+  private onIndexMessage(message: ListShare | IndexBatch | UnlistShare): void {
+    if (this.index !== null) {
+      this.index.receive(message);
+    } else if (message.type === 'listShare') {
+      this.control?.send({ type: 'indexRefused', routeId: message.routeId, code: 'forbidden', message: 'this edge keeps no index of shares' });
+    } else if (message.type === 'indexBatch') {
+      throw new UdnsError('protocol_violation', 'indexBatch for a share that is not listed on this tunnel');
     }
   }
 
@@ -332,6 +369,7 @@ export class TunnelSession extends EventEmitter {
     }
     this.closed = true;
     this.routes.clear();
+    this.index?.tunnelClosed();
     this.host.tunnelClosed(this);
     this.logger.info({ reason }, 'tunnel down');
     this.emit('close');
