@@ -23,10 +23,12 @@ import { promisify } from 'node:util';
  * would delegate to it) and a hosts file with only localhost and the hosts' own names
  * (`<host>.<network>.internal`), so the machine's real /etc/hosts and resolver never apply.
  *
- * A firewall is an nftables table `udns_test_firewall` in the host: loopback and established
- * or related traffic pass, new inbound TCP connections are dropped silently (as a home router
- * without port forwarding does: connects time out, they are not refused). Outbound
- * connections (the agent's tunnel, a push) still work.
+ * A firewall is an nftables table `udns_test_firewall` in the host: inbound TCP SYNs (new
+ * connections) are dropped silently, as a home router without port forwarding does (connects
+ * time out, they are not refused); everything else passes, so outbound connections (the
+ * agent's tunnel, a push) and connections open before still work. `cutEstablished` also
+ * resets the inbound connections that peers opened (conntrack direction "original"), which
+ * is why every host tracks connections from its creation on.
  *
  * Clean-up: close() (afterAll) kills every process in the namespaces, deletes them and their
  * /etc/netns dirs; a process exit hook does the same if the test file dies first, and every
@@ -41,6 +43,14 @@ const PREFIX = 'udnst-';
 /** The test subnet: 10.213.0.0/24, the switch has no address. */
 const SUBNET = '10.213.0';
 const NETNS_ETC = '/etc/netns';
+/** A rule that only counts, in every host, so the kernel tracks connections from the start. */
+const CONNTRACK_RULESET = [
+  'table inet udns_test_conntrack {',
+  '  chain input { type filter hook input priority -10; policy accept; ct state invalid counter; }',
+  '  chain output { type filter hook output priority -10; policy accept; ct state invalid counter; }',
+  '}',
+  '',
+].join('\n');
 
 /** One host of the test network. */
 export interface NetnsHost {
@@ -159,6 +169,9 @@ export async function createTestNetwork(hostNames: string[], options: { nameserv
       await ip('-n', host.netns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0');
       await ip('-n', host.netns, 'link', 'set', 'eth0', 'up');
       await ip('-n', host.netns, 'link', 'set', 'lo', 'up');
+      // Connection tracking from the first packet on: it starts only once a rule uses it, and a connection it
+      // picks up mid-stream gets its direction from whichever packet comes first (cutEstablished needs the real one).
+      await runInNetns(host.netns, 'nft', ['-f', '-'], { input: CONNTRACK_RULESET });
       const etc = path.join(NETNS_ETC, host.netns);
       fs.mkdirSync(etc, { recursive: true });
       fs.writeFileSync(path.join(etc, 'hosts'), hostsFile);
@@ -193,8 +206,8 @@ export async function createTestNetwork(hostNames: string[], options: { nameserv
         '  chain input {',
         '    type filter hook input priority 0; policy accept;',
         '    iif "lo" accept',
-        cut + '    ct state established,related accept',
-        '    meta l4proto tcp ct state new drop',
+        // A SYN without ACK opens a connection: stateless, so connections open before the rule are never mistaken for new ones.
+        cut + '    tcp flags & (syn | ack) == syn drop',
         '  }',
         '}',
         '',
