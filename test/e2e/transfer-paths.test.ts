@@ -34,6 +34,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
   let shareDir: string;
   let bigSha: string;
   const agents: AgentProcess[] = [];
+  let share: AgentProcess;
 
   /** `udns <args>` as a process inside `host` with the edge's login. */
   const udnsIn = (host: string, args: string[]) => runCli(args, { UDNS_TOKEN: token, UDNS_SERVER: SERVER }, { netns: net.host(host).netns });
@@ -47,6 +48,22 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     const { stdout } = await net.runIn(host, 'curl', ['-sS', '--fail', '--max-time', '10', '-w', '\n%{remote_ip}', url]);
     const lines = stdout.split('\n');
     return { remoteIp: lines.pop()!, body: lines.join('\n') };
+  };
+
+  /** An edge API call from inside `host` (curl), with the admin token. */
+  const apiIn = async (host: string, method: string, apiPath: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const args = ['-sS', '--max-time', '20', '-X', method, '-H', `authorization: Bearer ${token}`, '-w', '\n%{http_code}'];
+    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+    const { stdout } = await net.runIn(host, 'curl', [...args, `${SERVER}/api/v1${apiPath}`]);
+    const lines = stdout.split('\n');
+    const status = Number(lines.pop());
+    const text = lines.join('\n');
+    return { status, body: text === '' ? undefined : JSON.parse(text) };
+  };
+  const relayedBytes = async (): Promise<number> => {
+    const answer = await apiIn('edge', 'GET', '/stats/relay');
+    expect(answer.status).toBe(200);
+    return answer.body.relayedBytes as number;
   };
 
   beforeAll(async () => {
@@ -67,6 +84,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       netns: net.host('edge').netns, bind: net.host('edge').address, httpPort: 80, dnsPort: 53,
     });
     token = edge.adminToken;
+    share = await startAgentIn('sharer', ['share', shareDir, '--name', 'files']);
   });
 
   afterAll(async () => {
@@ -96,7 +114,6 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
   });
 
   test('relay: a share reached through the edge, also when the sharer is behind a firewall (its tunnel goes out)', async () => {
-    const share = await startAgentIn('sharer', ['share', shareDir, '--name', 'files']);
     expect(share.url).toBe(`http://files.${DOMAIN}`);
     const out = path.join(work, 'relay-small.txt');
     const first = await udnsIn('receiver', ['get', `${share.url}/small.txt`, '-o', out, '--no-progress']);
@@ -110,6 +127,31 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       expect(second.code).toBe(0);
       expect(second.stdout).toMatch(/SHA-256 verified/);
       expect(fs.readFileSync(again, 'utf8')).toBe('hello across namespaces\n');
+    } finally {
+      await net.unfirewall('sharer');
+    }
+  });
+
+  test('the ticket office: direct for a reachable sharer, relay once it is firewalled; a forced direct path that cannot work is refused', async () => {
+    const url = `${share.url}/big.bin`;
+    const sharer = net.host('sharer').address;
+    const direct = await eventually('a direct ticket', async () => {
+      const answer = await apiIn('receiver', 'POST', '/transfers', { url });
+      return answer.body?.via === 'direct' ? answer.body : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 250 });
+    expect(direct).toMatchObject({ via: 'direct', address: sharer });
+    expect(direct.ticketId).toMatch(/^[0-9a-f]{32}$/);
+
+    await net.firewall('sharer');
+    try {
+      await eventually('relay once the sharer\'s port is firewalled', async () => {
+        const answer = await apiIn('receiver', 'POST', '/transfers', { url });
+        return answer.body?.via === 'relay' ? true : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 500 });
+      const forced = await apiIn('receiver', 'POST', '/transfers', { url, via: 'direct' });
+      expect(forced.status).toBe(409);
+      expect(forced.body.error.code).toBe('transfer_unavailable');
+      expect(forced.body.error.message).toMatch(/not reachable from outside/);
     } finally {
       await net.unfirewall('sharer');
     }
