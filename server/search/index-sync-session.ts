@@ -153,6 +153,11 @@ export class IndexSyncSession {
     }
   }
 
+  /** Settles once every message received so far has been handled (label writes may still run: IndexSync.settled). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
   /** Shares listed on this tunnel now (routeId → label), for tests and the status API. */
   listed(): Map<string, string> {
     return new Map([...this.listings].filter(([, listing]) => listing.state === 'listed').map(([routeId, listing]) => [routeId, listing.label]));
@@ -193,8 +198,7 @@ export class IndexSyncSession {
     try {
       stored = await this.sync.onLabel(label, () => this.sync.index.openShare({ label, accountId: this.tunnel.accountId, locked: message.locked, expiresAt: message.expiresAt ?? null }));
     } catch (error) {
-      this.logger.error({ err: error, name: label }, 'could not list a share in the index');
-      if (listing.state === 'opening') this.refuse(routeId, listing, 'internal', 'the edge could not store the share\'s index; it is not listed, try again later');
+      if (listing.state === 'opening') this.refuseAfter(error, routeId, listing, 'list a share in the index');
       return;
     }
     // The tunnel or route went, or a reload refused it, while the share was opened: whoever did
@@ -232,8 +236,7 @@ export class IndexSyncSession {
       try {
         outcome = await this.sync.onLabel(label, () => this.sync.index.applyBatch(label, batch, this.sync.limits));
       } catch (error) {
-        this.logger.error({ err: error, name: label, seq: batch.seq }, 'could not store an index batch');
-        if (this.listings.get(routeId) === listing) this.refuse(routeId, listing, 'internal', 'the edge could not store the share\'s index; it is not listed, try again later');
+        if (this.listings.get(routeId) === listing) this.refuseAfter(error, routeId, listing, `store index batch ${batch.seq}`);
         return;
       }
       if (!outcome.ok && this.listings.get(routeId) === listing) this.refuse(routeId, listing, outcome.code, outcome.message);
@@ -266,6 +269,20 @@ export class IndexSyncSession {
     this.logger.info({ routeId, name: listing.label, code, reason: message }, 'share refused by the index');
     this.tunnel.send({ type: 'indexRefused', routeId, code, message });
     void this.write(listing.label, 'remove', () => this.sync.index.removeShare(listing.label));
+  }
+
+  /**
+   * Refuses a share after the store threw. The store's own refusals (a name that is not the
+   * account's, a share the expiry sweep dropped) pass on as they are; anything else is a database
+   * failure: logged for the operator, `internal` for the agent, and the edge goes on.
+   */
+  private refuseAfter(error: unknown, routeId: string, listing: Listing, what: string): void {
+    if (isUdnsError(error) && error.code !== 'internal') {
+      this.refuse(routeId, listing, error.code, error.message);
+      return;
+    }
+    this.logger.error({ err: error, name: listing.label }, `index: could not ${what}`);
+    this.refuse(routeId, listing, 'internal', 'the edge could not store the share\'s index; it is not listed, try again later');
   }
 
   private ack(routeId: string, seq: number): void {

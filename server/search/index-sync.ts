@@ -118,6 +118,11 @@ export class IndexSync {
     }
   }
 
+  /** Settles once every write queued so far, for any label, has. */
+  async settled(): Promise<void> {
+    while (this.labelTails.size > 0) await Promise.allSettled([...this.labelTails.values()]);
+  }
+
   /** Stops the sweep and waits (a little) for writes in flight, e.g. the tunnels' last "offline" marks. */
   async close(): Promise<void> {
     this.closed = true;
