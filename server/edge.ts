@@ -24,6 +24,7 @@ import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel/tunnel-registry.js';
+import { createSearchIndex } from './search/sql-search-index.js';
 import { TicketOffice } from './transfers/ticket-office.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
@@ -138,7 +139,10 @@ async function startServices(
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
-  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy, transfers: ticketOffice });
+  // The members' index lives in the member database; searches read the settings live (SIGHUP).
+  const searchIndex = createSearchIndex(store);
+  const search = { index: searchIndex, settings: { mode: () => current.search, hideOffline: () => current.searchOffline === 'hide' } };
+  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy, transfers: ticketOffice, search });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);
