@@ -24,6 +24,7 @@ import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel/tunnel-registry.js';
+import { IndexSync, indexSyncSettings } from './search/index-sync.js';
 import { createSearchIndex } from './search/sql-search-index.js';
 import { TicketOffice } from './transfers/ticket-office.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
@@ -130,6 +131,14 @@ async function startServices(
   const visitorLimits = { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork, keepAliveIdleMs: config.keepAliveTimeout * 1000 };
   const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000, visitorLimits);
   let current = config;
+  // The members' index, in the member database. Its sync closes after the tunnels (cleanups run
+  // in reverse), so their last "offline" marks are written before the database closes.
+  const searchIndex = createSearchIndex(store);
+  const indexSettings = indexSyncSettings(config);
+  const indexSync = new IndexSync(searchIndex, indexSettings, logger.child({ component: 'index' }));
+  await indexSync.start();
+  registry.indexSync = indexSync;
+  cleanups.push(() => indexSync.close());
   cleanups.push(() => registry.closeAll());
   // Transfer paths: sharers' transfer ports probed like direct routes; tickets for direct and push.
   // The members' index learns each listed share's reachability once it exists (setReachable).
@@ -140,7 +149,6 @@ async function startServices(
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
   // The members' index lives in the member database; searches read the settings live (SIGHUP).
-  const searchIndex = createSearchIndex(store);
   const search = { index: searchIndex, settings: { mode: () => current.search, hideOffline: () => current.searchOffline === 'hide' } };
   const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy, transfers: ticketOffice, search });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
@@ -253,6 +261,8 @@ async function startServices(
     visitorLimits.perTunnel = current.maxVisitorsPerTunnel;
     visitorLimits.perNetwork = current.maxVisitorsPerNetwork;
     visitorLimits.keepAliveIdleMs = current.keepAliveTimeout * 1000;
+    Object.assign(indexSettings, indexSyncSettings(current));
+    indexSync.settingsChanged();
     return outcome;
   };
 

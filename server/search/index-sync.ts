@@ -1,3 +1,4 @@
+import type { EdgeConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { DebtBucket } from './index-rate.js';
 import { IndexSyncSession, type IndexSyncTunnel } from './index-sync-session.js';
@@ -14,6 +15,17 @@ export interface IndexSyncSettings {
   /** Index updates per second (entries + reset buckets, see IndexSyncSession) per tunnel and per account. */
   ratePerTunnel: number;
   ratePerAccount: number;
+}
+
+/** The sync's settings from the edge's config (at start, and again after each reload). */
+export function indexSyncSettings(config: EdgeConfig): IndexSyncSettings {
+  return {
+    search: config.search,
+    entriesPerShare: config.indexMaxEntriesPerShare,
+    entriesPerAccount: config.indexMaxEntriesPerAccount,
+    ratePerTunnel: config.indexRatePerTunnel,
+    ratePerAccount: config.indexRatePerAccount,
+  };
 }
 
 /** Seconds of the rate a tunnel or account may spend at once: a first listing of 25,000 files goes unthrottled. */
