@@ -45,6 +45,7 @@ export class TransferListener {
     this.server = net.createServer({ allowHalfOpen: false, noDelay: true }, (socket) => this.accept(socket));
     this.tlsServer = tls.createServer({
       ...pskServerOptions(() => null),
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       pskCallback: (socket: tls.TLSSocket, identity: string) => keyFor(identity, socket),
     } as tls.TlsOptions, (socket) => {
       socket.setTimeout(0);
@@ -89,8 +90,10 @@ export class TransferListener {
     socket.once('data', (chunk: Buffer) => {
       socket.pause();
       if (isTlsHandshakeByte(chunk[0])) {
+        // The TLS server's handshake timeout guards it from here (the raw socket's own timer
+        // would not see the TLS socket's traffic).
+        socket.setTimeout(0);
         socket.unshift(chunk);
-        socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
         this.tlsServer.emit('connection', socket);
         return;
       }

@@ -20,6 +20,10 @@ export interface AgentFlags {
   qr?: boolean;
   logLevel: string;
   logFormat?: string;
+  /** `udns share --transfer-port`: the port for direct and push transfers (default: any free one). */
+  transferPort?: number;
+  /** `udns share --no-transfers`: false keeps every download on the relay. */
+  transfers?: boolean;
 }
 
 /** Adds the flags every agent command shares. */
@@ -52,6 +56,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure,
+    ...(flags.transferPort === undefined ? {} : { transferPort: flags.transferPort }), noTransfers: flags.transfers === false,
   }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { UdnsError } from '../../protocol/index.js';
+import { UdnsError, type TransferPath } from '../../protocol/index.js';
 import { say, warn } from '../cli-output.js';
 import { readCaFile } from '../client-config.js';
 import { folderName, unsafeNameReason } from '../download/download-name.js';
@@ -9,6 +9,7 @@ import { createDownloadProgress, formatBytes } from '../download/download-progre
 import { backoffDelayMs, DEFAULT_RETRIES, withRetries } from '../download/download-retry.js';
 import { getSharedFile, type DownloadContext, type SavedFile } from '../download/file-download.js';
 import { getFolderRecursive, getFolderZip } from '../download/folder-download.js';
+import { openMemberTransfer, parseVia } from '../download/member-transfer.js';
 import { canPrompt, promptPassword } from '../download/password-prompt.js';
 import { PasswordRequired, type ShareAccess } from '../download/share-http.js';
 import { resolveShareTarget, type ShareTarget } from '../download/share-target.js';
@@ -22,6 +23,8 @@ interface GetFlags {
   insecure?: boolean;
   progress: boolean;
   retries: number;
+  via?: TransferPath;
+  receivePort: number;
 }
 
 /** `udns get <url>`: a shared file or folder to this machine, resumable and verified. */
@@ -36,6 +39,8 @@ export function registerGetCommand(program: Command): void {
     .option('--ca <file>', 'PEM file of a private CA that signed the share\'s certificate')
     .option('--insecure', 'do not verify the share\'s certificate')
     .option('--no-progress', 'no progress bar or progress lines on stderr')
+    .option('--via <path>', 'force the transfer path of a shared file: direct (from the sharer\'s PC), push (the sharer\'s PC connects to this one) or relay (through the edge); default: the best that works, falling back in that order', parseVia)
+    .option('--receive-port <port>', 'port this PC listens on for a push (default: any free one)', parseReceivePort, 0)
     .option('--retries <n>', 'retries in a row after a lost connection or an offline share (10 ≈ one minute)', parseRetries, DEFAULT_RETRIES)
     .action(async (input: string, flags: GetFlags) => {
       await runGet(input, flags, process.env);
@@ -60,7 +65,16 @@ async function runGet(input: string, flags: GetFlags, env: NodeJS.ProcessEnv): P
   const target = await askPasswordIfNeeded(url, access, () => withRetries(context.retry, (line) => progress.note(line), () => resolveShareTarget(url, access)));
   if (target.kind === 'file') {
     const file = outputPath(flags.output, target.name);
-    report(await getSharedFile(target.url, file, target.size, path.basename(file), context));
+    // A logged-in member's file downloads go by the best transfer path (direct, push, relay).
+    const member = await openMemberTransfer(target.url, { via: flags.via, receivePort: flags.receivePort }, env, (line) => progress.note(line));
+    let saved: SavedFile;
+    try {
+      saved = await getSharedFile(target.url, file, target.size, path.basename(file), member === null ? context : { ...context, access: { ...access, transport: member.paths } });
+    } finally {
+      member?.close();
+    }
+    if (member !== null && member.paths.taken.length > 0) warn(`transferred via ${member.paths.taken.join(', then ')}`);
+    report(saved);
   } else if (flags.recursive) {
     const dir = flags.output === undefined ? outputPath(undefined, folderName(target.url)) : path.resolve(flags.output);
     const summary = await getFolderRecursive(target.url, target.listing, dir, context);
@@ -95,6 +109,12 @@ async function askPasswordIfNeeded(url: URL, access: ShareAccess, task: () => Pr
     access.password = await promptPassword(`udns: password for ${url.host}: `);
     return task();
   }
+}
+
+/** Parses `--receive-port`. */
+function parseReceivePort(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`port must be 0-65535, got "${value}"`);
+  return Number(value);
 }
 
 /** Parses `--retries`. */

@@ -3,6 +3,7 @@ import { parseDuration } from '../../agent/share/share-options.js';
 import { warn } from '../cli-output.js';
 import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
 import { QR_FLAG_HELP } from '../qr-code.js';
+import { parsePort } from '../parse-args.js';
 
 interface ShareFlags extends AgentFlags {
   name?: string;
@@ -27,7 +28,9 @@ export function registerShareCommand(program: Command): void {
       .option('--webdav', 'also serve WebDAV, so the share mounts as a network drive')
       .option('--expires <duration>', 'stop answering after this long: 90s, 30m, 2h, 1d')
       .option('--show-hidden', 'show dotfiles (hidden by default)')
-      .option('--follow-symlinks', 'follow symlinks that point outside the folder (refused by default)'),
+      .option('--follow-symlinks', 'follow symlinks that point outside the folder (refused by default)')
+      .option('--transfer-port <port>', 'port of this PC for direct and push transfers to logged-in members (default: any free one; forward it on your router to allow direct)', parsePort)
+      .option('--no-transfers', 'no direct or push transfers: every download goes through the edge'),
   ).action(async (dir: string, flags: ShareFlags) => {
     const expiresIn = flags.expires === undefined ? null : parseDuration(flags.expires);
     await expose([{

@@ -10,6 +10,14 @@ export interface ShareAccess {
   trust: EdgeTrust;
   /** Sent as HTTP Basic (user `udns`) on every request once set. */
   password?: string;
+  /** Direct and push transfer paths (transfer-paths.ts); absent: every request goes to the URL's host. */
+  transport?: ShareTransport;
+}
+
+/** Chooses, before each request, the connection it goes over. */
+export interface ShareTransport {
+  /** An agent whose connections carry plain HTTP to the share (direct, push), or null for the URL's own host (relay). */
+  dispatcher(): Promise<http.Agent | null>;
 }
 
 /**
@@ -23,25 +31,36 @@ export const BASIC_USER = 'udns';
 
 const UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 /** Connection failures worth retrying: the edge or the agent restarting, a broken path. */
-const TRANSIENT = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|ECONNABORTED|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|aborted|socket hang up|premature close|ERR_STREAM_PREMATURE_CLOSE/i;
+const TRANSIENT = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|ECONNABORTED|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|aborted|socket hang up|premature close|ERR_STREAM_PREMATURE_CLOSE|ERR_SSL_/i;
 
 /**
  * Sends one request to a share and resolves with the response head; the caller consumes or
  * destroys the body. node:http(s) rather than fetch, which cannot be told to trust a private CA.
  * Connection failures become a UdnsError (`server_unreachable`, or `tls_untrusted`).
  */
-export function requestShare(
+export async function requestShare(
   url: URL,
   access: ShareAccess,
   options: { method?: string; headers?: Record<string, string>; idleTimeoutMs?: number } = {},
 ): Promise<http.IncomingMessage> {
+  const agent = await access.transport?.dispatcher() ?? null;
+  return sendRequest(url, access, options, agent);
+}
+
+function sendRequest(
+  url: URL,
+  access: ShareAccess,
+  options: { method?: string; headers?: Record<string, string>; idleTimeoutMs?: number },
+  /** A direct or push connection's agent: plain HTTP over its (already encrypted) socket. */
+  agent: http.Agent | null,
+): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const secure = url.protocol === 'https:';
+    const secure = url.protocol === 'https:' && agent === null;
     const headers: Record<string, string> = { 'user-agent': 'udns-get/0.1', ...options.headers };
     if (access.password !== undefined) headers.authorization = `Basic ${Buffer.from(`${BASIC_USER}:${access.password}`).toString('base64')}`;
     const req = (secure ? https : http).request(url, {
       method: options.method ?? 'GET',
-      agent: false,
+      ...(agent === null ? { agent: false } : { agent, protocol: 'http:' }),
       timeout: options.idleTimeoutMs ?? SHARE_IDLE_TIMEOUT_MS,
       lookup: lookupWithLocalhost,
       headers,
