@@ -10,6 +10,7 @@ import {
   executeSql, findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend,
 } from '../../test/helpers/test-databases.js';
 import { isRawSearchObject, RAW_SEARCH_OBJECTS } from '../search/search-schema.js';
+import { RAW_TRANSFER_OBJECTS } from '../transfers/transfer-schema.js';
 
 const root = findPackageRoot();
 const pgBin = findPostgresBinaries();
@@ -65,7 +66,7 @@ function prismaCli(args: string[], sqliteFile = path.join(os.tmpdir(), 'udns-unu
 /** Tables, columns, indexes and constraints, in a form two databases can be compared by. */
 async function schemaShape(target: DatabaseTarget): Promise<unknown[][]> {
   // The full-text objects come from raw SQL the Prisma schema cannot express (search-schema.ts).
-  const prismaOnly = (rows: unknown[][], column: number) => rows.filter((row) => !isRawSearchObject(target.dialect, String(row[column])));
+  const prismaOnly = (rows: unknown[][], column: number) => rows.filter((row) => !isRawSearchObject(target.dialect, String(row[column])) && !RAW_TRANSFER_OBJECTS[target.dialect].includes(String(row[column])));
   if (target.dialect === 'sqlite') {
     return prismaOnly(await queryRows(target, `SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != '_prisma_migrations' ORDER BY name`), 1);
   }
@@ -91,7 +92,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     const shipped = readMigrations(migrationsDirectory(dialect, root), dialect);
     const report = await migrateDatabase(target);
     expect(report.applied).toEqual(shipped.map((m) => m.name));
-    expect((await tableNames(target)).filter((name) => !isRawSearchObject(dialect, name))).toEqual(['Account', 'DnsRecord', 'IndexedFile', 'ListedShare', 'Name', 'Token', '_prisma_migrations']);
+    expect((await tableNames(target)).filter((name) => !isRawSearchObject(dialect, name))).toEqual(['Account', 'DnsRecord', 'IndexedFile', 'ListedShare', 'Name', 'Token', 'TransferRecord', '_prisma_migrations']);
     expect(await history(target)).toEqual(shipped.map((m) => ({ name: m.name, finished: true, steps: 1, checksum: m.checksum })));
   });
 

@@ -1,0 +1,148 @@
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
+import { executeSql, findPostgresBinaries, queryRows, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import { GENESIS_HASH } from './transfer-chain.js';
+import { openTransferLog, type TransferInput, type TransferLog } from './transfer-log.js';
+
+const pgBin = findPostgresBinaries();
+requirePostgresInCi(pgBin);
+
+/** Runs SQL as someone with the database in hand; SQLite's own message (the adapter would rename it). */
+async function rawSql(db: TestDatabase, sql: string): Promise<void> {
+  if (db.target.dialect === 'postgresql') return executeSql(db.target, sql);
+  const connection = new Database(db.target.file);
+  try {
+    connection.exec(sql);
+  } finally {
+    connection.close();
+  }
+}
+
+let serial = 0;
+function transfer(ownerId: number, overrides: Partial<TransferInput> = {}): TransferInput {
+  serial++;
+  return {
+    reportId: `test-${serial}`,
+    share: 'alice-docs',
+    path: `/file-${serial}.pdf`,
+    sha256: 'ab'.repeat(32),
+    size: 5_000_000_000,
+    ownerId,
+    receiverNetwork: '198.51.100.0/24',
+    via: 'relay',
+    startedAt: new Date(1_764_000_000_123),
+    endedAt: new Date(1_764_000_001_456),
+    bytes: 5_000_000_000,
+    outcome: 'complete',
+    reportedBy: 'edge',
+    ...overrides,
+  };
+}
+
+describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('transfer log on %s', (dialect) => {
+  let backend: TestBackend;
+  const open: Array<{ close(): Promise<void> }> = [];
+  beforeAll(async () => {
+    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
+  }, 60_000);
+  afterEach(async () => {
+    for (const item of open.splice(0).reverse()) await item.close();
+  });
+  afterAll(() => backend?.cleanup());
+
+  async function setUp(): Promise<{ store: AccountStore; log: TransferLog; db: TestDatabase; alice: number; bob: number }> {
+    const db = await backend.fresh();
+    const store = await openAccountStore({ dataDir: db.dataDir, databaseUrl: db.databaseUrl });
+    open.push(store);
+    const log = openTransferLog(store);
+    open.push(log);
+    const alice = (await store.createAccount('alice')).account.id;
+    const bob = (await store.createAccount('bob')).account.id;
+    return { store, log, db, alice, bob };
+  }
+
+  test('a record comes back with names, exact 64-bit sizes and its chain; the same reportId twice is one row', async () => {
+    const { log, alice, bob } = await setUp();
+    const first = transfer(alice, { receiverId: bob, receiverNetwork: '203.0.113.0/24' });
+    expect(await log.append([first])).toEqual({ appended: 1, duplicates: 0 });
+    expect(await log.append([first, first])).toEqual({ appended: 0, duplicates: 2 });
+    const [row, ...rest] = await log.list({ role: 'sent', accountId: alice, limit: 10 });
+    expect(rest).toEqual([]);
+    expect(row).toMatchObject({
+      reportId: first.reportId, share: 'alice-docs', path: first.path, sha256: 'ab'.repeat(32), size: 5_000_000_000,
+      owner: 'alice', receiver: 'bob', receiverId: bob,
+      // A member receiver is named; the network is only kept for anonymous visitors.
+      receiverNetwork: null,
+      via: 'relay', bytes: 5_000_000_000, outcome: 'complete', reportedBy: 'edge', prevHash: GENESIS_HASH,
+      startedAt: new Date(1_764_000_000_123), endedAt: new Date(1_764_000_001_456),
+    });
+    expect(row!.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(await log.list({ role: 'received', accountId: bob, limit: 10 })).toHaveLength(1);
+    expect(await log.list({ role: 'received', accountId: alice, limit: 10 })).toEqual([]);
+    expect(await log.list({ role: 'sent', accountId: bob, limit: 10 })).toEqual([]);
+  });
+
+  test('pages go backwards by id; the chain verifies', async () => {
+    const { log, alice } = await setUp();
+    await log.append(Array.from({ length: 7 }, () => transfer(alice)));
+    const page1 = await log.list({ role: 'sent', accountId: alice, limit: 3 });
+    const page2 = await log.list({ role: 'sent', accountId: alice, limit: 3, before: page1.at(-1)!.id });
+    const page3 = await log.list({ role: 'sent', accountId: alice, limit: 3, before: page2.at(-1)!.id });
+    expect([...page1, ...page2, ...page3].map((r) => r.id)).toEqual([7, 6, 5, 4, 3, 2, 1]);
+    expect(await log.verifyChain()).toEqual({ ok: true, records: 7, head: page1[0]!.hash });
+  });
+
+  test('the buffered writer batches, and close() writes what is still queued', async () => {
+    const { log, alice } = await setUp();
+    for (let i = 0; i < 5; i++) log.record(transfer(alice, { via: 'http', path: '', size: null, sha256: null, bytesUp: 10 }));
+    await log.close();
+    expect(await log.list({ role: 'all', limit: 100 })).toHaveLength(5);
+    expect((await log.verifyChain()).ok).toBe(true);
+  });
+
+  test('UPDATE and DELETE are refused by the database itself', async () => {
+    const { log, db, alice } = await setUp();
+    await log.append([transfer(alice)]);
+    await expect(rawSql(db, `UPDATE "TransferRecord" SET "bytes" = 1`)).rejects.toThrow(/append-only/);
+    await expect(rawSql(db, `DELETE FROM "TransferRecord"`)).rejects.toThrow(/append-only/);
+    if (dialect === 'postgresql') await expect(rawSql(db, `TRUNCATE "TransferRecord"`)).rejects.toThrow(/append-only/);
+    expect((await queryRows(db.target, `SELECT "bytes" FROM "TransferRecord"`)).map((r) => Number(r[0]))).toEqual([5_000_000_000]);
+  });
+
+  test('a row changed behind the triggers\' back (someone with the database dropped them) is named by verifyChain', async () => {
+    const { log, db, alice } = await setUp();
+    await log.append(Array.from({ length: 5 }, () => transfer(alice)));
+    const dropTriggers = dialect === 'sqlite'
+      ? `DROP TRIGGER "TransferRecord_no_update"; DROP TRIGGER "TransferRecord_no_delete";`
+      : `DROP TRIGGER "TransferRecord_no_update_delete" ON "TransferRecord";`;
+    await executeSql(db.target, dropTriggers);
+    await executeSql(db.target, `UPDATE "TransferRecord" SET "bytes" = 12 WHERE "id" = 3`);
+    expect(await log.verifyChain()).toMatchObject({ ok: false, records: 2, brokenAt: 3, reason: expect.stringMatching(/record 3 was changed/) });
+    // Recomputing the tampered row's hash moves the break to the next row, which still links the old hash.
+    await executeSql(db.target, `DELETE FROM "TransferRecord" WHERE "id" = 3`);
+    expect(await log.verifyChain()).toMatchObject({ ok: false, brokenAt: 4, reason: expect.stringMatching(/does not follow/) });
+  });
+
+  test('concurrent appends keep one linear chain (PostgreSQL: from two connections pools, like two edge processes)', async () => {
+    const { log, db, alice } = await setUp();
+    let otherLog = log;
+    if (dialect === 'postgresql') {
+      // A second edge process on the same database: its own store and connection pool. (Two
+      // SQLite connections in one process cannot take turns: better-sqlite3 blocks the event
+      // loop while it waits for the other's write lock, so on SQLite the writers share one log.)
+      const other = await openAccountStore({ dataDir: db.dataDir, databaseUrl: db.databaseUrl });
+      open.push(other);
+      otherLog = openTransferLog(other);
+      open.push(otherLog);
+    }
+    const batches = Array.from({ length: 10 }, (_, i) => Array.from({ length: 5 }, () => transfer(alice, { reportId: `race-${i}-${serial}` })));
+    // The same report sent to both: recorded once.
+    const shared = transfer(alice);
+    await Promise.all(batches.map((batch, i) => (i % 2 === 0 ? log : otherLog).append([...batch, shared])));
+    const verdict = await log.verifyChain();
+    expect(verdict).toMatchObject({ ok: true, records: 51 });
+    const prevs = await queryRows(db.target, `SELECT "prevHash" FROM "TransferRecord"`);
+    expect(new Set(prevs.map((r) => r[0])).size).toBe(51);
+  }, 60_000);
+});

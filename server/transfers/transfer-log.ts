@@ -1,0 +1,307 @@
+import { UdnsError } from '../../protocol/errors.js';
+import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
+import type { Dialect } from '../accounts/database-target.js';
+import type { PrismaClient } from '../accounts/generated/client.js';
+import { chainHash, GENESIS_HASH, verifyLinks, type ChainedFields, type ChainVerdict } from './transfer-chain.js';
+
+/** How a transfer went: through the edge, or between the two PCs, or an http route's connection. */
+export type TransferVia = 'direct' | 'push' | 'relay' | 'http';
+export type TransferOutcome = 'complete' | 'partial' | 'failed';
+
+/** One transfer to record. Sizes and counts are byte counts (exact up to 2^53). */
+export interface TransferInput {
+  /** Unique per transfer: a second append of the same id is ignored (idempotency). */
+  readonly reportId: string;
+  readonly share: string;
+  readonly path: string;
+  readonly sha256?: string | null;
+  readonly size?: number | null;
+  readonly offset?: number;
+  readonly ownerId: number;
+  readonly receiverId?: number | null;
+  /** Only for anonymous receivers: a network prefix, never a full address. */
+  readonly receiverNetwork?: string | null;
+  readonly via: TransferVia;
+  readonly startedAt: Date;
+  readonly endedAt: Date;
+  readonly bytes: number;
+  readonly bytesUp?: number;
+  readonly outcome: TransferOutcome;
+  readonly reportedBy: 'edge' | 'agent';
+  readonly ticketId?: string | null;
+}
+
+/** A stored record as the API shows it, with the account names resolved. */
+export interface TransferRecordInfo {
+  readonly id: number;
+  readonly reportId: string;
+  readonly share: string;
+  readonly path: string;
+  readonly sha256: string | null;
+  readonly size: number | null;
+  readonly offset: number;
+  readonly owner: string | null;
+  readonly ownerId: number;
+  readonly receiver: string | null;
+  readonly receiverId: number | null;
+  readonly receiverNetwork: string | null;
+  readonly via: TransferVia;
+  readonly startedAt: Date;
+  readonly endedAt: Date;
+  readonly bytes: number;
+  readonly bytesUp: number;
+  readonly outcome: TransferOutcome;
+  readonly reportedBy: 'edge' | 'agent';
+  readonly recordedAt: Date;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Which of a member's records: those they sent (owner), received, or (admins) everyone's. */
+export interface TransferQuery {
+  readonly role: 'sent' | 'received' | 'all';
+  /** Required unless role is `all`. */
+  readonly accountId?: number;
+  readonly limit: number;
+  /** Only records with a smaller id (the previous page's last id). */
+  readonly before?: number;
+}
+
+/** Most records one list call returns. */
+export const MAX_TRANSFER_PAGE = 500;
+/** The buffered writer appends when this many records wait, or after FLUSH_INTERVAL_MS. */
+export const FLUSH_RECORDS = 200;
+export const FLUSH_INTERVAL_MS = 1_000;
+/** Records kept waiting while the database fails; beyond it the oldest are dropped (and logged). */
+export const MAX_PENDING_RECORDS = 50_000;
+
+/** Any key, the same in every edge process: serializes appends to the chain on PostgreSQL. */
+const CHAIN_LOCK_KEY = 0x75646e73_7472; // "udnstr"
+const APPEND_ATTEMPTS = 5;
+const VERIFY_PAGE = 1_000;
+
+/** The append-only transfer log (see transfer-chain.ts). */
+export interface TransferLog {
+  /**
+   * Appends in one transaction, serialized with every other writer of the database; records
+   * whose reportId is already stored (or repeated in `records`) are skipped.
+   */
+  append(records: readonly TransferInput[]): Promise<{ appended: number; duplicates: number }>;
+  /** Queues a record for the next batch (see FLUSH_RECORDS): for busy paths that must not wait on the database. */
+  record(input: TransferInput): void;
+  /** Appends everything queued so far. */
+  flush(): Promise<void>;
+  list(query: TransferQuery): Promise<TransferRecordInfo[]>;
+  /** Recomputes the whole chain; names the first record that does not verify. */
+  verifyChain(): Promise<ChainVerdict>;
+  /** Flushes the queue, then stops the timer. Does not close the account store. */
+  close(): Promise<void>;
+}
+
+/** The transfer log in the account store's database (one connection pool: storeDatabase). */
+export function openTransferLog(store: AccountStore, options: { onError?: (error: unknown, dropped: number) => void } = {}): TransferLog {
+  const { prisma, dialect } = storeDatabase(store);
+  return new SqlTransferLog(prisma, dialect, options.onError ?? (() => undefined));
+}
+
+type Row = ChainedFields & { id: number; prevHash: string; hash: string };
+type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
+
+class SqlTransferLog implements TransferLog {
+  #pending: TransferInput[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  /** In-process appends one at a time: a batch waits for the one before it. */
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly dialect: Dialect,
+    private readonly onError: (error: unknown, dropped: number) => void,
+  ) {}
+
+  append(records: readonly TransferInput[]): Promise<{ appended: number; duplicates: number }> {
+    const run = this.#tail.then(() => this.#appendWithRetry(records));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  record(input: TransferInput): void {
+    if (this.#closed) throw new UdnsError('internal', 'transfer log closed');
+    this.#pending.push(input);
+    if (this.#pending.length > MAX_PENDING_RECORDS) {
+      const dropped = this.#pending.splice(0, this.#pending.length - MAX_PENDING_RECORDS).length;
+      this.onError(new UdnsError('internal', `transfer log backlog full: ${dropped} records dropped`), dropped);
+    }
+    if (this.#pending.length >= FLUSH_RECORDS) void this.flush();
+    else if (this.#timer === null) {
+      this.#timer = setTimeout(() => void this.flush(), FLUSH_INTERVAL_MS);
+      this.#timer.unref();
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    const batch = this.#pending.splice(0);
+    if (batch.length === 0) {
+      await this.#tail;
+      return;
+    }
+    try {
+      await this.append(batch);
+    } catch (error) {
+      // Kept for the next flush: the database may be back by then (idempotent by reportId).
+      this.#pending.unshift(...batch);
+      this.onError(error, 0);
+      if (!this.#closed && this.#timer === null) {
+        this.#timer = setTimeout(() => void this.flush(), FLUSH_INTERVAL_MS);
+        this.#timer.unref();
+      }
+    }
+  }
+
+  async list(query: TransferQuery): Promise<TransferRecordInfo[]> {
+    const limit = Math.max(1, Math.min(MAX_TRANSFER_PAGE, Math.floor(query.limit)));
+    if (query.role !== 'all' && query.accountId === undefined) throw new UdnsError('internal', 'list: accountId is required for sent/received');
+    const where = {
+      ...(query.role === 'sent' ? { ownerId: query.accountId } : {}),
+      ...(query.role === 'received' ? { receiverId: query.accountId } : {}),
+      ...(query.before !== undefined ? { id: { lt: query.before } } : {}),
+    };
+    const rows = await this.prisma.transferRecord.findMany({ where, orderBy: { id: 'desc' }, take: limit });
+    const ids = new Set<number>();
+    for (const row of rows) {
+      ids.add(row.ownerId);
+      if (row.receiverId !== null) ids.add(row.receiverId);
+    }
+    const accounts = await this.prisma.account.findMany({ where: { id: { in: [...ids] } }, select: { id: true, name: true } });
+    const names = new Map(accounts.map((a) => [a.id, a.name]));
+    return rows.map((row) => ({
+      id: row.id,
+      reportId: row.reportId,
+      share: row.share,
+      path: row.path,
+      sha256: row.sha256,
+      size: row.size === null ? null : Number(row.size),
+      offset: Number(row.offset),
+      owner: names.get(row.ownerId) ?? null,
+      ownerId: row.ownerId,
+      receiver: row.receiverId === null ? null : names.get(row.receiverId) ?? null,
+      receiverId: row.receiverId,
+      receiverNetwork: row.receiverNetwork,
+      via: row.via as TransferVia,
+      startedAt: row.startedAt,
+      endedAt: row.endedAt,
+      bytes: Number(row.bytes),
+      bytesUp: Number(row.bytesUp),
+      outcome: row.outcome as TransferOutcome,
+      reportedBy: row.reportedBy as 'edge' | 'agent',
+      recordedAt: row.recordedAt,
+      prevHash: row.prevHash,
+      hash: row.hash,
+    }));
+  }
+
+  async verifyChain(): Promise<ChainVerdict> {
+    await this.flush();
+    let state = { head: GENESIS_HASH, records: 0 };
+    let after = 0;
+    for (;;) {
+      const rows: Row[] = await this.prisma.transferRecord.findMany({ where: { id: { gt: after } }, orderBy: { id: 'asc' }, take: VERIFY_PAGE });
+      const verdict = verifyLinks(rows, state);
+      if (!verdict.ok || rows.length < VERIFY_PAGE) return verdict;
+      state = { head: verdict.head, records: verdict.records };
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  async #appendWithRetry(records: readonly TransferInput[]): Promise<{ appended: number; duplicates: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.prisma.$transaction((tx) => this.#appendIn(tx, records), { timeout: 30_000, maxWait: 30_000 });
+      } catch (error) {
+        // Another process appended between our read of the head and our insert (SQLite without
+        // a lock across processes; the unique prevHash refuses the fork), or the file was busy:
+        // read the new head and try again.
+        if (attempt >= APPEND_ATTEMPTS || !isRetryable(error)) throw error;
+      }
+    }
+  }
+
+  async #appendIn(tx: Tx, records: readonly TransferInput[]): Promise<{ appended: number; duplicates: number }> {
+    if (this.dialect === 'postgresql') {
+      // Held until commit: appends from every edge process line up here, so each reads the
+      // head the previous one wrote.
+      await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})::text`);
+    } else {
+      // SQLite's transactions start deferred: reading the head first and writing after would
+      // let two processes read the same head, and the later writer would then fail at once
+      // (its snapshot is stale) instead of waiting. A write that touches no row takes the
+      // database's write lock first (waiting up to the busy timeout), and the read after it
+      // sees the newest head.
+      await tx.$executeRawUnsafe(`UPDATE "TransferRecord" SET "id" = "id" WHERE 0`);
+    }
+    const wanted = [...new Set(records.map((r) => r.reportId))];
+    const existing = new Set<string>();
+    for (let i = 0; i < wanted.length; i += 500) {
+      const found = await tx.transferRecord.findMany({ where: { reportId: { in: wanted.slice(i, i + 500) } }, select: { reportId: true } });
+      for (const row of found) existing.add(row.reportId);
+    }
+    const last = await tx.transferRecord.findFirst({ orderBy: { id: 'desc' }, select: { hash: true } });
+    let head = last?.hash ?? GENESIS_HASH;
+    const recordedAt = new Date();
+    let appended = 0;
+    for (const input of records) {
+      if (existing.has(input.reportId)) continue;
+      existing.add(input.reportId);
+      const fields = toFields(input, recordedAt);
+      const hash = chainHash(head, fields);
+      await tx.transferRecord.create({ data: { ...fields, prevHash: head, hash }, select: { id: true } });
+      head = hash;
+      appended++;
+    }
+    return { appended, duplicates: records.length - appended };
+  }
+}
+
+function toFields(input: TransferInput, recordedAt: Date): ChainedFields {
+  return {
+    reportId: input.reportId,
+    share: input.share,
+    path: input.path,
+    sha256: input.sha256 ?? null,
+    size: input.size === null || input.size === undefined ? null : BigInt(input.size),
+    offset: BigInt(input.offset ?? 0),
+    ownerId: input.ownerId,
+    receiverId: input.receiverId ?? null,
+    receiverNetwork: input.receiverId === null || input.receiverId === undefined ? input.receiverNetwork ?? null : null,
+    via: input.via,
+    // Both databases keep milliseconds: the hash must be of what is stored.
+    startedAt: new Date(Math.floor(input.startedAt.getTime())),
+    endedAt: new Date(Math.floor(input.endedAt.getTime())),
+    bytes: BigInt(input.bytes),
+    bytesUp: BigInt(input.bytesUp ?? 0),
+    outcome: input.outcome,
+    reportedBy: input.reportedBy,
+    ticketId: input.ticketId ?? null,
+    recordedAt,
+  };
+}
+
+function isRetryable(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown; meta?: { target?: unknown } } | null;
+  if (e?.code === 'P2002') return JSON.stringify(e.meta?.target ?? '').includes('prevHash') || String(e.message).includes('prevHash');
+  if (e?.code === 'P2034') return true; // write conflict / deadlock
+  return /SQLITE_BUSY|database is locked/i.test(String(e?.message));
+}
