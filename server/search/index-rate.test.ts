@@ -16,3 +16,14 @@ test('a debt bucket lets a burst through, then owes time at its rate, and follow
   rate = 1000;
   expect(bucket.debtMs()).toBe(1);
 });
+
+test('a debt bucket is full again once its burst has refilled', () => {
+  let now = 0;
+  const bucket = new DebtBucket(() => 100, 5, () => now);
+  expect(bucket.isFull()).toBe(true);
+  bucket.take(600);
+  now += 5_000;
+  expect(bucket.isFull()).toBe(false);
+  now += 1_000;
+  expect(bucket.isFull()).toBe(true);
+});

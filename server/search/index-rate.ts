@@ -32,6 +32,12 @@ export class DebtBucket {
     return this.level >= 0 ? 0 : Math.ceil((-this.level / this.rate()) * 1000);
   }
 
+  /** True when the bucket holds its whole burst again: forgetting it now loses nothing. */
+  isFull(): boolean {
+    this.refill();
+    return this.level >= this.rate() * this.burstSeconds;
+  }
+
   private refill(): void {
     const now = this.now();
     const rate = this.rate();

@@ -57,7 +57,10 @@ export class IndexSync {
     readonly logger: Logger,
     sweepIntervalMs: number = EXPIRY_SWEEP_INTERVAL_MS,
   ) {
-    this.sweepTimer = setInterval(() => void this.sweepExpired(), sweepIntervalMs);
+    this.sweepTimer = setInterval(() => {
+      this.forgetIdleAccounts();
+      void this.sweepExpired();
+    }, sweepIntervalMs);
     this.sweepTimer.unref();
   }
 
@@ -92,8 +95,9 @@ export class IndexSync {
     const tunnelBucket = new DebtBucket(() => this.settings.ratePerTunnel, INDEX_BURST_SECONDS);
     const session = new IndexSyncSession(this, tunnel, tunnelBucket, account.bucket, () => {
       this.sessions.delete(session);
-      // The account's bucket lives while one of its tunnels does: a reconnect storm keeps its debt.
-      if (--account.sessions === 0) this.accountBuckets.delete(tunnel.accountId);
+      // The account's bucket outlives its tunnels until it is full again (see forgetIdleAccounts):
+      // reconnecting must not wipe a debt.
+      account.sessions--;
     });
     this.sessions.add(session);
     return session;
@@ -115,6 +119,13 @@ export class IndexSync {
   settingsChanged(): void {
     if (this.settings.search !== 'off') return;
     for (const session of this.sessions) session.refuseAll('forbidden', 'search is off on this edge: the share is not listed');
+  }
+
+  /** Forgets the rate buckets of accounts with no tunnel left whose debt is paid off. */
+  forgetIdleAccounts(): void {
+    for (const [accountId, account] of this.accountBuckets) {
+      if (account.sessions === 0 && account.bucket.isFull()) this.accountBuckets.delete(accountId);
+    }
   }
 
   /** Drops expired shares now; returns how many (0 when the database failed, which is logged). */
