@@ -111,6 +111,28 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     await net.unfirewall('sharer');
     expect((await curlIn('receiver', url)).body).toBe('open');
     listener.kill('SIGKILL');
+
+    // cutEstablished: a connection the receiver opened before is reset (a PC's port closing mid-transfer) at its next packet.
+    const stream = `require('node:net').createServer((s) => { s.on('error', () => {}); setInterval(() => s.write('x'), 50); console.log('connected'); }).listen(8002, () => console.log('up'))`;
+    const holder = net.spawnIn('sharer', process.execPath, ['-e', stream]);
+    let holderOut = '';
+    holder.stdout!.on('data', (chunk: Buffer) => { holderOut += chunk; });
+    await eventually('the holding server', () => (/up/.test(holderOut) ? true : undefined));
+    const held = net.spawnIn('receiver', 'curl', ['-sS', '--http0.9', `http://${net.host('sharer').address}:8002/`]);
+    let heldErr = '';
+    held.stderr!.on('data', (chunk: Buffer) => { heldErr += chunk; });
+    const heldExit = new Promise<number | null>((resolve) => held.once('exit', resolve));
+    await eventually('the receiver to connect', () => (/connected/.test(holderOut) ? true : undefined));
+    await net.firewall('sharer', { cutEstablished: true });
+    try {
+      expect(await heldExit).toBe(56);
+      expect(heldErr).toMatch(/reset/i);
+      // Its own outbound connections still pass.
+      expect((await curlIn('sharer', `${SERVER}/`)).remoteIp).toBe(net.host('edge').address);
+    } finally {
+      await net.unfirewall('sharer');
+      holder.kill('SIGKILL');
+    }
   });
 
   test('relay: a share reached through the edge, also when the sharer is behind a firewall (its tunnel goes out)', async () => {

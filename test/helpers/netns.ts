@@ -68,8 +68,9 @@ export interface TestNetwork {
   host(name: string): NetnsHost;
   /**
    * Drops new inbound TCP connections to `host`. With `cutEstablished`, inbound connections
-   * that are already open are also reset (the PC's port closed mid-transfer); connections the
-   * host opened itself (its tunnel) are never touched.
+   * that are already open are also reset (the PC's port closed mid-transfer), at the peer's next
+   * packet (an ACK of a running download comes at once; an idle connection stays until it
+   * sends); connections the host opened itself (its tunnel) are never touched.
    */
   firewall(host: NetnsHost | string, options?: { cutEstablished?: boolean }): Promise<void>;
   /** Removes the firewall: inbound connections are accepted again. */
