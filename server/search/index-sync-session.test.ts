@@ -298,6 +298,32 @@ describe('index sync session (SQLite)', () => {
     expect(await w.index.getShare('alice-pics')).toBeNull();
   });
 
+  test('a listed share leaves the index when it expires, while its tunnel lives', async () => {
+    const w = await world();
+    const { port, session } = w.tunnel();
+    session.receive(listShare('r1', files(2), { expiresAt: Date.now() + 300 }));
+    await eventually('indexWanted', () => port.of('indexWanted')[0]);
+    await eventually('the expiry refusal', () => port.of('indexRefused')[0]);
+    expect(port.of('indexRefused')[0]).toMatchObject({ routeId: 'r1', code: 'bad_request', message: expect.stringMatching(/expired/) });
+    await w.sync.settled();
+    expect(await w.index.getShare('alice-docs')).toBeNull();
+    expect(port.failures).toEqual([]);
+  });
+
+  test('unlistShare for an own route not listed on this tunnel drops what an earlier connection listed under its name', async () => {
+    const w = await world();
+    const old = w.tunnel('old');
+    await listAndSend(w, old.port, old.session, files(3));
+    old.session.tunnelClosed();
+    // The folder is served again, unlisted: the agent says so.
+    const fresh = w.tunnel('new');
+    fresh.session.receive({ type: 'unlistShare', routeId: 'r1' });
+    await fresh.session.idle();
+    await w.sync.settled();
+    expect(await w.index.getShare('alice-docs')).toBeNull();
+    expect(fresh.port.failures).toEqual([]);
+  });
+
   test('an edge starting marks every share offline', async () => {
     const w = await world();
     const { port, session } = w.tunnel();

@@ -49,7 +49,12 @@ interface Listing {
    */
   state: 'opening' | 'listed' | 'refused';
   readonly expiresAt: number | null;
+  /** Drops the share at its expiry while the tunnel lives (the sweep takes those of gone tunnels). */
+  expiryTimer?: NodeJS.Timeout;
 }
+
+/** Longest delay setTimeout takes; a later expiry is left to the sweep. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * One tunnel's index sync (protocol/index-sync.ts). Messages are handled strictly in the order
@@ -116,7 +121,7 @@ export class IndexSyncSession {
     this.forgetRoute(routeId);
     const listing = this.listings.get(routeId);
     if (listing === undefined) return;
-    this.listings.delete(routeId);
+    this.forgetListing(routeId, listing);
     if (listing.state !== 'refused') void this.write(listing.label, 'remove', () => this.sync.index.removeShare(listing.label));
   }
 
@@ -130,7 +135,7 @@ export class IndexSyncSession {
     this.forgetRoute(routeId);
     const listing = this.listings.get(routeId);
     if (listing === undefined) return;
-    this.listings.delete(routeId);
+    this.forgetListing(routeId, listing);
     if (listing.state !== 'refused' && code === 'replaced') void this.write(listing.label, 'mark offline', () => this.sync.index.setOnline(listing.label, false));
   }
 
@@ -140,6 +145,7 @@ export class IndexSyncSession {
     this.closed = true;
     for (const wake of this.sleepers) wake();
     for (const listing of this.listings.values()) {
+      clearTimeout(listing.expiryTimer);
       if (listing.state !== 'refused') void this.write(listing.label, 'mark offline', () => this.sync.index.setOnline(listing.label, false));
     }
     this.listings.clear();
@@ -167,7 +173,7 @@ export class IndexSyncSession {
     if (this.closed) return;
     if (message.type === 'listShare') await this.list(message);
     else if (message.type === 'indexBatch') await this.apply(message);
-    else this.unlist(message);
+    else await this.unlist(message);
   }
 
   private async list(message: ListShare): Promise<void> {
@@ -205,6 +211,13 @@ export class IndexSyncSession {
     // queued its write (offline, remove) behind openShare already.
     if (this.closed || this.listings.get(routeId) !== listing || listing.state !== 'opening') return;
     listing.state = 'listed';
+    if (listing.expiresAt !== null) {
+      const delay = listing.expiresAt - Date.now();
+      if (delay <= MAX_TIMER_MS) {
+        listing.expiryTimer = setTimeout(() => this.refuse(routeId, listing, 'bad_request', 'the share has expired: it is not listed any more'), Math.max(0, delay));
+        listing.expiryTimer.unref();
+      }
+    }
     const buckets = differingBuckets(stored, parseBucketDigests(message.summary.digests));
     this.logger.info({ routeId, name: label, entries: message.summary.entries, wanted: buckets.length }, 'share listed');
     this.tunnel.send({ type: 'indexWanted', requestId: message.requestId, routeId, buckets });
@@ -245,17 +258,34 @@ export class IndexSyncSession {
     }
   }
 
-  private unlist(message: UnlistShare): void {
+  /**
+   * A share stops: it leaves the index. For one of this tunnel's own http routes that is not
+   * listed here, it drops what the index may still hold of the name from an earlier connection
+   * (an agent serving the folder unlisted now says so, and the old listing goes).
+   */
+  private async unlist(message: UnlistShare): Promise<void> {
     const { routeId } = message;
     const listing = this.listings.get(routeId);
-    if (listing === undefined) {
+    const label = listing?.label ?? this.tunnel.httpRouteLabel(routeId);
+    if (label === undefined) {
       if (this.goneRoutes.has(routeId) || this.tunnel.holdsRoute(routeId)) return;
       throw new UdnsError('protocol_violation', 'unlistShare for a share that is not listed on this tunnel');
     }
-    this.listings.delete(routeId);
     this.forgetRoute(routeId);
-    this.logger.info({ routeId, name: listing.label }, 'share unlisted');
-    if (listing.state !== 'refused') void this.write(listing.label, 'remove', () => this.sync.index.removeShare(listing.label));
+    if (listing !== undefined) {
+      this.forgetListing(routeId, listing);
+      this.logger.info({ routeId, name: label }, 'share unlisted');
+      if (listing.state !== 'refused') void this.write(label, 'remove', () => this.sync.index.removeShare(label));
+      return;
+    }
+    // A delete each time: held to the rate like batches.
+    if (!(await this.waitForRate(1))) return;
+    await this.write(label, 'remove', () => this.sync.index.removeShare(label));
+  }
+
+  private forgetListing(routeId: string, listing: Listing): void {
+    clearTimeout(listing.expiryTimer);
+    if (this.listings.get(routeId) === listing) this.listings.delete(routeId);
   }
 
   /**
@@ -266,6 +296,7 @@ export class IndexSyncSession {
   private refuse(routeId: string, listing: Listing, code: ErrorCode, message: string): void {
     if (listing.state === 'refused') return;
     listing.state = 'refused';
+    clearTimeout(listing.expiryTimer);
     this.logger.info({ routeId, name: listing.label, code, reason: message }, 'share refused by the index');
     this.tunnel.send({ type: 'indexRefused', routeId, code, message });
     void this.write(listing.label, 'remove', () => this.sync.index.removeShare(listing.label));
