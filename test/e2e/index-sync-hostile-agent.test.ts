@@ -5,6 +5,7 @@ import {
   INDEX_BUCKETS, INDEX_WINDOW, MAX_INDEX_BATCH_ENTRIES, MAX_INDEX_PATH_BYTES, bucketDigestsHex, bucketOf, entryDigest,
   type IndexEntry,
 } from '../../protocol/index.js';
+import { parseEdgeConfig } from '../../server/config.js';
 import { openAccountStore, type AccountStore } from '../../server/accounts/account-store.js';
 import { INDEX_BURST_SECONDS } from '../../server/search/index-sync.js';
 import { LIST_SHARE_COST } from '../../server/search/index-sync-session.js';
@@ -172,6 +173,25 @@ describe('a hostile agent against the index sync', () => {
     expect(errorsLoggedSince(logOffset)).toEqual([]);
     agent.destroy();
     await eventually('the share offline', async () => ((await index.getShare(`${label}-2`))?.online === false ? true : undefined));
+  });
+
+  test('a reload to --search off refuses and drops listed shares and refuses new listings; the tunnels stay', async () => {
+    const { agent, label, routeId } = await listedShare();
+    const next = (changes: Record<string, unknown>) => parseEdgeConfig({ ...edge.edge.config, tcpPorts: '30000-30999', ...changes });
+    try {
+      expect(edge.edge.applyConfig(next({ search: 'off' })).applied).toEqual(['search']);
+      expect(await agent.waitFor('indexRefused', (m) => m.routeId === routeId)).toMatchObject({ code: 'forbidden' });
+      await eventually('the share dropped', async () => ((await index.getShare(label)) === null ? true : undefined));
+      agent.send({ type: 'listShare', requestId: 3, routeId, locked: false, summary: summary(FILES) });
+      await eventually('a second refusal', () => (agent.messages.filter((m) => m.type === 'indexRefused').length === 2 ? true : undefined));
+      expect(await index.getShare(label)).toBeNull();
+    } finally {
+      edge.edge.applyConfig(next({ search: 'members' }));
+    }
+    agent.send({ type: 'listShare', requestId: 4, routeId, locked: false, summary: summary(FILES) });
+    expect((await agent.waitFor('indexWanted', (m) => m.requestId === 4)).buckets).toHaveLength(3);
+    expect(agent.messages.filter((m) => m.type === 'error')).toEqual([]);
+    agent.destroy();
   });
 
   test('a flood of batches within the window: the acks slow to the rate, the edge answers visitors meanwhile', async () => {
