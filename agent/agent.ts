@@ -46,6 +46,8 @@ export const AgentOptions = z.object({
    * (agent/transfer/); 0: an ephemeral one. Only used when a share route is there.
    */
   transferPort: z.number().int().min(0).max(65535).default(0),
+  /** The port receivers reach the transfer port on, when a router forwards another one to it. */
+  transferPublicPort: z.number().int().min(1).max(65535).optional(),
   /** No direct or push transfers: shares go through the edge only. */
   noTransfers: z.boolean().default(false),
 }).strict();
@@ -69,6 +71,8 @@ export interface Agent extends EventEmitter {
   addRoute(spec: RouteSpec): Promise<{ route: ManagedRoute; published: PublishedRoute | null }>;
   /** Withdraws a route; the others' visitors carry on. */
   removeRoute(route: ManagedRoute): void;
+  /** Direct and push transfers of the share routes; null without share routes or with noTransfers. */
+  readonly transfers: TransferAgent | null;
   stop(): void;
 }
 
@@ -118,7 +122,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   }
   connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
   if (!options.noTransfers && options.routes.some((route) => route.kind === 'share')) {
-    const transfers = new TransferAgent(options.transferPort, log.child({ component: 'transfers' }));
+    const transfers = new TransferAgent(options.transferPort, log.child({ component: 'transfers' }), options.transferPublicPort);
     try {
       await transfers.listen();
     } catch (error) {

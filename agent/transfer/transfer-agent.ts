@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import tls from 'node:tls';
 import {
@@ -43,7 +44,7 @@ interface TransferConnection {
  * port, or ours to the receiver's listener for a push) on which the share's own HTTP server
  * answers only the ticket's file: any other path gets 403, and only GET and HEAD are allowed.
  */
-export class TransferAgent {
+export class TransferAgent extends EventEmitter {
   private readonly book = new TicketBook();
   readonly listener: TransferListener;
   /** Share routes by route id of the current tunnel. */
@@ -56,7 +57,15 @@ export class TransferAgent {
   /** Set by whoever keeps transfer records; see {@link TransferServedReporter}. */
   reportServed: TransferServedReporter | null = null;
 
-  constructor(port: number, private readonly logger: AgentLogger) {
+  private readonly sockets = new Set<tls.TLSSocket>();
+
+  /**
+   * `publicPort`: the port receivers reach the listener on, when a router forwards another
+   * port to it (default: the listener's own). Emits `'connection'` (socket, via) for each
+   * direct or push connection it serves.
+   */
+  constructor(port: number, private readonly logger: AgentLogger, private readonly publicPort?: number) {
+    super();
     this.listener = new TransferListener(port, (identity, socket) => this.book.take(identity, socket, 'direct')?.psk ?? null, (socket) => {
       const armed = this.book.usedBy(socket);
       if (!armed) {
@@ -89,7 +98,7 @@ export class TransferAgent {
   routeAdopted(routeId: string, route: RouteHandler): void {
     if (!(route instanceof ShareRoute)) return;
     this.routes.set(routeId, route);
-    this.send?.({ type: 'offerTransfer', routeId, port: this.listener.port, key: this.key });
+    this.send?.({ type: 'offerTransfer', routeId, port: this.publicPort ?? this.listener.port, key: this.key });
   }
 
   /** Handles the edge's transfer messages; false for any other message. */
@@ -111,7 +120,12 @@ export class TransferAgent {
 
   close(): void {
     this.listener.close();
-    this.http.closeAllConnections();
+    this.dropConnections();
+  }
+
+  /** Ends every direct and push connection being served (the receivers fall back and resume). */
+  dropConnections(): void {
+    for (const socket of this.sockets) socket.destroy();
   }
 
   private refuse(ticket: TransferTicket, reason: TransferFailure): true {
@@ -157,9 +171,11 @@ export class TransferAgent {
     const connection: TransferConnection = { armed: ticket, route, startedAt: Date.now(), bytes: 0, complete: false };
     this.connections.set(socket, connection);
     this.active.set(route, (this.active.get(route) ?? 0) + 1);
+    this.sockets.add(socket);
     socket.on('error', (error) => this.logger.debug({ err: error }, 'transfer connection error'));
     socket.setTimeout(TRANSFER_IDLE_MS, () => socket.destroy());
     socket.once('close', () => {
+      this.sockets.delete(socket);
       this.active.set(route, (this.active.get(route) ?? 1) - 1);
       const served: TransferServed = {
         type: 'transferServed', ticketId: ticket.ticketId, routeId: ticket.routeId, path: ticket.path, via,
@@ -170,6 +186,7 @@ export class TransferAgent {
       this.reportServed?.(served);
     });
     this.logger.info({ ticket: ticket.ticketId.slice(0, 8), via, path: ticket.path, peer: plainAddress(socket.remoteAddress ?? '') }, 'transfer connection open');
+    this.emit('connection', socket, via);
     this.http.emit('connection', socket);
   }
 
