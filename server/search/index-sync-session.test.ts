@@ -5,7 +5,7 @@ import {
   type EdgeMessage, type IndexBatch, type IndexEntry, type ListShare, type UdnsError,
 } from '../../protocol/index.js';
 import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
-import { sqliteBackend, type TestBackend } from '../../test/helpers/test-databases.js';
+import { findPostgresBinaries, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
 import { eventually } from '../../test/helpers/eventually.js';
 import { INDEX_BURST_SECONDS, IndexSync, type IndexSyncSettings } from './index-sync.js';
 import { LIST_SHARE_COST, type IndexSyncSession, type IndexSyncTunnel } from './index-sync-session.js';
@@ -13,7 +13,7 @@ import type { SearchIndex } from './search-index.js';
 import { createSearchIndex } from './sql-search-index.js';
 
 /*
- * The edge's index sync against a real store (SQLite files). The tunnel is the one stand-in:
+ * The edge's index sync against a real store (SQLite files, and a private PostgreSQL cluster). The tunnel is the one stand-in:
  * its port (IndexSyncTunnel) is what TunnelSession gives the sync, and test/e2e/index-sync-*
  * drives the real one with a hostile agent and a real agent.
  */
@@ -66,10 +66,13 @@ function batch(routeId: string, seq: number, extra: Partial<IndexBatch> = {}): I
 
 const files = (count: number, prefix = 'report'): IndexEntry[] => Array.from({ length: count }, (_, i) => entry(`/docs/${prefix}-${i}.pdf`));
 
-describe('index sync session (SQLite)', () => {
+const pgBin = findPostgresBinaries();
+requirePostgresInCi(pgBin);
+
+describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('index sync session on %s', (dialect) => {
   let backend: TestBackend;
   const cleanups: Array<() => Promise<void>> = [];
-  beforeAll(() => { backend = sqliteBackend(); });
+  beforeAll(async () => { backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!); }, 60_000);
   afterEach(async () => { for (const cleanup of cleanups.splice(0).reverse()) await cleanup(); });
   afterAll(() => backend.cleanup());
 
@@ -85,7 +88,7 @@ describe('index sync session (SQLite)', () => {
 
   async function world(overrides: Partial<IndexSyncSettings> = {}): Promise<World> {
     const db = await backend.fresh();
-    const store = await openAccountStore({ dataDir: db.dataDir });
+    const store = await openAccountStore({ dataDir: db.dataDir, databaseUrl: db.databaseUrl });
     const alice = (await store.createAccount('alice')).account.id;
     await store.claimName(alice, 'alice-docs');
     await store.claimName(alice, 'alice-pics');
