@@ -44,8 +44,9 @@ form.search{background:var(--card);border:1px solid var(--line);border-radius:12
 .row{display:flex;gap:.5rem}
 input,select{font:inherit;padding:.45rem .6rem;border:1px solid var(--line);border-radius:8px;background:#fff;color:var(--fg);min-width:0}
 .row input[type=search]{flex:1}
-.filters{display:grid;grid-template-columns:repeat(4,1fr);gap:.5rem;margin-top:.6rem}
-.filters label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted);gap:.15rem}
+.filters{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:.5rem;margin-top:.6rem}
+.filters label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted);gap:.15rem;min-width:0}
+.filters input,.filters select{width:100%}
 .alert{margin:0 0 1rem;padding:.6rem .85rem;border-radius:8px;background:var(--accent-bg);color:#1e3a8a}
 .alert-error{background:var(--danger-bg);color:var(--danger)}
 .summary{color:var(--muted);margin:0 0 .5rem}
@@ -67,7 +68,7 @@ nav.pages{display:flex;justify-content:space-between;align-items:center;margin:1
 footer{color:var(--muted);font-size:.85rem;margin:1.5rem 0}
 @media (max-width:40rem){
 main{padding:.6rem}
-.filters{grid-template-columns:1fr 1fr}
+.filters{grid-template-columns:repeat(2,minmax(0,1fr))}
 .hit{grid-template-columns:1fr}
 .hit .actions{grid-row:auto;grid-column:1;margin-top:.35rem}
 .hit .actions .btn{width:100%}
@@ -129,7 +130,7 @@ function resultsBody(state: Extract<SearchPageState, { view: 'results' }>): stri
   const { form, member, error, result } = state;
   const who = member === null
     ? ''
-    : `<div class="who">signed in as <b>${escapeHtml(member)}</b><form method="post" action="/search/logout"><button class="btn btn-small" type="submit">Sign out</button></form></div>`;
+    : `<div class="who"><span>signed in as <b>${escapeHtml(member)}</b></span><form method="post" action="/search/logout"><button class="btn btn-small" type="submit">Sign out</button></form></div>`;
   const option = (kind: string): string => `<option value="${kind}"${form.type === kind ? ' selected' : ''}>${kind}</option>`;
   const field = (name: string, label: string, placeholder: string): string =>
     `<label>${label}<input name="${name}" value="${escapeHtml(form[name] ?? '')}" placeholder="${placeholder}" maxlength="32" autocomplete="off"></label>`;

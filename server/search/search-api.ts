@@ -169,8 +169,9 @@ function sendPage(res: Response, status: number, state: SearchPageState): void {
   res.status(status)
     .set('Content-Security-Policy', page.csp)
     .set('Cache-Control', 'no-store')
-    // The query is in the page's URL: a click on a result must not hand it to the sharer.
-    .set('Referrer-Policy', 'no-referrer')
+    // The query is in the page's URL: a click on a result (another origin) must not hand it to
+    // the sharer. Not no-referrer: browsers then send `Origin: null` on the sign-in form's POST.
+    .set('Referrer-Policy', 'same-origin')
     .set('X-Content-Type-Options', 'nosniff')
     .type('html')
     .send(page.html);
