@@ -7,7 +7,7 @@ import { AgentProcess } from '../helpers/agent-process.js';
 import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
 import { eventually } from '../helpers/eventually.js';
 import { createTestNetwork, netnsSkipReason, type TestNetwork } from '../helpers/netns.js';
-import { runCli, spawnCli } from '../helpers/test-agent.js';
+import { expectCleanFailure, runCli, spawnCli } from '../helpers/test-agent.js';
 
 /*
  * The three transfer paths between real hosts: the edge, a sharer and a receiver each in their
@@ -21,6 +21,13 @@ const skip = netnsSkipReason();
 const DOMAIN = 'udns.test';
 const SERVER = `http://${DOMAIN}`;
 const BIG_BYTES = 64 * 1024 * 1024;
+/** The file of the path tests: big enough that relaying it dwarfs any control traffic. */
+const MEDIUM_BYTES = 8 * 1024 * 1024;
+/**
+ * What a direct or push download may still add to the edge's relay counter: the share target's
+ * HEAD through the edge before the ticket (a few hundred bytes), never a byte of the file.
+ */
+const CONTROL_BYTES = 64 * 1024;
 
 function sha256File(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -33,6 +40,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
   let work: string;
   let shareDir: string;
   let bigSha: string;
+  let mediumSha: string;
   const agents: AgentProcess[] = [];
   let share: AgentProcess;
 
@@ -48,6 +56,22 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     const { stdout } = await net.runIn(host, 'curl', ['-sS', '--fail', '--max-time', '10', '-w', '\n%{remote_ip}', url]);
     const lines = stdout.split('\n');
     return { remoteIp: lines.pop()!, body: lines.join('\n') };
+  };
+
+  let downloads = 0;
+  /** `udns get <share>/<file> [extra]` in the receiver: its result, the saved file, and what the edge relayed meanwhile. */
+  const getIn = async (file: string, extra: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string; saved: string; relayed: number }> => {
+    const saved = path.join(work, `download-${++downloads}-${file}`);
+    const before = await relayedBytes();
+    const result = await udnsIn('receiver', ['get', `${share.url}/${file}`, '-o', saved, '--no-progress', ...extra]);
+    return { ...result, saved, relayed: (await relayedBytes()) - before };
+  };
+  /** Waits until the edge's transfer check of the sharer's port has the given outcome (a ticket without a receiver port: direct or relay). */
+  const sharerReachable = async (reachable: boolean): Promise<void> => {
+    await eventually(`the sharer's transfer port to be ${reachable ? 'reachable' : 'unreachable'} for the edge`, async () => {
+      const answer = await apiIn('receiver', 'POST', '/transfers', { url: `${share.url}/medium.bin` });
+      return answer.body?.via === (reachable ? 'direct' : 'relay') ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 500 });
   };
 
   /** An edge API call from inside `host` (curl), with the admin token. */
@@ -77,6 +101,8 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     for (let written = 0; written < BIG_BYTES; written += 1 << 20) fs.writeSync(fd, randomBytes(1 << 20));
     fs.closeSync(fd);
     bigSha = sha256File(big);
+    fs.writeFileSync(path.join(shareDir, 'medium.bin'), randomBytes(MEDIUM_BYTES));
+    mediumSha = sha256File(path.join(shareDir, 'medium.bin'));
     const configFile = path.join(work, 'edge.yml');
     // Direct checks every second, so a firewall change shows in DNS within one probe timeout (3 s).
     fs.writeFileSync(configFile, 'directRecheckSeconds: 1\n');
@@ -137,16 +163,18 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
 
   test('relay: a share reached through the edge, also when the sharer is behind a firewall (its tunnel goes out)', async () => {
     expect(share.url).toBe(`http://files.${DOMAIN}`);
+    // A visitor without a login: through the edge, as always.
     const out = path.join(work, 'relay-small.txt');
-    const first = await udnsIn('receiver', ['get', `${share.url}/small.txt`, '-o', out, '--no-progress']);
+    const first = await runCli(['get', `${share.url}/small.txt`, '-o', out, '--no-progress'], {}, { netns: net.host('receiver').netns });
     expect(first.stderr).toBe('');
     expect(fs.readFileSync(out, 'utf8')).toBe('hello across namespaces\n');
 
     await net.firewall('sharer');
     try {
       const again = path.join(work, 'relay-small-2.txt');
-      const second = await udnsIn('receiver', ['get', `${share.url}/small.txt`, '-o', again, '--no-progress']);
+      const second = await udnsIn('receiver', ['get', `${share.url}/small.txt`, '-o', again, '--no-progress', '--via', 'relay']);
       expect(second.code).toBe(0);
+      expect(second.stderr).toBe('udns: transferred via relay\n');
       expect(second.stdout).toMatch(/SHA-256 verified/);
       expect(fs.readFileSync(again, 'utf8')).toBe('hello across namespaces\n');
     } finally {
@@ -177,6 +205,79 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     } finally {
       await net.unfirewall('sharer');
     }
+  });
+
+  describe('the three paths, chosen automatically (the relay counter proves which went through the edge)', () => {
+    test('nobody firewalled: direct, and the edge relays none of the file', async () => {
+      await sharerReachable(true);
+      const got = await getIn('medium.bin');
+      expect(got.code).toBe(0);
+      expect(got.stderr.trim()).toBe('udns: transferred via direct');
+      expect(got.stdout).toMatch(/SHA-256 verified/);
+      expect(sha256File(got.saved)).toBe(mediumSha);
+      expect(got.relayed).toBeLessThan(CONTROL_BYTES);
+    });
+
+    test('the sharer firewalled, the receiver open: push (the sharer connects out), and the edge relays none of the file', async () => {
+      await net.firewall('sharer');
+      try {
+        await sharerReachable(false);
+        const got = await getIn('medium.bin');
+        expect(got.code).toBe(0);
+        expect(got.stderr.trim()).toBe('udns: transferred via push');
+        expect(sha256File(got.saved)).toBe(mediumSha);
+        expect(got.relayed).toBeLessThan(CONTROL_BYTES);
+      } finally {
+        await net.unfirewall('sharer');
+      }
+    });
+
+    test('both firewalled: relay, every byte through the edge', async () => {
+      await net.firewall('sharer');
+      await net.firewall('receiver');
+      try {
+        await sharerReachable(false);
+        const got = await getIn('medium.bin');
+        expect(got.code).toBe(0);
+        expect(got.stderr.trim()).toBe('udns: transferred via relay');
+        expect(sha256File(got.saved)).toBe(mediumSha);
+        expect(got.relayed).toBeGreaterThanOrEqual(MEDIUM_BYTES);
+      } finally {
+        await net.unfirewall('receiver');
+        await net.unfirewall('sharer');
+      }
+    });
+  });
+
+  describe('each path forced with --via', () => {
+    test('direct, push and relay each work when forced, and only relay goes through the edge', async () => {
+      await sharerReachable(true);
+      for (const via of ['direct', 'push', 'relay'] as const) {
+        const got = await getIn('medium.bin', ['--via', via]);
+        expect(got.code, got.stderr).toBe(0);
+        expect(got.stderr.trim()).toBe(`udns: transferred via ${via}`);
+        expect(sha256File(got.saved)).toBe(mediumSha);
+        if (via === 'relay') expect(got.relayed).toBeGreaterThanOrEqual(MEDIUM_BYTES);
+        else expect(got.relayed).toBeLessThan(CONTROL_BYTES);
+      }
+    });
+
+    test('a forced path that cannot work fails with one clear line and saves nothing', async () => {
+      await net.firewall('sharer');
+      await net.firewall('receiver');
+      try {
+        await sharerReachable(false);
+        for (const [via, why] of [['direct', /not reachable from outside/], ['push', /not reachable from the edge/]] as const) {
+          const got = await getIn('medium.bin', ['--via', via]);
+          expectCleanFailure(got, new RegExp(`^udns: .*${via}.*`));
+          expect(got.stderr).toMatch(why);
+          expect(fs.existsSync(got.saved)).toBe(false);
+        }
+      } finally {
+        await net.unfirewall('receiver');
+        await net.unfirewall('sharer');
+      }
+    });
   });
 
   test('direct mode of an http route: the receiver connects to the sharer itself while it is reachable, through the edge once it is firewalled', async () => {
