@@ -59,6 +59,19 @@ export interface SearchQuery {
   readonly nowMs: number;
 }
 
+/** What a search returns. */
+export interface SearchResult {
+  readonly hits: SearchHit[];
+  /** Matching files (a lower bound when `truncated`). */
+  readonly total: number;
+  /**
+   * More files matched the words than the edge ranks for one query (SEARCH_CANDIDATES in
+   * sql-search-index.ts): `total` counts those it ranked and the hits are the best of them.
+   * Show "N+ results" and suggest more words. Absent or false: total and order are exact.
+   */
+  readonly truncated?: boolean;
+}
+
 /** Limits the store enforces inside its transactions (so two edges cannot overshoot them together). */
 export interface IndexLimits {
   readonly entriesPerShare: number;
@@ -90,5 +103,5 @@ export interface SearchIndex {
   /** Drops every share whose expiry is past; returns how many. */
   removeExpired(nowMs: number): Promise<number>;
   getShare(label: string): Promise<ListedShare | null>;
-  search(query: SearchQuery): Promise<{ hits: SearchHit[]; total: number }>;
+  search(query: SearchQuery): Promise<SearchResult>;
 }

@@ -5,7 +5,7 @@ import { generateFiles } from '../../bench/search/file-names.js';
 import { findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
 import type { SearchIndex, SearchQuery } from './search-index.js';
 import { searchKey, splitSharePath } from './search-text.js';
-import { createSearchIndex } from './sql-search-index.js';
+import { SEARCH_CANDIDATES, createSearchIndex } from './sql-search-index.js';
 
 const pgBin = findPostgresBinaries();
 requirePostgresInCi(pgBin);
@@ -314,6 +314,28 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     await index.applyBatch('alice-docs', { reset: [], upserts: [entry('/2024_연말보고서_최종.hwp')], removes: [] }, LIMITS);
     expect(await paths(index, ['보고서'.normalize('NFD')])).toContain('alice-docs:/2024_연말보고서_최종.hwp');
     expect(await paths(index, ['말보'])).toEqual(['alice-docs:/2024_연말보고서_최종.hwp']);
+  }, 120_000);
+
+  test('a query matching more files than one search ranks says so; filters apply before the cut', async () => {
+    const { index, alice, bob } = await setUp();
+    await index.openShare({ label: 'alice-docs', accountId: alice, locked: false, expiresAt: null });
+    await index.openShare({ label: 'bob', accountId: bob, locked: false, expiresAt: null });
+    await index.applyBatch('bob', { reset: [], upserts: [entry('/scan/scan-0001.pdf', { type: 'application/pdf' })], removes: [] }, LIMITS);
+    const limits = { entriesPerShare: 10_000, entriesPerAccount: 10_000 };
+    const files = Array.from({ length: SEARCH_CANDIDATES + 10 }, (_, i) => entry(`/scans/scan-${i}.jpg`, { type: 'image/jpeg', mtime: NOW - i }));
+    for (let i = 0; i < files.length; i += 500) await index.applyBatch('alice-docs', { reset: [], upserts: files.slice(i, i + 500), removes: [] }, limits);
+    const broad = await index.search(query(['scan'], { limit: 5 }));
+    expect(broad.truncated).toBe(true);
+    expect(broad.total).toBe(SEARCH_CANDIDATES + 1);
+    expect(broad.hits).toHaveLength(5);
+    const scores = broad.hits.map((h) => h.score);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    // The owner's and the type's filters narrow before the cut, so bob's one file is found.
+    expect(await index.search(query(['scan'], { owner: 'bob' }))).toMatchObject({ total: 1, hits: [{ label: 'bob', path: '/scan/scan-0001.pdf' }] });
+    expect((await index.search(query(['scan'], { kind: 'pdf' }))).hits.map((h) => h.label)).toEqual(['bob']);
+    const narrow = await index.search(query(['scan', '4999']));
+    expect(narrow.truncated).toBeUndefined();
+    expect(narrow.hits.map((h) => h.path)).toEqual(['/scans/scan-4999.jpg']);
   }, 120_000);
 
   test('a file whose name has no letters or digits is stored and harmless', async () => {

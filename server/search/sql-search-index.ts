@@ -3,7 +3,7 @@ import { UdnsError } from '../../protocol/errors.js';
 import { INDEX_BUCKETS, IndexEntry, IndexPath, MAX_INDEX_BATCH_ENTRIES, bucketOf, entryDigest } from '../../protocol/index-sync.js';
 import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import type { Dialect } from '../accounts/database-target.js';
-import { MEDIA_KINDS, type ApplyOutcome, type IndexLimits, type ListedShare, type SearchHit, type SearchIndex, type SearchQuery } from './search-index.js';
+import { MEDIA_KINDS, type ApplyOutcome, type IndexLimits, type ListedShare, type SearchHit, type SearchIndex, type SearchQuery, type SearchResult } from './search-index.js';
 import { indexTerms, mediaKind, queryTerms, searchKey, splitSharePath } from './search-text.js';
 
 /*
@@ -28,6 +28,16 @@ export const MAX_QUERY_WORD_CHARS = 100;
 export const MAX_QUERY_CHARS = 512;
 export const MAX_SEARCH_LIMIT = 200;
 export const MAX_SEARCH_OFFSET = 10_000;
+
+/**
+ * Matches ranked per query at most. Ranking reads each candidate's row, a few microseconds
+ * apiece: a word found in 30,000 of a million files would take ~100 ms, so a broader query
+ * ranks the first 5,000 matches (SQLite: the most recently indexed) and says so (truncated).
+ */
+export const SEARCH_CANDIDATES = 5000;
+
+const SQLITE_MMAP_BYTES = 1024 ** 3;
+const SQLITE_CACHE_KIB = 64 * 1024;
 
 /** Rows per INSERT statement (16 parameters each: well under both databases' limits). */
 const INSERT_CHUNK = 500;
@@ -158,6 +168,15 @@ class SqlSearchIndex implements SearchIndex {
     this.#client = client;
     this.#dialect = dialect;
     this.#sql = this.#wrap(client);
+    if (dialect === 'sqlite') {
+      // Ranking reads one row per candidate at random: through mmap instead of read() calls,
+      // with a larger page cache, that is about 3× faster on a 1M-file index (measured:
+      // 288 → 103 ms for 27,000 candidates). The store has one connection, so this covers it.
+      // An optimisation only: if it fails, searches work as before.
+      void client.$queryRawUnsafe(`PRAGMA mmap_size = ${SQLITE_MMAP_BYTES}`)
+        .then(() => client.$queryRawUnsafe(`PRAGMA cache_size = -${SQLITE_CACHE_KIB}`))
+        .catch(() => undefined);
+    }
   }
 
   /** `?` placeholders become `$1…` for PostgreSQL; no SQL here has a `?` inside a literal. */
@@ -237,11 +256,11 @@ class SqlSearchIndex implements SearchIndex {
           entries -= await sql.run(`DELETE FROM "IndexedFile" WHERE "shareId" = ${shareId} AND "bucket" IN (${reset.map(intLiteral).join(',')})`);
         }
         if (removes.length > 0) {
-          entries -= await sql.run(`DELETE FROM "IndexedFile" WHERE "shareId" = ${shareId} AND "path" IN (${removes.map(() => '?').join(',')})`, ...removes);
+          entries -= await sql.run(`DELETE FROM "IndexedFile" WHERE "shareId" = ${shareId} AND "path" IN (${this.#pathList()})`, JSON.stringify(removes));
         }
         if (rows.length > 0) {
           const paths = rows.map((row) => row.path);
-          const [existing] = await sql.rows(`SELECT count(*) AS "n" FROM "IndexedFile" WHERE "shareId" = ${shareId} AND "path" IN (${paths.map(() => '?').join(',')})`, ...paths);
+          const [existing] = await sql.rows(`SELECT count(*) AS "n" FROM "IndexedFile" WHERE "shareId" = ${shareId} AND "path" IN (${this.#pathList()})`, JSON.stringify(paths));
           entries += rows.length - num(existing?.n ?? 0);
           for (let i = 0; i < rows.length; i += INSERT_CHUNK) await this.#upsert(sql, share.id, rows.slice(i, i + INSERT_CHUNK));
         }
@@ -280,19 +299,33 @@ class SqlSearchIndex implements SearchIndex {
     return read(true);
   }
 
+  /**
+   * One parameter for a whole list: a JSON array the database expands (json_each /
+   * json_array_elements). Prisma's raw queries cost microseconds per parameter, which made
+   * 500-row INSERTs with 5,000 parameters the slowest part of a bulk load.
+   */
+  #jsonRows(): string {
+    return this.#dialect === 'sqlite' ? `json_each(?)` : `json_array_elements(?::json)`;
+  }
+
+  #pathList(): string {
+    return this.#dialect === 'sqlite' ? `SELECT "value" FROM json_each(?)` : `SELECT json_array_elements_text(?::json)`;
+  }
+
   async #upsert(sql: Sql, shareId: number, rows: FileRow[]): Promise<void> {
-    const values: string[] = [];
-    const params: unknown[] = [];
-    for (const row of rows) {
-      values.push(`(${intLiteral(shareId)}, ?, ?, ?, ${intLiteral(row.size)}, ${intLiteral(row.mtime)}, ?, ?, ?, ${intLiteral(row.bucket)}, ${intLiteral(row.digest)}, ?, ?, ?)`);
-      params.push(row.path, row.name, row.folder, row.type, row.kind, row.sha256, row.nameKey, row.folderKey, row.terms);
-    }
+    const json = JSON.stringify(rows.map((r) => [r.path, r.name, r.folder, r.size, r.mtime, r.type, r.kind, r.sha256, r.bucket, r.digest, r.nameKey, r.folderKey, r.terms]));
+    const sqlite = this.#dialect === 'sqlite';
+    const e = sqlite ? '"value"' : 'e';
+    const big = (i: number) => (sqlite ? `${e} ->> ${i}` : `(${e} ->> ${i})::bigint`);
+    const int = (i: number) => (sqlite ? `${e} ->> ${i}` : `(${e} ->> ${i})::integer`);
+    const text = (i: number) => `${e} ->> ${i}`;
     const columns = ['size', 'mtime', 'type', 'kind', 'sha256', 'bucket', 'digest', 'nameKey', 'folderKey', 'terms'];
     await sql.run(
       `INSERT INTO "IndexedFile" ("shareId", "path", "name", "folder", "size", "mtime", "type", "kind", "sha256", "bucket", "digest", "nameKey", "folderKey", "terms")
-       VALUES ${values.join(', ')}
+       SELECT ${intLiteral(shareId)}, ${text(0)}, ${text(1)}, ${text(2)}, ${big(3)}, ${big(4)}, ${text(5)}, ${text(6)}, ${text(7)}, ${int(8)}, ${int(9)}, ${text(10)}, ${text(11)}, ${text(12)}
+       FROM ${this.#jsonRows()}${sqlite ? '' : ' AS e'} WHERE TRUE
        ON CONFLICT ("shareId", "path") DO UPDATE SET ${columns.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`,
-      ...params,
+      json,
     );
   }
 
@@ -335,7 +368,7 @@ class SqlSearchIndex implements SearchIndex {
     };
   }
 
-  async search(query: SearchQuery): Promise<{ hits: SearchHit[]; total: number }> {
+  async search(query: SearchQuery): Promise<SearchResult> {
     const parsed = SearchQuerySchema.safeParse(query);
     if (!parsed.success) throw badRequest('search', parsed.error);
     const q = parsed.data;
@@ -346,27 +379,31 @@ class SqlSearchIndex implements SearchIndex {
     if (keys.length === 0) throw new UdnsError('bad_request', 'give at least one word with a letter or digit to search for');
 
     const sqlite = this.#dialect === 'sqlite';
-    const contains = (haystack: string) => (sqlite ? `instr(${haystack}, ?) > 0` : `strpos(${haystack}, ?) > 0`);
+    const position = (haystack: string, needle: string) => (sqlite ? `instr(${haystack}, ${needle})` : `strpos(${haystack}, ${needle})`);
     const params: unknown[] = [];
     const where: string[] = [];
 
-    // Full-text candidates: every word's bigrams (or one-character prefixes).
+    // 1. Candidates: the full-text match on every word's bigrams (or one-character prefixes),
+    //    the exact check of each word within the name or the folder, and the filters; at most
+    //    SEARCH_CANDIDATES + 1 of them (SQLite: the most recently indexed first).
     const terms = keys.map(queryTerms);
     const all = [...new Set(terms.flatMap((t) => t.all))];
     const prefixes = [...new Set(terms.flatMap((t) => t.prefixes))];
+    let from: string;
     if (sqlite) {
-      const match = [...all.map((term) => `"${term}"`), ...prefixes.map((term) => `"${term}"*`)].join(' AND ');
-      where.push(`f."id" IN (SELECT "rowid" FROM "IndexedFileTerms" WHERE "IndexedFileTerms" MATCH ?)`);
-      params.push(match);
+      // CROSS JOIN keeps the FTS table as the outer loop, so rows come in its rowid order and
+      // the LIMIT stops the scan early.
+      from = `"IndexedFileTerms" t CROSS JOIN "IndexedFile" f ON f."id" = t."rowid"`;
+      where.push(`"IndexedFileTerms" MATCH ?`);
+      params.push([...all.map((term) => `"${term}"`), ...prefixes.map((term) => `"${term}"*`)].join(' AND '));
     } else {
+      from = `"IndexedFile" f`;
       const lexeme = (term: string) => `'${term.replace(/['\\]/g, (c) => `\\${c}`)}'`;
-      const tsquery = [...all.map(lexeme), ...prefixes.map((term) => `${lexeme(term)}:*`)].join(' & ');
       where.push(`array_to_tsvector(string_to_array(f."terms", ' ')) @@ ?::tsquery`);
-      params.push(tsquery);
+      params.push([...all.map(lexeme), ...prefixes.map((term) => `${lexeme(term)}:*`)].join(' & '));
     }
-    // The exact check: each word within the name or within the folder.
     for (const key of keys) {
-      where.push(`(${contains('f."nameKey"')} OR ${contains('f."folderKey"')})`);
+      where.push(`(${position('f."nameKey"', '?')} > 0 OR ${position('f."folderKey"', '?')} > 0)`);
       params.push(key, key);
     }
     where.push(`(s."expiresAt" IS NULL OR s."expiresAt" > ${intLiteral(q.nowMs)})`);
@@ -381,37 +418,38 @@ class SqlSearchIndex implements SearchIndex {
       where.push(`a."name" = ?`);
       params.push(q.owner);
     }
+    const candidates = `SELECT f."id" FROM ${from} JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId"
+      WHERE ${where.join(' AND ')}${sqlite ? ' ORDER BY t."rowid" DESC' : ''} LIMIT ${SEARCH_CANDIDATES + 1}`;
 
-    // Score (see the top of this file); its parameters come before the WHERE's in the text.
+    // 2. Ranking of the candidates (see the top of this file).
     const scoreParams: unknown[] = [];
     const phrase = keys.join(' ');
     const phraseChars = Array.from(phrase).length;
-    const position = (haystack: string, needle: string) => (sqlite ? `instr(${haystack}, ${needle})` : `strpos(${haystack}, ${needle})`);
     // The whole name, or the whole name but its last word (the extension).
     const whole = `(f."nameKey" = ? OR (substr(f."nameKey", 1, ${phraseChars + 1}) = ? AND ${position(`substr(f."nameKey", ${phraseChars + 2})`, `' '`)} = 0))`;
     scoreParams.push(phrase, `${phrase} `);
-    const startsWord = keys.map(() => contains(`' ' || f."nameKey"`));
+    const startsWord = keys.map(() => `${position(`' ' || f."nameKey"`, '?')} > 0`);
     for (const key of keys) scoreParams.push(` ${key}`);
-    const inName = keys.map(() => contains('f."nameKey"'));
+    const inName = keys.map(() => `${position('f."nameKey"', '?')} > 0`);
     for (const key of keys) scoreParams.push(key);
     const tier = `CASE WHEN ${whole} THEN 3 WHEN ${startsWord.join(' AND ')} THEN 2 WHEN ${inName.join(' AND ')} THEN 1 ELSE 0 END`;
     const now = intLiteral(q.nowMs + 1);
     const recency = `CASE WHEN f."mtime" >= ${now} THEN 0.999999 ELSE CAST(f."mtime" AS DOUBLE PRECISION) / ${now} END`;
     const score = `(2 * (${tier}) + CASE WHEN s."online" = TRUE THEN 1 ELSE 0 END + ${recency})`;
 
-    const from = `FROM "IndexedFile" f JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId" WHERE ${where.join(' AND ')}`;
     const rows = await this.#sql.rows(
-      `SELECT f."id", s."label", a."name" AS "owner", f."path", f."size", f."mtime", f."type", f."sha256", s."locked", s."online", s."reachable",
-              ${score} AS "score", count(*) OVER () AS "total"
-       ${from}
+      `WITH "c" AS MATERIALIZED (${candidates})
+       SELECT f."id", s."label", a."name" AS "owner", f."path", f."size", f."mtime", f."type", f."sha256", s."locked", s."online", s."reachable",
+              ${score} AS "score", (SELECT count(*) FROM "c") AS "total"
+       FROM "c" JOIN "IndexedFile" f ON f."id" = "c"."id" JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId"
        ORDER BY "score" DESC, f."id" DESC
        LIMIT ${intLiteral(q.limit)} OFFSET ${intLiteral(q.offset)}`,
-      ...scoreParams,
       ...params,
+      ...scoreParams,
     );
     let total = rows.length > 0 ? num(rows[0]!.total) : 0;
     if (rows.length === 0 && q.offset > 0) {
-      const [count] = await this.#sql.rows(`SELECT count(*) AS "n" ${from}`, ...params);
+      const [count] = await this.#sql.rows(`SELECT count(*) AS "n" FROM (${candidates}) "c"`, ...params);
       total = num(count?.n ?? 0);
     }
     const hits = rows.map((row): SearchHit => ({
@@ -427,6 +465,6 @@ class SqlSearchIndex implements SearchIndex {
       reachable: row.reachable === null ? null : bool(row.reachable),
       score: num(row.score),
     }));
-    return { hits, total };
+    return total > SEARCH_CANDIDATES ? { hits, total, truncated: true } : { hits, total };
   }
 }
