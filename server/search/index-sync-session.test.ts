@@ -8,7 +8,7 @@ import { openAccountStore, type AccountStore } from '../accounts/account-store.j
 import { findPostgresBinaries, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
 import { eventually } from '../../test/helpers/eventually.js';
 import { INDEX_BURST_SECONDS, IndexSync, type IndexSyncSettings } from './index-sync.js';
-import { LIST_SHARE_COST, type IndexSyncSession, type IndexSyncTunnel } from './index-sync-session.js';
+import { LIST_SHARE_COST, MAX_WAITING_INDEX_REQUESTS, type IndexSyncSession, type IndexSyncTunnel } from './index-sync-session.js';
 import type { SearchIndex } from './search-index.js';
 import { createSearchIndex } from './sql-search-index.js';
 
@@ -160,6 +160,12 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
       expect(port.failures.map((f) => `${f.code}: ${f.message}`), name).toEqual([expect.stringMatching(new RegExp(`^protocol_violation: .*${reason.source}`))]);
       session.tunnelClosed();
     }
+
+    // listShare repeated faster than it is answered: the queue is bounded.
+    const spam = w.tunnel('spam');
+    for (let i = 0; i <= MAX_WAITING_INDEX_REQUESTS; i++) spam.session.receive(listShare('r1', [], { requestId: i }));
+    expect(spam.port.failures.map((f) => f.message)).toEqual([expect.stringMatching(new RegExp(`^more than ${MAX_WAITING_INDEX_REQUESTS} listShare`))]);
+    spam.session.tunnelClosed();
 
     // The window: INDEX_WINDOW + 1 batches before any ack.
     const { port, session } = w.tunnel('window');

@@ -1,6 +1,7 @@
 import {
   INDEX_BUCKETS,
   INDEX_WINDOW,
+  MAX_ROUTES_PER_TUNNEL,
   UdnsError,
   differingBuckets,
   isUdnsError,
@@ -38,6 +39,12 @@ export interface IndexSyncTunnel {
  * its reset buckets.
  */
 export const LIST_SHARE_COST = INDEX_BUCKETS;
+/**
+ * listShare/unlistShare messages a tunnel may have waiting (batches have their window): twice
+ * the routes a tunnel can hold, so an agent listing every route at once never meets it, and one
+ * repeating listShare (32 KiB each) cannot queue memory without end while the rate holds it.
+ */
+export const MAX_WAITING_INDEX_REQUESTS = 2 * MAX_ROUTES_PER_TUNNEL;
 /** Routes this tunnel held and lost (withdrawn, replaced, released) remembered for late messages. */
 const GONE_ROUTES_KEPT = 256;
 
@@ -76,6 +83,8 @@ export class IndexSyncSession {
   private readonly goneRoutes = new Set<string>();
   private nextSeq = 0;
   private unacknowledged = 0;
+  /** listShare/unlistShare received and not yet handled. */
+  private waitingRequests = 0;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly sleepers = new Set<() => void>();
@@ -104,8 +113,13 @@ export class IndexSyncSession {
         this.tunnel.fail(new UdnsError('protocol_violation', `more than ${INDEX_WINDOW} index batches unacknowledged`));
         return;
       }
+    } else if (++this.waitingRequests > MAX_WAITING_INDEX_REQUESTS) {
+      this.tunnel.fail(new UdnsError('protocol_violation', `more than ${MAX_WAITING_INDEX_REQUESTS} listShare/unlistShare waiting: wait for the answers`));
+      return;
     }
-    this.queue = this.queue.then(() => this.handle(message)).catch((error: unknown) => {
+    this.queue = this.queue.then(() => this.handle(message)).finally(() => {
+      if (message.type !== 'indexBatch') this.waitingRequests--;
+    }).catch((error: unknown) => {
       if (isUdnsError(error, 'protocol_violation')) {
         this.tunnel.fail(error);
         return;

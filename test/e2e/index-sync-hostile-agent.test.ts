@@ -8,7 +8,7 @@ import {
 import { parseEdgeConfig } from '../../server/config.js';
 import { openAccountStore, type AccountStore } from '../../server/accounts/account-store.js';
 import { INDEX_BURST_SECONDS } from '../../server/search/index-sync.js';
-import { LIST_SHARE_COST } from '../../server/search/index-sync-session.js';
+import { LIST_SHARE_COST, MAX_WAITING_INDEX_REQUESTS } from '../../server/search/index-sync-session.js';
 import type { SearchIndex } from '../../server/search/search-index.js';
 import { createSearchIndex } from '../../server/search/sql-search-index.js';
 import { eventually } from '../helpers/eventually.js';
@@ -123,6 +123,7 @@ describe('a hostile agent against the index sync', () => {
     ['a batch for a route it does not own', (_r, s) => [batch('0123456789abcdef', s, [file('/x.pdf')])]],
     ['a listing of a route it does not own', () => [{ type: 'listShare', requestId: 9, routeId: '0123456789abcdef', locked: false, summary: summary([]) }]],
     ['a summary of the wrong length', (r) => [{ type: 'listShare', requestId: 9, routeId: r, locked: false, summary: { entries: 1, digests: '00' } }]],
+    [`${MAX_WAITING_INDEX_REQUESTS + 1} listShare without waiting for the answers`, (r) => Array.from({ length: MAX_WAITING_INDEX_REQUESTS + 1 }, (_, i) => ({ type: 'listShare', requestId: 10 + i, routeId: r, locked: false, summary: summary(FILES) }))],
     ['an index message before hello', () => []],
   ];
 
