@@ -154,8 +154,13 @@ export interface SearchResponse {
   /** The words searched for, as the edge split them. */
   words: string[];
   hits: SearchHitView[];
-  /** Hits in all, beyond this page too. */
+  /** Hits in all, beyond this page too (a lower bound when `truncated`). */
   total: number;
+  /**
+   * More files matched the words than the edge ranks for one query: `total` counts those it
+   * ranked and the hits are the best of them. Show "N+" and suggest more words.
+   */
+  truncated: boolean;
   limit: number;
   offset: number;
   /** Offline sharers' files are left out (`--search-offline hide` on the edge). */

@@ -85,7 +85,8 @@ export function resultLines(result: SearchResponse): string[] {
     lines.push(`${pad}${hit.url}`);
   });
   const more = last < result.total ? `: --offset ${last} for the next ${Math.min(result.limit, result.total - last)}` : '';
-  lines.push('', `${first}-${last} of ${result.total} for "${words}"${more}${hidden}`);
+  const narrow = result.truncated ? ' (too many matches to rank them all: add words to narrow it down)' : '';
+  lines.push('', `${first}-${last} of ${result.total}${result.truncated ? '+' : ''} for "${words}"${more}${hidden}${narrow}`);
   return lines;
 }
 

@@ -26,7 +26,7 @@ describe('the search page', () => {
     const evil = '<img src=x onerror=alert(1)>"\'';
     const { html } = renderSearchPage({
       ...base, view: 'results', member: 'alice', form: { q: evil, owner: evil },
-      result: { words: [evil], total: 1, limit: 20, offset: 0, offlineHidden: false, hits: [hit({ name: evil, folder: `/${evil}/`, share: 'x', owner: 'bob', type: 'text/plain' })] },
+      result: { words: [evil], total: 1, truncated: false, limit: 20, offset: 0, offlineHidden: false, hits: [hit({ name: evil, folder: `/${evil}/`, share: 'x', owner: 'bob', type: 'text/plain' })] },
     });
     expect(html).not.toContain('<img');
     expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;');
@@ -36,7 +36,7 @@ describe('the search page', () => {
     const { html } = renderSearchPage({
       ...base, view: 'results', member: null, form: { q: 'report', type: 'pdf', minSize: '' },
       result: {
-        words: ['report'], total: 45, limit: 20, offset: 20, offlineHidden: false,
+        words: ['report'], total: 45, truncated: false, limit: 20, offset: 20, offlineHidden: false,
         hits: [hit({ locked: true }), hit({ name: 'b.pdf', online: false, via: null, path: '/docs/b.pdf', url: 'https://alice-docs.example.net/docs/b.pdf' })],
       },
     });
@@ -48,6 +48,14 @@ describe('the search page', () => {
     expect(html).toContain('href="/search?q=report&amp;type=pdf"');
     expect(html).toContain('href="/search?q=report&amp;type=pdf&amp;offset=22"');
     expect(html).toContain('<option value="pdf" selected>');
+  });
+
+  test('a truncated total reads N+ and asks for more words', () => {
+    const { html } = renderSearchPage({
+      ...base, view: 'results', member: null, form: { q: 'a' },
+      result: { words: ['a'], total: 5000, truncated: true, limit: 20, offset: 0, offlineHidden: true, hits: [hit()] },
+    });
+    expect(html).toContain('5000+ files · showing 1–1 (files of offline members are not shown) · too many to rank them all: add words');
   });
 
   test('members mode without a token shows the sign-in form; search off says so', () => {

@@ -166,11 +166,13 @@ function resultsList(result: SearchResponse, form: Record<string, string>): stri
   };
   const previous = result.offset > 0 ? pageLink(Math.max(0, result.offset - result.limit), '← Previous', 'prev') : '<span></span>';
   const next = last < result.total ? pageLink(last, 'Next →', 'next') : '<span></span>';
-  return `<p class="summary" id="summary">${result.total} ${result.total === 1 ? 'file' : 'files'} · showing ${first}–${last}${hidden}</p>
+  const narrow = result.truncated ? ' · too many to rank them all: add words to narrow it down' : '';
+  const total = `${result.total}${result.truncated ? '+' : ''}`;
+  return `<p class="summary" id="summary">${total} ${result.total === 1 ? 'file' : 'files'} · showing ${first}–${last}${hidden}${narrow}</p>
 <ol class="hits" start="${first}">
 ${result.hits.map(hitItem).join('\n')}
 </ol>
-<nav class="pages" aria-label="Pages">${previous}<span class="summary">${first}–${last} of ${result.total}</span>${next}</nav>`;
+<nav class="pages" aria-label="Pages">${previous}<span class="summary">${first}–${last} of ${total}</span>${next}</nav>`;
 }
 
 function hitItem(hit: SearchHitView): string {

@@ -79,13 +79,14 @@ export function createSearchRouter(deps: {
   async function search(params: SearchParams): Promise<SearchResponse> {
     const hideOffline = settings.hideOffline();
     const started = performance.now();
-    const { hits, total } = await index.search({
+    const found = await index.search({
       words: params.q, kind: params.type, minSize: params.minSize, maxSize: params.maxSize, owner: params.owner,
       includeOffline: !hideOffline, limit: params.limit, offset: params.offset, nowMs: now(),
     });
     // Counts only: what people search for is theirs.
-    logger.debug({ words: params.q.length, hits: hits.length, total, ms: Math.round(performance.now() - started) }, 'search');
-    return { words: params.q, hits: hits.map(hitView), total, limit: params.limit, offset: params.offset, offlineHidden: hideOffline };
+    const truncated = 'truncated' in found && found.truncated === true;
+    logger.debug({ words: params.q.length, hits: found.hits.length, total: found.total, truncated, ms: Math.round(performance.now() - started) }, 'search');
+    return { words: params.q, hits: found.hits.map(hitView), total: found.total, truncated, limit: params.limit, offset: params.offset, offlineHidden: hideOffline };
   }
 
   function hitView(hit: SearchHit): SearchHitView {

@@ -74,7 +74,7 @@ describe('GET /api/v1/search on the real edge, SQLite store seeded through the r
       owner: 'alice', share: 'alice-docs', locked: false, online: true, via: 'direct', sha256: SHA,
       url: `http://alice-docs.localhost:${port}/report.pdf`, score: expect.any(Number),
     });
-    expect(body).toMatchObject({ words: ['report.pdf'], limit: 20, offset: 0, offlineHidden: false });
+    expect(body).toMatchObject({ words: ['report.pdf'], truncated: false, limit: 20, offset: 0, offlineHidden: false });
   });
 
   test('ranking: name matches first, then online owners, then newer files; the folder-only match last', async () => {
