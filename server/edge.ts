@@ -141,8 +141,8 @@ async function startServices(
   cleanups.push(() => indexSync.close());
   cleanups.push(() => registry.closeAll());
   // Transfer paths: sharers' transfer ports probed like direct routes; tickets for direct and push.
-  // The members' index learns each listed share's reachability once it exists (setReachable).
-  registry.transferChecks = new TransferChecks(logger.child({ component: 'transfers' }), config.directRecheckSeconds * 1000, null);
+  // The members' index learns each listed share's reachability (direct path) from these probes.
+  registry.transferChecks = new TransferChecks(logger.child({ component: 'transfers' }), config.directRecheckSeconds * 1000, (label, reachable) => searchIndex.setReachable(label, reachable));
   const ticketOffice = new TicketOffice(config.domain, registry, registry.transferChecks, logger);
   registry.ticketOffice = ticketOffice;
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);

@@ -62,7 +62,8 @@ export class TransferAgent extends EventEmitter {
   /**
    * `publicPort`: the port receivers reach the listener on, when a router forwards another
    * port to it (default: the listener's own). Emits `'connection'` (socket, via) for each
-   * direct or push connection it serves.
+   * direct or push connection it serves, `'checked'` (TransferChecked) when the edge's probe
+   * of the transfer port changed its outcome.
    */
   constructor(port: number, private readonly logger: AgentLogger, private readonly publicPort?: number) {
     super();
@@ -105,6 +106,7 @@ export class TransferAgent extends EventEmitter {
   onMessage(message: EdgeMessage): boolean {
     if (message.type === 'transferChecked') {
       this.logger.info({ reachable: message.reachable, address: message.address, port: message.port, reason: message.reason }, 'transfer port check');
+      this.emit('checked', message);
       return true;
     }
     if (message.type !== 'transferTicket') return false;

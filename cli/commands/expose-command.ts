@@ -88,6 +88,12 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
     directStates.set(route, line);
     warn(line);
   });
+  // The transfer port of the shares, as the edge's probe found it (changes only).
+  agent.transfers?.on('checked', (checked: { reachable: boolean; address: string; port: number; reason?: string }) => {
+    warn(checked.reachable
+      ? `transfers: direct reachable at ${checked.address}:${checked.port}`
+      : `transfers: not reachable from outside (${checked.reason ?? 'unreachable'} on ${checked.address}:${checked.port}); members download by push or through the edge`);
+  });
   agent.on('routeClosed', (route: { target: string }, error: UdnsError) => warn(`route to ${route.target} closed: ${error.message}`));
   // The local app refusing visitors: they see a 502 page; the person running the agent sees this.
   agent.on('localService', (line: string) => warn(line));

@@ -77,7 +77,7 @@ export class TicketOffice {
     const { label, path } = this.shareFile(request.url);
     const entry = this.registry.lookupHttp(label);
     if (entry === undefined) throw new UdnsError('not_found', `${label} is offline or not a name of this edge`);
-    const sharer = this.checks.sharerOf(entry.routeId);
+    const sharer = await this.checks.settled(entry.routeId);
     const folder = path.endsWith('/');
     const forced = request.via;
     const candidates: TransferPath[] = forced !== undefined ? [forced] : TRANSFER_PATHS.filter((via) => via === 'relay' || !request.avoid?.includes(via));

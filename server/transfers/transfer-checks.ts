@@ -16,6 +16,8 @@ interface TransferPort {
   reachable: boolean | null;
   reason: ProbeFailure | undefined;
   checking: boolean;
+  /** The probe in flight, if any. */
+  probe: Promise<void> | null;
   /** Share route id → its name. */
   readonly routes: Map<string, string>;
 }
@@ -53,7 +55,7 @@ export class TransferChecks {
     if (entry === undefined) {
       entry = {
         tunnel, address: plainAddress(tunnel.remoteAddress), port: message.port, key: message.key,
-        reachable: null, reason: undefined, checking: false, routes: new Map(),
+        reachable: null, reason: undefined, checking: false, probe: null, routes: new Map(),
       };
       this.ports.set(tunnel, entry);
     } else if (changed) {
@@ -71,6 +73,16 @@ export class TransferChecks {
   sharerOf(routeId: string): SharerPort | undefined {
     const entry = this.byRoute.get(routeId);
     return entry && entry.tunnel.alive ? entry : undefined;
+  }
+
+  /**
+   * As {@link sharerOf}, after the first probe of a fresh offer has finished (at most
+   * DIRECT_CHECK_TIMEOUT_MS): a receiver asking right after the share started gets its answer.
+   */
+  async settled(routeId: string): Promise<SharerPort | undefined> {
+    const entry = this.byRoute.get(routeId);
+    if (entry?.reachable === null && entry.probe !== null) await entry.probe;
+    return this.sharerOf(routeId);
   }
 
   withdraw(routeId: string): void {
@@ -91,9 +103,14 @@ export class TransferChecks {
     clearInterval(this.timer);
   }
 
-  private async check(entry: TransferPort): Promise<void> {
-    if (entry.checking) return;
+  private check(entry: TransferPort): Promise<void> {
+    if (entry.checking) return entry.probe ?? Promise.resolve();
     entry.checking = true;
+    entry.probe = this.probe(entry).finally(() => { entry.probe = null; });
+    return entry.probe;
+  }
+
+  private async probe(entry: TransferPort): Promise<void> {
     const { port, key } = entry;
     let failure: ProbeFailure | null;
     try {
@@ -103,12 +120,14 @@ export class TransferChecks {
     }
     if (this.ports.get(entry.tunnel) !== entry || !entry.tunnel.alive || entry.port !== port || entry.key !== key) return;
     const reachable = failure === null;
+    // Every outcome goes to the index, not only changes: a share listed after the last change
+    // (listShare comes after the offer) gets its mark at the next check at the latest.
+    for (const label of entry.routes.values()) this.record(label, reachable);
     if (entry.reachable === reachable && entry.reason === (failure ?? undefined)) return;
     entry.reachable = reachable;
     entry.reason = failure ?? undefined;
     entry.tunnel.logger.info({ address: entry.address, port, reachable, reason: failure }, 'transfer port check changed');
     entry.tunnel.sendTransfer({ type: 'transferChecked', reachable, address: entry.address, port, ...(failure ? { reason: failure } : {}) });
-    for (const label of entry.routes.values()) this.record(label, reachable);
   }
 
   private record(label: string, reachable: boolean | null): void {
