@@ -110,7 +110,8 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       netns: net.host('edge').netns, bind: net.host('edge').address, httpPort: 80, dnsPort: 53,
     });
     token = edge.adminToken;
-    share = await startAgentIn('sharer', ['share', shareDir, '--name', 'files']);
+    // Info logs as JSON lines: the agent's 'transfer served' lines say how many bytes went direct or push.
+    share = await startAgentIn('sharer', ['share', shareDir, '--name', 'files', '--log-level', 'info', '--log-format', 'json']);
   });
 
   afterAll(async () => {
@@ -139,7 +140,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     listener.kill('SIGKILL');
 
     // cutEstablished: a connection the receiver opened before is reset (a PC's port closing mid-transfer) at its next packet.
-    const stream = `require('node:net').createServer((s) => { s.on('error', () => {}); setInterval(() => s.write('x'), 50); console.log('connected'); }).listen(8002, () => console.log('up'))`;
+    const stream = `require('node:net').createServer((s) => { s.on('error', () => {}); const t = setInterval(() => s.write('x'), 50); s.on('close', () => { clearInterval(t); console.log('closed'); }); console.log('connected'); }).listen(8002, () => console.log('up'))`;
     const holder = net.spawnIn('sharer', process.execPath, ['-e', stream]);
     let holderOut = '';
     holder.stdout!.on('data', (chunk: Buffer) => { holderOut += chunk; });
@@ -153,6 +154,8 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     try {
       expect(await heldExit).toBe(56);
       expect(heldErr).toMatch(/reset/i);
+      // The sharer's end learns it too: the receiver's kernel answers its next segment with a reset, which passes.
+      await eventually('the sharer\'s socket to close', () => (/closed/.test(holderOut) ? true : undefined));
       // Its own outbound connections still pass.
       expect((await curlIn('sharer', `${SERVER}/`)).remoteIp).toBe(net.host('edge').address);
     } finally {
@@ -274,6 +277,77 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
           expect(fs.existsSync(got.saved)).toBe(false);
         }
       } finally {
+        await net.unfirewall('receiver');
+        await net.unfirewall('sharer');
+      }
+    });
+  });
+
+  describe('a path that dies in the middle of a file: the download goes on over the next one from the .part offset', () => {
+    /**
+     * Starts `udns get big.bin` in the receiver with the sharer's link throttled, and freezes it
+     * (SIGSTOP) once the .part has a few MiB: whatever happens next, the download cannot have
+     * finished over the first path. Returns the process and the .part size when frozen.
+     */
+    const startFrozenDownload = async (name: string) => {
+      await sharerReachable(true);
+      await net.throttle('sharer', 40);
+      const saved = path.join(work, name);
+      const cli = spawnCli(['get', `${share.url}/big.bin`, '-o', saved, '--no-progress'], { UDNS_TOKEN: token, UDNS_SERVER: SERVER }, { netns: net.host('receiver').netns });
+      const partSize = () => fs.statSync(`${saved}.part`, { throwIfNoEntry: false })?.size ?? 0;
+      await eventually('the direct download to be under way', () => (partSize() >= 2 * 1024 * 1024 ? true : undefined), { timeoutMs: 30_000 });
+      cli.child.kill('SIGSTOP');
+      const frozenAt = partSize();
+      expect(frozenAt).toBeLessThan(BIG_BYTES);
+      return { cli, saved, frozenAt };
+    };
+    const served = (since: number): Array<{ via: string; bytes: number; complete: boolean }> => share.cli.stderr().slice(since).split('\n')
+      .filter((line) => line.includes('"transfer served"')).map((line) => JSON.parse(line));
+
+    test('direct broken (the sharer\'s port closes mid-file), receiver open: push carries only the rest, SHA-256 verified', async () => {
+      const logFrom = share.cli.stderr().length;
+      const { cli, saved, frozenAt } = await startFrozenDownload('fallback-push.bin');
+      const before = await relayedBytes();
+      await net.firewall('sharer', { cutEstablished: true });
+      try {
+        await net.unthrottle('sharer');
+        cli.child.kill('SIGCONT');
+        const { code } = await cli.exited;
+        expect(code, cli.stderr()).toBe(0);
+        expect(cli.stderr()).toMatch(/the direct path broke; trying the next one/);
+        expect(cli.stderr()).toMatch(/transferred via direct, then push/);
+        expect(sha256File(saved)).toBe(bigSha);
+        const push = await eventually('the agent to report the push', () => served(logFrom).find((line) => line.via === 'push'));
+        // The push resumed at the .part offset: at most what was missing when the direct path died.
+        expect(push.bytes).toBeGreaterThan(0);
+        expect(push.bytes).toBeLessThanOrEqual(BIG_BYTES - frozenAt);
+        expect(push.complete).toBe(true);
+        expect((await relayedBytes()) - before).toBeLessThan(CONTROL_BYTES);
+      } finally {
+        cli.child.kill('SIGCONT');
+        await net.unthrottle('sharer');
+        await net.unfirewall('sharer');
+      }
+    });
+
+    test('direct broken with the receiver firewalled too: relay carries only the rest (the relay counter says so), SHA-256 verified', async () => {
+      const { cli, saved, frozenAt } = await startFrozenDownload('fallback-relay.bin');
+      const before = await relayedBytes();
+      await net.firewall('receiver');
+      await net.firewall('sharer', { cutEstablished: true });
+      try {
+        await net.unthrottle('sharer');
+        cli.child.kill('SIGCONT');
+        const { code } = await cli.exited;
+        expect(code, cli.stderr()).toBe(0);
+        expect(cli.stderr()).toMatch(/transferred via direct, then relay/);
+        expect(sha256File(saved)).toBe(bigSha);
+        const relayed = (await relayedBytes()) - before;
+        expect(relayed).toBeGreaterThan(0);
+        expect(relayed).toBeLessThanOrEqual(BIG_BYTES - frozenAt + CONTROL_BYTES);
+      } finally {
+        cli.child.kill('SIGCONT');
+        await net.unthrottle('sharer');
         await net.unfirewall('receiver');
         await net.unfirewall('sharer');
       }

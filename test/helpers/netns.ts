@@ -199,7 +199,8 @@ export async function createTestNetwork(hostNames: string[], options: { nameserv
     async firewall(target, firewallOptions = {}) {
       const host = resolve(target);
       // A connection the host opened (its tunnel) is in "reply" direction when its packets come in; one opened by a peer is "original".
-      const cut = firewallOptions.cutEstablished ? '    meta l4proto tcp ct state established ct direction original reject with tcp reset\n' : '';
+      // The peer's own RST passes, so the host's socket learns of the reset too (the peer answers its next segment with one).
+      const cut = firewallOptions.cutEstablished ? '    meta l4proto tcp ct state established ct direction original tcp flags & rst == 0 reject with tcp reset\n' : '';
       await nft(host, [
         'table inet udns_test_firewall {}',
         'delete table inet udns_test_firewall',
