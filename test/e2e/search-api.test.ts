@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { SearchResponse } from '../../protocol/search-api.js';
 import { entry, seedSearchIndex, type SearchSeed } from '../helpers/search-seed.js';
+import { findPostgresBinaries, POSTGRES_MISSING, startPostgresBackend, type TestBackend } from '../helpers/test-databases.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 
 const DAY = 24 * 3600_000;
@@ -12,8 +13,8 @@ const SHA = 'ab'.repeat(32);
  * share), carol (offline). Names chosen so the ranking is visible: the exact name, a name
  * that starts with the word, a word inside a name, the word only in the folder.
  */
-async function seed(edge: TestEdge): Promise<SearchSeed> {
-  return seedSearchIndex(edge, [
+async function seed(edge: TestEdge, databaseUrl?: string): Promise<SearchSeed> {
+  return seedSearchIndex({ dataDir: edge.dataDir, databaseUrl }, [
     {
       owner: 'alice', label: 'alice-docs', reachable: true,
       files: [
@@ -77,40 +78,7 @@ describe('GET /api/v1/search on the real edge, SQLite store seeded through the r
     expect(body).toMatchObject({ words: ['report.pdf'], truncated: false, limit: 20, offset: 0, offlineHidden: false });
   });
 
-  test('ranking: name matches first, then online owners, then newer files; the folder-only match last', async () => {
-    const { body } = await get(edge, 'q=report', alice) as { body: SearchResponse };
-    const order = body.hits.map((hit) => `${hit.share}${hit.path}`);
-    expect(order[0]).toBe('alice-docs/report.pdf');
-    // "reports-…" names: bob's (online) before carol's (offline) though carol's is newer; bob's newer first.
-    expect(order.indexOf('bob-vault/reports-2025.pdf')).toBeLessThan(order.indexOf('bob-vault/reports-2023.pdf'));
-    expect(order.indexOf('bob-vault/reports-2023.pdf')).toBeLessThan(order.indexOf('carol-old/reports-2026.pdf'));
-    expect(order.at(-1)).toBe('alice-docs/report/notes.txt');
-    expect(body.total).toBe(5);
-    const scores = body.hits.map((hit) => hit.score);
-    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
-    expect(body.hits.find((hit) => hit.share === 'bob-vault')).toMatchObject({ locked: true, online: true, via: 'push/relay' });
-    expect(body.hits.find((hit) => hit.share === 'carol-old')).toMatchObject({ online: false, via: null });
-  });
-
-  test('Korean by a part of a word, with the URL encoded segment by segment', async () => {
-    const { body } = await get(edge, `q=${encodeURIComponent('보고서')}`, alice) as { body: SearchResponse };
-    expect(body.hits.map((hit) => hit.name)).toEqual(['2024_연말보고서_최종.hwp']);
-    expect(body.hits[0]!.folder).toBe('/2024/');
-    expect(body.hits[0]!.url).toBe(`http://alice-docs.localhost:${edge.edge.httpPort}/2024/${encodeURIComponent('2024_연말보고서_최종.hwp')}`);
-    const folder = await get(edge, `q=${encodeURIComponent('여행 beach')}`, alice);
-    expect(folder.body.hits.map((hit: { url: string }) => hit.url)).toEqual([`http://alice-docs.localhost:${edge.edge.httpPort}/${encodeURIComponent('여행 사진')}/${encodeURIComponent('beach day.jpg')}`]);
-  });
-
-  test('filters: type, sizes with units, owner; paging with total', async () => {
-    const names = async (query: string): Promise<string[]> => ((await get(edge, query, alice)).body as SearchResponse).hits.map((hit) => hit.name);
-    expect(await names('q=report&type=pdf&minSize=55M')).toEqual(['reports-2025.pdf', 'reports-2026.pdf']);
-    expect(await names('q=report&maxSize=1.9M')).toEqual(['notes.txt']);
-    expect(await names('q=report&owner=bob')).toEqual(['reports-2025.pdf', 'reports-2023.pdf']);
-    expect(await names('q=2024&type=image')).toEqual([]);
-    const page = (await get(edge, 'q=report&limit=2&offset=2', alice)).body as SearchResponse;
-    expect(page).toMatchObject({ total: 5, limit: 2, offset: 2 });
-    expect(page.hits).toHaveLength(2);
-  });
+  sharedSearchTests(() => ({ edge, alice }));
 
   test('malformed queries: 400 naming the problem, and the store is never asked', async () => {
     const before = storeSearches(edge);
@@ -184,3 +152,72 @@ describe('GET /api/v1/search on the real edge, SQLite store seeded through the r
     }
   });
 });
+
+const binaries = findPostgresBinaries();
+
+describe('GET /api/v1/search on an edge with --database-url postgres://… (private cluster)', () => {
+  let backend: TestBackend | undefined;
+  let edge: TestEdge;
+  let data: SearchSeed;
+  let alice: string;
+
+  beforeAll(async () => {
+    if (!binaries) return;
+    backend = await startPostgresBackend(binaries);
+    const database = await backend.fresh();
+    edge = await startTestEdge({ dataDir: database.dataDir, databaseUrl: database.databaseUrl });
+    data = await seed(edge, database.databaseUrl);
+    alice = data.tokens.get('alice')!;
+  });
+  afterAll(async () => {
+    await data?.close();
+    await edge?.close();
+    await backend?.cleanup();
+  });
+
+  test('PostgreSQL is installed (CI must not skip the tests below)', (ctx) => {
+    if (!binaries && !process.env.CI) ctx.skip(POSTGRES_MISSING);
+    expect(binaries, POSTGRES_MISSING).not.toBeNull();
+  });
+
+  if (binaries) sharedSearchTests(() => ({ edge, alice }));
+});
+
+/** What the ranking, words and filters must give on either database. */
+function sharedSearchTests(target: () => { edge: TestEdge; alice: string }): void {
+  test('ranking: name matches first, then online owners, then newer files; the folder-only match last', async () => {
+    const { body } = await get(target().edge, 'q=report', target().alice) as { body: SearchResponse };
+    const order = body.hits.map((hit) => `${hit.share}${hit.path}`);
+    expect(order[0]).toBe('alice-docs/report.pdf');
+    // "reports-…" names: bob's (online) before carol's (offline) though carol's is newer; bob's newer first.
+    expect(order.indexOf('bob-vault/reports-2025.pdf')).toBeLessThan(order.indexOf('bob-vault/reports-2023.pdf'));
+    expect(order.indexOf('bob-vault/reports-2023.pdf')).toBeLessThan(order.indexOf('carol-old/reports-2026.pdf'));
+    expect(order.at(-1)).toBe('alice-docs/report/notes.txt');
+    expect(body.total).toBe(5);
+    const scores = body.hits.map((hit) => hit.score);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    expect(body.hits.find((hit) => hit.share === 'bob-vault')).toMatchObject({ locked: true, online: true, via: 'push/relay' });
+    expect(body.hits.find((hit) => hit.share === 'carol-old')).toMatchObject({ online: false, via: null });
+  });
+
+  test('Korean by a part of a word, with the URL encoded segment by segment', async () => {
+    const { body } = await get(target().edge, `q=${encodeURIComponent('보고서')}`, target().alice) as { body: SearchResponse };
+    expect(body.hits.map((hit) => hit.name)).toEqual(['2024_연말보고서_최종.hwp']);
+    expect(body.hits[0]!.folder).toBe('/2024/');
+    expect(body.hits[0]!.url).toBe(`http://alice-docs.localhost:${target().edge.edge.httpPort}/2024/${encodeURIComponent('2024_연말보고서_최종.hwp')}`);
+    const folder = await get(target().edge, `q=${encodeURIComponent('여행 beach')}`, target().alice);
+    expect(folder.body.hits.map((hit: { url: string }) => hit.url)).toEqual([`http://alice-docs.localhost:${target().edge.edge.httpPort}/${encodeURIComponent('여행 사진')}/${encodeURIComponent('beach day.jpg')}`]);
+  });
+
+  test('filters: type, sizes with units, owner; paging with total', async () => {
+    const names = async (query: string): Promise<string[]> => ((await get(target().edge, query, target().alice)).body as SearchResponse).hits.map((hit) => hit.name);
+    expect(await names('q=report&type=pdf&minSize=55M')).toEqual(['reports-2025.pdf', 'reports-2026.pdf']);
+    expect(await names('q=report&maxSize=1.9M')).toEqual(['notes.txt']);
+    expect(await names('q=report&owner=bob')).toEqual(['reports-2025.pdf', 'reports-2023.pdf']);
+    expect(await names('q=2024&type=image')).toEqual([]);
+    const page = (await get(target().edge, 'q=report&limit=2&offset=2', target().alice)).body as SearchResponse;
+    expect(page).toMatchObject({ total: 5, limit: 2, offset: 2 });
+    expect(page.hits).toHaveLength(2);
+  });
+
+}
