@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { plainAddress, type OfferTransfer, type ProbeFailure } from '../../protocol/index.js';
+import { UdnsError, plainAddress, type OfferTransfer, type ProbeFailure } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import { probeProof } from '../tunnel/reachability-probe.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
@@ -48,20 +48,22 @@ export class TransferChecks {
     this.timer.unref();
   }
 
-  /** A share route's offer. A new port or key of the same tunnel is probed afresh. */
+  /**
+   * A share route's offer. An agent has one transfer port and one key per tunnel: an offer
+   * naming others would have the edge probe again on every message.
+   * @throws UdnsError `protocol_violation` for a second port or key on one tunnel
+   */
   offer(tunnel: TunnelSession, label: string, message: OfferTransfer): void {
     let entry = this.ports.get(tunnel);
-    const changed = entry !== undefined && (entry.port !== message.port || entry.key !== message.key);
+    if (entry !== undefined && (entry.port !== message.port || entry.key !== message.key)) {
+      throw new UdnsError('protocol_violation', 'offerTransfer: one transfer port and key per tunnel');
+    }
     if (entry === undefined) {
       entry = {
         tunnel, address: plainAddress(tunnel.remoteAddress), port: message.port, key: message.key,
         reachable: null, reason: undefined, checking: false, probe: null, routes: new Map(),
       };
       this.ports.set(tunnel, entry);
-    } else if (changed) {
-      entry.port = message.port;
-      entry.key = message.key;
-      entry.reachable = null;
     }
     entry.routes.set(message.routeId, label);
     this.byRoute.set(message.routeId, entry);
