@@ -82,8 +82,11 @@ export class TransferPaths implements ShareTransport {
     try {
       answer = await callEdge<unknown>(this.edge, 'POST', '/api/v1/transfers', body);
     } catch (error) {
-      // Not a share of this edge (or not a file): the URL's own host, as any visitor would.
-      if (this.forced === undefined && (isUdnsError(error, 'bad_request') || isUdnsError(error, 'not_found'))) return { via: 'relay' };
+      // Not a share of this edge, offline (the relay retries), or too many tickets asked from
+      // this network lately: the URL's own host, as any visitor would.
+      if (this.forced === undefined && (isUdnsError(error, 'bad_request') || isUdnsError(error, 'not_found') || isUdnsError(error, 'rate_limited'))) {
+        return { via: 'relay' };
+      }
       throw error;
     }
     const parsed = TransferGrant.safeParse(answer);
