@@ -58,4 +58,5 @@ test('the path a download would take', () => {
   expect(searchVia(true, false)).toBe('push/relay');
   expect(searchVia(true, null)).toBe('push/relay');
   expect(searchVia(false, true)).toBeNull();
+  expect(searchVia(true, true, false)).toBe('relay');
 });

@@ -112,10 +112,12 @@ export function parseSearchParams(query: URLSearchParams): { ok: true; params: S
  * - `push/relay`: it is not (or not yet checked): the sharer pushes to the receiver when the
  *   receiver is reachable, else the edge relays. Which one is only known when the receiver asks
  *   for a ticket (the edge checks the receiver's port then), so a search cannot say;
+ * - `relay`: the caller has no token (an anonymous search on a `--search public` edge): tickets
+ *   for direct and push are for members, so its `udns get` goes through the edge;
  * - null: the sharer is offline, nothing can fetch it now.
  * A browser always downloads through the edge (relay): it cannot take part in direct or push.
  */
-export type SearchVia = 'direct' | 'push/relay';
+export type SearchVia = 'direct' | 'push/relay' | 'relay';
 
 /** One hit as the API answers it. */
 export interface SearchHitView {
@@ -139,7 +141,7 @@ export interface SearchHitView {
   locked: boolean;
   /** A tunnel serves the share now. */
   online: boolean;
-  /** How `udns get` would fetch it now; null while the sharer is offline. */
+  /** How `udns get` would fetch it now for this caller; null while the sharer is offline. */
   via: SearchVia | null;
   /** Lowercase hex SHA-256 of the content, when the sharer's agent has computed it. */
   sha256: string | null;
@@ -177,8 +179,9 @@ export function splitSharePath(sharePath: string): { folder: string; name: strin
   return { folder: sharePath.slice(0, cut + 1) || '/', name: sharePath.slice(cut + 1) };
 }
 
-/** The path a download would take, from the share's state (see {@link SearchVia}). */
-export function searchVia(online: boolean, reachable: boolean | null): SearchVia | null {
+/** The path a download would take, from the share's state and whether the caller is a member (see {@link SearchVia}). */
+export function searchVia(online: boolean, reachable: boolean | null, member = true): SearchVia | null {
   if (!online) return null;
+  if (!member) return 'relay';
   return reachable === true ? 'direct' : 'push/relay';
 }

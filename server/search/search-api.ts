@@ -76,7 +76,7 @@ export function createSearchRouter(deps: {
     return { kind: 'anonymous' };
   }
 
-  async function search(params: SearchParams): Promise<SearchResponse> {
+  async function search(params: SearchParams, member: boolean): Promise<SearchResponse> {
     const hideOffline = settings.hideOffline();
     const started = performance.now();
     const found = await index.search({
@@ -86,14 +86,14 @@ export function createSearchRouter(deps: {
     // Counts only: what people search for is theirs.
     const truncated = 'truncated' in found && found.truncated === true;
     logger.debug({ words: params.q.length, hits: found.hits.length, total: found.total, truncated, ms: Math.round(performance.now() - started) }, 'search');
-    return { words: params.q, hits: found.hits.map(hitView), total: found.total, truncated, limit: params.limit, offset: params.offset, offlineHidden: hideOffline };
+    return { words: params.q, hits: found.hits.map((hit) => hitView(hit, member)), total: found.total, truncated, limit: params.limit, offset: params.offset, offlineHidden: hideOffline };
   }
 
-  function hitView(hit: SearchHit): SearchHitView {
+  function hitView(hit: SearchHit, member: boolean): SearchHitView {
     const { folder, name } = splitSharePath(hit.path);
     return {
       name, folder, path: hit.path, size: hit.size, modified: new Date(hit.mtime).toISOString(), type: hit.type,
-      owner: hit.owner, share: hit.label, locked: hit.locked, online: hit.online, via: searchVia(hit.online, hit.reachable),
+      owner: hit.owner, share: hit.label, locked: hit.locked, online: hit.online, via: searchVia(hit.online, hit.reachable, member),
       sha256: hit.sha256, url: `${urls.forName(hit.label)}${encodeSharePath(hit.path)}`, score: hit.score,
     };
   }
@@ -111,7 +111,7 @@ export function createSearchRouter(deps: {
       res.status(400).json({ error: { code: 'bad_request', message: parsed.message } });
       return;
     }
-    res.json(await search(parsed.params));
+    res.json(await search(parsed.params, caller.kind === 'member'));
   });
 
   router.get(SEARCH_PAGE_PATH, async (req, res) => {
@@ -135,7 +135,7 @@ export function createSearchRouter(deps: {
     if (query.size === 0) return sendPage(res, 200, { ...base, view: 'results', form, member });
     const parsed = parseSearchParams(query);
     if (!parsed.ok) return sendPage(res, 400, { ...base, view: 'results', form, member, error: parsed.message });
-    return sendPage(res, 200, { ...base, view: 'results', form, member, result: await search(parsed.params) });
+    return sendPage(res, 200, { ...base, view: 'results', form, member, result: await search(parsed.params, member !== null) });
   });
 
   // The browser's way in for --search members: the token once through a form, then an HttpOnly
