@@ -18,7 +18,8 @@ function connect(port: number, ticketId: string, psk: string): Promise<string> {
     const socket = tls.connect({ host: '127.0.0.1', port, ...pskClientOptions(ticketId, psk) });
     let text = '';
     socket.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-    socket.on('end', () => resolve(text));
+    // The key exchange tells psk_dhe_ke (forward secret) from psk_ke: X25519 on top of the PSK.
+    socket.on('end', () => resolve(`${text} ${(socket.getEphemeralKeyInfo() as { name?: string } | null)?.name ?? 'no ECDHE'}`));
     socket.on('error', reject);
   });
 }
@@ -27,11 +28,11 @@ describe('TLS-PSK of the transfer paths (Node 20)', () => {
   const servers: Array<{ close(): void }> = [];
   afterEach(() => { for (const s of servers.splice(0)) s.close(); });
 
-  test('the right ticket and key: TLS 1.3 with ChaCha20-Poly1305, no certificate anywhere', async () => {
+  test('the right ticket and key: TLS 1.3, ChaCha20-Poly1305, an X25519 exchange on top of the PSK (forward secret), no certificate anywhere', async () => {
     const { ticketId, psk } = newTicketSecrets();
     const srv = await server(ticketId, psk);
     servers.push(srv);
-    expect(await connect(srv.port, ticketId, psk)).toBe('ok TLSv1.3 TLS_CHACHA20_POLY1305_SHA256');
+    expect(await connect(srv.port, ticketId, psk)).toBe('ok TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 X25519');
   });
 
   test('a wrong key or an unknown ticket id fails the handshake', async () => {
