@@ -366,6 +366,9 @@ export class TunnelConnector extends EventEmitter {
         case 'transferTicket':
           this.transfers?.onMessage(message);
           break;
+        case 'transferReportRefused':
+          this.logger.debug({ code: message.code, reason: message.message }, 'edge refused a transfer report');
+          break;
         case 'cancelStream': {
           this.visitorStreams.get(message.streamId)?.close(NGHTTP2_CANCEL);
           break;
@@ -386,6 +389,11 @@ export class TunnelConnector extends EventEmitter {
     if (registered.name) route.name = registered.name;
     if (registered.port) route.port = registered.port;
     route.handler.published?.(registered.url);
+    // Only on the tunnel that carried the stream: stream ids start again on the next one.
+    const live = this.liveControl;
+    route.handler.reportTransfers?.((report) => {
+      if (live !== null && this.liveControl === live) live.send({ type: 'transferReport', routeId: registered.routeId, ...report });
+    });
     this.transfers?.routeAdopted(registered.routeId, route.handler);
   }
 

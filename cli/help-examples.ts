@@ -33,6 +33,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ddns: ['udns ddns home                                # keeps home.<zone> on this machine\'s address', 'udns ddns home --once --ipv4'],
   get: ['udns get http://slides.localhost:8080/talk.pdf', 'udns get -r http://photos.localhost:8080/2026/ -o ./photos'],
   search: ['udns search 보고서     # every listed file with 보고서 in its name or folder', 'udns search holiday --type video --min-size 100M --owner alice', 'udns search invoice 2024 --json | jq -r \'.hits[0].url\' | xargs udns get'],
+  transfers: ['udns transfers                  # files fetched from your shares, and by you', 'udns transfers --sent --limit 20', 'udns transfers --received --json | jq \'.transfers[] | {path, bytes, outcome}\''],
   'name claim': ['udns name claim alice'],
   'name release': ['udns name release alice'],
   'name ls': ['udns name ls', 'udns name ls --json'],

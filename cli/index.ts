@@ -12,6 +12,7 @@ import { registerSearchCommand } from './commands/search-command.js';
 import { registerServerCommand } from './commands/server-command.js';
 import { registerServiceCommands } from './commands/service-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
+import { registerTransfersCommand } from './commands/transfers-command.js';
 import { registerCompletionCommand } from './commands/completion-command.js';
 import { addHelpExamples } from './help-examples.js';
 import { UDNS_VERSION } from './package-version.js';
@@ -40,6 +41,7 @@ registerNameCommands(program);
 registerDnsCommands(program);
 registerGetCommand(program);
 registerSearchCommand(program);
+registerTransfersCommand(program);
 registerCompletionCommand(program);
 addHelpExamples(program);
 

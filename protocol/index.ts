@@ -7,6 +7,7 @@ export * from './messages.js';
 export * from './index-sync.js';
 export * from './direct.js';
 export * from './transfer.js';
+export * from './transfer-records.js';
 export * from './stream-headers.js';
 export * from './control-channel.js';
 export * from './mux-session.js';

@@ -4,6 +4,7 @@ import { MAX_ROUTES_PER_TUNNEL } from './limits.js';
 import { PROTOCOL_VERSION } from './version.js';
 import { IndexAck, IndexBatch, IndexRefused, IndexWanted, ListShare, UnlistShare } from './index-sync.js';
 import { OfferTransfer, TransferAccepted, TransferChecked, TransferFailed, TransferServed, TransferTicket } from './transfer.js';
+import { TransferReport, TransferReportRefused } from './transfer-records.js';
 
 /*
  * Control messages. One JSON object per line on the tunnel's control stream, parsed on both
@@ -143,12 +144,14 @@ export const AgentMessage = z.discriminatedUnion('type', [
   Hello, RegisterRoute, UnregisterRoute, OfferDirect,
   ListShare, IndexBatch, UnlistShare,
   OfferTransfer, TransferAccepted, TransferFailed, TransferServed,
+  TransferReport,
 ]);
 /** Everything the edge may send. */
 export const EdgeMessage = z.discriminatedUnion('type', [
   Welcome, RouteRegistered, RouteRefused, RouteClosed, DirectChecked, CancelStream, TunnelError,
   IndexWanted, IndexAck, IndexRefused,
   TransferChecked, TransferTicket,
+  TransferReportRefused,
 ]);
 
 export type Hello = z.infer<typeof Hello>;

@@ -27,6 +27,8 @@ import { TunnelRegistry } from './tunnel/tunnel-registry.js';
 import { IndexSync, indexSyncSettings } from './search/index-sync.js';
 import { createSearchIndex } from './search/sql-search-index.js';
 import { TicketOffice } from './transfers/ticket-office.js';
+import { openTransferLog } from './transfers/transfer-log.js';
+import { TransferRecorder } from './transfers/relay-recorder.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
 import { diffConfigs, effectiveConfig, type ReloadOutcome } from './reload.js';
@@ -145,12 +147,21 @@ async function startServices(
   registry.transferChecks = new TransferChecks(logger.child({ component: 'transfers' }), config.directRecheckSeconds * 1000, (label, reachable) => searchIndex.setReachable(label, reachable));
   const ticketOffice = new TicketOffice(config.domain, registry, registry.transferChecks, logger);
   registry.ticketOffice = ticketOffice;
+  // Transfer records: relayed downloads paired with the agent's reports, http connections,
+  // direct and push transfers the agents report for their tickets. Closed after the tunnels
+  // (cleanups run in reverse), so their last records are written before the database closes.
+  const transferLog = openTransferLog(store, { onError: (error, dropped) => logger.error({ err: error, dropped }, 'transfer records could not be written') });
+  const transferRecorder = new TransferRecorder(transferLog, logger.child({ component: 'records' }));
+  registry.transferRecorder = transferRecorder;
+  ticketOffice.onServed = (served, ticket) => transferRecorder.served(served, ticket);
+  ticketOffice.onRelay = (grant) => transferRecorder.expectRelay(grant);
+  cleanups.splice(cleanups.length - 1, 0, () => transferLog.close());
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
   // The members' index lives in the member database; searches read the settings live (SIGHUP).
   const search = { index: searchIndex, settings: { mode: () => current.search, hideOffline: () => current.searchOffline === 'hide' } };
-  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy, transfers: ticketOffice, search });
+  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy, transfers: ticketOffice, transferRecords: transferLog, search });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);

@@ -1,5 +1,8 @@
 import type { ServerHttp2Stream } from 'node:http2';
-import type { VisitorInfo } from '../../protocol/index.js';
+import type { TransferReport, VisitorInfo } from '../../protocol/index.js';
+
+/** A file response a share sent down a visitor stream, for the edge's transfer records. */
+export type FileTransferReport = Omit<TransferReport, 'type' | 'routeId'>;
 
 /** Serves the visitor streams of one route on the agent side. */
 export interface RouteHandler {
@@ -7,6 +10,8 @@ export interface RouteHandler {
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void;
   /** Called once the edge has published the route, with its public URL. */
   published?(url: string): void;
+  /** Where to report the files it serves over tunnel streams (shares only); set on each publish. */
+  reportTransfers?(send: (report: FileTransferReport) => void): void;
   /** Frees what the handler holds (keep-alive sockets to the local service, servers). */
   close(): void;
 }

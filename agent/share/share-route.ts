@@ -6,7 +6,8 @@ import type { Duplex } from 'node:stream';
 import { duplexFacade } from '../../protocol/duplex-facade.js';
 import { HTTP_VISITOR_IDLE_MS, UdnsError, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
-import type { RouteHandler } from '../routes/route-handler.js';
+import type { FileTransferReport, RouteHandler } from '../routes/route-handler.js';
+import { meterFileResponse } from './served-file-meter.js';
 import { parseDuration, type ShareOptions } from './share-options.js';
 import { ShareServer, type ShareVisitor, type WebdavHandler } from './share-server.js';
 import type { SharePolicy } from './share-paths.js';
@@ -24,6 +25,9 @@ export class ShareRoute implements RouteHandler {
   private readonly http: http.Server;
   private readonly visitors = new WeakMap<Duplex, ShareVisitor>();
   private readonly open = new Set<Duplex>();
+  /** Tunnel stream of each visitor connection, for the transfer reports. */
+  private readonly streamIds = new WeakMap<Duplex, number>();
+  private reporter: ((report: FileTransferReport) => void) | null = null;
 
   /** @throws UdnsError `config_invalid` when the folder cannot be shared. */
   constructor(options: ShareOptions, private readonly logger: AgentLogger, nowMs = Date.now()) {
@@ -41,6 +45,13 @@ export class ShareRoute implements RouteHandler {
       webdav: options.webdav ? lazyWebdav(policy, options.allowUpload, logger) : null,
       logger,
       visitorOf: (req) => this.visitors.get(req.socket as unknown as Duplex) ?? { remoteAddress: req.socket.remoteAddress ?? '', secure: false },
+      // Only files sent over tunnel streams: the edge records those it relayed (direct and push
+      // connections are reported per ticket).
+      fileSent: (req, res, file) => {
+        const streamId = this.streamIds.get(req.socket as unknown as Duplex);
+        const reporter = this.reporter;
+        if (streamId !== undefined && reporter !== null) meterFileResponse(res, file, streamId, reporter);
+      },
     });
     this.http = http.createServer({ keepAliveTimeout: 30_000 }, this.server.handle);
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -56,17 +67,23 @@ export class ShareRoute implements RouteHandler {
 
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
     stream.respond({ ':status': 200 });
-    this.serve(stream, visitor);
+    const connection = this.serve(stream, visitor);
+    if (stream.id !== undefined) this.streamIds.set(connection, stream.id);
+  }
+
+  reportTransfers(send: (report: FileTransferReport) => void): void {
+    this.reporter = send;
   }
 
   /** Serves one visitor connection (a tunnel stream, or any duplex carrying HTTP/1.1). */
-  serve(stream: Duplex, visitor: VisitorInfo): void {
+  serve(stream: Duplex, visitor: VisitorInfo): Duplex {
     const connection = connectionFor(stream);
     this.visitors.set(connection, { remoteAddress: visitor.remoteAddress, secure: visitor.scheme === 'https' });
     this.open.add(connection);
     connection.once('close', () => this.open.delete(connection));
     stream.on('error', (error) => this.logger.debug({ err: error }, 'share visitor stream error'));
     this.http.emit('connection', connection);
+    return connection;
   }
 
   close(): void {

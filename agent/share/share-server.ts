@@ -16,6 +16,7 @@ import type { AgentLogger } from '../agent-logger.js';
 import { renderAgentErrorPage } from '../routes/agent-error-page.js';
 import { describeEntries, visibleEntries, type ListingOrder, type ListingSort } from './directory-listing.js';
 import { FileChecksums } from './file-checksums.js';
+import type { ServedFile } from './served-file-meter.js';
 import { sendShareFile } from './file-response.js';
 import { sendFolderZip, zipNameFor } from './folder-zip.js';
 import { LISTING_PAGE_CSP, renderListingPage } from './pages/listing-page.js';
@@ -44,6 +45,8 @@ export interface ShareServerOptions {
   readonly logger: AgentLogger;
   /** Finds who sent a request (by its connection). */
   readonly visitorOf: (req: http.IncomingMessage) => ShareVisitor;
+  /** Told of each file about to be sent for a GET (transfer records: served-file-meter.ts). */
+  readonly fileSent?: (req: http.IncomingMessage, res: http.ServerResponse, file: ServedFile) => void;
 }
 
 /** What one browser upload may hold. */
@@ -148,6 +151,10 @@ export class ShareServer {
       return this.sendJson(res, 200, body);
     }
     if (query.has(SHARE_QUERY.checksum)) return this.fail(req, res, 400, 'Bad request', 'The only checksum offered is sha256.');
+    if (req.method === 'GET') {
+      const { real, stats } = found;
+      this.options.fileSent?.(req, res, { path: `/${segments.join('/')}`, stats, digest: () => this.checksums.digest(real, stats) });
+    }
     sendShareFile(req, res, found.real, segments.at(-1)!, query.has(SHARE_QUERY.download));
   }
 

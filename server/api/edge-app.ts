@@ -19,6 +19,8 @@ import { absentNameAnswer } from './absent-name.js';
 import { DYNDNS_PATH, createDyndnsEndpoint } from './dyndns-endpoint.js';
 import { createNamesRouter } from './names-api.js';
 import type { TicketOffice } from '../transfers/ticket-office.js';
+import type { TransferLog } from '../transfers/transfer-log.js';
+import { createTransferRecordsRouter } from '../transfers/transfer-records-api.js';
 import { createTransfersRouter } from '../transfers/transfers-api.js';
 
 /** What the API reads about names and records; changes go through the ZoneEditor. */
@@ -43,6 +45,8 @@ export function createEdgeApp(deps: {
   trustedProxies?: readonly string[];
   /** Transfer tickets (POST /api/v1/transfers); absent: no such endpoint. */
   transfers?: TicketOffice;
+  /** Transfer records (GET /api/v1/transfers); absent: no such endpoint. */
+  transferRecords?: Pick<TransferLog, 'list' | 'flush'>;
   /** The members' search (`/api/v1/search`, the apex page `/search`); absent: neither exists. */
   search?: { index: Pick<SearchIndex, 'search'>; settings: SearchSettings };
 }) {
@@ -128,6 +132,7 @@ export function createEdgeApp(deps: {
     });
   });
   api.use(createNamesRouter({ domain, names, editor, registry, urls }));
+  if (deps.transferRecords) api.use(createTransferRecordsRouter(deps.transferRecords));
   if (deps.transfers) api.use(createTransfersRouter({ office: deps.transfers, relayedBytes: () => registry.relayedBytes, clientOf }));
   app.use('/api/v1', api);
 

@@ -54,6 +54,8 @@ export class TicketOffice {
   private readonly throttle = new ChangeThrottle(TRANSFER_REQUESTS_PER_MINUTE, 60_000);
   private readonly waiting = new Map<string, (outcome: 'accepted' | TransferFailed['reason'] | 'timeout') => void>();
   private readonly issued = new Map<string, IssuedTicket>();
+  /** Told of each relay grant, so the transfer records can name the member who downloads (H7). */
+  onRelay: ((grant: { accountId: number; address: string; label: string; path: string }) => void) | null = null;
 
   constructor(
     private readonly domain: string,
@@ -84,7 +86,10 @@ export class TicketOffice {
     const log = this.logger.child({ component: 'transfers', account: account.name, receiver, name: label });
     const refusals: string[] = [];
     for (const via of candidates) {
-      if (via === 'relay') return { via: 'relay' };
+      if (via === 'relay') {
+        this.onRelay?.({ accountId: account.id, address: receiver, label, path });
+        return { via: 'relay' };
+      }
       if (folder) {
         refusals.push(`${via}: only single files go ${via}, not folders`);
         continue;

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
 import { executeSql, findPostgresBinaries, queryRows, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
@@ -18,6 +18,9 @@ async function rawSql(db: TestDatabase, sql: string): Promise<void> {
     connection.close();
   }
 }
+
+/** better-sqlite3 ships no types; the two calls used here. */
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { exec(sql: string): void; close(): void };
 
 let serial = 0;
 function transfer(ownerId: number, overrides: Partial<TransferInput> = {}): TransferInput {

@@ -65,6 +65,8 @@ export interface TransferQuery {
   readonly limit: number;
   /** Only records with a smaller id (the previous page's last id). */
   readonly before?: number;
+  /** Files (direct, push, relay), http connections, or both (default). */
+  readonly kind?: 'files' | 'http' | 'all';
 }
 
 /** Most records one list call returns. */
@@ -170,6 +172,7 @@ class SqlTransferLog implements TransferLog {
       ...(query.role === 'sent' ? { ownerId: query.accountId } : {}),
       ...(query.role === 'received' ? { receiverId: query.accountId } : {}),
       ...(query.before !== undefined ? { id: { lt: query.before } } : {}),
+      ...(query.kind === 'files' ? { via: { not: 'http' } } : query.kind === 'http' ? { via: 'http' } : {}),
     };
     const rows = await this.prisma.transferRecord.findMany({ where, orderBy: { id: 'desc' }, take: limit });
     const ids = new Set<number>();

@@ -27,6 +27,7 @@ import type { RegistrationResult, TunnelHost, TunnelSession } from './tunnel-ses
 import type { ZoneEditor } from '../zone-editor.js';
 import type { TicketOffice } from '../transfers/ticket-office.js';
 import type { TransferChecks } from '../transfers/transfer-checks.js';
+import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transfers/relay-recorder.js';
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 
@@ -66,6 +67,8 @@ export class TunnelRegistry implements TunnelHost {
   /** Transfer paths (server/transfers/), set by the edge; null: offers are ignored (relay only). */
   transferChecks: TransferChecks | null = null;
   ticketOffice: TicketOffice | null = null;
+  /** Transfer records (server/transfers/relay-recorder.ts), set by the edge; null: none kept. */
+  transferRecorder: TransferRecorder | null = null;
   /** Bytes carried between visitors and tunnels, both ways, since the edge started. */
   relayedBytes = 0;
   /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
@@ -131,6 +134,10 @@ export class TunnelRegistry implements TunnelHost {
     const entry = this.byRouteId.get(request.routeId);
     if (!entry || entry.kind !== 'http' || entry.tunnel !== tunnel) throw new UdnsError('route_invalid', 'direct mode is only for this tunnel\'s http routes');
     this.direct.offer(tunnel, entry.routeId, entry.label, request.port, request.key);
+  }
+
+  openTransferRecorder(tunnel: RecordedTunnel): TunnelRecorder | null {
+    return this.transferRecorder?.openTunnel(tunnel) ?? null;
   }
 
   openIndexSync(tunnel: IndexSyncTunnel): IndexSyncSession | null {

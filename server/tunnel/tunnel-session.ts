@@ -31,6 +31,7 @@ import {
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo } from '../accounts/account-store.js';
+import type { RecordedTunnel, TunnelRecorder } from '../transfers/relay-recorder.js';
 import { VisitorSlots, type VisitorKind, type VisitorSlot, type VisitorSlotLimits } from './visitor-slots.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 
@@ -50,6 +51,8 @@ export interface TunnelHost {
   transferMessage?(tunnel: TunnelSession, message: OfferTransfer | TransferAccepted | TransferFailed | TransferServed): void;
   /** Counts bytes relayed between visitors and this tunnel, both ways (the edge's relay counter). */
   countRelayed?(bytes: number): void;
+  /** The transfer records of a new tunnel's visitor streams (server/transfers/), or null when the edge keeps none. */
+  openTransferRecorder?(tunnel: RecordedTunnel): TunnelRecorder | null;
   /** The members' index sync for a new tunnel (server/search/), or null when the edge has none. */
   openIndexSync?(tunnel: IndexSyncTunnel): IndexSyncSession | null;
   /** Visitor connections each tunnel may carry, in all and per client network. */
@@ -101,6 +104,8 @@ export class TunnelSession extends EventEmitter {
   private readonly visitorSlots: VisitorSlots;
   /** listShare, indexBatch and unlistShare go here; null when the edge keeps no index. */
   private readonly index: IndexSyncSession | null;
+  /** Meters visitor streams and takes the agent's transferReports; null when the edge keeps no records. */
+  private readonly records: TunnelRecorder | null;
 
   constructor(
     transport: Duplex,
@@ -125,6 +130,15 @@ export class TunnelSession extends EventEmitter {
       holdsRoute: (routeId) => this.routes.has(routeId),
       send: (message) => this.control?.send(message),
       fail: (error) => this.fail(error),
+    }) ?? null;
+    this.records = host.openTransferRecorder?.({
+      id: this.id,
+      account,
+      logger: this.logger,
+      routeLabel: (routeId) => {
+        const route = this.routes.get(routeId);
+        return route?.kind === 'http' ? route.name : undefined;
+      },
     }) ?? null;
     this.mux = createEdgeMux(transport);
     this.mux.once('close', () => this.finish('transport closed'));
@@ -155,6 +169,7 @@ export class TunnelSession extends EventEmitter {
       throw error;
     }
     this.slotOf.set(stream, slot);
+    this.records?.opened(stream, info);
     stream.once('close', () => {
       slot.release();
       this.slotOf.delete(stream);
@@ -309,6 +324,13 @@ export class TunnelSession extends EventEmitter {
       // A route the edge just closed may still be offered: the routeClosed is on its way.
       if (message.type === 'offerTransfer' && this.routes.get(message.routeId)?.kind !== 'http') return;
       this.host.transferMessage?.(this, message);
+    } else if (message.type === 'transferReport') {
+      // Refused, not fatal: a report may come late for a stream the edge has forgotten.
+      const refusal = this.records === null ? new UdnsError('forbidden', 'this edge keeps no transfer records') : this.records.report(message);
+      if (refusal !== null) {
+        this.logger.debug({ code: refusal.code, reason: refusal.message }, 'transfer report refused');
+        this.control?.send({ type: 'transferReportRefused', reportId: message.reportId, code: refusal.code, message: refusal.message });
+      }
     } else if (message.type === 'listShare' || message.type === 'indexBatch' || message.type === 'unlistShare') {
       this.onIndexMessage(message);
     }
@@ -370,6 +392,7 @@ export class TunnelSession extends EventEmitter {
     this.closed = true;
     this.routes.clear();
     this.index?.tunnelClosed();
+    this.records?.close();
     this.host.tunnelClosed(this);
     this.logger.info({ reason }, 'tunnel down');
     this.emit('close');
