@@ -92,7 +92,7 @@ export function renderSearchPage(state: SearchPageState): { html: string; csp: s
     body = `<header><h1>${escapeHtml(title)}</h1></header>
 <p class="alert">This edge does not offer search (its operator runs it with <code>--search off</code>).</p>`;
   } else if (state.view === 'signIn') {
-    body = signInBody(state.domain, state.notice);
+    body = signInBody(state.domain, state.mode, state.notice);
   } else {
     body = resultsBody(state);
   }
@@ -112,11 +112,14 @@ ${body}
   return { html, csp: CSP };
 }
 
-function signInBody(domain: string, notice: string | undefined): string {
+function signInBody(domain: string, mode: SearchMode, notice: string | undefined): string {
+  const why = mode === 'public'
+    ? 'Anyone may search the shared folders on this edge; members who sign in see the download path <code>udns get</code> would take for them.'
+    : 'Searching the shared folders on this edge is for its members.';
   return `<header><h1>Search · ${escapeHtml(domain)}</h1></header>
 ${notice === undefined ? '' : `<p class="alert alert-error" role="alert">${escapeHtml(notice)}</p>`}
 <div class="card">
-<p>Searching the shared folders on this edge is for its members. Sign in with your udns token: the one <code>udns login</code> saved, or a new one from <code>udns account token &lt;you&gt;</code> on the edge.</p>
+<p>${why} Sign in with your udns token: the one <code>udns login</code> saved, or a new one from <code>udns account token &lt;you&gt;</code> on the edge.</p>
 <form method="post" action="/search/login" id="sign-in">
 <label for="token">Token</label>
 <input id="token" name="token" type="password" autocomplete="off" required maxlength="512" spellcheck="false">
@@ -129,7 +132,7 @@ ${notice === undefined ? '' : `<p class="alert alert-error" role="alert">${escap
 function resultsBody(state: Extract<SearchPageState, { view: 'results' }>): string {
   const { form, member, error, result } = state;
   const who = member === null
-    ? ''
+    ? (state.mode === 'public' ? '<div class="who"><a href="/search/login">Members: sign in</a></div>' : '')
     : `<div class="who"><span>signed in as <b>${escapeHtml(member)}</b></span><form method="post" action="/search/logout"><button class="btn btn-small" type="submit">Sign out</button></form></div>`;
   const option = (kind: string): string => `<option value="${kind}"${form.type === kind ? ' selected' : ''}>${kind}</option>`;
   const field = (name: string, label: string, placeholder: string): string =>

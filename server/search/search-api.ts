@@ -157,6 +157,13 @@ export function createSearchRouter(deps: {
     res.redirect(303, SEARCH_PAGE_PATH);
   });
 
+  // In public mode the page links here: a member signed in gets their own download paths (direct, push).
+  router.get(SEARCH_LOGIN_PATH, (_req, res) => {
+    const mode = settings.mode();
+    if (mode === 'off') return sendPage(res, 404, { domain: urls.domain, apexUrl: urls.apex(), mode, view: 'off' });
+    return sendPage(res, 200, { domain: urls.domain, apexUrl: urls.apex(), mode, view: 'signIn' });
+  });
+
   router.post(SEARCH_LOGOUT_PATH, (req, res) => {
     if (sameOrigin(req)) res.append('Set-Cookie', clearedCookie(req));
     res.redirect(303, SEARCH_PAGE_PATH);

@@ -154,7 +154,15 @@ describe('the apex search page in headless Chromium, through the real edge and a
       const response = await page.goto(apex(`/search?q=${encodeURIComponent('연말')}`));
       expect(response?.status()).toBe(200);
       expect(await hitKeys(page)).toEqual([`alice-docs:/reports/${HWP}`]);
-      expect(await page.locator('.who').count()).toBe(0);
+      // Anonymous: through the edge; a member who signs in through the link sees their own path.
+      expect(await page.locator('li.hit .path').innerText()).toContain('udns get: relay');
+      await Promise.all([page.waitForURL(apex('/search/login')), page.click('.who a[href="/search/login"]')]);
+      expect(await page.locator('.card p').first().innerText()).toContain('Anyone may search');
+      await page.fill('#token', aliceToken);
+      await Promise.all([page.waitForURL(apex()), page.click('#sign-in button[type=submit]')]);
+      await page.goto(apex(`/search?q=${encodeURIComponent('연말')}`));
+      expect(await page.locator('.who').innerText()).toContain('signed in as alice');
+      expect(await page.locator('li.hit .path').innerText()).toMatch(/udns get: (direct|push\/relay)/);
     } finally {
       edge.edge.applyConfig({ ...edge.edge.config, search: 'members' });
     }
