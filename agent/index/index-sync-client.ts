@@ -108,9 +108,8 @@ export class IndexSyncClient {
       case 'indexRefused': {
         const sync = this.shares.get(message.routeId);
         if (sync === undefined) return;
+        // Its batches still in flight stay counted: the edge acknowledges (and drops) each of them.
         this.drop(sync);
-        // The edge stored nothing more for it and owes no acknowledgement for its batches.
-        for (const [seq, routeId] of this.inFlight) if (routeId === message.routeId) this.inFlight.delete(seq);
         sync.share.refuse(new UdnsError(message.code, message.message));
         break;
       }

@@ -22,6 +22,7 @@ export class IndexSyncEdge {
   /** Bytes the agent sent, on every connection (the control lines, newlines included). */
   bytesFromAgent = 0;
   private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
   private connection: EdgeConnection | null = null;
   /** Route id → share name, as the edge's registration gave it. */
   readonly names = new Map<string, string>();
@@ -30,6 +31,7 @@ export class IndexSyncEdge {
   async connect(): Promise<ControlChannel<typeof EdgeMessage, AgentMessage>> {
     this.server ??= await new Promise<net.Server>((resolve) => {
       const server = net.createServer((socket) => {
+        this.sockets.add(socket);
         socket.on('error', () => {});
         socket.on('data', (chunk: Buffer) => { this.bytesFromAgent += chunk.length; });
         this.connection = new EdgeConnection(this, new ControlChannel<typeof AgentMessage, EdgeMessage>(socket, AgentMessage));
@@ -37,10 +39,11 @@ export class IndexSyncEdge {
       server.listen(0, '127.0.0.1', () => resolve(server));
     });
     const port = (this.server.address() as net.AddressInfo).port;
+    const before = this.connection;
     const socket = net.connect(port, '127.0.0.1');
+    this.sockets.add(socket);
     socket.on('error', () => {});
     await new Promise((resolve) => socket.once('connect', resolve));
-    const before = this.connection;
     const agentSide = new ControlChannel<typeof EdgeMessage, AgentMessage>(socket, EdgeMessage);
     await waitFor(() => this.connection !== before);
     return agentSide;
@@ -59,7 +62,7 @@ export class IndexSyncEdge {
   }
 
   async close(): Promise<void> {
-    this.connection?.channel.close();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
   }
 }
@@ -71,6 +74,8 @@ export class EdgeConnection {
   /** Most batches ever unacknowledged at once on this connection. */
   maxUnacked = 0;
   readonly listed = new Set<string>();
+  /** Refused routes: their batches still in flight are acknowledged and dropped. */
+  readonly refused = new Set<string>();
   readonly errors: UdnsError[] = [];
 
   constructor(private readonly edge: IndexSyncEdge, readonly channel: ControlChannel<typeof AgentMessage, EdgeMessage>) {
@@ -88,6 +93,7 @@ export class EdgeConnection {
 
   refuse(routeId: string, code: 'index_limit' | 'forbidden', message: string): void {
     this.listed.delete(routeId);
+    this.refused.add(routeId);
     this.channel.send({ type: 'indexRefused', routeId, code, message });
   }
 
@@ -122,14 +128,15 @@ export class EdgeConnection {
       case 'indexBatch': {
         if (message.seq !== this.expectedSeq) this.edge.violations.push(`seq ${message.seq}, expected ${this.expectedSeq}`);
         this.expectedSeq = message.seq + 1;
-        if (!this.listed.has(message.routeId)) {
-          this.edge.violations.push(`batch ${message.seq} for ${message.routeId}, not listed`);
-          return;
-        }
         this.unacked.push(message.seq);
         this.pendingRoutes.set(message.seq, message.routeId);
         this.maxUnacked = Math.max(this.maxUnacked, this.unacked.length);
         if (this.unacked.length > INDEX_WINDOW) this.edge.violations.push(`${this.unacked.length} batches unacknowledged`);
+        if (!this.listed.has(message.routeId)) {
+          if (!this.refused.has(message.routeId)) this.edge.violations.push(`batch ${message.seq} for ${message.routeId}, not listed`);
+          if (!this.edge.holdAcks) this.ack(this.unacked.pop()!);
+          return;
+        }
         const store = this.edge.store(this.nameOf(message.routeId));
         const reset = new Set(message.reset);
         if (reset.size > 0) for (const path of [...store.keys()]) if (reset.has(bucketOf(path))) store.delete(path);
