@@ -92,6 +92,24 @@ describe('transfer records through the real edge and a real share agent', () => 
     expect(await transfers(malloryToken, 'role=all')).toEqual([]);
   }, 60_000);
 
+  test('a direct or push download is recorded from the sharer agent\'s report for the ticket the edge issued', async () => {
+    const direct = await startAgent({ serverUrl: edge.serverUrl, token: aliceToken, transport: 'raw', routes: [{ kind: 'share', dir: shared, name: 'alice-direct' }] });
+    try {
+      const out = path.join(work, 'out-direct');
+      fs.mkdirSync(out);
+      const got = await runCli(['get', `${direct.routes[0]!.url}/report.bin`, '-o', `${out}/`], as(bobToken));
+      expect(got.code).toBe(0);
+      const size = fs.statSync(path.join(shared, 'report.bin')).size;
+      const record = await eventually('the agent-reported record', async () =>
+        (await transfers(bobToken, 'role=received&kind=files')).find((row) => row.share === 'alice-direct'));
+      // Direct when the sharer's port answered the edge's probe in time, else push: never relay.
+      expect(['direct', 'push']).toContain(record.via);
+      expect(record).toMatchObject({ path: '/report.bin', owner: 'alice', receiver: 'bob', reportedBy: 'agent', bytes: size, outcome: 'complete' });
+    } finally {
+      direct.stop();
+    }
+  }, 60_000);
+
   test('a download cut off by the visitor is a partial record of what the edge carried, from an anonymous network', async () => {
     const before = (await transfers(aliceToken, 'role=sent&kind=files')).length;
     const size = 64 * MiB;
