@@ -9,7 +9,7 @@ import { createDownloadProgress, formatBytes } from '../download/download-progre
 import { backoffDelayMs, DEFAULT_RETRIES, withRetries } from '../download/download-retry.js';
 import { getSharedFile, type DownloadContext, type SavedFile } from '../download/file-download.js';
 import { getFolderRecursive, getFolderZip } from '../download/folder-download.js';
-import { openMemberTransfer, parseVia } from '../download/member-transfer.js';
+import { openMemberTransfers, parseVia } from '../download/member-transfer.js';
 import { canPrompt, promptPassword } from '../download/password-prompt.js';
 import { PasswordRequired, type ShareAccess } from '../download/share-http.js';
 import { resolveShareTarget, type ShareTarget } from '../download/share-target.js';
@@ -63,25 +63,30 @@ async function runGet(input: string, flags: GetFlags, env: NodeJS.ProcessEnv): P
   });
 
   const target = await askPasswordIfNeeded(url, access, () => withRetries(context.retry, (line) => progress.note(line), () => resolveShareTarget(url, access)));
-  if (target.kind === 'file') {
-    const file = outputPath(flags.output, target.name);
-    // A logged-in member's file downloads go by the best transfer path (direct, push, relay).
-    const member = await openMemberTransfer(target.url, { via: flags.via, receivePort: flags.receivePort }, env, (line) => progress.note(line));
-    let saved: SavedFile;
-    try {
-      saved = await getSharedFile(target.url, file, target.size, path.basename(file), member === null ? context : { ...context, access: { ...access, transport: member.paths } });
-    } finally {
-      member?.close();
+  // A logged-in member's file downloads go by the best transfer path (direct, push, relay);
+  // a folder's ZIP is streamed by the share without a checksum, through the edge.
+  const member = target.kind === 'file' || flags.recursive
+    ? await openMemberTransfers(target.url, { via: flags.via, receivePort: flags.receivePort }, env, (line) => progress.note(line))
+    : null;
+  const fileContext: DownloadContext = member === null ? context : { ...context, transfers: member };
+  try {
+    if (target.kind === 'file') {
+      const file = outputPath(flags.output, target.name);
+      const saved = await getSharedFile(target.url, file, target.size, path.basename(file), fileContext);
+      if (!saved.skipped && saved.via !== undefined && saved.via.length > 0) warn(`transferred via ${saved.via.join(', then ')}`);
+      report(saved);
+    } else if (flags.recursive) {
+      const dir = flags.output === undefined ? outputPath(undefined, folderName(target.url)) : path.resolve(flags.output);
+      const summary = await getFolderRecursive(target.url, target.listing, dir, fileContext);
+      const skipped = summary.skipped > 0 ? `, ${summary.skipped} already there` : '';
+      if (Object.keys(summary.via).length > 0) warn(`transferred via ${Object.entries(summary.via).map(([via, files]) => `${via} (${files} ${files === 1 ? 'file' : 'files'})`).join(', ')}`);
+      say(`saved ${display(dir)}${path.sep} (${summary.files} ${summary.files === 1 ? 'file' : 'files'}, ${formatBytes(summary.bytes)}${skipped})`);
+    } else {
+      if (flags.via !== undefined && flags.via !== 'relay') throw new UdnsError('bad_request', `--via ${flags.via} is for files: a folder's ZIP goes through the edge; pass --recursive to fetch it file by file`);
+      report(await getFolderZip(target.url, outputPath(flags.output, `${folderName(target.url)}.zip`), context));
     }
-    if (member !== null && member.paths.taken.length > 0) warn(`transferred via ${member.paths.taken.join(', then ')}`);
-    report(saved);
-  } else if (flags.recursive) {
-    const dir = flags.output === undefined ? outputPath(undefined, folderName(target.url)) : path.resolve(flags.output);
-    const summary = await getFolderRecursive(target.url, target.listing, dir, context);
-    const skipped = summary.skipped > 0 ? `, ${summary.skipped} already there` : '';
-    say(`saved ${display(dir)}${path.sep} (${summary.files} ${summary.files === 1 ? 'file' : 'files'}, ${formatBytes(summary.bytes)}${skipped})`);
-  } else {
-    report(await getFolderZip(target.url, outputPath(flags.output, `${folderName(target.url)}.zip`), context));
+  } finally {
+    member?.close();
   }
 }
 

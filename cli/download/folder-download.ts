@@ -28,6 +28,8 @@ export interface FolderSummary {
   /** Files that were already there, identical. */
   skipped: number;
   bytes: number;
+  /** Downloaded files by the last transfer path each took (logged-in members only). */
+  via: Partial<Record<string, number>>;
 }
 
 /**
@@ -36,7 +38,7 @@ export interface FolderSummary {
  * Names come from the share, so each is checked before it touches the disk.
  */
 export async function getFolderRecursive(folderUrl: URL, listing: ShareListing, dir: string, context: DownloadContext): Promise<FolderSummary> {
-  const summary: FolderSummary = { files: 0, skipped: 0, bytes: 0 };
+  const summary: FolderSummary = { files: 0, skipped: 0, bytes: 0, via: {} };
   const root = path.resolve(dir);
   const walk = async (url: URL, folder: ShareListing, local: string): Promise<void> => {
     makeFolder(local);
@@ -52,6 +54,8 @@ export async function getFolderRecursive(folderUrl: URL, listing: ShareListing, 
       const saved = await getSharedFile(new URL(encodeURIComponent(entry.name), url), target, entry.size, label, context);
       summary.files += 1;
       summary.bytes += saved.size;
+      const last = saved.skipped ? undefined : saved.via?.at(-1);
+      if (last !== undefined) summary.via[last] = (summary.via[last] ?? 0) + 1;
       if (saved.skipped) {
         summary.skipped += 1;
         context.progress.note(`${label} is already there (same SHA-256), skipped`);

@@ -12,19 +12,19 @@ export interface TransferFlags {
   receivePort: number;
 }
 
-/** A member's download of one shared file over the best path; `close()` when done. */
-export interface MemberTransfer {
-  readonly paths: TransferPaths;
+/** A member's downloads over the best paths, one set of paths per file; `close()` when done. */
+export interface MemberTransfers {
+  forFile(url: URL): TransferPaths;
   close(): void;
 }
 
 /**
- * The transfer paths for `fileUrl` when the user is logged in to the edge that serves it (saved
- * login, or UDNS_SERVER/UDNS_TOKEN) and the URL is a name under that edge's host; null
- * otherwise: the download then goes through the edge as for any visitor (relay). A forced
- * direct or push path that cannot be asked for is an error that says why.
+ * The transfer paths for files under `shareUrl` when the user is logged in to the edge that
+ * serves it (saved login, or UDNS_SERVER/UDNS_TOKEN) and the URL is a name under that edge's
+ * host; null otherwise: downloads then go through the edge as for any visitor (relay). A
+ * forced direct or push path that cannot be asked for is an error that says why.
  */
-export async function openMemberTransfer(fileUrl: URL, flags: TransferFlags, env: NodeJS.ProcessEnv, note: (line: string) => void): Promise<MemberTransfer | null> {
+export async function openMemberTransfers(shareUrl: URL, flags: TransferFlags, env: NodeJS.ProcessEnv, note: (line: string) => void): Promise<MemberTransfers | null> {
   const forced = flags.via;
   let edge: EdgeTarget;
   try {
@@ -36,20 +36,16 @@ export async function openMemberTransfer(fileUrl: URL, flags: TransferFlags, env
   const edgeHost = new URL(edge.server).hostname.toLowerCase().replace(/^\[|\]$/g, '');
   // An edge reached by its IP address cannot say here which names are its own: it is asked,
   // and one that does not serve the URL answers bad_request (then relay).
-  if (net.isIP(edgeHost) === 0 && !fileUrl.hostname.toLowerCase().endsWith(`.${edgeHost}`)) {
+  if (net.isIP(edgeHost) === 0 && !shareUrl.hostname.toLowerCase().endsWith(`.${edgeHost}`)) {
     if (forced === undefined || forced === 'relay') return null;
-    throw new UdnsError('bad_request', `--via ${forced}: ${fileUrl.host} is not a share of ${edgeHost}, the edge you are logged in to`);
+    throw new UdnsError('bad_request', `--via ${forced}: ${shareUrl.host} is not a share of ${edgeHost}, the edge you are logged in to`);
   }
-  // Push needs our own listener; direct and relay alone do not.
+  // Push needs our own listener (one for the whole command); direct and relay alone do not.
   const receiver = forced === undefined || forced === 'push' ? new ReceiverListener(flags.receivePort) : null;
   await receiver?.listen();
-  const paths = new TransferPaths(edge, fileUrl, receiver, forced, note);
   return {
-    paths,
-    close: () => {
-      paths.close();
-      receiver?.close();
-    },
+    forFile: (url) => new TransferPaths(edge, url, receiver, forced, note),
+    close: () => receiver?.close(),
   };
 }
 

@@ -212,6 +212,18 @@ describe('transfer tickets and paths on loopback', () => {
     expect(edge.edge.relayedBytes() - before).toBeLessThan(MiB);
   });
 
+  test('udns get --recursive takes the direct path file by file', async () => {
+    const agent = await share('recursive-get');
+    await probed(`${agent.routes[0]!.url}/small.txt`);
+    const before = edge.edge.relayedBytes();
+    const dir = path.join(work, `out-${++outputs}`);
+    const result = await runCli(['get', `${agent.routes[0]!.url}/`, '--recursive', '-o', dir, '--no-progress'], env());
+    expect(result.stderr).toBe('udns: transferred via direct (3 files)\n');
+    expect(sha256(fs.readFileSync(path.join(dir, 'big.bin')))).toBe(bigSha);
+    expect(fs.readFileSync(path.join(dir, 'small.txt'), 'utf8')).toBe('small file\n');
+    expect(edge.edge.relayedBytes() - before).toBeLessThan(MiB);
+  });
+
   test('--via push: the sharer connects to the receiver; --via relay: through the edge', async () => {
     const agent = await share('forced-get');
     const url = `${agent.routes[0]!.url}/big.bin`;
