@@ -56,6 +56,8 @@ export class ReceiverListener {
         return expected.psk;
       },
     } as tls.TlsOptions, (socket) => {
+      // Until the download's HTTP client takes it over, and after: no error goes unhandled.
+      socket.on('error', () => undefined);
       socket.setTimeout(0);
       for (const [id, expected] of this.expected) {
         if (expected.taken !== socket) continue;

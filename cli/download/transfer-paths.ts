@@ -128,7 +128,8 @@ export class TransferPaths implements ShareTransport {
         socket.setTimeout(0);
         resolve(socket);
       });
-      socket.once('error', reject);
+      // For the socket's whole life: a second error after the first must not go unhandled.
+      socket.on('error', reject);
     });
   }
 
