@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { UdnsError, validateName } from '../protocol/index.js';
 import { createAgentLogger, type AgentLogger } from './agent-logger.js';
+import { HashCache } from './index/hash-cache.js';
+import { ListedShare } from './index/listed-share.js';
 import { DirectListener } from './routes/direct-listener.js';
 import { HttpRoute } from './routes/http-route.js';
 import { LocalPortNotice } from './routes/local-port-notice.js';
@@ -50,13 +52,18 @@ export const AgentOptions = z.object({
   transferPublicPort: z.number().int().min(1).max(65535).optional(),
   /** No direct or push transfers: shares go through the edge only. */
   noTransfers: z.boolean().default(false),
+  /** SQLite file of the listed shares' SHA-256 cache (agent/index/hash-cache.ts); null: memory only. */
+  indexCacheFile: z.string().nullable().default(null),
+  /** Full rescans of listed shares (besides watching), in ms. */
+  indexRescanMs: z.number().int().positive().optional(),
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
 
 /**
  * A running agent. Events: `online`, `offline`, `routeClosed`, `direct`, `fatal` (see
  * TunnelConnector), and `localService` (line): a route's local service refused visitors or
- * answers again, rate-limited (see LocalPortNotice), for the CLI to print.
+ * answers again, rate-limited (see LocalPortNotice), for the CLI to print; `indexRefused`
+ * (share target, UdnsError): a listed share left the members' index (edge limit, search off).
  */
 export interface Agent extends EventEmitter {
   /** Routes as the edge published them on the first connection. */
@@ -102,10 +109,26 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     if (spec.kind === 'share') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
       const handler = new ShareRoute(spec, log.child({ route: name ?? 'share' }));
+      if (spec.list) listShare(handler, name, spec.password !== undefined);
       return { kind: 'http', name, target: handler.target, handler };
     }
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }), noticeFor('service'));
     return { kind: 'tcp', target: handler.target, handler };
+  };
+  // Opened with the first listed share, kept for the agent's life (one SQLite handle for all).
+  let hashCache: HashCache | null = null;
+  const listShare = (handler: ShareRoute, name: string | undefined, locked: boolean): void => {
+    if (hashCache === null) {
+      hashCache = new HashCache(options.indexCacheFile);
+      if (hashCache.problem !== null) log.warn({ reason: hashCache.problem }, 'the file-hash cache cannot be opened: listed shares are hashed again after each restart');
+    }
+    const listed = new ListedShare({
+      policy: handler.policy, locked, expiresAtMs: handler.expiresAtMs, cache: hashCache,
+      logger: log.child({ route: name ?? 'share', component: 'index' }),
+      ...(options.indexRescanMs === undefined ? {} : { rescanIntervalMs: options.indexRescanMs }),
+    });
+    listed.once('refused', (error: UdnsError) => connector?.emit('indexRefused', handler.target, error));
+    handler.listed = listed;
   };
   const routes: ManagedRoute[] = options.routes.map(build);
   const startedRoutes = [...routes];

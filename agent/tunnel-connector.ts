@@ -18,6 +18,7 @@ import {
 } from '../protocol/index.js';
 import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
+import { IndexSyncClient } from './index/index-sync-client.js';
 import type { DirectListener } from './routes/direct-listener.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import type { TransferAgent } from './transfer/transfer-agent.js';
@@ -69,6 +70,8 @@ export class TunnelConnector extends EventEmitter {
   /** Registrations sent after the handshake, by request id (ids above the start-up ones). */
   private readonly lateRequests = new Map<number, { route: ManagedRoute; done: (error: UdnsError | null, published?: PublishedRoute) => void }>();
   private nextRequestId = 1_000_000;
+  /** The members' index sync of the live tunnel (agent/index/), for routes withdrawn and a clean stop. */
+  private liveIndex: IndexSyncClient | null = null;
   /** Direct and push transfers of the share routes (agent/transfer/), when the agent has any. */
   transfers: TransferAgent | null = null;
 
@@ -143,6 +146,7 @@ export class TunnelConnector extends EventEmitter {
     for (const [routeId, owned] of this.routeIds) {
       if (owned !== route) continue;
       this.routeIds.delete(routeId);
+      this.liveIndex?.unlist(routeId);
       this.liveControl?.send({ type: 'unregisterRoute', routeId });
     }
     route.handler.close();
@@ -153,6 +157,9 @@ export class TunnelConnector extends EventEmitter {
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    // Listed shares leave the index (a lost tunnel would only mark them offline); the session's
+    // destroy still sends what was written before it.
+    this.liveIndex?.unlistAll();
     this.mux?.close();
     this.mux?.destroy();
     this.transfers?.close();
@@ -276,6 +283,12 @@ export class TunnelConnector extends EventEmitter {
     let account = '';
     let welcomed = false;
     const directKey = randomBytes(DIRECT_KEY_BYTES).toString('hex');
+    const index = new IndexSyncClient((message) => control.send(message), this.logger.child({ component: 'index' }));
+    this.liveIndex = index;
+    control.once('close', () => {
+      index.close();
+      if (this.liveIndex === index) this.liveIndex = null;
+    });
     control.on('error', (error: UdnsError) => this.logger.warn({ code: error.code, reason: error.message }, 'control channel failed'));
     // Once every route is answered the handshake is over: settle it (its timer would otherwise
     // tear the tunnel down) and report the tunnel online, unless no route is left to serve.
@@ -354,6 +367,7 @@ export class TunnelConnector extends EventEmitter {
         case 'routeClosed': {
           const route = this.routeIds.get(message.routeId);
           this.routeIds.delete(message.routeId);
+          index.forget(message.routeId);
           if (route) this.dropRoute(route, new UdnsError(message.code, message.message));
           break;
         }
@@ -368,6 +382,11 @@ export class TunnelConnector extends EventEmitter {
           break;
         case 'transferReportRefused':
           this.logger.debug({ code: message.code, reason: message.message }, 'edge refused a transfer report');
+          break;
+        case 'indexWanted':
+        case 'indexAck':
+        case 'indexRefused':
+          index.handle(message);
           break;
         case 'cancelStream': {
           this.visitorStreams.get(message.streamId)?.close(NGHTTP2_CANCEL);
@@ -389,6 +408,7 @@ export class TunnelConnector extends EventEmitter {
     if (registered.name) route.name = registered.name;
     if (registered.port) route.port = registered.port;
     route.handler.published?.(registered.url);
+    if (route.handler.listed) this.liveIndex?.list(registered.routeId, route.handler.listed);
     // Only on the tunnel that carried the stream: stream ids start again on the next one.
     const live = this.liveControl;
     route.handler.reportTransfers?.((report) => {

@@ -20,6 +20,8 @@ const FileRoute = z.union([
     expires: z.string().optional(),
     showHidden: z.boolean().optional(),
     followSymlinks: z.boolean().optional(),
+    /** Listed in the members' search (`udns share --list`). */
+    list: z.boolean().optional(),
   }).strict(),
 ]);
 
@@ -37,6 +39,7 @@ const FileRoute = z.union([
  *     name: docs
  *     password: correct horse
  *     allowUpload: true
+ *     list: true               # in the members' search (like `udns share --list`)
  * ```
  */
 export const AgentConfigFile = z.object({
@@ -108,6 +111,7 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
       expires: route.expires,
       showHidden: route.showHidden,
       followSymlinks: route.followSymlinks,
+      list: route.list,
     };
   });
   return { config: parsed.data, routes, warnings };

@@ -1,3 +1,5 @@
+import os from 'node:os';
+import { defaultHashCacheFile } from '../agent/index/hash-cache.js';
 import { UdnsError } from '../protocol/index.js';
 import { warn } from './cli-output.js';
 import { clientConfigPath, readCaFile, readClientConfig, type EdgeTrust } from './client-config.js';
@@ -26,6 +28,8 @@ export interface AgentSettings {
   readonly token: string;
   readonly trust: Readonly<EdgeTrust>;
   readonly transport: 'raw' | 'ws';
+  /** The listed shares' SHA-256 cache: `$XDG_CACHE_HOME/udns/file-hashes.sqlite`, else `~/.cache/udns/…`. */
+  readonly indexCacheFile: string;
 }
 
 /**
@@ -65,5 +69,6 @@ export function loadAgentSettings(flags: AgentSettingFlags, env: NodeJS.ProcessE
     token: token!,
     trust: Object.freeze({ ca, insecure: flags.insecure ?? saved.insecure ?? false }),
     transport: flags.transport ?? file.transport ?? 'raw',
+    indexCacheFile: defaultHashCacheFile(env, env.HOME || os.homedir()),
   });
 }

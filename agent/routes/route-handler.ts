@@ -1,5 +1,6 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import type { TransferReport, VisitorInfo } from '../../protocol/index.js';
+import type { ListedShare } from '../index/listed-share.js';
 
 /** A file response a share sent down a visitor stream, for the edge's transfer records. */
 export type FileTransferReport = Omit<TransferReport, 'type' | 'routeId'>;
@@ -12,6 +13,8 @@ export interface RouteHandler {
   published?(url: string): void;
   /** Where to report the files it serves over tunnel streams (shares only); set on each publish. */
   reportTransfers?(send: (report: FileTransferReport) => void): void;
+  /** The share's entry in the members' index when it is listed (`--list`; shares only). */
+  readonly listed?: ListedShare | null;
   /** Frees what the handler holds (keep-alive sockets to the local service, servers). */
   close(): void;
 }

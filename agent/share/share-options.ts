@@ -30,5 +30,7 @@ export const ShareOptions = z.object({
   expires: duration.optional(),
   showHidden: z.boolean().default(false),
   followSymlinks: z.boolean().default(false),
+  /** Publish an index of the share to the edge's members' search (`--list`); unlisted shares send nothing. */
+  list: z.boolean().default(false),
 }).strict();
 export type ShareOptions = z.infer<typeof ShareOptions>;

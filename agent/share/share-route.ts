@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { duplexFacade } from '../../protocol/duplex-facade.js';
 import { HTTP_VISITOR_IDLE_MS, UdnsError, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { ListedShare } from '../index/listed-share.js';
 import type { FileTransferReport, RouteHandler } from '../routes/route-handler.js';
 import { meterFileResponse } from './served-file-meter.js';
 import { parseDuration, type ShareOptions } from './share-options.js';
@@ -22,6 +23,10 @@ export class ShareRoute implements RouteHandler {
   readonly target: string;
   readonly server: ShareServer;
   readonly expiresAtMs: number | null;
+  /** What decides what visitors (and the members' index) see of the folder. */
+  readonly policy: SharePolicy;
+  /** The share's entry in the members' index (`--list`), kept current while the route lives. */
+  listed: ListedShare | null = null;
   private readonly http: http.Server;
   private readonly visitors = new WeakMap<Duplex, ShareVisitor>();
   private readonly open = new Set<Duplex>();
@@ -37,6 +42,7 @@ export class ShareRoute implements RouteHandler {
     const expiresIn = options.expires === undefined ? null : parseDuration(options.expires);
     this.expiresAtMs = expiresIn === null ? null : nowMs + expiresIn;
     const policy = { root, showHidden: options.showHidden, followSymlinks: options.followSymlinks };
+    this.policy = policy;
     this.server = new ShareServer({
       policy,
       password: options.password ?? null,
@@ -87,6 +93,7 @@ export class ShareRoute implements RouteHandler {
   }
 
   close(): void {
+    this.listed?.close();
     for (const stream of this.open) stream.destroy();
   }
 }

@@ -55,7 +55,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   const logger = createAgentLogger(flags.logLevel, { formatLine });
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
-    ca: edge.trust.ca, insecure: edge.trust.insecure,
+    ca: edge.trust.ca, insecure: edge.trust.insecure, indexCacheFile: edge.indexCacheFile,
     ...(flags.transferPort === undefined ? {} : { transferPort: flags.transferPort }), noTransfers: flags.transfers === false,
   }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
@@ -94,6 +94,8 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
       ? `transfers: direct reachable at ${checked.address}:${checked.port}`
       : `transfers: not reachable from outside (${checked.reason ?? 'unreachable'} on ${checked.address}:${checked.port}); members download by push or through the edge`);
   });
+  // Once per share: the share still answers visitors, it is only not searchable.
+  agent.on('indexRefused', (target: string, error: UdnsError) => warn(`${target} is not listed in the members' search: ${error.message}`));
   agent.on('routeClosed', (route: { target: string }, error: UdnsError) => warn(`route to ${route.target} closed: ${error.message}`));
   // The local app refusing visitors: they see a 502 page; the person running the agent sees this.
   agent.on('localService', (line: string) => warn(line));

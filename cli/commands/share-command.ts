@@ -13,6 +13,7 @@ interface ShareFlags extends AgentFlags {
   expires?: string;
   showHidden?: boolean;
   followSymlinks?: boolean;
+  list?: boolean;
 }
 
 /** `udns share <dir>`: a folder, served by the agent itself under a name. */
@@ -29,6 +30,7 @@ export function registerShareCommand(program: Command): void {
       .option('--expires <duration>', 'stop answering after this long: 90s, 30m, 2h, 1d')
       .option('--show-hidden', 'show dotfiles (hidden by default)')
       .option('--follow-symlinks', 'follow symlinks that point outside the folder (refused by default)')
+      .option('--list', 'list the share in the members\' search on the edge (names, sizes, dates, types, SHA-256 of what visitors can see)')
       .option('--transfer-port <port>', 'port of this PC for direct and push transfers to logged-in members (default: any free one; forward it on your router to allow direct)', parsePort)
       .option('--no-transfers', 'no direct or push transfers: every download goes through the edge'),
   ).action(async (dir: string, flags: ShareFlags) => {
@@ -43,6 +45,7 @@ export function registerShareCommand(program: Command): void {
       expires: flags.expires,
       showHidden: flags.showHidden ?? false,
       followSymlinks: flags.followSymlinks ?? false,
+      list: flags.list ?? false,
     }], flags);
     if (expiresIn !== null) {
       warn(`the share expires in ${flags.expires} (at ${new Date(Date.now() + expiresIn).toLocaleTimeString()})`);
