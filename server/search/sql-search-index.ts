@@ -418,9 +418,6 @@ class SqlSearchIndex implements SearchIndex {
       where.push(`a."name" = ?`);
       params.push(q.owner);
     }
-    const candidates = `SELECT f."id" FROM ${from} JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId"
-      WHERE ${where.join(' AND ')}${sqlite ? ' ORDER BY t."rowid" DESC' : ''} LIMIT ${SEARCH_CANDIDATES + 1}`;
-
     // 2. Ranking of the candidates (see the top of this file).
     const scoreParams: unknown[] = [];
     const phrase = keys.join(' ');
@@ -437,19 +434,22 @@ class SqlSearchIndex implements SearchIndex {
     const recency = `CASE WHEN f."mtime" >= ${now} THEN 0.999999 ELSE CAST(f."mtime" AS DOUBLE PRECISION) / ${now} END`;
     const score = `(2 * (${tier}) + CASE WHEN s."online" = TRUE THEN 1 ELSE 0 END + ${recency})`;
 
+    // One pass scores the candidates; only the page's rows are read again for display.
+    const candidates = `SELECT f."id", ${score} AS "score" FROM ${from} JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId"
+      WHERE ${where.join(' AND ')}${sqlite ? ' ORDER BY t."rowid" DESC' : ''} LIMIT ${SEARCH_CANDIDATES + 1}`;
     const rows = await this.#sql.rows(
       `WITH "c" AS MATERIALIZED (${candidates})
        SELECT f."id", s."label", a."name" AS "owner", f."path", f."size", f."mtime", f."type", f."sha256", s."locked", s."online", s."reachable",
-              ${score} AS "score", (SELECT count(*) FROM "c") AS "total"
-       FROM "c" JOIN "IndexedFile" f ON f."id" = "c"."id" JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId"
-       ORDER BY "score" DESC, f."id" DESC
-       LIMIT ${intLiteral(q.limit)} OFFSET ${intLiteral(q.offset)}`,
-      ...params,
+              "p"."score", (SELECT count(*) FROM "c") AS "total"
+       FROM (SELECT "id", "score" FROM "c" ORDER BY "score" DESC, "id" DESC LIMIT ${intLiteral(q.limit)} OFFSET ${intLiteral(q.offset)}) "p"
+       JOIN "IndexedFile" f ON f."id" = "p"."id" JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId"
+       ORDER BY "p"."score" DESC, "p"."id" DESC`,
       ...scoreParams,
+      ...params,
     );
     let total = rows.length > 0 ? num(rows[0]!.total) : 0;
     if (rows.length === 0 && q.offset > 0) {
-      const [count] = await this.#sql.rows(`SELECT count(*) AS "n" FROM (${candidates}) "c"`, ...params);
+      const [count] = await this.#sql.rows(`SELECT count(*) AS "n" FROM (${candidates}) "c"`, ...scoreParams, ...params);
       total = num(count?.n ?? 0);
     }
     const hits = rows.map((row): SearchHit => ({
