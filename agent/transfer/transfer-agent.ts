@@ -112,7 +112,8 @@ export class TransferAgent extends EventEmitter {
     if (message.type !== 'transferTicket') return false;
     const route = this.routes.get(message.routeId);
     if (route === undefined) return this.refuse(message, 'not a share');
-    if ((this.active.get(route) ?? 0) >= MAX_TRANSFERS_PER_SHARE) return this.refuse(message, 'busy');
+    // Tickets not used yet count too: each may become a connection within the minute.
+    if ((this.active.get(route) ?? 0) + this.book.pendingFor(message.routeId) >= MAX_TRANSFERS_PER_SHARE) return this.refuse(message, 'busy');
     if (message.mode === 'push' && message.receiver === undefined) return this.refuse(message, 'push refused');
     this.book.arm(message);
     this.send?.({ type: 'transferAccepted', ticketId: message.ticketId });

@@ -41,4 +41,19 @@ describe('TicketBook', () => {
     book.arm(ticket('direct', 100));
     expect(book.size).toBe(1);
   });
+
+  test('pending tickets are counted per route until used or expired', () => {
+    let now = 0;
+    const book = new TicketBook(() => now);
+    const a = ticket('direct', 10);
+    const b = ticket('push', 10);
+    book.arm(a);
+    book.arm(b);
+    book.arm({ ...ticket('direct', 10), routeId: 'r2' });
+    expect(book.pendingFor('r1')).toBe(2);
+    book.take(a.ticketId, {}, 'direct');
+    expect(book.pendingFor('r1')).toBe(1);
+    now = 10;
+    expect(book.pendingFor('r1')).toBe(0);
+  });
 });

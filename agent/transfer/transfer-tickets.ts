@@ -51,6 +51,16 @@ export class TicketBook {
     this.tickets.delete(ticketId);
   }
 
+  /** Live tickets of one route not yet used: connections that may still come. */
+  pendingFor(routeId: string): number {
+    const now = this.now();
+    let count = 0;
+    for (const armed of this.tickets.values()) {
+      if (armed.ticket.routeId === routeId && armed.usedBy === null && armed.ticket.expiresAt > now) count++;
+    }
+    return count;
+  }
+
   get size(): number {
     return this.tickets.size;
   }
