@@ -265,6 +265,22 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       }
     });
 
+    test('regression: push when the edge\'s answer reaches the receiver after the sharer\'s connection does (the receiver waits for its ticket instead of refusing the handshake)', async () => {
+      // The edge far away (its packets to the receiver at 8 kbit/s), the sharer next door: the
+      // agent takes the ticket and connects at once, the edge's answer with the ticket arrives
+      // ~0.7 s later. Before: the receiver refused the unknown PSK identity
+      // (agent: push failed ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE) and every forced retry raced again.
+      await net.slowLink('edge', 'receiver', 8);
+      try {
+        const got = await getIn('small.txt', ['--via', 'push', '--retries', '1']);
+        expect(got.code, got.stderr).toBe(0);
+        expect(got.stderr).toBe('udns: transferred via push\n');
+        expect(fs.readFileSync(got.saved, 'utf8')).toBe('hello across namespaces\n');
+      } finally {
+        await net.slowLink('edge', 'receiver', undefined);
+      }
+    });
+
     test('a forced path that cannot work fails with one clear line and saves nothing', async () => {
       await net.firewall('sharer');
       await net.firewall('receiver');

@@ -78,6 +78,12 @@ export interface TestNetwork {
   /** Limits what `host` sends on its link to `mbit` Mbit/s (tc tbf), so a transfer lasts long enough to act during it. */
   throttle(host: NetnsHost | string, mbit: number): Promise<void>;
   unthrottle(host: NetnsHost | string): Promise<void>;
+  /**
+   * Slows only what `from` sends to `to` down to `kbit` kbit/s (an HTB class on the switch's port
+   * towards `to`, chosen by source address): a far-away edge whose answers reach a receiver
+   * after a nearby sharer's connection does. `kbit` undefined removes it.
+   */
+  slowLink(from: NetnsHost | string, to: NetnsHost | string, kbit: number | undefined): Promise<void>;
   /** Starts `command args` inside the host (`ip netns exec`); the process is killed at close(). */
   spawnIn(host: NetnsHost | string, command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   /** Runs `command args` inside the host to completion. */
@@ -226,6 +232,17 @@ export async function createTestNetwork(hostNames: string[], options: { nameserv
     async unthrottle(target) {
       const host = resolve(target);
       await run('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']).catch(() => undefined);
+    },
+    async slowLink(fromTarget, toTarget, kbit) {
+      const from = resolve(fromTarget);
+      const port = `p${Object.values(hosts).indexOf(resolve(toTarget))}`;
+      const tc = (...args: string[]) => run('ip', ['netns', 'exec', sw, 'tc', ...args]);
+      await tc('qdisc', 'del', 'dev', port, 'root').catch(() => undefined);
+      if (kbit === undefined) return;
+      await tc('qdisc', 'add', 'dev', port, 'root', 'handle', '1:', 'htb', 'default', '20');
+      await tc('class', 'add', 'dev', port, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', `${kbit}kbit`, 'quantum', '1514');
+      await tc('class', 'add', 'dev', port, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', '10gbit', 'quantum', '200000');
+      await tc('filter', 'add', 'dev', port, 'parent', '1:', 'protocol', 'ip', 'u32', 'match', 'ip', 'src', `${from.address}/32`, 'flowid', '1:10');
     },
     spawnIn(target, command, args, env = {}) {
       const host = resolve(target);
