@@ -43,6 +43,27 @@ describe('TLS-PSK of the transfer paths (Node 20)', () => {
     await expect(connect(srv.port, newTicketSecrets().ticketId, psk)).rejects.toThrow(/ERR_SSL|alert/i);
   });
 
+  test('a resumed session (TLS 1.3 session ticket) cannot open a second connection', async () => {
+    const { ticketId, psk } = newTicketSecrets();
+    const srv = await server(ticketId, psk);
+    servers.push(srv);
+    const session = await new Promise<Buffer | undefined>((resolve, reject) => {
+      let saved: Buffer | undefined;
+      const socket = tls.connect({ host: '127.0.0.1', port: srv.port, ...pskClientOptions(ticketId, psk) });
+      socket.on('session', (value: Buffer) => { saved = value; });
+      socket.on('data', () => undefined);
+      socket.on('end', () => setTimeout(() => resolve(saved), 50));
+      socket.on('error', reject);
+    });
+    const forged = newTicketSecrets();
+    const second = new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: srv.port, ...pskClientOptions(forged.ticketId, forged.psk), ...(session ? { session } : {}) });
+      socket.on('secureConnect', () => { resolve(`accepted, reused ${socket.isSessionReused()}`); socket.destroy(); });
+      socket.on('error', reject);
+    });
+    await expect(second).rejects.toThrow(/ERR_SSL|alert/i);
+  });
+
   test('tickets and grants are checked strictly: hex lengths, absolute paths, known paths only', () => {
     const { ticketId, psk } = newTicketSecrets();
     const ticket = { type: 'transferTicket', ticketId, psk, routeId: 'r', path: '/a.txt', mode: 'direct', expiresAt: 1 };
