@@ -99,3 +99,10 @@ export type TransferList = z.infer<typeof TransferList>;
 
 /** Most records one page of `GET /api/v1/transfers` holds. */
 export const MAX_TRANSFERS_PAGE = 500;
+
+/** The answer of `GET /api/v1/transfers/verify` (admin): the chain checked from the first record. */
+export const ChainVerdictView = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), records: z.number().int(), head: z.string() }),
+  z.object({ ok: z.literal(false), records: z.number().int(), brokenAt: z.number().int(), reason: z.string() }),
+]);
+export type ChainVerdictView = z.infer<typeof ChainVerdictView>;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { MAX_TRANSFERS_PAGE, TransferList, UdnsError, type TransferRecordView } from '../../protocol/index.js';
+import { ChainVerdictView, MAX_TRANSFERS_PAGE, TransferList, UdnsError, type TransferRecordView } from '../../protocol/index.js';
 import { say } from '../cli-output.js';
 import { resolveCredentials } from '../client-config.js';
 import { formatBytes } from '../download/download-progress.js';
@@ -16,6 +16,17 @@ interface TransfersFlags {
   limit: string;
   before?: string;
   http?: boolean;
+  verify?: boolean;
+}
+
+async function verify(flags: TransfersFlags): Promise<void> {
+  const answer = ChainVerdictView.safeParse(await callEdge<unknown>(resolveCredentials(flags), 'GET', '/api/v1/transfers/verify'));
+  if (!answer.success) throw new UdnsError('server_unreachable', 'the edge answered GET /api/v1/transfers/verify with something else than a verdict: is it an older udns edge?');
+  const verdict = answer.data;
+  if (flags.json) printJson(verdict);
+  else if (verdict.ok) say(`${verdict.records} records, chain intact; head ${verdict.head}`);
+  else say(`chain BROKEN at record ${verdict.brokenAt} (after ${verdict.records} good records): ${verdict.reason}`);
+  if (!verdict.ok) process.exitCode = 1;
 }
 
 /** `udns transfers`: the member's own transfer records (files sent and received), newest first. */
@@ -26,8 +37,13 @@ export function registerTransfersCommand(program: Command): void {
     .option('--received', 'only files you fetched')
     .option('--limit <n>', `records to show (1-${MAX_TRANSFERS_PAGE})`, '50')
     .option('--before <id>', 'older records: those before this record id (the next page)')
-    .option('--http', 'also visitor connections of your http routes (bytes only)')))
+    .option('--http', 'also visitor connections of your http routes (bytes only)')
+    .option('--verify', 'admin: recompute the hash chain of every record and name the first that does not verify')))
     .action(async (flags: TransfersFlags) => {
+      if (flags.verify) {
+        await verify(flags);
+        return;
+      }
       if (flags.sent && flags.received) throw new UdnsError('bad_request', 'give --sent or --received, not both (neither shows both)');
       const limit = Number(flags.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TRANSFERS_PAGE) throw new UdnsError('bad_request', `--limit must be a whole number from 1 to ${MAX_TRANSFERS_PAGE}, got "${flags.limit}"`);

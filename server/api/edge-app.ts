@@ -46,7 +46,7 @@ export function createEdgeApp(deps: {
   /** Transfer tickets (POST /api/v1/transfers); absent: no such endpoint. */
   transfers?: TicketOffice;
   /** Transfer records (GET /api/v1/transfers); absent: no such endpoint. */
-  transferRecords?: Pick<TransferLog, 'list' | 'flush'>;
+  transferRecords?: Pick<TransferLog, 'list' | 'flush' | 'verifyChain'>;
   /** The members' search (`/api/v1/search`, the apex page `/search`); absent: neither exists. */
   search?: { index: Pick<SearchIndex, 'search'>; settings: SearchSettings };
 }) {

@@ -18,8 +18,16 @@ const ListQuery = z.object({
  * received; `all` is both for a member, and everyone's for the admin. Mounted behind the
  * bearer-token check, which puts the account in `res.locals`.
  */
-export function createTransferRecordsRouter(log: Pick<TransferLog, 'list' | 'flush'>): express.Router {
+export function createTransferRecordsRouter(log: Pick<TransferLog, 'list' | 'flush' | 'verifyChain'>): express.Router {
   const router = express.Router();
+  // Admin: recomputes the whole hash chain (a full read of the table) and names the first
+  // record that does not verify; `head` is the latest hash, to keep and compare later.
+  router.get('/transfers/verify', async (_req, res: Response) => {
+    if ((res.locals.account as AccountInfo).name !== ADMIN_ACCOUNT_NAME) {
+      throw new UdnsError('forbidden', 'only the admin account verifies the whole transfer log');
+    }
+    res.json(await log.verifyChain());
+  });
   router.get('/transfers', async (req, res: Response) => {
     const account = res.locals.account as AccountInfo;
     const parsed = ListQuery.safeParse(req.query);

@@ -185,4 +185,15 @@ describe('transfer records through the real edge and a real share agent', () => 
     // The edge and alice's share are fine.
     expect((await visit(edge, 'alice-files', '/report.bin', { method: 'HEAD' })).status).toBe(200);
   }, 60_000);
+
+  test('udns transfers --verify: the admin checks the whole chain; a member may not', async () => {
+    const verified = await runCli(['transfers', '--verify'], as(edge.adminToken));
+    expect(verified.stderr).toBe('');
+    expect(verified.stdout).toMatch(/^\d+ records, chain intact; head [0-9a-f]{64}\n$/);
+    const json = await runCli(['transfers', '--verify', '--json'], as(edge.adminToken));
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, records: expect.any(Number) });
+    const refused = await runCli(['transfers', '--verify'], as(bobToken));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/only the admin account verifies/);
+  }, 60_000);
 });
