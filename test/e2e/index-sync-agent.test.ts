@@ -6,6 +6,8 @@ import { openAccountStore, type AccountStore } from '../../server/accounts/accou
 import type { SearchIndex } from '../../server/search/search-index.js';
 import { createSearchIndex } from '../../server/search/sql-search-index.js';
 import { AgentProcess } from '../helpers/agent-process.js';
+import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
+import { restartEdgeProcess } from '../helpers/edge-restart.js';
 import { eventually } from '../helpers/eventually.js';
 import { queryRows } from '../helpers/test-databases.js';
 import { runCli } from '../helpers/test-agent.js';
@@ -49,23 +51,31 @@ function folder(): string {
   return root;
 }
 
-/** The stored size of each path of a share, or null when it is not listed. */
-async function storedFiles(label: string): Promise<Map<string, number>> {
-  const rows = await queryRows({ dialect: 'sqlite', file: path.join(edge.dataDir, 'udns.db') },
+/** The stored size of each path of a share (none when it is not listed). */
+async function storedFiles(label: string, dataDir = edge.dataDir): Promise<Map<string, number>> {
+  const rows = await queryRows({ dialect: 'sqlite', file: path.join(dataDir, 'udns.db') },
     `SELECT f."path", f."size" FROM "IndexedFile" f JOIN "ListedShare" s ON s."id" = f."shareId" WHERE s."label" = '${label}'`);
   return new Map(rows.map((row) => [String(row[0]), Number(row[1])]));
 }
 
+/** Stored files of a share whose SHA-256 the agent has sent (it hashes in the background and sends them as deltas). */
+async function hashedFiles(label: string, dataDir = edge.dataDir): Promise<number> {
+  const rows = await queryRows({ dialect: 'sqlite', file: path.join(dataDir, 'udns.db') },
+    `SELECT count(*) FROM "IndexedFile" f JOIN "ListedShare" s ON s."id" = f."shareId" WHERE s."label" = '${label}' AND f."sha256" IS NOT NULL`);
+  return Number(rows[0]![0]);
+}
+
 /** The edge's "share listed" log lines for `label`: how many entries the agent had and buckets the edge wanted. */
-function listings(label: string): Array<{ entries: number; wanted: number }> {
-  return edge.logs().split('\n').filter((line) => line.includes('"share listed"') && line.includes(`"name":"${label}"`))
+function listings(label: string, logs = edge.logs()): Array<{ entries: number; wanted: number }> {
+  return logs.split('\n').filter((line) => line.includes('"share listed"') && line.includes(`"name":"${label}"`))
     .map((line) => JSON.parse(line) as { entries: number; wanted: number });
 }
 
+/** Waits until the share is listed with `files` files, all hashed (the agent has nothing more to send). */
 async function listed(label: string, files: number, online = true): Promise<void> {
-  await eventually(`${label} listed ${online ? 'online' : 'offline'} with ${files} files`, async () => {
+  await eventually(`${label} listed ${online ? 'online' : 'offline'} with ${files} files, hashed`, async () => {
     const share = await index.getShare(label);
-    return share?.online === online && share.entries === files && (await storedFiles(label)).size === files ? true : undefined;
+    return share?.online === online && share.entries === files && (await storedFiles(label)).size === files && (await hashedFiles(label)) === files ? true : undefined;
   }, { timeoutMs: 30_000 });
 }
 
@@ -86,6 +96,8 @@ describe('udns share --list with a real agent', () => {
       // A changed file reaches the edge as a delta.
       fs.writeFileSync(path.join(root, 'reports', 'report-7.txt'), 'a much longer report now\n');
       await eventually('the delta', async () => ((await storedFiles('listed-docs')).get('/reports/report-7.txt') === 25 ? true : undefined), { timeoutMs: 30_000 });
+      // …and its new SHA-256 once the agent has hashed it again.
+      await listed('listed-docs', FILES);
 
       // The PC dies: listed, marked offline, files kept.
       await agent.kill();
@@ -130,4 +142,46 @@ describe('udns share --list with a real agent', () => {
       await agent.stop();
     }
   }, 60_000);
+});
+
+describe('an edge restart', () => {
+  let edgeProcess: EdgeProcess | undefined;
+  const agents: AgentProcess[] = [];
+  afterAll(async () => {
+    for (const agent of agents) await agent.stop();
+    await edgeProcess?.stop();
+  });
+
+  test('marks every share offline at start: a share whose agent died meanwhile stays offline, a live agent lists again without resending', async () => {
+    edgeProcess = await startEdgeProcess(['--log-level', 'info']);
+    const dataDir = edgeProcess.dataDir;
+    const processFlags = ['--server', edgeProcess.serverUrl, '--token-file', writeTokenFile(edgeProcess.adminToken)];
+    const steady = await AgentProcess.start(['share', folder(), '--list', '--name', 'steady-docs', ...processFlags], {});
+    const lost = await AgentProcess.start(['share', folder(), '--list', '--name', 'lost-docs', ...processFlags], {});
+    agents.push(steady, lost);
+    const restartStore = await openAccountStore({ dataDir });
+    try {
+      const restartIndex = createSearchIndex(restartStore);
+      const state = async (label: string) => {
+        const share = await restartIndex.getShare(label);
+        return share === null ? null : `${share.online ? 'online' : 'offline'} ${share.entries} ${await hashedFiles(label, dataDir)}`;
+      };
+      await eventually('both listed', async () => ((await state('steady-docs')) === `online ${FILES} ${FILES}` && (await state('lost-docs')) === `online ${FILES} ${FILES}` ? true : undefined), { timeoutMs: 30_000 });
+
+      // The edge dies, and so does one PC while it is down: the database still says online.
+      edgeProcess.cli.child.kill('SIGKILL');
+      await edgeProcess.cli.exited;
+      await lost.kill();
+      expect(await state('lost-docs')).toBe(`online ${FILES} ${FILES}`);
+
+      edgeProcess = await restartEdgeProcess(edgeProcess, ['--log-level', 'info']);
+      const restarted = edgeProcess;
+      await eventually('the live agent listed again', () => (listings('steady-docs', restarted.cli.stderr()).length === 1 ? true : undefined), { timeoutMs: 45_000 });
+      expect(listings('steady-docs', restarted.cli.stderr())[0]).toMatchObject({ entries: FILES, wanted: 0 });
+      await eventually('steady online', async () => ((await state('steady-docs')) === `online ${FILES} ${FILES}` ? true : undefined));
+      expect(await state('lost-docs')).toBe(`offline ${FILES} ${FILES}`);
+    } finally {
+      await restartStore.close();
+    }
+  }, 120_000);
 });
