@@ -9,6 +9,8 @@ import { TransferList, type TransferRecordView } from '../../protocol/index.js';
 import { eventually } from '../helpers/eventually.js';
 import { HostileMuxAgent } from '../helpers/hostile-agent.js';
 import { runCli } from '../helpers/test-agent.js';
+import { openAccountStore } from '../../server/accounts/account-store.js';
+import { openTransferLog } from '../../server/transfers/transfer-log.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { hostFor, visit } from '../helpers/visitor.js';
 
@@ -195,5 +197,34 @@ describe('transfer records through the real edge and a real share agent', () => 
     const refused = await runCli(['transfers', '--verify'], as(bobToken));
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/only the admin account verifies/);
+  }, 60_000);
+});
+
+describe('transfer records on shutdown', () => {
+  test('what the buffered writer still holds is written when the edge stops', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-records-stop-'));
+    fs.writeFileSync(path.join(work, 'a.txt'), 'abc');
+    const edge = await startTestEdge();
+    const token = await edge.createAccount('carol');
+    const agent = await startAgent({ serverUrl: edge.serverUrl, token, transport: 'raw', noTransfers: true, routes: [{ kind: 'share', dir: work, name: 'carol-files' }] });
+    try {
+      // Stopped at once: the connection's http record is at most queued (the writer waits up to a second).
+      expect((await visit(edge, 'carol-files', '/a.txt', { headers: { connection: 'close' } })).body).toBe('abc');
+      // Whether or not the edge saw the stream close yet: closing the tunnel finishes its streams' records.
+    } finally {
+      agent.stop();
+      await edge.close();
+    }
+    const store = await openAccountStore({ dataDir: edge.dataDir });
+    const log = openTransferLog(store);
+    try {
+      const rows = await log.list({ role: 'all', limit: 10 });
+      expect(rows.map((row) => row.via)).toContain('http');
+      expect((await log.verifyChain()).ok).toBe(true);
+    } finally {
+      await log.close();
+      await store.close();
+      fs.rmSync(work, { recursive: true, force: true });
+    }
   }, 60_000);
 });
