@@ -5,6 +5,7 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
+import { eventually } from '../helpers/eventually.js';
 import { entry, seedSearchIndex, type SearchSeed } from '../helpers/search-seed.js';
 import { startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
@@ -18,7 +19,7 @@ async function hitKeys(page: Page): Promise<string[]> {
   return page.locator('ol.hits li.hit').evaluateAll((rows) => rows.map((row) => `${row.getAttribute('data-share')}:${row.getAttribute('data-path')}`));
 }
 
-describe('the apex search page in headless Chromium, through the real edge and a real share agent', () => {
+describe('the apex search page in headless Chromium, through the real edge and a real share agent that lists itself', () => {
   let edge: TestEdge;
   let agent: Agent;
   let data: SearchSeed;
@@ -35,15 +36,18 @@ describe('the apex search page in headless Chromium, through the real edge and a
     fs.mkdirSync(path.join(folder, 'share', 'reports'), { recursive: true });
     fs.writeFileSync(path.join(folder, 'share', 'reports', HWP), content);
     aliceToken = await edge.createAccount('alice');
-    agent = await startTestAgent(edge, [{ kind: 'share', dir: path.join(folder, 'share'), name: 'alice-docs' }], { token: aliceToken });
-    const stat = fs.statSync(path.join(folder, 'share', 'reports', HWP));
+    // Alice's share lists itself (--list): the page finds what the real agent published.
+    agent = await startTestAgent(edge, [{ kind: 'share', dir: path.join(folder, 'share'), name: 'alice-docs', list: true }], { token: aliceToken });
     // 25 report files of bob's (online, a password share) and carol's (offline): pagination, lock and offline marks.
     const bobFiles = Array.from({ length: 24 }, (_, i) => entry(`/archive/report-${String(i).padStart(2, '0')}.pdf`, 1_000_000 + i, Date.now() - (i + 1) * DAY, 'application/pdf'));
     data = await seedSearchIndex(edge, [
-      { owner: 'alice', label: 'alice-docs', files: [entry(`/reports/${HWP}`, stat.size, Math.floor(stat.mtimeMs), 'application/x-hwp')] },
       { owner: 'bob', label: 'bob-vault', locked: true, files: bobFiles },
       { owner: 'carol', label: 'carol-pc', online: false, files: [entry('/보고서 초안.txt', 900, Date.now() - DAY, 'text/plain')] },
-    ], new Map([['alice', aliceToken]]));
+    ]);
+    await eventually('alice-docs listed by its agent', async () => {
+      const answer = await fetch(`${edge.serverUrl}/api/v1/search?q=${encodeURIComponent('연말보고서')}`, { headers: { authorization: `Bearer ${aliceToken}` } });
+      return ((await answer.json()) as { total: number }).total === 1 ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--host-resolver-rules=MAP *.localhost 127.0.0.1, MAP localhost 127.0.0.1'] });
   });
   afterAll(async () => {
@@ -89,7 +93,7 @@ describe('the apex search page in headless Chromium, through the real edge and a
     await Promise.all([page.waitForURL(/\/search\?q=/), page.click('form.search button[type=submit]')]);
     expect(await hitKeys(page)).toEqual(expect.arrayContaining([`alice-docs:/reports/${HWP}`, 'carol-pc:/보고서 초안.txt']));
     const hit = page.locator(`li.hit[data-share="alice-docs"]`);
-    expect(await hit.locator('.meta').innerText()).toMatch(/146 KB · \d{4}-\d\d-\d\d · by alice · application\/x-hwp/);
+    expect(await hit.locator('.meta').innerText()).toMatch(/146 KB · \d{4}-\d\d-\d\d · by alice · [a-z0-9.+-]+\/[a-z0-9.+-]+$/);
     expect(await hit.locator('.badge-online').isVisible()).toBe(true);
     const carol = page.locator('li.hit[data-share="carol-pc"]');
     expect(await carol.locator('.badge-offline').innerText()).toBe('offline');
