@@ -8,6 +8,7 @@ import {
   networkOf,
   newTicketSecrets,
   plainAddress,
+  type ProbeFailure,
   type TransferAccepted,
   type TransferFailed,
   type TransferGrant,
@@ -39,6 +40,10 @@ export interface IssuedTicket {
 /** Where the agent's reports of direct and push transfers go (transfer records, H7). */
 export type ServedSink = (served: TransferServed, ticket: IssuedTicket) => void;
 
+/** How long a receiver probe's outcome is reused for the same listener. */
+const RECEIVER_PROBE_MEMORY_MS = 60_000;
+const MAX_REMEMBERED_PROBES = 10_000;
+
 /** How long a served report is still matched to its ticket after the ticket's expiry. */
 const REPORT_GRACE_MS = 24 * 3600_000;
 
@@ -54,6 +59,7 @@ export class TicketOffice {
   private readonly throttle = new ChangeThrottle(TRANSFER_REQUESTS_PER_MINUTE, 60_000);
   private readonly waiting = new Map<string, (outcome: 'accepted' | TransferFailed['reason'] | 'timeout') => void>();
   private readonly issued = new Map<string, IssuedTicket>();
+  private readonly receiverProbes = new Map<string, { failure: ProbeFailure | null; until: number }>();
   /** Told of each relay grant, so the transfer records can name the member who downloads (H7). */
   onRelay: ((grant: { accountId: number; address: string; label: string; path: string }) => void) | null = null;
 
@@ -107,7 +113,7 @@ export class TicketOffice {
           refusals.push('push: the request named no receiver port');
           continue;
         }
-        const failure = await probeProof(receiver, request.receiverPort, randomBytes(16).toString('hex'), request.receiverKey);
+        const failure = await this.probeReceiver(receiver, request.receiverPort, request.receiverKey);
         if (failure !== null) {
           refusals.push(`push: your port ${request.receiverPort} is not reachable from the edge (${failure})`);
           continue;
@@ -130,6 +136,25 @@ export class TicketOffice {
         : { via, ticketId: ticket.ticketId, psk: ticket.psk, expiresAt: ticket.expiresAt };
     }
     throw new UdnsError('transfer_unavailable', `no ${forced ?? 'direct or push'} path to ${label}${path}: ${refusals.join('; ')}${forced ? '; try without --via' : ''}`);
+  }
+
+  /**
+   * Probes a receiver's listener, remembering the outcome for a minute per address, port and key
+   * (one `udns get` keeps one listener and key): a folder fetched file by file by a firewalled
+   * receiver must not wait for a probe timeout per file.
+   */
+  private async probeReceiver(address: string, port: number, key: string): Promise<ProbeFailure | null> {
+    const id = `${address}|${port}|${key}`;
+    const now = this.now();
+    const known = this.receiverProbes.get(id);
+    if (known !== undefined && known.until > now) return known.failure;
+    const failure = await probeProof(address, port, randomBytes(16).toString('hex'), key);
+    if (this.receiverProbes.size >= MAX_REMEMBERED_PROBES) {
+      for (const [old, entry] of this.receiverProbes) if (entry.until <= now) this.receiverProbes.delete(old);
+      if (this.receiverProbes.size >= MAX_REMEMBERED_PROBES) this.receiverProbes.clear();
+    }
+    this.receiverProbes.set(id, { failure, until: now + RECEIVER_PROBE_MEMORY_MS });
+    return failure;
   }
 
   /** The agent's answers to tickets and its reports of what it served. */
