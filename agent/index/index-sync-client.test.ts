@@ -4,7 +4,7 @@ import {
   type ControlChannel, type EdgeMessage, type AgentMessage, type IndexEntry,
 } from '../../protocol/index.js';
 import { eventually } from '../../test/helpers/eventually.js';
-import { IndexSyncEdge } from '../../test/helpers/index-sync-edge.js';
+import { IndexSyncEdge } from '../../bench/search/index-sync-edge.js';
 import { createAgentLogger } from '../agent-logger.js';
 import { BatchBuilder } from './index-batches.js';
 import { IndexSyncClient, type SyncedShare } from './index-sync-client.js';

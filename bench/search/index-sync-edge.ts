@@ -4,23 +4,55 @@ import {
   type IndexEntry, type UdnsError,
 } from '../../protocol/index.js';
 
+/** One share's stored entries, also by bucket (a reset touches only its bucket). */
+export class StoredShare extends Map<string, IndexEntry> {
+  private readonly buckets = new Map<number, Set<string>>();
+
+  override set(path: string, entry: IndexEntry): this {
+    super.set(path, entry);
+    const bucket = bucketOf(path);
+    let paths = this.buckets.get(bucket);
+    if (paths === undefined) this.buckets.set(bucket, paths = new Set());
+    paths.add(path);
+    return this;
+  }
+
+  override delete(path: string): boolean {
+    if (!super.delete(path)) return false;
+    this.buckets.get(bucketOf(path))?.delete(path);
+    return true;
+  }
+
+  resetBucket(bucket: number): void {
+    for (const path of this.buckets.get(bucket) ?? []) super.delete(path);
+    this.buckets.delete(bucket);
+  }
+
+  digests(): Uint32Array {
+    const digests = new Uint32Array(INDEX_BUCKETS);
+    for (const entry of this.values()) digests[bucketOf(entry.path)]! ^= entryDigest(entry);
+    return digests;
+  }
+}
+
 /**
  * The edge's side of the index sync (protocol/index-sync.ts), written from the contract alone,
- * for testing the agent's client over a real control channel on real sockets: it stores what
+ * for testing and measuring the agent's client over a real control channel on real sockets
+ * (the real edge's side is server/search/index-sync-session.ts, with a database): it stores what
  * batches say, answers listShare with the buckets whose digests differ, enforces the sequence
  * and the window, and records every breach of the contract in `violations` instead of
  * throwing. Stores outlive connections (keyed by share name), as the edge's database does.
  */
 export class IndexSyncEdge {
   /** Stored entries per share name. */
-  readonly stores = new Map<string, Map<string, IndexEntry>>();
+  readonly stores = new Map<string, StoredShare>();
   readonly violations: string[] = [];
   /** Every message received, in order, on every connection. */
   readonly received: AgentMessage[] = [];
   /** Hold acknowledgements (flow control) until releaseAcks(). */
   holdAcks = false;
-  /** Bytes the agent sent, on every connection (the control lines, newlines included). */
-  bytesFromAgent = 0;
+  private readonly edgeSockets: net.Socket[] = [];
+  private readonly agentSockets: net.Socket[] = [];
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private connection: EdgeConnection | null = null;
@@ -33,7 +65,7 @@ export class IndexSyncEdge {
       const server = net.createServer((socket) => {
         this.sockets.add(socket);
         socket.on('error', () => {});
-        socket.on('data', (chunk: Buffer) => { this.bytesFromAgent += chunk.length; });
+        this.edgeSockets.push(socket);
         this.connection = new EdgeConnection(this, new ControlChannel<typeof AgentMessage, EdgeMessage>(socket, AgentMessage));
       });
       server.listen(0, '127.0.0.1', () => resolve(server));
@@ -42,11 +74,22 @@ export class IndexSyncEdge {
     const before = this.connection;
     const socket = net.connect(port, '127.0.0.1');
     this.sockets.add(socket);
+    this.agentSockets.push(socket);
     socket.on('error', () => {});
     await new Promise((resolve) => socket.once('connect', resolve));
     const agentSide = new ControlChannel<typeof EdgeMessage, AgentMessage>(socket, EdgeMessage);
     await waitFor(() => this.connection !== before);
     return agentSide;
+  }
+
+  /** Bytes the agent sent, on every connection so far (its control lines, newlines included). */
+  get bytesFromAgent(): number {
+    return this.edgeSockets.reduce((sum, socket) => sum + socket.bytesRead, 0);
+  }
+
+  /** Bytes the edge sent the agent, on every connection so far. */
+  get bytesToAgent(): number {
+    return this.agentSockets.reduce((sum, socket) => sum + socket.bytesRead, 0);
   }
 
   /** The current connection (the last one accepted). */
@@ -55,9 +98,9 @@ export class IndexSyncEdge {
     return this.connection;
   }
 
-  store(name: string): Map<string, IndexEntry> {
+  store(name: string): StoredShare {
     let store = this.stores.get(name);
-    if (store === undefined) this.stores.set(name, store = new Map());
+    if (store === undefined) this.stores.set(name, store = new StoredShare());
     return store;
   }
 
@@ -119,9 +162,7 @@ export class EdgeConnection {
       case 'listShare': {
         this.listed.add(message.routeId);
         const store = this.edge.store(this.nameOf(message.routeId));
-        const digests = new Uint32Array(INDEX_BUCKETS);
-        for (const entry of store.values()) digests[bucketOf(entry.path)]! ^= entryDigest(entry);
-        const buckets = differingBuckets(parseBucketDigests(message.summary.digests), digests);
+        const buckets = differingBuckets(parseBucketDigests(message.summary.digests), store.digests());
         this.channel.send({ type: 'indexWanted', requestId: message.requestId, routeId: message.routeId, buckets });
         break;
       }
@@ -138,8 +179,7 @@ export class EdgeConnection {
           return;
         }
         const store = this.edge.store(this.nameOf(message.routeId));
-        const reset = new Set(message.reset);
-        if (reset.size > 0) for (const path of [...store.keys()]) if (reset.has(bucketOf(path))) store.delete(path);
+        for (const bucket of message.reset) store.resetBucket(bucket);
         for (const entry of message.upserts) store.set(entry.path, entry);
         for (const path of message.removes) store.delete(path);
         if (!this.edge.holdAcks) this.ack(this.unacked.pop()!);
