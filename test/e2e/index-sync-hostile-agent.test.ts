@@ -176,6 +176,40 @@ describe('a hostile agent against the index sync', () => {
     await eventually('the share offline', async () => ((await index.getShare(`${label}-2`))?.online === false ? true : undefined));
   });
 
+  test('a name moved to a newer tunnel of the account stays online; the old tunnel\'s late batch and its end change nothing', async () => {
+    const logOffset = edge.logs().length;
+    const name = `m${++accounts}`;
+    const token = await edge.createAccount(name);
+    const label = `${name}-docs`;
+    const connect = async (): Promise<{ agent: HostileMuxAgent; routeId: string }> => {
+      const agent = await HostileMuxAgent.connect(edge.serverUrl, token);
+      await agent.hello();
+      const registered = await agent.register(1, label);
+      expect(registered.type).toBe('routeRegistered');
+      return { agent, routeId: String(registered.routeId) };
+    };
+    const old = await connect();
+    old.agent.send({ type: 'listShare', requestId: 2, routeId: old.routeId, locked: false, summary: summary(FILES) });
+    const wanted = await old.agent.waitFor('indexWanted');
+    old.agent.send({ type: 'indexBatch', routeId: old.routeId, seq: 0, reset: wanted.buckets, upserts: FILES, removes: [] });
+    await old.agent.waitFor('indexAck', (m) => m.seq === 0);
+
+    // The same account connects again (a new network) before the edge noticed the old tunnel die.
+    const fresh = await connect();
+    expect(await old.agent.waitFor('routeClosed')).toMatchObject({ routeId: old.routeId, code: 'replaced' });
+    fresh.agent.send({ type: 'listShare', requestId: 2, routeId: fresh.routeId, locked: false, summary: summary(FILES) });
+    expect((await fresh.agent.waitFor('indexWanted')).buckets).toEqual([]);
+    // A batch the old agent had on its way, then its end.
+    old.agent.send({ type: 'indexBatch', routeId: old.routeId, seq: 1, reset: [], upserts: [], removes: ['/tax/receipts.pdf'] });
+    await old.agent.waitFor('indexAck', (m) => m.seq === 1);
+    expect(old.agent.messages.filter((m) => m.type === 'error')).toEqual([]);
+    old.agent.destroy();
+    await old.agent.closed;
+    await eventually('the old tunnel gone', () => (edge.edge.tunnelCount() === 2 ? true : undefined));
+    await unharmed(logOffset, label, true);
+    fresh.agent.destroy();
+  });
+
   test('a reload to --search off refuses and drops listed shares and refuses new listings; the tunnels stay', async () => {
     const { agent, label, routeId } = await listedShare();
     const next = (changes: Record<string, unknown>) => parseEdgeConfig({ ...edge.edge.config, tcpPorts: '30000-30999', ...changes });
