@@ -83,7 +83,7 @@ export function createEdgeApp(deps: {
   });
 
   app.get('/', (_req, res) => {
-    res.type('html').send(renderLandingPage(urls.apex(), domain));
+    res.type('html').send(renderLandingPage(urls.apex(), domain, deps.search !== undefined && deps.search.settings.mode() !== 'off'));
   });
   app.get('/healthz', (_req, res) => {
     res.type('text').send('ok\n');

@@ -1,7 +1,7 @@
 import { escapeHtml } from './error-page.js';
 
 /** The apex page: what this edge is and how to put a PC on it. */
-export function renderLandingPage(apexUrl: string, domain: string): string {
+export function renderLandingPage(apexUrl: string, domain: string, search = false): string {
   const server = escapeHtml(apexUrl);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -13,6 +13,6 @@ code,pre{background:#f4f4f4;border-radius:4px}pre{padding:.75rem;overflow-x:auto
 <pre>udns login &lt;token&gt; --server ${server}
 udns http 3000 --name alice    # http://alice.${escapeHtml(domain)} reaches localhost:3000
 udns tcp 22                    # a public TCP port reaches localhost:22</pre>
-</body></html>
+${search ? '<p><a href="/search">Search the folders members share</a> (<code>udns share DIR --list</code> puts yours in it).</p>\n' : ''}</body></html>
 `;
 }

@@ -141,9 +141,11 @@ describe('GET /api/v1/search on the real edge, SQLite store seeded through the r
     }
   });
 
-  test('--search off: the API answers 403 with the reason, the page 404', async () => {
+  test('--search off: the API answers 403 with the reason, the page 404, the landing page stops linking it', async () => {
+    expect(await (await fetch(`${edge.serverUrl}/`)).text()).toContain('<a href="/search">');
     edge.edge.applyConfig({ ...edge.edge.config, search: 'off' });
     try {
+      expect(await (await fetch(`${edge.serverUrl}/`)).text()).not.toContain('/search');
       expect(await get(edge, 'q=report', alice)).toMatchObject({ status: 403, body: { error: { code: 'forbidden', message: expect.stringMatching(/search is turned off on this edge/) } } });
       const page = await fetch(`${edge.serverUrl}/search?q=report`);
       expect(page.status).toBe(404);
