@@ -141,7 +141,8 @@ async function startServices(
   await indexSync.start();
   registry.indexSync = indexSync;
   cleanups.push(() => indexSync.close());
-  cleanups.push(() => registry.closeAll());
+  const closeTunnels = (): void => registry.closeAll();
+  cleanups.push(closeTunnels);
   // Transfer paths: sharers' transfer ports probed like direct routes; tickets for direct and push.
   // The members' index learns each listed share's reachability (direct path) from these probes.
   registry.transferChecks = new TransferChecks(logger.child({ component: 'transfers' }), config.directRecheckSeconds * 1000, (label, reachable) => searchIndex.setReachable(label, reachable));
@@ -155,7 +156,7 @@ async function startServices(
   registry.transferRecorder = transferRecorder;
   ticketOffice.onServed = (served, ticket) => transferRecorder.served(served, ticket);
   ticketOffice.onRelay = (grant) => transferRecorder.expectRelay(grant);
-  cleanups.splice(cleanups.length - 1, 0, () => transferLog.close());
+  cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => transferLog.close());
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
