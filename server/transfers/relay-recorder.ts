@@ -4,6 +4,7 @@ import {
   REPORT_PAIRING_WINDOW_MS,
   TRANSFER_REPORT_BURST,
   TRANSFER_REPORTS_PER_SECOND,
+  TRANSFER_TICKET_TTL_MS,
   UdnsError,
   networkOf,
   type TransferReport,
@@ -79,7 +80,7 @@ export class TransferRecorder {
   }
 
   /** A direct or push transfer the sharer's agent reported for a ticket the office issued to it. */
-  served(served: TransferServed, ticket: { ticketId: string; accountId: number; label: string; path: string; via: 'direct' | 'push'; tunnel: { account: { id: number } } }): void {
+  served(served: TransferServed, ticket: { ticketId: string; accountId: number; label: string; path: string; via: 'direct' | 'push'; expiresAt: number; tunnel: { account: { id: number } } }): void {
     const outcome = served.complete ? 'complete' : served.bytes > 0 ? 'partial' : 'failed';
     this.write({
       reportId: `ticket:${ticket.ticketId}`,
@@ -89,8 +90,9 @@ export class TransferRecorder {
       ownerId: ticket.tunnel.account.id,
       receiverId: ticket.accountId,
       via: ticket.via,
-      startedAt: new Date(Math.min(served.startedAt, served.endedAt)),
-      endedAt: new Date(served.endedAt),
+      // The agent's clock, kept between the ticket's issue and now.
+      startedAt: new Date(clamp(Math.min(served.startedAt, served.endedAt), ticket.expiresAt - TRANSFER_TICKET_TTL_MS, this.now())),
+      endedAt: new Date(clamp(served.endedAt, ticket.expiresAt - TRANSFER_TICKET_TTL_MS, this.now())),
       bytes: served.bytes,
       outcome,
       reportedBy: 'agent',
