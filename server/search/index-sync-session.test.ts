@@ -5,7 +5,8 @@ import {
   type EdgeMessage, type IndexBatch, type IndexEntry, type ListShare, type UdnsError,
 } from '../../protocol/index.js';
 import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
-import { findPostgresBinaries, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
+import { executeSql, findPostgresBinaries, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import type { Logger } from '../logger.js';
 import { eventually } from '../../test/helpers/eventually.js';
 import { INDEX_BURST_SECONDS, IndexSync, type IndexSyncSettings } from './index-sync.js';
 import { LIST_SHARE_COST, MAX_WAITING_INDEX_REQUESTS, type IndexSyncSession, type IndexSyncTunnel } from './index-sync-session.js';
@@ -26,8 +27,7 @@ class TunnelPort implements IndexSyncTunnel {
   readonly sent: EdgeMessage[] = [];
   readonly failures: UdnsError[] = [];
   readonly routes = new Map<string, { kind: 'http' | 'tcp'; label?: string }>();
-  readonly logger = quiet;
-  constructor(readonly id: string, readonly accountId: number) {}
+  constructor(readonly id: string, readonly accountId: number, readonly logger: Logger = quiet) {}
   httpRouteLabel(routeId: string): string | undefined {
     const route = this.routes.get(routeId);
     return route?.kind === 'http' ? route.label : undefined;
@@ -82,6 +82,9 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     sync: IndexSync;
     settings: IndexSyncSettings;
     alice: number;
+    db: TestDatabase;
+    /** What the sync logged at error level. */
+    errors: string[];
     /** A tunnel of alice's holding http routes r1 (alice-docs) and r2 (alice-pics) and tcp route t1. */
     tunnel(id?: string): { port: TunnelPort; session: IndexSyncSession };
   }
@@ -94,12 +97,14 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     await store.claimName(alice, 'alice-pics');
     const index = createSearchIndex(store);
     const settings: IndexSyncSettings = { search: 'members', entriesPerShare: 1000, entriesPerAccount: 5000, ratePerTunnel: 1_000_000, ratePerAccount: 1_000_000, ...overrides };
-    const sync = new IndexSync(index, settings, quiet);
+    const errors: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => { errors.push(line); } });
+    const sync = new IndexSync(index, settings, logger);
     cleanups.push(async () => { await sync.close(); await store.close(); });
     return {
-      store, index, sync, settings, alice,
+      store, index, sync, settings, alice, db, errors,
       tunnel(id = 'tunnel-1') {
-        const port = new TunnelPort(id, alice);
+        const port = new TunnelPort(id, alice, logger);
         port.routes.set('r1', { kind: 'http', label: 'alice-docs' });
         port.routes.set('r2', { kind: 'http', label: 'alice-pics' });
         port.routes.set('t1', { kind: 'tcp' });
@@ -331,6 +336,26 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     await w.sync.settled();
     expect(await w.index.getShare('alice-docs')).toBeNull();
     expect(fresh.port.failures).toEqual([]);
+  });
+
+  test('a database error refuses that share (internal) and drops it, is logged, and the tunnel stays', async () => {
+    const w = await world();
+    const { port, session } = w.tunnel();
+    await listAndSend(w, port, session, files(3));
+    // A real failure inside the store's transaction: inserting this file fails from now on.
+    await executeSql(w.db.target, dialect === 'sqlite'
+      ? `CREATE TRIGGER "diskOnFire" BEFORE INSERT ON "IndexedFile" BEGIN SELECT RAISE(ABORT, 'diskOnFire'); END;`
+      : `ALTER TABLE "IndexedFile" ADD CONSTRAINT "diskOnFire" CHECK ("path" <> '/docs/new.pdf') NOT VALID`);
+    session.receive(batch('r1', 1, { removes: ['/docs/report-0.pdf'], upserts: [entry('/docs/new.pdf')] }));
+    await eventually('ack 1', () => port.of('indexAck').find((m) => m.seq === 1));
+    await w.sync.settled();
+    expect(port.of('indexRefused')).toEqual([expect.objectContaining({ routeId: 'r1', code: 'internal', message: expect.stringMatching(/try again later/) })]);
+    expect(port.failures).toEqual([]);
+    expect(w.errors.join('')).toContain('diskOnFire');
+    expect(await w.index.getShare('alice-docs')).toBeNull();
+    // The tunnel goes on: another share of it lists (no file to insert).
+    session.receive(listShare('r2', []));
+    expect((await eventually('indexWanted', () => port.of('indexWanted').find((m) => m.routeId === 'r2'))).buckets).toEqual([]);
   });
 
   test('an edge starting marks every share offline', async () => {
