@@ -127,6 +127,7 @@ test('watching sees new files in new folders, renames and deletes', async () => 
   fs.writeFileSync(path.join(root, 'keep.txt'), 'keep');
   fs.mkdirSync(path.join(root, 'old'));
   fs.writeFileSync(path.join(root, 'old', 'moved.txt'), 'moved');
+  fs.mkdirSync(path.join(root, '.git'));
   const share = listed(root, openCache(path.join(tempDir(), 'h.sqlite')), { watch: true });
   await share.ready();
   const changes: string[] = [];
@@ -147,9 +148,18 @@ test('watching sees new files in new folders, renames and deletes', async () => 
   fs.writeFileSync(path.join(root, '.hidden-new'), 'x');
   fs.writeFileSync(path.join(root, 'marker.txt'), 'x');
   await eventually('the marker', () => share.index.get('/marker.txt'));
+  // A file in a folder created after the scan, written after its folder was seen.
+  fs.mkdirSync(path.join(root, 'later'));
+  await eventually('the new folder watched', () => ((share as unknown as { watcher: { watchedFolders: number } }).watcher.watchedFolders === 5 ? true : undefined));
+  fs.writeFileSync(path.join(root, 'later', 'inside.txt'), 'x');
+  await eventually('the file in the new folder', () => share.index.get('/later/inside.txt'));
+  fs.rmSync(path.join(root, 'later'), { recursive: true });
+  await eventually('the folder gone', () => (share.index.get('/later/inside.txt') === undefined ? true : undefined));
   expect(share.index.get('/.hidden-new')).toBeUndefined();
   expect(changes).toContain('/old/moved.txt');
   expect(changes).toContain('/keep.txt');
+  // One watch per visible folder (Linux), the hidden one left alone: /, /new, /new/deeper, /renamed.
+  if (process.platform === 'linux') expect((share as unknown as { watcher: { watchedFolders: number } }).watcher.watchedFolders).toBe(4);
 });
 
 test('without watching, the periodic rescan finds what changed', async () => {

@@ -4,7 +4,7 @@ import { UdnsError, type IndexEntry } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { SharePolicy } from '../share/share-paths.js';
 import { BackgroundHasher, hashFileSha256, type FileHasher } from './background-hasher.js';
-import { FolderWatcher } from './folder-watcher.js';
+import { FolderWatcher, collapse } from './folder-watcher.js';
 import type { HashCache } from './hash-cache.js';
 import { ShareIndex } from './share-index.js';
 import { TooManyFiles, scanVisibleFiles, type VisibleFile } from './visible-files.js';
@@ -50,6 +50,8 @@ export class ListedShare extends EventEmitter {
   readonly locked: boolean;
   readonly expiresAtMs: number | null;
   private readonly files = new Map<string, VisibleFile>();
+  /** Visible folders (share path → real path), for the watcher. */
+  private readonly folders = new Map<string, string>();
   private readonly hasher: BackgroundHasher;
   private readonly hashFile: FileHasher;
   private watcher: FolderWatcher | null = null;
@@ -75,8 +77,9 @@ export class ListedShare extends EventEmitter {
         rescanIntervalMs: options.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS,
         watch: options.watch ?? true,
         onChanged: (paths) => void this.refresh(paths),
-        onWatchFailed: (error) => options.logger.warn({ err: error }, 'cannot watch the listed share; changes reach the index by periodic rescans only'),
+        onWatchFailed: (error) => options.logger.warn({ err: error }, 'cannot watch (all of) the listed share; changes there reach the index by periodic rescans'),
       });
+      this.watcher.watchFolders(this.folders);
     }, () => {});
     // An expired share is dropped by the edge; nothing more to keep current here.
     if (options.expiresAtMs !== null) {
@@ -129,11 +132,12 @@ export class ListedShare extends EventEmitter {
   /** Looks at these share paths again (`/`: everything), one refresh at a time, in order. */
   refresh(paths: string[]): Promise<void> {
     this.refreshing = this.refreshing.then(async () => {
-      for (const under of paths) {
+      for (const under of coarsen(paths)) {
         if (this.closed) return;
         let scanned: Map<string, VisibleFile>;
+        const folders = new Map<string, string>();
         try {
-          scanned = await scanVisibleFiles(this.options.policy, under, this.options.maxFiles ?? DEFAULT_MAX_LISTED_FILES);
+          scanned = await scanVisibleFiles(this.options.policy, under, this.options.maxFiles ?? DEFAULT_MAX_LISTED_FILES, folders);
         } catch (error) {
           if (error instanceof TooManyFiles) {
             this.refuse(new UdnsError('index_limit', `the share holds ${error.message}: share a smaller folder to list it`));
@@ -142,7 +146,9 @@ export class ListedShare extends EventEmitter {
           throw error;
         }
         this.apply(under, scanned);
+        this.applyFolders(under, folders);
       }
+      this.watcher?.watchFolders(this.folders);
     }).catch((error: unknown) => this.options.logger.warn({ err: error }, 'scanning the listed share failed'));
     return this.refreshing;
   }
@@ -166,6 +172,12 @@ export class ListedShare extends EventEmitter {
     }
   }
 
+  private applyFolders(under: string, scanned: Map<string, string>): void {
+    const prefix = under === '/' ? '/' : `${under}/`;
+    for (const folder of [...this.folders.keys()]) if ((folder === under || folder.startsWith(prefix)) && !scanned.has(folder)) this.folders.delete(folder);
+    for (const [folder, real] of scanned) this.folders.set(folder, real);
+  }
+
   private async hashOne(path: string): Promise<void> {
     const file = this.files.get(path);
     if (file === undefined || this.closed) return;
@@ -187,6 +199,21 @@ export class ListedShare extends EventEmitter {
     if (this.files.get(path) !== file || this.closed) return;
     this.index.upsert(entryOf(file, sha256));
   }
+}
+
+/** Paths looked at in one refresh at most; more are looked at through their folders (each costs a pass over the index). */
+const MAX_REFRESH_PATHS = 64;
+
+/** Hundreds of changed paths (a copy into a folder) become their folders, or the whole share. */
+function coarsen(paths: string[]): string[] {
+  let coarse = collapse(paths);
+  while (coarse.length > MAX_REFRESH_PATHS) {
+    const parents = coarse.map((path) => path.slice(0, path.lastIndexOf('/')) || '/');
+    const next = collapse(parents);
+    if (next.length >= coarse.length) return ['/'];
+    coarse = next;
+  }
+  return coarse;
 }
 
 function sameVersion(a: { dev: number; ino: number; size: number; mtimeMs: number }, b: { dev: number; ino: number; size: number; mtimeMs: number }): boolean {

@@ -65,9 +65,12 @@ export class TooManyFiles extends Error {}
  * share's own rules: the members visibleEntries lists (dotfiles, symlinks inside the share or
  * followed with --follow-symlinks), readable, with names a URL can reach and paths within the
  * index's 1 KiB. A folder reached twice on one branch (a link to an ancestor) is not walked
- * again. Missing or unreachable `under` yields nothing.
+ * again. Missing or unreachable `under` yields nothing. `folders`, when given, receives every
+ * visible folder walked (share path → real path), `under` included (what the watcher watches).
  */
-export async function scanVisibleFiles(policy: SharePolicy, under = '/', maxFiles = Number.MAX_SAFE_INTEGER): Promise<Map<string, VisibleFile>> {
+export async function scanVisibleFiles(
+  policy: SharePolicy, under = '/', maxFiles = Number.MAX_SAFE_INTEGER, folders?: Map<string, string>,
+): Promise<Map<string, VisibleFile>> {
   const found = new Map<string, VisibleFile>();
   const segments = under === '/' ? [] : under.slice(1).split('/');
   if (!segments.every((segment) => isAddressableName(segment, policy.showHidden))) return found;
@@ -79,6 +82,7 @@ export async function scanVisibleFiles(policy: SharePolicy, under = '/', maxFile
   }
   if (!start.stats.isDirectory()) return found;
   const walk = async (real: string, sharePath: string, ancestors: Set<string>): Promise<void> => {
+    folders?.set(sharePath, real);
     for (const entry of await visibleEntries(policy, real)) {
       if (!isAddressableName(entry.name, policy.showHidden)) continue;
       const child = `${sharePath === '/' ? '' : sharePath}/${entry.name}`;
