@@ -78,9 +78,10 @@ function columns(row: TransferRecordView, me: string): string[] {
     ? `${formatBytes(row.bytes)} down, ${formatBytes(row.bytesUp)} up`
     : row.size !== null && row.bytes !== row.size ? `${formatBytes(row.bytes)} of ${formatBytes(row.size)}` : formatBytes(row.bytes);
   // The other side: who fetched it from me, or whose share I fetched it from.
-  const sent = row.owner === me;
-  const other = sent ? row.receiver ?? `visitor ${row.receiverNetwork ?? '?'}` : row.owner ?? '(gone)';
-  const peer = `${sent ? '→' : '←'} ${other}`;
+  const receiver = row.receiver ?? `visitor ${row.receiverNetwork ?? '?'}`;
+  const owner = row.owner ?? '(gone)';
+  // The admin's list holds other members' transfers too: both sides then.
+  const peer = row.owner === me ? `→ ${receiver}` : row.receiver === me ? `← ${owner}` : `${owner} → ${receiver}`;
   return [when, what, size, peer, row.via, row.outcome];
 }
 
