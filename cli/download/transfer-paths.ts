@@ -14,8 +14,8 @@ import type { EdgeTarget } from '../client-config.js';
 import type { ReceiverListener } from './receiver-listener.js';
 import type { ShareTransport } from './share-http.js';
 
-/** How long `udns get` tries to open a direct connection to the sharer. */
-const DIRECT_CONNECT_TIMEOUT_MS = 10_000;
+/** How long `udns get` tries to open a direct connection to the sharer (the edge probed it within the last minute; a firewall that went up since costs this long before push). */
+const DIRECT_CONNECT_TIMEOUT_MS = 5_000;
 
 /**
  * The three transfer paths for one file of `udns get`, seen from the receiver. Before each
