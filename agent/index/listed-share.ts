@@ -126,6 +126,8 @@ export class ListedShare extends EventEmitter {
     this.closed = true;
     this.watcher?.close();
     this.hasher.stop();
+    // Ctrl-C must not cost the last second of hashing after the restart.
+    this.options.cache.flush();
     if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
   }
 
