@@ -63,7 +63,8 @@ export type AgentOptions = z.input<typeof AgentOptions>;
  * A running agent. Events: `online`, `offline`, `routeClosed`, `direct`, `fatal` (see
  * TunnelConnector), and `localService` (line): a route's local service refused visitors or
  * answers again, rate-limited (see LocalPortNotice), for the CLI to print; `indexRefused`
- * (share target, UdnsError): a listed share left the members' index (edge limit, search off).
+ * (share target, UdnsError): a listed share left the members' index (edge limit, search off);
+ * `indexListed` (share target, files, files still being hashed): the edge took a listing.
  */
 export interface Agent extends EventEmitter {
   /** Routes as the edge published them on the first connection. */
@@ -128,6 +129,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       ...(options.indexRescanMs === undefined ? {} : { rescanIntervalMs: options.indexRescanMs }),
     });
     listed.once('refused', (error: UdnsError) => connector?.emit('indexRefused', handler.target, error));
+    listed.on('accepted', (files: number, hashing: number) => connector?.emit('indexListed', handler.target, files, hashing));
     handler.listed = listed;
   };
   const routes: ManagedRoute[] = options.routes.map(build);

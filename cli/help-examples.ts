@@ -27,6 +27,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   share: [
     'udns share ./slides --name slides --qr',
     'udns share ~/Public --password hunter2 --expires 2h --allow-upload --webdav',
+    'udns share ~/Documents --name docs --list     # members find its files with udns search',
   ],
   up: ['udns up --config udns.yml'],
   status: ['udns status', 'udns status --json | jq .names'],

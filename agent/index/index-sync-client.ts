@@ -15,6 +15,8 @@ export interface SyncedShare {
   readonly isClosed: boolean;
   ready(): Promise<void>;
   refuse(error: UdnsError): void;
+  /** The edge accepted the listing (its indexWanted came), asking for `wanted` buckets. */
+  accepted?(wanted: number): void;
 }
 
 /** Changes are gathered this long before they go out as one delta (a copy of 1,000 files is a few batches, not 1,000). */
@@ -99,6 +101,7 @@ export class IndexSyncClient {
         }
         const queued = new Set(sync.wanted);
         for (const bucket of message.buckets) if (!queued.has(bucket)) sync.wanted.push(bucket);
+        if (sync.phase === 'summary') sync.share.accepted?.(message.buckets.length);
         sync.phase = 'sending';
         break;
       }

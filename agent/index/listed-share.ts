@@ -43,7 +43,8 @@ export interface ListedShareOptions {
  * before). The index starts without digests so that files are searchable at once; each
  * digest arrives later as an upsert. The sync client (per tunnel) reads `index`.
  *
- * Events: `'refused'` (UdnsError), once, when the edge (or the share's size) ended the listing.
+ * Events: `'refused'` (UdnsError), once, when the edge (or the share's size) ended the listing;
+ * `'accepted'` (files, files still being hashed) each time an edge takes the listing.
  */
 export class ListedShare extends EventEmitter {
   readonly index = new ShareIndex();
@@ -115,6 +116,12 @@ export class ListedShare extends EventEmitter {
     this.options.logger.warn({ code: error.code, reason: error.message, share: this.options.policy.root }, 'the edge refused to list this share in the members\' index; it is still shared, but not searchable');
     this.close();
     this.emit('refused', error);
+  }
+
+  accepted(): void {
+    const hashing = this.hasher.pending;
+    this.options.logger.info({ files: this.index.size, hashing }, 'listed in the members\' index');
+    this.emit('accepted', this.index.size, hashing);
   }
 
   get isClosed(): boolean {

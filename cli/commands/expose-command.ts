@@ -94,6 +94,13 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
       ? `transfers: direct reachable at ${checked.address}:${checked.port}`
       : `transfers: not reachable from outside (${checked.reason ?? 'unreachable'} on ${checked.address}:${checked.port}); members download by push or through the edge`);
   });
+  // Once per share, not on every reconnect.
+  const listedShares = new Set<string>();
+  agent.on('indexListed', (target: string, files: number, hashing: number) => {
+    if (listedShares.has(target)) return;
+    listedShares.add(target);
+    warn(`${target}: ${files.toLocaleString('en')} files listed in the members' search${hashing > 0 ? ` (SHA-256 of ${hashing.toLocaleString('en')} still being computed in the background)` : ''}`);
+  });
   // Once per share: the share still answers visitors, it is only not searchable.
   agent.on('indexRefused', (target: string, error: UdnsError) => warn(`${target} is not listed in the members' search: ${error.message}`));
   agent.on('routeClosed', (route: { target: string }, error: UdnsError) => warn(`route to ${route.target} closed: ${error.message}`));

@@ -70,6 +70,7 @@ test('list: true in udns up: listed with digests, unlisted sends nothing, over t
     return rows.length === 12 && rows.every((row) => /^[0-9a-f]{64}$/.test(row.sha256 ?? '')) ? rows : undefined;
   }, { timeoutMs: 30_000 });
   expect((await storedRows('up-listed')).some((row) => row.path === '/.hidden')).toBe(false);
+  expect(cli.stderr()).toContain(`${fs.realpathSync(listedDir)}: 12 files listed in the members' search`);
   expect(fs.existsSync(path.join(work, 'cache', 'udns', 'file-hashes.sqlite'))).toBe(true);
 
   // Over the edge's limit of 20: one line on stderr, the share still answers.
