@@ -42,6 +42,8 @@ export class ReceiverListener {
   private readonly tlsServer: tls.Server;
   private readonly expected = new Map<string, Expected>();
   private readonly open = new Set<net.Socket>();
+  /** TLS connections that came before any ticket was expected (the sharer dials as soon as it takes the ticket, the edge's answer with it may come later). */
+  private readonly early = new Set<net.Socket>();
 
   constructor(private readonly wantedPort = 0) {
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -108,6 +110,8 @@ export class ReceiverListener {
           reject(error);
         },
       });
+      for (const socket of this.early) this.handshake(socket);
+      this.early.clear();
     });
   }
 
@@ -118,6 +122,13 @@ export class ReceiverListener {
     this.expected.clear();
   }
 
+  private handshake(socket: net.Socket): void {
+    // The TLS server's handshake timeout guards it from here (the raw socket's own timer
+    // would not see the TLS socket's traffic).
+    socket.setTimeout(0);
+    this.tlsServer.emit('connection', socket);
+  }
+
   private accept(socket: net.Socket): void {
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
@@ -126,11 +137,14 @@ export class ReceiverListener {
     socket.once('data', (chunk: Buffer) => {
       socket.pause();
       if (isTlsHandshakeByte(chunk[0])) {
-        // The TLS server's handshake timeout guards it from here (the raw socket's own timer
-        // would not see the TLS socket's traffic).
-        socket.setTimeout(0);
         socket.unshift(chunk);
-        this.tlsServer.emit('connection', socket);
+        if (this.expected.size === 0) {
+          // Held until the ticket is known (its raw timer still runs), then handshaken.
+          this.early.add(socket);
+          socket.once('close', () => this.early.delete(socket));
+          return;
+        }
+        this.handshake(socket);
         return;
       }
       socket.setTimeout(0);
