@@ -64,7 +64,8 @@ export type AgentOptions = z.input<typeof AgentOptions>;
  * TunnelConnector), and `localService` (line): a route's local service refused visitors or
  * answers again, rate-limited (see LocalPortNotice), for the CLI to print; `indexRefused`
  * (share target, UdnsError): a listed share left the members' index (edge limit, search off);
- * `indexListed` (share target, files, files still being hashed): the edge took a listing.
+ * `indexListed` (share target, files, files still being hashed): the edge took a listing;
+ * `transferChecked` (TransferChecked): the edge's probe of the transfer port changed its outcome.
  */
 export interface Agent extends EventEmitter {
   /** Routes as the edge published them on the first connection. */
@@ -146,21 +147,33 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     throw error;
   }
   connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
-  if (!options.noTransfers && options.routes.some((route) => route.kind === 'share')) {
+  /** The transfer port, opened with the first share route (at start, or one `udns up` adds later). */
+  const openTransfers = async (): Promise<void> => {
+    if (options.noTransfers || connector!.transfers !== null) return;
     const transfers = new TransferAgent(options.transferPort, log.child({ component: 'transfers' }), options.transferPublicPort);
     try {
       await transfers.listen();
     } catch (error) {
+      transfers.close();
+      throw error;
+    }
+    connector!.useTransfers(transfers);
+  };
+  if (options.routes.some((route) => route.kind === 'share')) {
+    try {
+      await openTransfers();
+    } catch (error) {
       for (const listener of listening) listener.close();
       throw error;
     }
-    connector.transfers = transfers;
   }
   const published = await connector.start();
   // Bound before Object.assign below gives the agent its own addRoute/removeRoute.
   const connectorAdd = connector.addRoute.bind(connector);
   const connectorRemove = connector.removeRoute.bind(connector);
   const addRoute = async (spec: RouteSpec): Promise<{ route: ManagedRoute; published: PublishedRoute | null }> => {
+    // Before the route is built: a transfer port that cannot be opened refuses the route whole.
+    if (spec.kind === 'share') await openTransfers();
     const route = build(spec);
     if (route.direct) await route.direct.listen();
     return { route, published: await connectorAdd(route) };

@@ -72,8 +72,10 @@ export class TunnelConnector extends EventEmitter {
   private nextRequestId = 1_000_000;
   /** The members' index sync of the live tunnel (agent/index/), for routes withdrawn and a clean stop. */
   private liveIndex: IndexSyncClient | null = null;
-  /** Direct and push transfers of the share routes (agent/transfer/), when the agent has any. */
+  /** Direct and push transfers of the share routes (agent/transfer/), when the agent has any; see {@link useTransfers}. */
   transfers: TransferAgent | null = null;
+  /** The edge's address as the current tunnel reached it, for transfers opened while it runs. */
+  private edgeAddress: string | null = null;
 
   constructor(
     private readonly serverUrl: URL,
@@ -153,6 +155,17 @@ export class TunnelConnector extends EventEmitter {
     route.direct?.close();
   }
 
+  /**
+   * Gives the agent its transfer port: at start, or later when `udns up` adds its first share
+   * (the live tunnel then offers it with the next share route adopted). Emits `transferChecked`
+   * for each outcome of the edge's probe of the port.
+   */
+  useTransfers(transfers: TransferAgent): void {
+    this.transfers = transfers;
+    transfers.on('checked', (checked: unknown) => this.emit('transferChecked', checked));
+    transfers.tunnelUp(this.edgeAddress, (message) => this.liveControl?.send(message));
+  }
+
   /** Closes the tunnel and stops reconnecting. */
   stop(): void {
     this.stopped = true;
@@ -177,7 +190,8 @@ export class TunnelConnector extends EventEmitter {
     }
     // Direct-mode checks must come from the edge this tunnel reached (see DirectListener).
     for (const route of this.managed) if (route.direct) route.direct.edgeAddress = transport.edgeAddress ?? null;
-    this.transfers?.tunnelUp(transport.edgeAddress ?? null, (message) => this.liveControl?.send(message));
+    this.edgeAddress = transport.edgeAddress ?? null;
+    this.transfers?.tunnelUp(this.edgeAddress, (message) => this.liveControl?.send(message));
     return new Promise<PublishedRoute[]>((resolve, reject) => this.runSession(transport, resolve, reject));
   }
 

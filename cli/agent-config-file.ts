@@ -40,12 +40,21 @@ const FileRoute = z.union([
  *     password: correct horse
  *     allowUpload: true
  *     list: true               # in the members' search (like `udns share --list`)
+ * transferPort: 7000             # the shares' direct/push port (like `udns share --transfer-port`)
+ * # transfers: false             # no direct or push transfers (like `udns share --no-transfers`)
  * ```
+ *
+ * The transfer keys are top-level, not per share: one agent has one transfer port for all its
+ * shares (each ticket names its share route).
  */
 export const AgentConfigFile = z.object({
   server: z.string().optional(),
   token: z.string().optional(),
   transport: z.enum(['raw', 'ws']).optional(),
+  /** Port of the shares' direct and push transfers (`udns share --transfer-port`); default any free one. */
+  transferPort: port.optional(),
+  /** false: no direct or push transfers, every download through the edge (`udns share --no-transfers`). */
+  transfers: z.boolean().optional(),
   routes: z.array(FileRoute).min(1, 'routes: list at least one http, tcp or share route'),
 }).strict();
 export type AgentConfigFile = z.infer<typeof AgentConfigFile>;

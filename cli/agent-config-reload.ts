@@ -17,7 +17,8 @@ function routeKey(spec: RouteSpec): string {
  * watch of its folder, so editors that replace the file are seen) and on `SIGHUP`: routes
  * added or removed are published or withdrawn on the live tunnel, and the routes that stayed
  * keep their visitors. An invalid file is one warning and changes nothing; changed `server`,
- * `token` or `transport` are named as needing a restart.
+ * `token`, `transport`, `transferPort` or `transfers` are named as needing a restart. A first
+ * share added by an edit opens the transfer port then (see the agent's addRoute).
  */
 export function reloadAgentConfig(
   file: string,
@@ -40,9 +41,9 @@ export function reloadAgentConfig(
       warn(`${file} not reloaded, still running the previous routes: ${(error as Error).message}`);
       return;
     }
-    const restart = (['server', 'token', 'transport'] as const).filter((key) => next.config[key] !== config[key]);
+    const restart = (['server', 'token', 'transport', 'transferPort', 'transfers'] as const).filter((key) => next.config[key] !== config[key]);
     if (restart.length > 0) warn(`${file}: ${restart.join(', ')} changed, applied after a restart of udns up`);
-    config = { ...next.config, server: config.server, token: config.token, transport: config.transport };
+    config = { ...next.config, server: config.server, token: config.token, transport: config.transport, transferPort: config.transferPort, transfers: config.transfers };
     const wanted = new Map(next.routes.map((spec) => [routeKey(spec), spec]));
     for (const [key, route] of live) {
       if (wanted.has(key)) continue;

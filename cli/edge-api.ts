@@ -52,6 +52,11 @@ export async function callEdge<T>(edge: EdgeTarget, method: string, path: string
   if (status === 401) throw new UdnsError('unauthorized', 'token rejected: it is unknown or revoked');
   if (status === 429) {
     const seconds = /^\d+$/.test(retryAfter ?? '') ? Number(retryAfter) : 60;
+    // The token gate is one 429; a limit of the endpoint itself (ticket requests, searches) is
+    // another, and its own message says which: "rejected tokens" there would send the user
+    // chasing a token problem they do not have.
+    const limit = endpointLimit(text);
+    if (limit !== null) throw new UdnsError('rate_limited', /try again/i.test(limit) ? limit : `${limit}; try again in ${seconds} s`);
     throw new UdnsError('rate_limited', `the edge turned the token away unchecked: too many rejected tokens from this network lately; try again in ${seconds} s`);
   }
   let json: unknown;
@@ -68,6 +73,20 @@ export async function callEdge<T>(edge: EdgeTarget, method: string, path: string
     throw new UdnsError('server_unreachable', `the server at ${url.origin} answered ${status}: is it a udns edge?`);
   }
   return json as T;
+}
+
+/** The edge's message of a 429 that is not the token gate's (which names rejected tokens), else null. */
+function endpointLimit(text: string): string | null {
+  let message: unknown;
+  try {
+    message = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } } | null)?.error?.message;
+  } catch {
+    return null;
+  }
+  if (typeof message !== 'string' || /rejected tokens/i.test(message)) return null;
+  // One line of plain text, however the edge phrased it.
+  const line = message.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 300);
+  return line === '' ? null : line;
 }
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;

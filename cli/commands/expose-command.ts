@@ -89,7 +89,8 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
     warn(line);
   });
   // The transfer port of the shares, as the edge's probe found it (changes only).
-  agent.transfers?.on('checked', (checked: { reachable: boolean; address: string; port: number; reason?: string }) => {
+  // (On the agent, not agent.transfers: `udns up` may open the port later, with its first share.)
+  agent.on('transferChecked', (checked: { reachable: boolean; address: string; port: number; reason?: string }) => {
     warn(checked.reachable
       ? `transfers: direct reachable at ${checked.address}:${checked.port}`
       : `transfers: not reachable from outside (${checked.reason ?? 'unreachable'} on ${checked.address}:${checked.port}); members download by push or through the edge`);

@@ -26,6 +26,8 @@ export function registerUpCommand(program: Command): void {
       ...flags,
       // An explicit --transport wins over the file, like --server and --token.
       transport: command.getOptionValueSource('transport') === 'cli' ? flags.transport : config.transport ?? flags.transport,
+      ...(config.transferPort === undefined ? {} : { transferPort: config.transferPort }),
+      ...(config.transfers === undefined ? {} : { transfers: config.transfers }),
     }, { server: config.server, token: config.token });
     reloadAgentConfig(flags.config, agent, started, read);
   });

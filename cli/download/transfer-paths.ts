@@ -46,8 +46,9 @@ export class TransferPaths implements ShareTransport {
     private readonly forced: TransferPath | undefined,
     private readonly note: (line: string) => void,
   ) {
-    this.relay = forced === 'relay';
-    if (this.relay) this.taken.push('relay');
+    // A forced relay still asks the edge once (below): its relay grant is how the transfer
+    // records name this member as the receiver instead of an anonymous network.
+    if (forced === 'relay') this.taken.push('relay');
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     // The agent asks for a connection whenever it has no free one: each is one ticket.
     type Connect = (options: unknown, done: (error: Error | null, socket?: net.Socket) => void) => undefined;
@@ -56,6 +57,11 @@ export class TransferPaths implements ShareTransport {
 
   async dispatcher(): Promise<http.Agent | null> {
     if (this.relay) return null;
+    if (this.forced === 'relay') {
+      this.relay = true;
+      await this.announceRelay();
+      return null;
+    }
     if (this.socket !== null && !this.socket.destroyed) return this.agent;
     const grant = await this.ask();
     if (grant.via === 'relay') {
@@ -70,6 +76,20 @@ export class TransferPaths implements ShareTransport {
   close(): void {
     this.agent.destroy();
     this.socket?.destroy();
+  }
+
+  /**
+   * Tells the edge that this member fetches the file through it. The relayed bytes carry no
+   * credential, so without this grant the record names an anonymous network. The relay itself
+   * needs no ticket: any refusal (offline share, rate limit) is one note and the download goes on.
+   */
+  private async announceRelay(): Promise<void> {
+    try {
+      await this.ask();
+    } catch (error) {
+      if (!isUdnsError(error)) throw error;
+      this.note(`the edge did not record this relay download as yours (${error.message}); downloading through the edge anyway`);
+    }
   }
 
   private async ask(): Promise<TransferGrant> {

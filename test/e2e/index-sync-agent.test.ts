@@ -10,7 +10,7 @@ import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
 import { restartEdgeProcess } from '../helpers/edge-restart.js';
 import { eventually } from '../helpers/eventually.js';
 import { queryRows } from '../helpers/test-databases.js';
-import { runCli } from '../helpers/test-agent.js';
+import { runCli, testCacheHome } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { writeTokenFile } from '../helpers/token-file.js';
 
@@ -127,6 +127,20 @@ describe('udns share --list with a real agent', () => {
       const released = await runCli(['name', 'release', 'released-docs', ...flags]);
       expect(released.code).toBe(0);
       await gone('released-docs');
+    } finally {
+      await agent.stop();
+    }
+  }, 60_000);
+
+  test('regression: a listing agent spawned by the tests keeps its SHA-256 cache in the test\'s XDG_CACHE_HOME, not in ~/.cache/udns', async () => {
+    // A HOME of its own: the ~/.cache fallback, if taken, lands where this test can see it.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-home-'));
+    folders.push(home);
+    const agent = await AgentProcess.start(['share', folder(), '--list', '--name', 'cached-docs', ...flags], { HOME: home });
+    try {
+      await listed('cached-docs', FILES);
+      expect(fs.existsSync(path.join(home, '.cache'))).toBe(false);
+      expect(fs.existsSync(path.join(testCacheHome(), 'udns', 'file-hashes.sqlite'))).toBe(true);
     } finally {
       await agent.stop();
     }

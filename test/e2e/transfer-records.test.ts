@@ -94,6 +94,20 @@ describe('transfer records through the real edge and a real share agent', () => 
     expect(await transfers(malloryToken, 'role=all')).toEqual([]);
   }, 60_000);
 
+  test('regression: udns get --via relay by a logged-in member is recorded as his, not as an anonymous network', async () => {
+    const content = randomBytes(256 * 1024 + 3);
+    fs.writeFileSync(path.join(shared, 'forced.bin'), content);
+    const out = path.join(work, 'out-forced');
+    fs.mkdirSync(out);
+    const got = await runCli(['get', `${base}/forced.bin`, '-o', `${out}/`, '--via', 'relay'], as(bobToken));
+    expect(got.stderr).not.toMatch(/error|not record/i);
+    expect(got.code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'forced.bin')).equals(content)).toBe(true);
+    const record = await eventually('the forced relay record', async () =>
+      (await transfers(aliceToken, 'role=sent&kind=files')).find((row) => row.path === '/forced.bin'));
+    expect(record).toMatchObject({ share: 'alice-files', owner: 'alice', receiver: 'bob', receiverNetwork: null, via: 'relay', outcome: 'complete', bytes: content.length });
+  }, 60_000);
+
   test('a direct or push download is recorded from the sharer agent\'s report for the ticket the edge issued', async () => {
     const direct = await startAgent({ serverUrl: edge.serverUrl, token: aliceToken, transport: 'raw', routes: [{ kind: 'share', dir: shared, name: 'alice-direct' }] });
     try {

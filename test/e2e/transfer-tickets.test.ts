@@ -7,9 +7,9 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startAgent, type Agent } from '../../agent/agent.js';
-import { newTicketSecrets, pskClientOptions, type TransferGrant } from '../../protocol/index.js';
+import { TRANSFER_REQUESTS_PER_MINUTE, newTicketSecrets, pskClientOptions, type TransferGrant } from '../../protocol/index.js';
 import { eventually } from '../helpers/eventually.js';
-import { runCli } from '../helpers/test-agent.js';
+import { expectCleanFailure, runCli } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 
 /*
@@ -306,6 +306,30 @@ describe('transfer tickets and paths on loopback', () => {
     const denied = await fetch(`${edge.serverUrl}/api/v1/stats/relay`, { headers: { authorization: `Bearer ${member}` } });
     expect(denied.status).toBe(403);
   });
+});
+
+describe('a rate-limited ticket request', () => {
+  test('regression: udns get --via direct after too many ticket requests says so in one line with the wait, not "rejected tokens"', async () => {
+    // An edge of its own: the throttle counts this network for a minute.
+    const edge = await startTestEdge();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-ticket-limit-'));
+    fs.writeFileSync(path.join(work, 'a.txt'), 'a\n');
+    const agent = await startAgent({ serverUrl: edge.serverUrl, token: edge.adminToken, noTransfers: true, routes: [{ kind: 'share', dir: work, name: 'limited' }] });
+    try {
+      for (let i = 0; i < TRANSFER_REQUESTS_PER_MINUTE; i++) {
+        const res = await fetch(`${edge.serverUrl}/api/v1/transfers`, {
+          method: 'POST', headers: { authorization: `Bearer ${edge.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ url: 'not a url' }),
+        });
+        expect(res.status).toBe(400);
+      }
+      const result = await runCli(['get', `${agent.routes[0]!.url}/a.txt`, '-o', path.join(work, 'out.txt'), '--no-progress', '--via', 'direct'], { UDNS_SERVER: edge.serverUrl, UDNS_TOKEN: edge.adminToken });
+      expectCleanFailure(result, /^udns: too many transfer requests from your network: at most \d+ a minute; try again in \d+ s$/);
+    } finally {
+      agent.stop();
+      await edge.close();
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 /** Cuts the agent's next `via` connection once it has written `bytes`. */

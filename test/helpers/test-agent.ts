@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import { expect } from 'vitest';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +40,27 @@ export interface CliSpawnOptions {
   netns?: string;
 }
 
+let cacheHome: string | null = null;
+
+/**
+ * The XDG_CACHE_HOME every CLI process of this test file gets unless its env names one: listed
+ * shares keep their SHA-256 cache there, never in the user's own ~/.cache/udns. One per test
+ * file (not per process), so an agent restarted within a test finds its cache again, as on a PC.
+ */
+export function testCacheHome(): string {
+  if (cacheHome === null) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-test-cache-'));
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    cacheHome = dir;
+  }
+  return cacheHome;
+}
+
+/** The environment of a spawned CLI: the test's own, a config file that does not exist, a private cache, then `env`. */
+function cliEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', XDG_CACHE_HOME: testCacheHome(), ...env };
+}
+
 /** Runs `udns <args>` as a real process (the built CLI). */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliSpawnOptions = {}): CliProcess {
   // `ip netns exec` execs the command itself (no fork in between): the child's pid and signals are node's.
@@ -45,7 +68,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, options: C
     ? [process.execPath, [UDNS_BIN, ...args]]
     : ['ip', ['netns', 'exec', options.netns, process.execPath, UDNS_BIN, ...args]];
   const child = spawn(command, argv, {
-    env: { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', ...env },
+    env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -105,7 +128,7 @@ export function expectCleanFailure(result: { code: number | null; stdout: string
 export function spawnOnTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output(): string } {
   const command = [process.execPath, UDNS_BIN, ...args].map((word) => `'${word}'`).join(' ');
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
-    env: { ...process.env, UDNS_CONFIG: '/nonexistent/udns-test-config.json', ...env },
+    env: cliEnv(env),
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   });
