@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgent, type Agent, type RouteSpec } from '../../agent/agent.js';
@@ -48,13 +48,16 @@ let cacheHome: string | null = null;
  * file (not per process), so an agent restarted within a test finds its cache again, as on a PC.
  */
 export function testCacheHome(): string {
-  if (cacheHome === null) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-test-cache-'));
-    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-    cacheHome = dir;
-  }
+  cacheHome ??= fs.mkdtempSync(path.join(os.tmpdir(), 'udns-test-cache-'));
   return cacheHome;
 }
+// Registered while the test file is collected (this module is imported by it); runs after the
+// file's own afterAll hooks have stopped its agents. (A process 'exit' handler never runs in
+// vitest's forks.)
+afterAll(() => {
+  if (cacheHome !== null) fs.rmSync(cacheHome, { recursive: true, force: true });
+  cacheHome = null;
+});
 
 /** The environment of a spawned CLI: the test's own, a config file that does not exist, a private cache, then `env`. */
 function cliEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
