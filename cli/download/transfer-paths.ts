@@ -14,6 +14,9 @@ import type { EdgeTarget } from '../client-config.js';
 import type { ReceiverListener } from './receiver-listener.js';
 import type { ShareTransport } from './share-http.js';
 
+/** The commands (by their note function) already told that their forced relay is not linked to them. */
+const relayNoted = new WeakSet<(line: string) => void>();
+
 /** How long `udns get` tries to open a direct connection to the sharer (the edge probed it within the last minute; a firewall that went up since costs this long before push). */
 const DIRECT_CONNECT_TIMEOUT_MS = 5_000;
 
@@ -88,7 +91,10 @@ export class TransferPaths implements ShareTransport {
       await this.ask();
     } catch (error) {
       if (!isUdnsError(error)) throw error;
-      this.note(`the edge did not record this relay download as yours (${error.message}); downloading through the edge anyway`);
+      // Once per command (one note function per command): a folder would repeat it per file.
+      if (relayNoted.has(this.note)) return;
+      relayNoted.add(this.note);
+      this.note(`the edge does not record these relay downloads as yours (${error.message}); downloading through the edge anyway`);
     }
   }
 

@@ -324,6 +324,11 @@ describe('a rate-limited ticket request', () => {
       }
       const result = await runCli(['get', `${agent.routes[0]!.url}/a.txt`, '-o', path.join(work, 'out.txt'), '--no-progress', '--via', 'direct'], { UDNS_SERVER: edge.serverUrl, UDNS_TOKEN: edge.adminToken });
       expectCleanFailure(result, /^udns: too many transfer requests from your network: at most \d+ a minute; try again in \d+ s$/);
+      // A forced relay needs no ticket: it goes on, saying once that the record will not name the member.
+      const relayed = await runCli(['get', `${agent.routes[0]!.url}/a.txt`, '-o', path.join(work, 'relayed.txt'), '--no-progress', '--via', 'relay'], { UDNS_SERVER: edge.serverUrl, UDNS_TOKEN: edge.adminToken });
+      expect(relayed.code).toBe(0);
+      expect(fs.readFileSync(path.join(work, 'relayed.txt'), 'utf8')).toBe('a\n');
+      expect(relayed.stderr.match(/the edge does not record these relay downloads as yours \(too many transfer requests from your network: at most \d+ a minute; try again in \d+ s\); downloading through the edge anyway\n/g)).toHaveLength(1);
     } finally {
       agent.stop();
       await edge.close();
