@@ -66,7 +66,8 @@ describe('TLS-PSK of the transfer paths (Node 20)', () => {
 
   test('tickets and grants are checked strictly: hex lengths, absolute paths, known paths only', () => {
     const { ticketId, psk } = newTicketSecrets();
-    const ticket = { type: 'transferTicket', ticketId, psk, routeId: 'r', path: '/a.txt', mode: 'direct', expiresAt: 1 };
+    const ticket = { type: 'transferTicket', ticketId, psk, routeId: 'r', path: '/a.txt', mode: 'direct', expiresAt: 1, holder: 'ab'.repeat(16) };
+    expect(TransferTicket.safeParse({ ...ticket, holder: 'me' }).success).toBe(false);
     expect(TransferTicket.safeParse(ticket).success).toBe(true);
     expect(TransferTicket.safeParse({ ...ticket, path: 'a.txt' }).success).toBe(false);
     expect(TransferTicket.safeParse({ ...ticket, psk: psk.slice(2) }).success).toBe(false);

@@ -33,8 +33,26 @@ export const TRANSFER_PSK_BYTES = 32;
 export const TRANSFER_TICKET_ID_BYTES = 16;
 /** Ticket requests per client network and minute (POST /api/v1/transfers). */
 export const TRANSFER_REQUESTS_PER_MINUTE = 60;
-/** Connections one share serves at once over direct and push together. */
+/**
+ * Connections one share serves at once over direct and push together. Only connections count
+ * (a direct one from its TLS handshake, a push one from its dial): a ticket nobody used holds no
+ * slot, so tickets asked for and never used cannot make the share refuse others (decisions).
+ */
 export const MAX_TRANSFERS_PER_SHARE = 8;
+/** Of those, the connections one receiver (account) may hold: half, so one member leaves room. */
+export const MAX_TRANSFERS_PER_RECEIVER = 4;
+/**
+ * Direct tickets not used yet that one receiver (account) may hold per share: a new one replaces
+ * the receiver's older one for the same file, and beyond this the oldest. One `udns get` uses one
+ * ticket at a time, within seconds; 4 leaves room for a few at once and a stale one of a crash.
+ */
+export const MAX_ARMED_TICKETS_PER_RECEIVER = 4;
+/**
+ * Direct tickets not used yet that one share holds, all receivers together. One network can
+ * have at most TRANSFER_REQUESTS_PER_MINUTE (60) tickets alive (sliding minute, 60 s lifetime)
+ * and one account MAX_ARMED_TICKETS_PER_RECEIVER: filling 128 takes 32 accounts on 3 networks.
+ */
+export const MAX_ARMED_TICKETS_PER_SHARE = 128;
 /** Longest file path a ticket names. */
 export const MAX_TRANSFER_PATH_LENGTH = 4096;
 
@@ -82,6 +100,11 @@ export const TransferTicket = z.object({
   mode: z.enum(['direct', 'push']),
   receiver: z.object({ address: z.string().max(64), port }).strict().optional(),
   expiresAt: z.number().int().nonnegative(),
+  /**
+   * Who asked: the same hex for every ticket of one account on this edge (a keyed hash, not the
+   * account), so the agent bounds each receiver's unused tickets and connections apart.
+   */
+  holder: hex(16),
 }).strict();
 
 /** Agent → edge: the ticket is armed (direct: the listener knows it; push: the agent is dialling). */

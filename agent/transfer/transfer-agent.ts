@@ -4,7 +4,6 @@ import http from 'node:http';
 import tls from 'node:tls';
 import {
   DIRECT_KEY_BYTES,
-  MAX_TRANSFERS_PER_SHARE,
   plainAddress,
   pskClientOptions,
   type AgentMessage,
@@ -17,6 +16,7 @@ import type { AgentLogger } from '../agent-logger.js';
 import type { RouteHandler } from '../routes/route-handler.js';
 import { ShareRoute } from '../share/share-route.js';
 import { TicketBook } from './transfer-tickets.js';
+import { TransferSlots } from './transfer-slots.js';
 import { TransferListener } from './transfer-listener.js';
 
 /** How long the agent tries to reach a receiver's listener for a push. */
@@ -49,7 +49,10 @@ export class TransferAgent extends EventEmitter {
   readonly listener: TransferListener;
   /** Share routes by route id of the current tunnel. */
   private readonly routes = new Map<string, ShareRoute>();
-  private readonly active = new Map<ShareRoute, number>();
+  /** Open direct and push connections per share and receiver (MAX_TRANSFERS_PER_SHARE, _PER_RECEIVER). */
+  private readonly slots = new TransferSlots<ShareRoute>();
+  /** The slot release of each direct connection whose handshake took a ticket. */
+  private readonly claims = new WeakMap<object, () => void>();
   private readonly connections = new WeakMap<object, TransferConnection>();
   private readonly http: http.Server;
   private key = randomBytes(DIRECT_KEY_BYTES).toString('hex');
@@ -67,7 +70,7 @@ export class TransferAgent extends EventEmitter {
    */
   constructor(port: number, private readonly logger: AgentLogger, private readonly publicPort?: number) {
     super();
-    this.listener = new TransferListener(port, (identity, socket) => this.book.take(identity, socket, 'direct')?.psk ?? null, (socket) => {
+    this.listener = new TransferListener(port, (identity, socket) => this.keyFor(identity, socket), (socket) => {
       const armed = this.book.usedBy(socket);
       if (!armed) {
         socket.destroy();
@@ -112,13 +115,51 @@ export class TransferAgent extends EventEmitter {
     if (message.type !== 'transferTicket') return false;
     const route = this.routes.get(message.routeId);
     if (route === undefined) return this.refuse(message, 'not a share');
-    // Tickets not used yet count too: each may become a connection within the minute.
-    if ((this.active.get(route) ?? 0) + this.book.pendingFor(message.routeId) >= MAX_TRANSFERS_PER_SHARE) return this.refuse(message, 'busy');
-    if (message.mode === 'push' && message.receiver === undefined) return this.refuse(message, 'push refused');
-    this.book.arm(message);
+    if (message.mode === 'push') {
+      if (message.receiver === undefined) return this.refuse(message, 'push refused');
+      // The dial is a connection from now on: it holds a slot of the share and of its receiver.
+      const release = this.slots.claim(route, message.holder);
+      if (release === null) return this.refuse(message, 'busy');
+      this.send?.({ type: 'transferAccepted', ticketId: message.ticketId });
+      this.push(message, route, release);
+      return true;
+    }
+    // Only open connections fill a share: an unused ticket holds no slot (it is bounded in the
+    // book instead, per receiver and per share), so nobody can make the share busy by asking.
+    if (!this.slots.admits(route, message.holder)) return this.refuse(message, 'busy');
+    const outcome = this.book.arm(message);
+    if (!outcome.armed) return this.refuse(message, 'busy');
+    if (outcome.replaced.length > 0) {
+      this.logger.info({ ticket: message.ticketId.slice(0, 8), replaced: outcome.replaced.map((id) => id.slice(0, 8)) }, 'transfer tickets replaced by a newer one of the same receiver');
+    }
     this.send?.({ type: 'transferAccepted', ticketId: message.ticketId });
-    if (message.mode === 'push') this.push(message);
     return true;
+  }
+
+  /**
+   * The key for a receiver's handshake naming `identity`; null refuses it. The handshake that
+   * takes a ticket takes a connection slot too, so a share serves at most
+   * MAX_TRANSFERS_PER_SHARE at once whatever the number of tickets armed.
+   */
+  private keyFor(identity: string, socket: tls.TLSSocket): Buffer | null {
+    const armed = this.book.take(identity, socket, 'direct');
+    if (armed === null) return null;
+    if (this.claims.has(socket)) return armed.psk;
+    const route = this.routes.get(armed.ticket.routeId);
+    const release = route === undefined ? null : this.slots.claim(route, armed.ticket.holder);
+    if (release === null) {
+      // Used up either way: the receiver falls back to push or the relay.
+      this.book.drop(identity);
+      this.logger.info({ ticket: identity.slice(0, 8), reason: route === undefined ? 'not a share' : 'busy' }, 'transfer connection refused');
+      return null;
+    }
+    this.claims.set(socket, release);
+    // A failed handshake closes the socket too: the slot and the ticket go with it.
+    socket.once('close', () => {
+      release();
+      this.book.drop(identity);
+    });
+    return armed.psk;
   }
 
   close(): void {
@@ -138,10 +179,11 @@ export class TransferAgent extends EventEmitter {
   }
 
   /** Push: connects out to the receiver and serves the ticket's file on that connection. */
-  private push(ticket: TransferTicket): void {
+  private push(ticket: TransferTicket, route: ShareRoute, release: () => void): void {
     const receiver = ticket.receiver!;
     const log = this.logger.child({ ticket: ticket.ticketId.slice(0, 8), receiver: `${receiver.address}:${receiver.port}` });
     const socket = tls.connect({ host: receiver.address, port: receiver.port, ...pskClientOptions(ticket.ticketId, ticket.psk) });
+    socket.once('close', release);
     let secure = false;
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error('push connection timed out'), { code: 'ETIMEDOUT' })), PUSH_CONNECT_TIMEOUT_MS);
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -151,21 +193,17 @@ export class TransferAgent extends EventEmitter {
       }
       clearTimeout(timer);
       log.info({ code: error.code ?? error.message }, 'push failed');
-      this.book.drop(ticket.ticketId);
       this.send?.({ type: 'transferFailed', ticketId: ticket.ticketId, reason: 'push failed' });
     });
     socket.once('secureConnect', () => {
       secure = true;
       clearTimeout(timer);
-      // Taken now: the ticket served its one connection.
-      this.book.take(ticket.ticketId, socket, 'push');
-      this.serve(socket, ticket, 'push');
+      this.serve(socket, ticket, 'push', route);
     });
   }
 
   /** Serves one ticket's connection with the share's HTTP, until either side ends it. */
-  private serve(socket: tls.TLSSocket, ticket: TransferTicket, via: 'direct' | 'push'): void {
-    const route = this.routes.get(ticket.routeId);
+  private serve(socket: tls.TLSSocket, ticket: TransferTicket, via: 'direct' | 'push', route = this.routes.get(ticket.routeId)): void {
     this.book.drop(ticket.ticketId);
     if (route === undefined) {
       socket.destroy();
@@ -173,13 +211,11 @@ export class TransferAgent extends EventEmitter {
     }
     const connection: TransferConnection = { armed: ticket, route, startedAt: Date.now(), bytes: 0, complete: false };
     this.connections.set(socket, connection);
-    this.active.set(route, (this.active.get(route) ?? 0) + 1);
     this.sockets.add(socket);
     socket.on('error', (error) => this.logger.debug({ err: error }, 'transfer connection error'));
     socket.setTimeout(TRANSFER_IDLE_MS, () => socket.destroy());
     socket.once('close', () => {
       this.sockets.delete(socket);
-      this.active.set(route, (this.active.get(route) ?? 1) - 1);
       const served: TransferServed = {
         type: 'transferServed', ticketId: ticket.ticketId, routeId: ticket.routeId, path: ticket.path, via,
         bytes: connection.bytes, complete: connection.complete, startedAt: connection.startedAt, endedAt: Date.now(),

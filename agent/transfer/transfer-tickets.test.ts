@@ -1,9 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import { newTicketSecrets, type TransferTicket } from '../../protocol/index.js';
+import { MAX_ARMED_TICKETS_PER_RECEIVER, MAX_ARMED_TICKETS_PER_SHARE, newTicketSecrets, type TransferTicket } from '../../protocol/index.js';
 import { TicketBook } from './transfer-tickets.js';
 
-function ticket(mode: 'direct' | 'push', expiresAt: number): TransferTicket {
-  return { type: 'transferTicket', ...newTicketSecrets(), routeId: 'r1', path: '/a.txt', mode, expiresAt };
+const ALICE = 'a1'.repeat(16);
+const BOB = 'b0'.repeat(16);
+
+function ticket(mode: 'direct' | 'push', expiresAt: number, extra: Partial<TransferTicket> = {}): TransferTicket {
+  return { type: 'transferTicket', ...newTicketSecrets(), routeId: 'r1', path: '/a.txt', mode, expiresAt, holder: ALICE, ...extra };
 }
 
 describe('TicketBook', () => {
@@ -23,7 +26,7 @@ describe('TicketBook', () => {
     let now = 1000;
     const book = new TicketBook(() => now);
     const direct = ticket('direct', 2000);
-    const push = ticket('push', 2000);
+    const push = ticket('push', 2000, { path: '/b.txt' });
     book.arm(direct);
     book.arm(push);
     expect(book.take(push.ticketId, {}, 'direct')).toBeNull();
@@ -33,27 +36,57 @@ describe('TicketBook', () => {
     expect(book.size).toBe(1);
   });
 
-  test('expired unused tickets are swept when new ones arrive', () => {
+  test('expired tickets are swept when new ones arrive, used ones too once their handshake could no longer be running', () => {
     let now = 0;
     const book = new TicketBook(() => now);
-    for (let i = 0; i < 100; i++) book.arm(ticket('direct', 10));
+    for (let i = 0; i < 100; i++) book.arm(ticket('direct', 10, { holder: i.toString(16).padStart(32, '0') }));
+    const used = ticket('direct', 10, { path: '/used.txt' });
+    book.arm(used);
+    book.take(used.ticketId, {}, 'direct');
     now = 11;
     book.arm(ticket('direct', 100));
+    expect(book.size).toBe(2);
+    now = 10 + 15_000;
+    book.arm(ticket('direct', 100_000));
     expect(book.size).toBe(1);
   });
 
-  test('pending tickets are counted per route until used or expired', () => {
-    let now = 0;
-    const book = new TicketBook(() => now);
-    const a = ticket('direct', 10);
-    const b = ticket('push', 10);
-    book.arm(a);
-    book.arm(b);
-    book.arm({ ...ticket('direct', 10), routeId: 'r2' });
-    expect(book.pendingFor('r1')).toBe(2);
-    book.take(a.ticketId, {}, 'direct');
-    expect(book.pendingFor('r1')).toBe(1);
-    now = 10;
-    expect(book.pendingFor('r1')).toBe(0);
+  test('regression: one receiver holds at most MAX_ARMED_TICKETS_PER_RECEIVER unused tickets per share; a new one replaces its ticket for the same file, else its oldest', () => {
+    const book = new TicketBook(() => 0);
+    const first = ticket('direct', 10, { path: '/1' });
+    const again = ticket('direct', 10, { path: '/1' });
+    expect(book.arm(first)).toEqual({ armed: true, replaced: [] });
+    expect(book.arm(again)).toEqual({ armed: true, replaced: [first.ticketId] });
+    expect(book.take(first.ticketId, {}, 'direct')).toBeNull();
+    const mine = [again];
+    for (let i = 2; i <= 12; i++) {
+      const next = ticket('direct', 10, { path: `/${i}` });
+      book.arm(next);
+      mine.push(next);
+    }
+    expect(book.size).toBe(MAX_ARMED_TICKETS_PER_RECEIVER);
+    // Bob's ticket is untouched by Alice's, and Alice's newest still work.
+    const bob = ticket('direct', 10, { holder: BOB });
+    expect(book.arm(bob).replaced).toEqual([]);
+    expect(book.take(bob.ticketId, {}, 'direct')).not.toBeNull();
+    const connection = {};
+    expect(book.take(mine.at(-1)!.ticketId, connection, 'direct')).not.toBeNull();
+    expect(book.take(mine[0]!.ticketId, {}, 'direct')).toBeNull();
+    // A used ticket belongs to its connection, not to the armed ones: it is never replaced.
+    for (let i = 0; i < 10; i++) book.arm(ticket('direct', 10, { path: `/more${i}` }));
+    expect(book.usedBy(connection)?.ticket.ticketId).toBe(mine.at(-1)!.ticketId);
+  });
+
+  test('a share holds at most MAX_ARMED_TICKETS_PER_SHARE unused tickets of all receivers; other shares are apart', () => {
+    const book = new TicketBook(() => 0);
+    for (let i = 0; i < MAX_ARMED_TICKETS_PER_SHARE; i++) {
+      expect(book.arm(ticket('direct', 10, { holder: i.toString(16).padStart(32, '0') })).armed).toBe(true);
+    }
+    const late = ticket('direct', 10, { holder: BOB });
+    expect(book.arm(late)).toEqual({ armed: false, replaced: [] });
+    expect(book.take(late.ticketId, {}, 'direct')).toBeNull();
+    expect(book.arm(ticket('direct', 10, { holder: BOB, routeId: 'r2' })).armed).toBe(true);
+    // A holder already in the book may still replace its own ticket.
+    expect(book.arm(ticket('direct', 10, { holder: '0'.repeat(32) })).armed).toBe(true);
   });
 });

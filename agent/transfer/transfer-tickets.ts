@@ -1,6 +1,10 @@
-import type { TransferTicket } from '../../protocol/index.js';
+import {
+  MAX_ARMED_TICKETS_PER_RECEIVER,
+  MAX_ARMED_TICKETS_PER_SHARE,
+  type TransferTicket,
+} from '../../protocol/index.js';
 
-/** A ticket the edge handed this agent, until its one connection uses it or it expires. */
+/** A direct ticket the edge handed this agent, until its one connection uses it or it expires. */
 export interface ArmedTicket {
   readonly ticket: TransferTicket;
   readonly psk: Buffer;
@@ -8,31 +12,69 @@ export interface ArmedTicket {
   usedBy: object | null;
 }
 
+/** What became of a ticket given to {@link TicketBook.arm}. */
+export interface ArmOutcome {
+  /** False when the share already holds MAX_ARMED_TICKETS_PER_SHARE unused tickets. */
+  readonly armed: boolean;
+  /** Ids of the holder's older unused tickets this one replaced (now refused). */
+  readonly replaced: string[];
+}
+
 /**
- * The agent's live tickets. Each opens exactly one TLS connection: the first handshake that
- * names it takes it, whether or not the key then matches, so a replayed or guessed id is
- * refused even with the right key. Expired tickets are dropped as they are looked at and on
- * every arm, so the book stays as small as the edge's ticket rate.
+ * A used ticket whose handshake has not finished is kept this long past its expiry (the TLS
+ * server's own handshake timeout ends the connection first), then forgotten.
+ */
+const USED_TICKET_GRACE_MS = 15_000;
+
+/**
+ * The agent's live direct tickets. Each opens exactly one TLS connection: the first handshake
+ * that names it takes it, whether or not the key then matches, so a replayed or guessed id is
+ * refused even with the right key. Unused tickets are bounded per holder (the receiver's
+ * account) and per share, so the book stays small and one receiver cannot crowd out others;
+ * expired tickets are dropped as they are looked at and on every arm.
  */
 export class TicketBook {
+  /** In arrival order: the first of a holder's is its oldest. */
   private readonly tickets = new Map<string, ArmedTicket>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  arm(ticket: TransferTicket): void {
+  /**
+   * Arms `ticket` unless its share is full of unused tickets. The holder's unused ticket for the
+   * same file is replaced (a retry or the next attempt of one download), and beyond
+   * MAX_ARMED_TICKETS_PER_RECEIVER its oldest: a receiver only ever displaces its own tickets.
+   */
+  arm(ticket: TransferTicket): ArmOutcome {
     this.sweep();
+    const replaced: string[] = [];
+    const mine: string[] = [];
+    let share = 0;
+    for (const [id, armed] of this.tickets) {
+      if (armed.usedBy !== null || armed.ticket.routeId !== ticket.routeId) continue;
+      if (armed.ticket.holder !== ticket.holder) {
+        share++;
+      } else if (armed.ticket.path === ticket.path) {
+        replaced.push(id);
+      } else {
+        mine.push(id);
+      }
+    }
+    while (mine.length >= MAX_ARMED_TICKETS_PER_RECEIVER) replaced.push(mine.shift()!);
+    if (share + mine.length >= MAX_ARMED_TICKETS_PER_SHARE) return { armed: false, replaced: [] };
+    for (const id of replaced) this.tickets.delete(id);
     this.tickets.set(ticket.ticketId, { ticket, psk: Buffer.from(ticket.psk, 'hex'), usedBy: null });
+    return { armed: true, replaced };
   }
 
   /**
-   * The key for `identity` on `connection`, marking the ticket used by it; null for an unknown,
-   * expired, other-mode or already used ticket (the handshake then fails).
+   * The ticket `identity` on `connection`, marking it used by it; null for an unknown, expired,
+   * other-mode or already used ticket (the handshake then fails).
    */
   take(identity: string, connection: object, mode: TransferTicket['mode']): ArmedTicket | null {
     const armed = this.tickets.get(identity);
     if (armed === undefined || armed.ticket.mode !== mode) return null;
     if (armed.ticket.expiresAt <= this.now()) {
-      this.tickets.delete(identity);
+      if (armed.usedBy === null) this.tickets.delete(identity);
       return null;
     }
     if (armed.usedBy !== null && armed.usedBy !== connection) return null;
@@ -46,19 +88,9 @@ export class TicketBook {
     return undefined;
   }
 
-  /** Forgets a ticket (used up, or its push failed). */
+  /** Forgets a ticket (its connection was served, refused or closed). */
   drop(ticketId: string): void {
     this.tickets.delete(ticketId);
-  }
-
-  /** Live tickets of one route not yet used: connections that may still come. */
-  pendingFor(routeId: string): number {
-    const now = this.now();
-    let count = 0;
-    for (const armed of this.tickets.values()) {
-      if (armed.ticket.routeId === routeId && armed.usedBy === null && armed.ticket.expiresAt > now) count++;
-    }
-    return count;
   }
 
   get size(): number {
@@ -68,7 +100,8 @@ export class TicketBook {
   private sweep(): void {
     const now = this.now();
     for (const [id, armed] of this.tickets) {
-      if (armed.ticket.expiresAt <= now && armed.usedBy === null) this.tickets.delete(id);
+      const until = armed.ticket.expiresAt + (armed.usedBy === null ? 0 : USED_TICKET_GRACE_MS);
+      if (until <= now) this.tickets.delete(id);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import {
   TRANSFER_PATHS,
   TRANSFER_REQUESTS_PER_MINUTE,
@@ -60,6 +60,8 @@ export class TicketOffice {
   private readonly waiting = new Map<string, (outcome: 'accepted' | TransferFailed['reason'] | 'timeout') => void>();
   private readonly issued = new Map<string, IssuedTicket>();
   private readonly receiverProbes = new Map<string, { failure: ProbeFailure | null; until: number }>();
+  /** Keys the holder of each ticket: the sharer's agent tells receivers apart but never learns who they are. */
+  private readonly holderKey = randomBytes(32);
   /** Told of each relay grant, so the transfer records can name the member who downloads (H7). */
   onRelay: ((grant: { accountId: number; address: string; label: string; path: string }) => void) | null = null;
 
@@ -123,6 +125,9 @@ export class TicketOffice {
         type: 'transferTicket', ...newTicketSecrets(), routeId: entry.routeId, path, mode: via,
         ...(via === 'push' ? { receiver: { address: receiver, port: request.receiverPort! } } : {}),
         expiresAt: this.now() + TRANSFER_TICKET_TTL_MS,
+        // The agent bounds unused tickets and connections per holder, so one member's tickets
+        // cannot crowd out the others' (MAX_ARMED_TICKETS_PER_RECEIVER, MAX_TRANSFERS_PER_RECEIVER).
+        holder: createHmac('sha256', this.holderKey).update(String(account.id)).digest('hex').slice(0, 32),
       };
       const outcome = await this.handOver(sharer.tunnel, ticket);
       if (outcome !== 'accepted') {
