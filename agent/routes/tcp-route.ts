@@ -24,7 +24,9 @@ export class TcpRoute implements RouteHandler {
     stream.on('error', (error) => log.debug({ err: error }, 'visitor stream error'));
     local.once('connect', () => {
       this.notice?.connected(this.target);
-      if (stream.destroyed) {
+      // `closed` comes before `destroyed`: a visitor reset that arrived while the local connect
+      // was under way leaves a stream that throws on respond (seen once in the reset tests).
+      if (stream.destroyed || stream.closed) {
         local.destroy();
         return;
       }
@@ -33,7 +35,7 @@ export class TcpRoute implements RouteHandler {
       stream.pipe(local);
     });
     local.on('error', (error: NodeJS.ErrnoException) => {
-      if (!stream.headersSent && !stream.destroyed) {
+      if (!stream.headersSent && !stream.destroyed && !stream.closed) {
         log.warn({ code: error.code, target: this.target }, 'local port refused');
         this.notice?.failed(this.target, error.code);
         stream.respond({ ':status': 502 }, { endStream: true });
