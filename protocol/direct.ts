@@ -27,3 +27,25 @@ export function isDirectProof(keyHex: string, nonce: string, answer: string): bo
   const given = Buffer.from(answer.trim());
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
+
+// The edge's check as its HTTP client sends it (reachability-probe.ts): one request line, the
+// nonce in hex. Matching only this exact shape keeps everything else off the proof path.
+const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.')}([0-9a-f]{1,128}) HTTP/1\\.[01]\\r\\n`);
+
+/**
+ * The nonce when a connection's first bytes are the edge's check, null for anything else. The
+ * agent's direct and transfer ports and `udns get`'s receive port all answer it.
+ */
+export function directCheckNonce(firstBytes: Buffer): string | null {
+  return CHECK_REQUEST.exec(firstBytes.toString('latin1', 0, Math.min(firstBytes.length, 512)))?.[1] ?? null;
+}
+
+/** The whole HTTP answer to a check: the proof under `keyHex`, or 503 while there is no key (no tunnel yet). */
+export function directCheckAnswer(keyHex: string | null, nonce: string): string {
+  const body = keyHex === null ? 'no tunnel yet\n' : directProof(keyHex, nonce);
+  const status = keyHex === null ? '503 Service Unavailable' : '200 OK';
+  return `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/** The answer to a check from an address that is not the edge's, or to bytes that are no check. */
+export const DIRECT_CHECK_REFUSED = 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';

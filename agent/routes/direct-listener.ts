@@ -1,14 +1,11 @@
 import net from 'node:net';
 import { once } from 'node:events';
-import { DIRECT_CHECK_PATH, UdnsError, directProof, plainAddress } from '../../protocol/index.js';
+import { DIRECT_CHECK_REFUSED, UdnsError, directCheckAnswer, directCheckNonce, plainAddress } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { HttpRoute } from './http-route.js';
 
 /** A direct visitor that sends nothing for this long is dropped (the edge's front door does the same for tunnel visitors). */
 const FIRST_BYTES_TIMEOUT_MS = 15_000;
-
-// The edge's check, as its HTTP client sends it: one request line, nonce in hex.
-const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.')}([0-9a-f]{1,128}) HTTP/1\\.[01]\\r\\n`);
 
 /**
  * Direct mode (`udns http --direct-port P`): the agent itself accepts visitors on port P of
@@ -57,15 +54,15 @@ export class DirectListener {
     socket.once('data', (chunk: Buffer) => {
       socket.setTimeout(0);
       socket.pause();
-      const check = CHECK_REQUEST.exec(chunk.toString('latin1', 0, Math.min(chunk.length, 512)));
-      if (check) {
+      const nonce = directCheckNonce(chunk);
+      if (nonce !== null) {
         const from = plainAddress(socket.remoteAddress ?? '');
         if (this.edgeAddress === null || from !== plainAddress(this.edgeAddress)) {
           this.logger.warn({ from }, 'direct check from an address that is not the edge: refused');
-          socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+          socket.end(DIRECT_CHECK_REFUSED);
           return;
         }
-        this.answerCheck(socket, check[1]!);
+        socket.end(directCheckAnswer(this.key, nonce));
         return;
       }
       socket.unshift(chunk);
@@ -77,12 +74,6 @@ export class DirectListener {
         host: `${plainAddress(socket.localAddress ?? '')}:${this.port}`,
       }, () => socket.destroy(), false);
     });
-  }
-
-  private answerCheck(socket: net.Socket, nonce: string): void {
-    const body = this.key === null ? 'no tunnel yet\n' : directProof(this.key, nonce);
-    const status = this.key === null ? '503 Service Unavailable' : '200 OK';
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
 }
 

@@ -2,9 +2,10 @@ import net from 'node:net';
 import { once } from 'node:events';
 import tls from 'node:tls';
 import {
-  DIRECT_CHECK_PATH,
+  DIRECT_CHECK_REFUSED,
   UdnsError,
-  directProof,
+  directCheckAnswer,
+  directCheckNonce,
   isTlsHandshakeByte,
   plainAddress,
   pskServerOptions,
@@ -15,9 +16,6 @@ import type { AgentLogger } from '../agent-logger.js';
 const FIRST_BYTES_TIMEOUT_MS = 15_000;
 /** A TLS handshake that has not finished by then is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 15_000;
-
-// The edge's probe, as its HTTP client sends it: one request line, nonce in hex.
-const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.')}([0-9a-f]{1,128}) HTTP/1\\.[01]\\r\\n`);
 
 /**
  * The agent's transfer port (`--transfer-port`, default an ephemeral one, every interface: a
@@ -98,16 +96,14 @@ export class TransferListener {
         return;
       }
       socket.setTimeout(0);
-      const check = CHECK_REQUEST.exec(chunk.toString('latin1', 0, Math.min(chunk.length, 512)));
+      const nonce = directCheckNonce(chunk);
       const from = plainAddress(socket.remoteAddress ?? '');
-      if (!check || this.edgeAddress === null || from !== plainAddress(this.edgeAddress)) {
-        if (check) this.logger.warn({ from }, 'transfer probe from an address that is not the edge: refused');
-        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      if (nonce === null || this.edgeAddress === null || from !== plainAddress(this.edgeAddress)) {
+        if (nonce !== null) this.logger.warn({ from }, 'transfer probe from an address that is not the edge: refused');
+        socket.end(DIRECT_CHECK_REFUSED);
         return;
       }
-      const body = this.key === null ? 'no tunnel yet\n' : directProof(this.key, check[1]!);
-      const status = this.key === null ? '503 Service Unavailable' : '200 OK';
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(directCheckAnswer(this.key, nonce));
     });
   }
 }

@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import {
-  DIRECT_CHECK_PATH,
+  DIRECT_CHECK_REFUSED,
   DIRECT_KEY_BYTES,
   UdnsError,
-  directProof,
+  directCheckAnswer,
+  directCheckNonce,
   isTlsHandshakeByte,
   plainAddress,
   pskServerOptions,
@@ -16,9 +17,6 @@ import {
 export const PUSH_WAIT_MS = 15_000;
 /** A connection that sends nothing (or does not finish its handshake) for this long is dropped. */
 const SILENCE_MS = 15_000;
-
-// The edge's probe, as its HTTP client sends it: one request line, nonce in hex.
-const CHECK_REQUEST = new RegExp(`^GET ${DIRECT_CHECK_PATH.replaceAll('.', '\\.')}([0-9a-f]{1,128}) HTTP/1\\.[01]\\r\\n`);
 
 interface Expected {
   readonly psk: Buffer;
@@ -148,14 +146,13 @@ export class ReceiverListener {
         return;
       }
       socket.setTimeout(0);
-      const check = CHECK_REQUEST.exec(chunk.toString('latin1', 0, Math.min(chunk.length, 512)));
+      const nonce = directCheckNonce(chunk);
       const from = plainAddress(socket.remoteAddress ?? '');
-      if (!check || (this.edgeAddress !== null && from !== plainAddress(this.edgeAddress))) {
-        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      if (nonce === null || (this.edgeAddress !== null && from !== plainAddress(this.edgeAddress))) {
+        socket.end(DIRECT_CHECK_REFUSED);
         return;
       }
-      const proof = directProof(this.key, check[1]!);
-      socket.end(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${proof.length}\r\nConnection: close\r\n\r\n${proof}`);
+      socket.end(directCheckAnswer(this.key, nonce));
     });
   }
 }
