@@ -22,20 +22,9 @@ export interface ServedFile {
 export function meterFileResponse(res: http.ServerResponse, file: ServedFile, streamId: number, report: (report: FileTransferReport) => void): void {
   const startedAt = Date.now();
   let bytes = 0;
-  const count = (chunk: unknown): void => {
-    if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk);
-    else if (chunk instanceof Uint8Array) bytes += chunk.length;
-  };
-  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-  const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
-  res.write = ((chunk: unknown, ...rest: unknown[]) => {
-    count(chunk);
-    return write(chunk, ...rest);
-  }) as typeof res.write;
-  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
-    if (typeof chunk !== 'function') count(chunk);
-    return end(chunk, ...rest);
-  }) as typeof res.end;
+  countBodyBytes(res, (n) => {
+    bytes += n;
+  });
 
   res.once('close', () => {
     if (!res.headersSent || (res.statusCode !== 200 && res.statusCode !== 206)) return;
@@ -67,4 +56,26 @@ export function meterFileResponse(res: http.ServerResponse, file: ServedFile, st
       report(sha256 === null ? base : { ...base, sha256 });
     }, () => report(base));
   });
+}
+
+/**
+ * Calls `onBytes` with the size of every body chunk `res` is handed (write and end; headers
+ * are not counted), before it goes on: a response's own counters do not exist in node:http.
+ */
+export function countBodyBytes(res: http.ServerResponse, onBytes: (bytes: number) => void): void {
+  const count = (chunk: unknown): void => {
+    if (typeof chunk === 'string') onBytes(Buffer.byteLength(chunk));
+    else if (chunk instanceof Uint8Array) onBytes(chunk.length);
+  };
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    count(chunk);
+    return write(chunk, ...rest);
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    // end(callback) has no body.
+    if (typeof chunk !== 'function') count(chunk);
+    return end(chunk, ...rest);
+  }) as typeof res.end;
 }

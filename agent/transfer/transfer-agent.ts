@@ -14,6 +14,7 @@ import {
 } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteHandler } from '../routes/route-handler.js';
+import { countBodyBytes } from '../share/served-file-meter.js';
 import { ShareRoute } from '../share/share-route.js';
 import { TicketBook } from './transfer-tickets.js';
 import { TransferSlots } from './transfer-slots.js';
@@ -246,19 +247,9 @@ export class TransferAgent extends EventEmitter {
     const counting = req.method === 'GET' && !(req.url ?? '').includes('?');
     if (counting) {
       connection.complete = false;
-      const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-      const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
-      const count = (chunk: unknown): void => {
-        if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) connection.bytes += Buffer.byteLength(chunk);
-      };
-      res.write = ((chunk: unknown, ...rest: unknown[]) => {
-        count(chunk);
-        return write(chunk, ...rest);
-      }) as typeof res.write;
-      res.end = ((chunk?: unknown, ...rest: unknown[]) => {
-        if (typeof chunk !== 'function') count(chunk);
-        return end(chunk, ...rest);
-      }) as typeof res.end;
+      countBodyBytes(res, (bytes) => {
+        connection.bytes += bytes;
+      });
       res.once('finish', () => {
         connection.complete = res.statusCode === 200 || res.statusCode === 206;
       });
