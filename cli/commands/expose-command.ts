@@ -100,7 +100,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   agent.on('indexListed', (target: string, files: number, hashing: number) => {
     if (listedShares.has(target)) return;
     listedShares.add(target);
-    warn(`${target}: ${files.toLocaleString('en')} files listed in the members' search${hashing > 0 ? ` (SHA-256 of ${hashing.toLocaleString('en')} still being computed in the background)` : ''}`);
+    warn(`${target}: ${files.toLocaleString('en')} ${files === 1 ? 'file' : 'files'} listed in the members' search${hashing > 0 ? ` (SHA-256 of ${hashing.toLocaleString('en')} still being computed in the background)` : ''}`);
   });
   // Once per share: the share still answers visitors, it is only not searchable.
   agent.on('indexRefused', (target: string, error: UdnsError) => warn(`${target} is not listed in the members' search: ${error.message}`));
