@@ -97,11 +97,12 @@ function kib(bytes: number): string {
 
 /** The result as a small table. */
 export function formatDeltaSync(result: DeltaSyncResult): string {
+  const ofFirst = (round: SyncRound): string => `${(100 * round.bytesUp / result.first.bytesUp).toFixed(2)}%`;
   const row = (label: string, round: SyncRound): string =>
-    `${label.padEnd(26)} ${kib(round.bytesUp).padStart(12)} ${kib(round.bytesDown).padStart(10)} ${String(round.batches).padStart(8)} ${String(round.bucketsSent).padStart(8)} ${`${Math.round(round.ms)} ms`.padStart(9)}`;
+    `${label.padEnd(26)} ${kib(round.bytesUp).padStart(12)} ${ofFirst(round).padStart(9)} ${kib(round.bytesDown).padStart(10)} ${String(round.batches).padStart(8)} ${String(round.bucketsSent).padStart(8)} ${`${Math.round(round.ms)} ms`.padStart(9)}`;
   return [
     `index sync of a ${result.files.toLocaleString('en')}-file share (agent → edge bytes on the control stream)`,
-    `${'round'.padEnd(26)} ${'agent→edge'.padStart(12)} ${'edge→agent'.padStart(10)} ${'batches'.padStart(8)} ${'buckets'.padStart(8)} ${'time'.padStart(9)}`,
+    `${'round'.padEnd(26)} ${'agent→edge'.padStart(12)} ${'of first'.padStart(9)} ${'edge→agent'.padStart(10)} ${'batches'.padStart(8)} ${'buckets'.padStart(8)} ${'time'.padStart(9)}`,
     row('first sync', result.first),
     row('reconnect, unchanged', result.unchanged),
     row(`reconnect, ${result.changed} files changed`, result.afterChanges),

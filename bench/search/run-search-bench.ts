@@ -6,8 +6,12 @@
  * and Chinese parts, two words, filters), against a baseline measured in the same run on the
  * same table: a naive LIKE '%word%' scan. Writes JSON to bench/results/.
  *
+ * After the databases, the agent-side index sync of one 100,000-file share (delta-sync-bytes.ts):
+ * bytes of the first sync, of a reconnect with nothing changed and of one after 10 changes.
+ *
  * Environment: UDNS_SEARCH_BENCH_FILES (default 1000000), UDNS_SEARCH_BENCH_SHARES (1000),
- * UDNS_SEARCH_BENCH_ROUNDS (3), UDNS_SEARCH_BENCH_DATABASES (sqlite,postgresql).
+ * UDNS_SEARCH_BENCH_ROUNDS (3), UDNS_SEARCH_BENCH_DATABASES (sqlite,postgresql),
+ * UDNS_SEARCH_BENCH_SYNC_FILES (100000), UDNS_SEARCH_BENCH_SYNC_CHANGED (10).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +23,7 @@ import { openAccountStore, storeDatabase, type AccountStore } from '../../server
 import type { SearchIndex, SearchQuery } from '../../server/search/search-index.js';
 import { SEARCH_CANDIDATES, createSearchIndex } from '../../server/search/sql-search-index.js';
 import { searchKey } from '../../server/search/search-text.js';
+import { formatDeltaSync, measureDeltaSync, type DeltaSyncResult } from './delta-sync-bytes.js';
 import { generateFiles } from './file-names.js';
 import { findPostgresBinaries, startPrivatePostgres, type PrivatePostgres } from './private-postgres.js';
 
@@ -35,6 +40,8 @@ function envInt(name: string, fallback: number): number {
 const FILES = envInt('UDNS_SEARCH_BENCH_FILES', 1_000_000);
 const SHARES = Math.min(envInt('UDNS_SEARCH_BENCH_SHARES', 1000), FILES);
 const ROUNDS = envInt('UDNS_SEARCH_BENCH_ROUNDS', 3);
+const SYNC_FILES = envInt('UDNS_SEARCH_BENCH_SYNC_FILES', 100_000);
+const SYNC_CHANGED = envInt('UDNS_SEARCH_BENCH_SYNC_CHANGED', 10);
 const DATABASES = (process.env.UDNS_SEARCH_BENCH_DATABASES ?? 'sqlite,postgresql').split(',').map((d) => d.trim()).filter(Boolean);
 const SHARES_PER_MEMBER = 10;
 const BATCH = 500;
@@ -268,14 +275,24 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const results: DatabaseResult[] = [];
   for (const database of DATABASES) results.push(await runDatabase(database, workDir));
+  const load = os.loadavg();
+  progress(`index sync bytes: ${SYNC_FILES.toLocaleString('en')} files, ${SYNC_CHANGED} changed`);
+  let sync: DeltaSyncResult | { error: string };
+  try {
+    sync = await measureDeltaSync(SYNC_FILES, SYNC_CHANGED);
+  } catch (error) {
+    sync = { error: (error as Error).message };
+    progress(`index sync bytes: FAILED: ${sync.error}`);
+  }
+  const syncReport = 'error' in sync ? `index sync bytes: FAILED: ${sync.error}` : formatDeltaSync(sync);
   const report = formatReport(results);
-  console.log(`\n${report}\n\nload: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${os.cpus().length} cpus`);
+  console.log(`\n${report}\n\nload during the search runs: ${load.map((l) => l.toFixed(2)).join(' ')}; ${os.cpus().length} cpus\n\n${syncReport}`);
   const resultsDir = path.join(repoRoot(), 'bench', 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `search-${startedAt.replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), files: FILES, shares: SHARES, rounds: ROUNDS, queries: QUERIES, machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version }, results }, null, 2)}\n`);
+  fs.writeFileSync(file, `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), files: FILES, shares: SHARES, rounds: ROUNDS, queries: QUERIES, machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadAverage: load }, results, indexSync: sync }, null, 2)}\n`);
   console.log(`results written to ${path.relative(process.cwd(), file) || file}`);
-  return results.some((r) => r.error) ? 1 : 0;
+  return results.some((r) => r.error) || 'error' in sync ? 1 : 0;
 }
 
 process.exitCode = await main();
