@@ -1,19 +1,18 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 /*
- * A throwaway PostgreSQL cluster for the search benchmark, the way the tests start one
- * (test/helpers/test-databases.ts, which bench/ cannot import): initdb --no-locale, trust
- * auth, loopback on a free port, stopped and removed when the process exits.
+ * A throwaway PostgreSQL cluster: initdb --no-locale, trust auth, loopback on a free port, its
+ * unix socket in its own temp folder, durability off. The search benchmark and the tests
+ * (test/helpers/test-databases.ts) both start theirs here: it lives in bench/ because the
+ * build compiles bench/ but not test/, and the tests may import from anywhere.
  */
 
-export interface PrivatePostgres {
-  readonly url: string;
-  stop(): void;
-}
+const run = promisify(execFile);
 
 /** The newest `/usr/lib/postgresql/<version>/bin` with initdb and pg_ctl, or null. */
 export function findPostgresBinaries(): string | null {
@@ -38,33 +37,75 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts a cluster in a fresh temporary folder (removed on stop), with database `udns`. */
-export async function startPrivatePostgres(bin: string): Promise<PrivatePostgres> {
-  // Its own folder straight under /tmp: the server runs as `postgres` when we are root and
-  // must reach it, which it cannot through another mkdtemp folder (mode 0700, root's).
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-search-bench-pg-'));
+/** A running cluster; only its `postgres` database exists. */
+export interface PostgresCluster {
+  /** Its temp folder (data, log, unix socket), removed by stop(). */
+  readonly dir: string;
+  readonly port: number;
+  /** The URL of `database` on it, as user `postgres` over loopback TCP. */
+  url(database: string): string;
+  /** Runs one of the cluster's tools (`psql` …) as the user that owns it. */
+  tool(name: string, args: string[]): Promise<void>;
+  /** Stops it at once and removes its folder; synchronous so that it can run on process exit. */
+  stop(): void;
+}
+
+export interface PostgresClusterOptions {
+  /** Prefix of the temp folder's name. */
+  readonly prefix: string;
+  /** Extra server settings (`name=value`), e.g. memory for a benchmark. */
+  readonly settings?: readonly string[];
+}
+
+/**
+ * Starts a cluster in a fresh temp folder. As root, runs it as the `postgres` OS user (initdb
+ * refuses root), in a folder straight under the temp dir that it owns: it could not reach one
+ * inside another mkdtemp folder (mode 0700, root's).
+ */
+export async function startPostgresCluster(bin: string, options: PostgresClusterOptions): Promise<PostgresCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), options.prefix));
   const asRoot = process.getuid?.() === 0;
-  if (asRoot) execFileSync('chown', ['postgres:', dir]);
-  const pg = (tool: string, args: string[]) =>
-    asRoot
-      ? execFileSync('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args], { stdio: 'ignore' })
-      : execFileSync(path.join(bin, tool), args, { stdio: 'ignore' });
-  const data = path.join(dir, 'data');
-  pg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync']);
-  const port = await freePort();
-  // Durability off, as in the tests: the benchmark measures queries and index builds, not fsync.
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=512MB -c maintenance_work_mem=256MB -c work_mem=32MB`;
-  pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', '-o', options, 'start']);
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    const args = ['-D', data, '-m', 'immediate', '-w', 'stop'];
-    if (asRoot) spawnSync('runuser', ['-u', 'postgres', '--', path.join(bin, 'pg_ctl'), ...args], { stdio: 'ignore' });
-    else spawnSync(path.join(bin, 'pg_ctl'), args, { stdio: 'ignore' });
-    fs.rmSync(dir, { recursive: true, force: true });
+  if (asRoot) await run('chown', ['postgres:', dir]);
+  const command = (tool: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]] : [path.join(bin, tool), args];
+  const tool = async (name: string, args: string[]): Promise<void> => {
+    await run(...command(name, args));
   };
-  process.on('exit', stop);
-  pg('psql', ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', 'CREATE DATABASE udns']);
-  return { url: `postgresql://postgres@127.0.0.1:${port}/udns`, stop };
+  const data = path.join(dir, 'data');
+  await tool('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync']);
+  const port = await freePort();
+  // Durability off: throwaway data, and fsync would measure the disk rather than our queries.
+  const settings = ['listen_addresses=127.0.0.1', 'fsync=off', 'synchronous_commit=off', 'full_page_writes=off', ...(options.settings ?? [])];
+  const serverOptions = [`-p ${port}`, `-k ${dir}`, ...settings.map((s) => `-c ${s}`)].join(' ');
+  await tool('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', '-o', serverOptions, 'start']);
+  let stopped = false;
+  return {
+    dir,
+    port,
+    url: (database) => `postgresql://postgres@127.0.0.1:${port}/${database}`,
+    tool,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      spawnSync(...command('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']), { stdio: 'ignore' });
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The search benchmark's database. */
+export interface PrivatePostgres {
+  readonly url: string;
+  stop(): void;
+}
+
+/** Starts a cluster for the benchmark, with database `udns`, stopped when the process exits. */
+export async function startPrivatePostgres(bin: string): Promise<PrivatePostgres> {
+  const cluster = await startPostgresCluster(bin, {
+    prefix: 'udns-search-bench-pg-',
+    settings: ['shared_buffers=512MB', 'maintenance_work_mem=256MB', 'work_mem=32MB'],
+  });
+  process.on('exit', cluster.stop);
+  await cluster.tool('psql', ['-h', cluster.dir, '-p', String(cluster.port), '-U', 'postgres', '-d', 'postgres', '-c', 'CREATE DATABASE udns']);
+  return { url: cluster.url('udns'), stop: cluster.stop };
 }

@@ -1,16 +1,14 @@
 // Test support: throwaway SQLite directories and a throwaway PostgreSQL cluster.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { test } from 'vitest';
 import { isUdnsError, type ErrorCode } from '../../protocol/index.js';
 import { createAdapterFactory, type DatabaseTarget } from '../../server/accounts/database-target.js';
-import { closedPort } from './origins.js';
+import { findPostgresBinaries, startPostgresCluster } from '../../bench/search/private-postgres.js';
 
-const run = promisify(execFile);
+export { findPostgresBinaries };
 
 /** A fresh, empty database for one test, as store options and as a migrator target. */
 export interface TestDatabase {
@@ -42,41 +40,18 @@ export function sqliteBackend(): TestBackend {
   };
 }
 
-/** The newest `/usr/lib/postgresql/<version>/bin` with initdb and pg_ctl, or null. */
-export function findPostgresBinaries(): string | null {
-  const base = '/usr/lib/postgresql';
-  if (!fs.existsSync(base)) return null;
-  const versions = fs.readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
-  for (const version of versions) {
-    const bin = path.join(base, version, 'bin');
-    if (fs.existsSync(path.join(bin, 'initdb')) && fs.existsSync(path.join(bin, 'pg_ctl'))) return bin;
-  }
-  return null;
-}
-
 /** What to say when PostgreSQL is missing: CI must fail, a laptop may skip. */
 export const POSTGRES_MISSING =
   'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install them (apt-get install -y postgresql) to run the PostgreSQL tests';
 
 
 /**
- * Starts a private PostgreSQL cluster (initdb + pg_ctl, trust auth, 127.0.0.1 on a free port,
- * its unix socket in the same temp dir). As root, runs it as the `postgres` OS user, because
- * initdb refuses to run as root.
+ * Starts a private PostgreSQL cluster (bench/search/private-postgres.ts: initdb + pg_ctl, trust
+ * auth, 127.0.0.1 on a free port) and makes one database per fresh().
  */
 export async function startPostgresBackend(bin: string): Promise<TestBackend> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-pg-'));
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) await run('chown', ['postgres:', dir]);
-  const pg = (tool: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args);
-  const data = path.join(dir, 'data');
-  await pg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-locale', '--no-sync']);
-  const port = await closedPort();
-  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
-  await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30', '-o', serverOptions, 'start']);
-
-  const url = (database: string) => `postgresql://postgres@127.0.0.1:${port}/${database}`;
+  const cluster = await startPostgresCluster(bin, { prefix: 'udns-pg-' });
+  const { dir, url } = cluster;
   const admin = await new PrismaPg({ connectionString: url('postgres') }).connect();
   let counter = 0;
   return {
@@ -89,8 +64,7 @@ export async function startPostgresBackend(bin: string): Promise<TestBackend> {
     },
     async cleanup() {
       await admin.dispose();
-      await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
-      fs.rmSync(dir, { recursive: true, force: true });
+      cluster.stop();
     },
   };
 }
