@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { stderrLogDestination } from '../protocol/log-destination.js';
 
 export type AgentLogger = Logger;
 
@@ -13,5 +14,5 @@ export function createAgentLogger(level: string = 'silent', options: { formatLin
     level,
     redact: { paths: ['token', '*.token'], censor: '[redacted]' },
     ...(options.formatLine === undefined ? {} : { hooks: { streamWrite: options.formatLine } }),
-  }, pino.destination({ fd: 2, sync: false }));
+  }, stderrLogDestination());
 }

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { stderrLogDestination } from '../protocol/log-destination.js';
 
 export type { Logger };
 
@@ -29,6 +30,6 @@ export function createLogger(level: LogLevel, name = 'udns', options: LoggerOpti
       redact: { paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
       ...(options.formatLine === undefined ? {} : { hooks: { streamWrite: options.formatLine } }),
     },
-    pino.destination({ fd: 2, sync: false }),
+    stderrLogDestination(),
   );
 }

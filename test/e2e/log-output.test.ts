@@ -14,9 +14,26 @@ import { writeTokenFile } from '../helpers/token-file.js';
  * after the start-up lines, set apart.
  */
 const running: ChildProcess[] = [];
+/** Data dirs of edges started on a terminal: `script` runs them in a session of their own, out of its process group. */
+const edgeDataDirs: string[] = [];
 afterEach(() => {
   for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  for (const dataDir of edgeDataDirs.splice(0)) for (const pid of pidsRunningWith(dataDir)) process.kill(pid, 'SIGKILL');
 });
+
+/** Processes whose command line names `text` (here: an edge's own data dir). */
+function pidsRunningWith(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
 
 /** On a pseudo-terminal, stopped after the test. */
 function onTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output(): string } {
@@ -27,6 +44,7 @@ function onTerminal(args: string[], env: NodeJS.ProcessEnv = {}): { child: Child
 
 function serverArgs(): string[] {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-log-format-'));
+  edgeDataDirs.push(dataDir);
   return ['server', '--http-port', '0', '--dns-port', '0', '--bind', '127.0.0.1', '--tcp-ports', '33000-33099', '--data-dir', dataDir, '--log-level', 'info'];
 }
 
@@ -66,6 +84,30 @@ describe('the edge on a terminal', () => {
     const jsonOut = await eventually('the banner', () => (/\n─{60}\r?\n/.test(json.output()) ? json.output() : undefined), { timeoutMs: 30_000 });
     const listening = jsonOut.split(/\r?\n/).find((line) => line.includes('edge listening'))!;
     expect(JSON.parse(listening)).toMatchObject({ level: 30, msg: 'edge listening' });
+  });
+});
+
+describe('a terminal that goes away', () => {
+  // Regression: the edge's stderr write failed with EIO once its terminal hung up (an SSH
+  // session dropped), pino re-threw it, and on the way out sonic-boom retried the write every
+  // 100 ms forever: the edge served nothing and ignored SIGTERM.
+  test.skipIf(process.platform !== 'linux')('the edge keeps serving after its terminal hangs up, and SIGTERM still ends it', async () => {
+    const args = serverArgs();
+    const dataDir = args[args.indexOf('--data-dir') + 1]!;
+    const edge = onTerminal(args);
+    const out = await eventually('the banner', () => (/\n─{60}\r?\n/.test(edge.output()) ? edge.output() : undefined), { timeoutMs: 30_000 });
+    const port = Number(/httpPort\W+(\d+)/.exec(out.replace(/\x1b\[[0-9;]*m/g, ''))?.[1]);
+    expect(port).toBeGreaterThan(0);
+    const [pid] = pidsRunningWith(dataDir);
+    expect(pid).toBeGreaterThan(0);
+    // The terminal goes: `script` dies, the edge gets SIGHUP (a reload, which logs) and EIO.
+    process.kill(edge.child.pid!, 'SIGKILL');
+    await eventually('the edge answering after the hang-up', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+      return res !== null ? true : undefined;
+    }, { timeoutMs: 15_000 });
+    process.kill(pid!, 'SIGTERM');
+    await eventually('the edge gone after SIGTERM', () => (pidsRunningWith(dataDir).length === 0 ? true : undefined), { timeoutMs: 20_000 });
   });
 });
 
