@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { once } from 'node:events';
-import { DIRECT_CHECK_REFUSED, UdnsError, directCheckAnswer, directCheckNonce, plainAddress } from '../../protocol/index.js';
+import { DIRECT_CHECK_REFUSED, directCheckAnswer, directCheckNonce, plainAddress } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import { listenOnPort } from '../listen-on-port.js';
 import type { HttpRoute } from './http-route.js';
 
 /** A direct visitor that sends nothing for this long is dropped (the edge's front door does the same for tunnel visitors). */
@@ -30,13 +30,7 @@ export class DirectListener {
 
   /** Binds the port on all interfaces. @throws UdnsError `config_invalid` when it is taken. */
   async listen(): Promise<void> {
-    this.server.listen({ port: this.port });
-    try {
-      await once(this.server, 'listening');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new UdnsError('config_invalid', `cannot listen on --direct-port ${this.port} (${code}): pick a free port`, { cause: error });
-    }
+    await listenOnPort(this.server, this.port, '--direct-port');
     this.server.on('error', (error) => this.logger.warn({ err: error }, 'direct listener failed'));
   }
 

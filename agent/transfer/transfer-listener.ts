@@ -1,9 +1,7 @@
 import net from 'node:net';
-import { once } from 'node:events';
 import tls from 'node:tls';
 import {
   DIRECT_CHECK_REFUSED,
-  UdnsError,
   directCheckAnswer,
   directCheckNonce,
   isTlsHandshakeByte,
@@ -11,6 +9,7 @@ import {
   pskServerOptions,
 } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import { listenOnPort } from '../listen-on-port.js';
 
 /** A connection that sends nothing for this long is dropped. */
 const FIRST_BYTES_TIMEOUT_MS = 15_000;
@@ -63,14 +62,7 @@ export class TransferListener {
 
   /** Binds on all interfaces. @throws UdnsError `config_invalid` when the port is taken. */
   async listen(): Promise<void> {
-    this.server.listen({ port: this.wantedPort });
-    try {
-      await once(this.server, 'listening');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      throw new UdnsError('config_invalid', `cannot listen on --transfer-port ${this.wantedPort} (${code}): pick a free port`, { cause: error });
-    }
-    this.boundPort = (this.server.address() as net.AddressInfo).port;
+    this.boundPort = await listenOnPort(this.server, this.wantedPort, '--transfer-port');
     this.server.on('error', (error) => this.logger.warn({ err: error }, 'transfer listener failed'));
   }
 

@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import {
   DIRECT_CHECK_REFUSED,
   DIRECT_KEY_BYTES,
-  UdnsError,
   directCheckAnswer,
   directCheckNonce,
   isTlsHandshakeByte,
   plainAddress,
   pskServerOptions,
 } from '../../protocol/index.js';
+import { listenOnPort } from '../../agent/listen-on-port.js';
 
 /** How long the receiver waits for the sharer's agent to connect for a push. */
 export const PUSH_WAIT_MS = 15_000;
@@ -77,12 +76,7 @@ export class ReceiverListener {
 
   /** @throws UdnsError `config_invalid` when the port is taken */
   async listen(): Promise<void> {
-    this.server.listen({ port: this.wantedPort });
-    try {
-      await once(this.server, 'listening');
-    } catch (error) {
-      throw new UdnsError('config_invalid', `cannot listen on --receive-port ${this.wantedPort} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): pick a free port`);
-    }
+    await listenOnPort(this.server, this.wantedPort, '--receive-port');
   }
 
   /**
