@@ -123,10 +123,7 @@ export class TunnelSession extends EventEmitter {
       id: this.id,
       accountId: account.id,
       logger: this.logger,
-      httpRouteLabel: (routeId) => {
-        const route = this.routes.get(routeId);
-        return route?.kind === 'http' ? route.name : undefined;
-      },
+      httpRouteLabel: (routeId) => this.httpRouteName(routeId),
       holdsRoute: (routeId) => this.routes.has(routeId),
       send: (message) => this.control?.send(message),
       fail: (error) => this.fail(error),
@@ -135,10 +132,7 @@ export class TunnelSession extends EventEmitter {
       id: this.id,
       account,
       logger: this.logger,
-      routeLabel: (routeId) => {
-        const route = this.routes.get(routeId);
-        return route?.kind === 'http' ? route.name : undefined;
-      },
+      routeLabel: (routeId) => this.httpRouteName(routeId),
     }) ?? null;
     this.mux = createEdgeMux(transport);
     this.mux.once('close', () => this.finish('transport closed'));
@@ -223,6 +217,12 @@ export class TunnelSession extends EventEmitter {
     if (!route) return;
     route.direct = { ...status };
     this.control?.send({ type: 'directChecked', routeId, ...status });
+  }
+
+  /** The name of one of this tunnel's http routes (what the index and the records key on), or undefined. */
+  private httpRouteName(routeId: string): string | undefined {
+    const route = this.routes.get(routeId);
+    return route?.kind === 'http' ? route.name : undefined;
   }
 
   /** Sends the agent a transfer check outcome or ticket (server/transfers/). */
