@@ -1,6 +1,5 @@
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import mime from 'mime-types';
 import { isIndexPath } from '../../protocol/index.js';
 import { visibleEntries } from '../share/directory-listing.js';
@@ -100,11 +99,4 @@ export async function scanVisibleFiles(
   const startReal = await fs.realpath(start.real).catch(() => start.real);
   await walk(start.real, under, new Set([startReal]));
   return found;
-}
-
-/** The share path of a file-system path inside the root, or null when it is outside. */
-export function sharePathOf(root: string, relative: string): string | null {
-  const parts = relative.split(path.sep).filter((part) => part !== '');
-  if (parts.some((part) => part === '..')) return null;
-  return `/${parts.join('/')}`;
 }
