@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import mime from 'mime-types';
-import { isIndexPath } from '../../protocol/index.js';
+import { IndexEntry, MAX_INDEX_PATH_BYTES, isIndexPath } from '../../protocol/index.js';
 import { visibleEntries } from '../share/directory-listing.js';
 import { parseSharePath, resolveExisting, type SharePolicy } from '../share/share-paths.js';
 
@@ -21,13 +21,12 @@ export interface VisibleFile {
   readonly type: string;
 }
 
-/** What the index accepts as a media type (IndexEntry.type). */
-const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
-
-/** Media type by extension, `application/octet-stream` when unknown (the index's rule). */
+/** Media type by extension, `application/octet-stream` when unknown or not what the index accepts (IndexEntry.type). */
 export function mediaTypeOf(name: string): string {
   const type = mime.lookup(name);
-  return type !== false && type.length <= 127 && MEDIA_TYPE.test(type.toLowerCase()) ? type.toLowerCase() : 'application/octet-stream';
+  if (type === false) return 'application/octet-stream';
+  const lower = type.toLowerCase();
+  return IndexEntry.shape.type.safeParse(lower).success ? lower : 'application/octet-stream';
 }
 
 /**
@@ -85,7 +84,7 @@ export async function scanVisibleFiles(
     for (const entry of await visibleEntries(policy, real)) {
       if (!isAddressableName(entry.name, policy.showHidden)) continue;
       const child = `${sharePath === '/' ? '' : sharePath}/${entry.name}`;
-      if (Buffer.byteLength(child) > 1024) continue;
+      if (Buffer.byteLength(child) > MAX_INDEX_PATH_BYTES) continue;
       if (entry.stats.isDirectory()) {
         if (ancestors.has(entry.real)) continue;
         const deeper = new Set(ancestors).add(entry.real);
