@@ -34,8 +34,8 @@ export class ShareIndex {
   /** Adds or replaces an entry; a no-op (no listener called) when nothing changed. */
   upsert(entry: IndexEntry): void {
     const before = this.byPath.get(entry.path);
+    if (before !== undefined && sameEntry(before.entry, entry)) return;
     const digest = entryDigest(entry);
-    if (before !== undefined && before.digest === digest && sameEntry(before.entry, entry)) return;
     const bucket = before?.bucket ?? bucketOf(entry.path);
     if (before !== undefined) this.digests[bucket]! ^= before.digest;
     this.digests[bucket]! ^= digest;
