@@ -7,7 +7,6 @@ import {
   directCheckAnswer,
   directCheckNonce,
   isTlsHandshakeByte,
-  plainAddress,
   pskServerOptions,
 } from '../../protocol/index.js';
 import { listenOnPort } from '../../agent/listen-on-port.js';
@@ -33,8 +32,6 @@ interface Expected {
  */
 export class ReceiverListener {
   readonly key = randomBytes(DIRECT_KEY_BYTES).toString('hex');
-  /** The edge's address: only it may ask for the proof; null answers anyone (the key is ours alone). */
-  edgeAddress: string | null = null;
   private readonly server: net.Server;
   private readonly tlsServer: tls.Server;
   private readonly expected = new Map<string, Expected>();
@@ -140,9 +137,10 @@ export class ReceiverListener {
         return;
       }
       socket.setTimeout(0);
+      // Anyone may ask for the proof: the key is this run's alone, and the edge only ever sends a
+      // push to the address the ticket request came from, so a proof shown to others gains nothing.
       const nonce = directCheckNonce(chunk);
-      const from = plainAddress(socket.remoteAddress ?? '');
-      if (nonce === null || (this.edgeAddress !== null && from !== plainAddress(this.edgeAddress))) {
+      if (nonce === null) {
         socket.end(DIRECT_CHECK_REFUSED);
         return;
       }
