@@ -114,7 +114,7 @@ export function createSearchIndex(store: AccountStore): SearchIndex {
 type TransactionFn = <T>(fn: (tx: RawClient) => Promise<T>, options?: { maxWait?: number; timeout?: number }) => Promise<T>;
 
 function num(value: unknown): number {
-  return typeof value === 'bigint' ? Number(value) : Number(value);
+  return Number(value);
 }
 
 function bool(value: unknown): boolean {
