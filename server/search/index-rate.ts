@@ -23,19 +23,23 @@ export class DebtBucket {
   take(units: number): number {
     this.refill();
     this.level -= units;
-    return this.level >= 0 ? 0 : Math.ceil((-this.level / this.rate()) * 1000);
+    return this.debt();
   }
 
   /** Milliseconds until the bucket is out of debt, without taking anything. */
   debtMs(): number {
     this.refill();
-    return this.level >= 0 ? 0 : Math.ceil((-this.level / this.rate()) * 1000);
+    return this.debt();
   }
 
   /** True when the bucket holds its whole burst again: forgetting it now loses nothing. */
   isFull(): boolean {
     this.refill();
     return this.level >= this.rate() * this.burstSeconds;
+  }
+
+  private debt(): number {
+    return this.level >= 0 ? 0 : Math.ceil((-this.level / this.rate()) * 1000);
   }
 
   private refill(): void {
