@@ -46,6 +46,12 @@ const MAX_REMEMBERED_PROBES = 10_000;
 
 /** How long a served report is still matched to its ticket after the ticket's expiry. */
 const REPORT_GRACE_MS = 24 * 3600_000;
+/**
+ * Tickets remembered for reports, at most: the agent does not say when it drops an unused
+ * ticket, so without a bound one network could add 60 a minute for a day. The oldest go first;
+ * a transfer still running when 20,000 newer tickets were issued loses its record (~6 MB).
+ */
+const MAX_ISSUED_TICKETS = 20_000;
 
 /**
  * Hands out transfer tickets (POST /api/v1/transfers). For one file of a share it picks the best
@@ -200,6 +206,12 @@ export class TicketOffice {
       this.issued.delete(id);
     }
     this.issued.set(ticket.ticketId, ticket);
+    if (this.issued.size > MAX_ISSUED_TICKETS) this.issued.delete(this.issued.keys().next().value!);
+  }
+
+  /** Forgets a closed tunnel's tickets: their reports could only come over that tunnel. */
+  tunnelClosed(tunnel: TunnelSession): void {
+    for (const [id, ticket] of this.issued) if (ticket.tunnel === tunnel) this.issued.delete(id);
   }
 
   /** The share name and decoded file path of a URL on this edge. @throws UdnsError `bad_request` */

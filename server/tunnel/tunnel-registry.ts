@@ -173,6 +173,7 @@ export class TunnelRegistry implements TunnelHost {
   tunnelClosed(tunnel: TunnelSession): void {
     this.tunnels.delete(tunnel);
     this.transferChecks?.tunnelClosed(tunnel);
+    this.ticketOffice?.tunnelClosed(tunnel);
     for (const [routeId, entry] of this.byRouteId) {
       if (entry.tunnel === tunnel) this.unregisterRoute(tunnel, routeId);
     }
