@@ -1,8 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { eventually } from '../helpers/eventually.js';
@@ -20,9 +18,10 @@ import { downloadSha256, hostFor, visit } from '../helpers/visitor.js';
  * it: no DEP0137 warning, and no file of the share still open.
  */
 
-// The collector on demand, in this worker only (vitest starts it without --expose-gc).
-v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
+// The collector on demand: vitest.config.ts starts the workers with --expose-gc.
+const collectGarbage = (globalThis as { gc?: () => void }).gc ?? ((): never => {
+  throw new Error('run with node --expose-gc (vitest.config.ts execArgv)');
+});
 
 /** Seeded, so a failing run can be replayed: the seed is in the test's name. */
 const SEED = Number(process.env.UDNS_TEST_SEED ?? Date.now() % 100_000);
