@@ -10,6 +10,7 @@ import {
   executeSql, findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend,
 } from '../../test/helpers/test-databases.js';
 import { isRawSearchObject, RAW_SEARCH_OBJECTS } from '../search/search-schema.js';
+import { RAW_LEDGER_OBJECTS } from '../ledger/ledger-schema.js';
 import { RAW_TRANSFER_OBJECTS } from '../transfers/transfer-schema.js';
 
 const root = findPackageRoot();
@@ -66,16 +67,19 @@ function prismaCli(args: string[], sqliteFile = path.join(os.tmpdir(), 'udns-unu
 /** Tables, columns, indexes and constraints, in a form two databases can be compared by. */
 async function schemaShape(target: DatabaseTarget): Promise<unknown[][]> {
   // The full-text objects come from raw SQL the Prisma schema cannot express (search-schema.ts).
-  const prismaOnly = (rows: unknown[][], column: number) => rows.filter((row) => !isRawSearchObject(target.dialect, String(row[column])) && !RAW_TRANSFER_OBJECTS[target.dialect].includes(String(row[column])));
+  const prismaOnly = (rows: unknown[][], column: number) => rows.filter((row) => !isRawSearchObject(target.dialect, String(row[column])) && !RAW_TRANSFER_OBJECTS[target.dialect].includes(String(row[column]))
+    && !RAW_LEDGER_OBJECTS[target.dialect].includes(String(row[column])));
   if (target.dialect === 'sqlite') {
-    return prismaOnly(await queryRows(target, `SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != '_prisma_migrations' ORDER BY name`), 1);
+    // Whitespace aside: ALTER TABLE … ADD COLUMN appends to the stored CREATE text on one line.
+    const rows = prismaOnly(await queryRows(target, `SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != '_prisma_migrations' ORDER BY name`), 1);
+    return rows.map(([type, name, sql]) => [type, name, String(sql).replace(/\s+/g, ' ')]);
   }
   const columns = await queryRows(target, `SELECT table_name::text, column_name::text, data_type::text, is_nullable::text, column_default::text
     FROM information_schema.columns WHERE table_schema = 'public' AND table_name != '_prisma_migrations' ORDER BY table_name, column_name`);
   const indexes = await queryRows(target, `SELECT indexname::text, indexdef::text FROM pg_indexes WHERE schemaname = 'public' AND tablename != '_prisma_migrations' ORDER BY indexname`);
   const constraints = await queryRows(target, `SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
     WHERE connamespace = 'public'::regnamespace AND conname NOT LIKE '_prisma_migrations%' ORDER BY conname`);
-  return [...columns, ...prismaOnly(indexes, 0), ...constraints];
+  return [...columns, ...prismaOnly(indexes, 0), ...prismaOnly(constraints, 0)];
 }
 
 requirePostgresInCi(pgBin);
@@ -92,7 +96,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     const shipped = readMigrations(migrationsDirectory(dialect, root), dialect);
     const report = await migrateDatabase(target);
     expect(report.applied).toEqual(shipped.map((m) => m.name));
-    expect((await tableNames(target)).filter((name) => !isRawSearchObject(dialect, name))).toEqual(['Account', 'DnsRecord', 'IndexedFile', 'ListedShare', 'Name', 'Token', 'TransferRecord', '_prisma_migrations']);
+    expect((await tableNames(target)).filter((name) => !isRawSearchObject(dialect, name))).toEqual(['Account', 'CreditMovement', 'DnsRecord', 'IndexedFile', 'LedgerEntry', 'LedgerHead', 'LedgerParty', 'ListedShare', 'Name', 'Rating', 'Sale', 'SigningKey', 'Token', 'TransferRecord', 'TrustScore', 'Wallet', '_prisma_migrations']);
     expect(await history(target)).toEqual(shipped.map((m) => ({ name: m.name, finished: true, steps: 1, checksum: m.checksum })));
   });
 
