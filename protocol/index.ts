@@ -8,6 +8,8 @@ export * from './index-sync.js';
 export * from './direct.js';
 export * from './transfer.js';
 export * from './transfer-records.js';
+export * from './signing.js';
+export * from './exchange.js';
 export * from './stream-headers.js';
 export * from './control-channel.js';
 export * from './mux-session.js';

@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION } from './version.js';
 import { IndexAck, IndexBatch, IndexRefused, IndexWanted, ListShare, UnlistShare } from './index-sync.js';
 import { OfferTransfer, TransferAccepted, TransferChecked, TransferFailed, TransferServed, TransferTicket } from './transfer.js';
 import { TransferReport, TransferReportRefused } from './transfer-records.js';
+import { SaleClosed, SaleDeclined, SaleOffered, SaleRequested } from './exchange.js';
 
 /*
  * Control messages. One JSON object per line on the tunnel's control stream, parsed on both
@@ -145,6 +146,7 @@ export const AgentMessage = z.discriminatedUnion('type', [
   ListShare, IndexBatch, UnlistShare,
   OfferTransfer, TransferAccepted, TransferFailed, TransferServed,
   TransferReport,
+  SaleOffered, SaleDeclined,
 ]);
 /** Everything the edge may send. */
 export const EdgeMessage = z.discriminatedUnion('type', [
@@ -152,6 +154,7 @@ export const EdgeMessage = z.discriminatedUnion('type', [
   IndexWanted, IndexAck, IndexRefused,
   TransferChecked, TransferTicket,
   TransferReportRefused,
+  SaleRequested, SaleClosed,
 ]);
 
 export type Hello = z.infer<typeof Hello>;

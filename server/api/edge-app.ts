@@ -169,6 +169,10 @@ function statusFor(error: UdnsError): number {
     case 'forbidden': case 'name_taken': return 403;
     case 'not_found': return 404;
     case 'record_conflict': case 'record_limit': return 409;
+    case 'insufficient_credits': case 'payment_required': return 402;
+    case 'idempotency_conflict': case 'sale_state': case 'hash_mismatch': case 'price_too_high': return 409;
+    case 'proof_rejected': return 422;
+    case 'rate_limited': return 429;
     case 'internal': return 500;
     default: return 400;
   }
