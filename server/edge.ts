@@ -24,6 +24,7 @@ import { TcpForwards } from './proxy/tcp-forwards.js';
 import { PublicUrls } from './public-urls.js';
 import { createTunnelEndpoint } from './tunnel/tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel/tunnel-registry.js';
+import { openExchangeRooms } from './exchange/exchange-rooms.js';
 import { IndexSync, indexSyncSettings } from './search/index-sync.js';
 import { createSearchIndex } from './search/sql-search-index.js';
 import { TicketOffice } from './transfers/ticket-office.js';
@@ -162,7 +163,13 @@ async function startServices(
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
   // The members' index lives in the member database; searches read the settings live (SIGHUP).
   const search = { index: searchIndex, settings: { mode: () => current.search, hideOffline: () => current.searchOffline === 'hide' } };
-  const app = createEdgeApp({ domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy, transfers: ticketOffice, transferRecords: transferLog, search });
+  // Credits, ledger, escrow and trust: closed before the transfer log and the store.
+  const exchange = await openExchangeRooms({ store, registry, config: () => current, urls, logger, transferLog });
+  cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => exchange.close());
+  const app = createEdgeApp({
+    domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy,
+    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: exchange.apiRouters, pageRouters: exchange.pageRouters,
+  });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     app(req, res);

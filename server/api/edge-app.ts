@@ -49,6 +49,10 @@ export function createEdgeApp(deps: {
   transferRecords?: Pick<TransferLog, 'list' | 'flush' | 'verifyChain'>;
   /** The members' search (`/api/v1/search`, the apex page `/search`); absent: neither exists. */
   search?: { index: Pick<SearchIndex, 'search'>; settings: SearchSettings };
+  /** More of the API, behind the token check (credits, ledger, purchases: server/exchange/exchange-rooms.ts). */
+  apiRouters?: readonly express.Router[];
+  /** More apex routes before the token check (public pages, the ledger's public head). */
+  pageRouters?: readonly express.Router[];
 }) {
   const { domain, tokens, names, editor, directory, registry, urls, logger, trustedProxies = [] } = deps;
   const clientOf = (req: IncomingMessage): string => clientAddress(req, trustedProxies);
@@ -94,6 +98,8 @@ export function createEdgeApp(deps: {
     app.use(createSearchRouter({ ...deps.search, tokens, urls, clientAddress: clientOf, logger: logger.child({ component: 'search' }) }));
   }
 
+  for (const router of deps.pageRouters ?? []) app.use(router);
+
   const api = express.Router();
   api.use(async (req, res, next) => {
     const token = bearerToken(req.headers.authorization);
@@ -134,6 +140,7 @@ export function createEdgeApp(deps: {
   api.use(createNamesRouter({ domain, names, editor, registry, urls }));
   if (deps.transferRecords) api.use(createTransferRecordsRouter(deps.transferRecords));
   if (deps.transfers) api.use(createTransfersRouter({ office: deps.transfers, relayedBytes: () => registry.relayedBytes, clientOf }));
+  for (const router of deps.apiRouters ?? []) api.use(router);
   app.use('/api/v1', api);
 
   app.use((req, res) => sendError(req, res, 404, 'Not found', `nothing at ${req.path}`));
