@@ -54,7 +54,16 @@ export const IndexEntry = z.object({
   type: z.string().min(3).max(127).regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/),
   /** Lowercase hex SHA-256 of the content; absent until the agent has hashed the file. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-}).strict();
+  /**
+   * A paid file's price in credits (issue 11). Only with sha256 and merkleRoot: a paid file is
+   * listed once the agent has committed to its content.
+   */
+  price: z.number().int().positive().max(1_000_000_000_000).optional(),
+  /** A paid file's plaintext Merkle root over CHUNK_BYTES chunks (protocol/merkle.ts), lowercase hex. */
+  merkleRoot: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+}).strict().refine((entry) => entry.price === undefined || (entry.sha256 !== undefined && entry.merkleRoot !== undefined), {
+  error: 'a priced entry needs sha256 and merkleRoot',
+});
 
 /** The agent's summary of a share: entry count and the digests of all INDEX_BUCKETS buckets. */
 export const IndexSummary = z.object({
@@ -144,7 +153,9 @@ export function bucketOf(path: string): number {
 
 /** An entry's digest: the first 32 bits of SHA-256 over every field, so any change shows. */
 export function entryDigest(entry: IndexEntry): number {
-  const text = `${entry.path}\0${entry.size}\0${entry.mtime}\0${entry.type}\0${entry.sha256 ?? ''}`;
+  // Free files keep the digest they had before prices existed.
+  const paid = entry.price === undefined ? '' : `\0${entry.price}\0${entry.merkleRoot ?? ''}`;
+  const text = `${entry.path}\0${entry.size}\0${entry.mtime}\0${entry.type}\0${entry.sha256 ?? ''}${paid}`;
   return createHash('sha256').update(text, 'utf8').digest().readUInt32BE(0);
 }
 
