@@ -1,6 +1,8 @@
 import type { Router } from 'express';
 import type { AccountStore } from '../accounts/account-store.js';
 import type { EdgeConfig } from '../config.js';
+import { createKeysRouter } from '../keys/keys-api.js';
+import { openSigningKeyStore } from '../keys/signing-key-store.js';
 import type { Logger } from '../logger.js';
 import type { PublicUrls } from '../public-urls.js';
 import type { TransferLog } from '../transfers/transfer-log.js';
@@ -34,6 +36,9 @@ export async function openExchangeRooms(deps: ExchangeDeps): Promise<ExchangeRoo
   const apiRouters: Router[] = [];
   const pageRouters: Router[] = [];
   const closers: Array<() => Promise<void> | void> = [];
+  // Members' public signing keys (server/keys/): the escrow checks offers and acceptances with them.
+  const keys = openSigningKeyStore(deps.store);
+  apiRouters.push(createKeysRouter(keys));
   void deps;
   return {
     apiRouters,

@@ -1,0 +1,77 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { generateSigningKey, keyIdOf } from '../../protocol/index.js';
+import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
+import { findPostgresBinaries, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
+import { MAX_KEYS_PER_ACCOUNT, openSigningKeyStore } from './signing-key-store.js';
+
+const pgBin = findPostgresBinaries();
+requirePostgresInCi(pgBin);
+
+describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('signing key store on %s', (dialect) => {
+  let backend: TestBackend;
+  const open: AccountStore[] = [];
+  beforeAll(async () => {
+    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
+  }, 60_000);
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close();
+  });
+  afterAll(() => backend?.cleanup());
+
+  async function setUp() {
+    const db = await backend.fresh();
+    const store = await openAccountStore({ dataDir: db.dataDir, databaseUrl: db.databaseUrl });
+    open.push(store);
+    const alice = (await store.createAccount('alice')).account;
+    const bob = (await store.createAccount('bob')).account;
+    return { keys: openSigningKeyStore(store), alice, bob };
+  }
+
+  test('registering a key twice is one row; lookups by key id and by account find it', async () => {
+    const { keys, alice, bob } = await setUp();
+    const pair = generateSigningKey();
+    expect(await keys.hasActiveKey(alice.id)).toBe(false);
+    const first = await keys.register(alice, pair.publicKey);
+    expect(first.created).toBe(true);
+    expect(first.key).toMatchObject({ keyId: pair.keyId, publicKey: pair.publicKey, account: 'alice', revokedAt: null });
+    const again = await keys.register(alice, pair.publicKey);
+    expect(again).toEqual({ key: first.key, created: false });
+
+    expect(await keys.byKeyId(pair.keyId)).toEqual({ ...first.key, accountId: alice.id });
+    expect(await keys.keysOf(alice.id)).toEqual([first.key]);
+    expect(await keys.keysOf(bob.id)).toEqual([]);
+    expect(await keys.hasActiveKey(alice.id)).toBe(true);
+    expect(await keys.activeKeyOf(alice.id, pair.keyId)).toBe(pair.publicKey);
+    // A key id is one account's: bob cannot claim alice's signatures.
+    expect(await keys.activeKeyOf(bob.id, pair.keyId)).toBeNull();
+    expect(await keys.accountIdOf('alice')).toBe(alice.id);
+    expect(await keys.accountIdOf('nobody')).toBeNull();
+  });
+
+  test('a key belongs to one account: another account registering it is refused', async () => {
+    const { keys, alice, bob } = await setUp();
+    const pair = generateSigningKey();
+    await keys.register(alice, pair.publicKey);
+    const refused = await rejection(keys.register(bob, pair.publicKey));
+    expect(refused.code).toBe('forbidden');
+    expect(refused.message).toMatch(/another account/);
+    expect(await keys.keysOf(bob.id)).toEqual([]);
+  });
+
+  test('concurrent registrations of one key end in one row, every caller told about it', async () => {
+    const { keys, alice } = await setUp();
+    const pair = generateSigningKey();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => keys.register(alice, pair.publicKey)));
+    expect(answers.filter((answer) => answer.created)).toHaveLength(1);
+    expect(new Set(answers.map((answer) => answer.key.keyId))).toEqual(new Set([keyIdOf(pair.publicKey)]));
+    expect(await keys.keysOf(alice.id)).toHaveLength(1);
+  });
+
+  test('several keys per account (one per machine), up to the limit; a malformed key is a bad request', async () => {
+    const { keys, alice } = await setUp();
+    for (let i = 0; i < MAX_KEYS_PER_ACCOUNT; i++) await keys.register(alice, generateSigningKey().publicKey);
+    expect(await keys.keysOf(alice.id)).toHaveLength(MAX_KEYS_PER_ACCOUNT);
+    expect((await rejection(keys.register(alice, generateSigningKey().publicKey))).code).toBe('bad_request');
+    expect((await rejection(keys.register(alice, Buffer.alloc(31).toString('base64')))).code).toBe('bad_request');
+  });
+});
