@@ -10,6 +10,7 @@ export * from './transfer.js';
 export * from './transfer-records.js';
 export * from './signing.js';
 export * from './exchange.js';
+export * from './merkle.js';
 export * from './stream-headers.js';
 export * from './control-channel.js';
 export * from './mux-session.js';
