@@ -1,10 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UdnsError } from '../../protocol/index.js';
-import { say } from '../cli-output.js';
+import { say, warn } from '../cli-output.js';
 import { clientConfigPath, readCaFile, readClientConfig, writeClientConfig } from '../client-config.js';
 import { canPrompt, promptPassword } from '../download/password-prompt.js';
 import { fetchMe } from '../edge-api.js';
+import { loadOrCreateSigningKey, registerSigningKey, signingKeyFiles } from '../signing-key.js';
 import { readTokenFile, readTokenFromStream } from '../token-source.js';
 
 /**
@@ -30,6 +31,26 @@ async function tokenFor(argument: string | undefined, tokenFile: string | undefi
   throw new UdnsError('config_invalid', 'no token given');
 }
 
+/**
+ * Makes the member's signing key unless there is one, and registers its public part with the
+ * edge every time (idempotent there; a login may be to another account or edge). One line says
+ * which; a failure is a warning, not a failed login: only paid files need the key, and their
+ * commands register it again.
+ */
+async function signingKeyAtLogin(edge: { server: string; token: string; trust: { ca?: string; insecure: boolean } }): Promise<void> {
+  try {
+    const { pair, created } = loadOrCreateSigningKey(process.env);
+    const { created: registered } = await registerSigningKey(process.env, edge, pair);
+    const keyFile = signingKeyFiles(process.env).key;
+    if (created) say(`made a signing key (${keyFile}) and registered it with the edge (key ${pair.keyId.slice(0, 16)}…)`);
+    else if (registered) say(`registered your signing key (${keyFile}) with the edge (key ${pair.keyId.slice(0, 16)}…)`);
+    else say(`signing key ${pair.keyId.slice(0, 16)}… already registered with the edge (${keyFile})`);
+  } catch (error) {
+    if (!(error instanceof UdnsError)) throw error;
+    warn(`logged in, but the signing key is not registered: ${error.message}; paid files need it (run \`udns login\` again)`);
+  }
+}
+
 /** `udns login [token] --server <url>`: checks the token against the edge, then saves both. */
 export function registerLoginCommand(program: Command): void {
   program.command('login')
@@ -53,5 +74,6 @@ export function registerLoginCommand(program: Command): void {
         ...(flags.insecure ? { insecure: true } : {}),
       });
       say(`logged in to ${new URL(server).origin} as ${me.account} (saved in ${file})`);
+      await signingKeyAtLogin({ server, token, trust });
     });
 }
