@@ -1,0 +1,65 @@
+import type { StoreDatabase } from '../accounts/account-store.js';
+import type { PrismaClient } from '../accounts/generated/client.js';
+
+/** A Prisma interactive transaction's client. */
+export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
+
+/** Any key, the same in every edge process: serializes the ledger's writers on PostgreSQL. */
+export const LEDGER_LOCK_KEY = 0x75646e73_6c67; // "udnslg"
+/** Attempts of one ledgerTx before its error is thrown. */
+export const LEDGER_TX_ATTEMPTS = 5;
+/** How long a ledgerTx may wait for the lock and then run. */
+const TX_TIMEOUT_MS = 30_000;
+
+/** Transactions that hold the ledger lock: LedgerLog.appendIn refuses any other. */
+const locked = new WeakSet<object>();
+
+/**
+ * Runs `work` in one transaction holding the ledger lock, so every writer of the ledger and the
+ * books (in this process and in every other edge on the same database) runs one at a time and
+ * reads what the previous one wrote. PostgreSQL: `pg_advisory_xact_lock(LEDGER_LOCK_KEY)`,
+ * released at commit. SQLite: a write that changes no row, which takes the database's write
+ * lock before anything is read (SQLite's transactions start deferred: reading first would let
+ * two processes read the same last entry, and the later writer would then fail instead of
+ * waiting).
+ *
+ * Retries the whole of `work` on SQLITE_BUSY, a PostgreSQL serialization failure or deadlock
+ * (P2034) and a lost append race (a unique violation on the ledger's seq or chainHash), up to
+ * LEDGER_TX_ATTEMPTS times: `work` must do nothing outside the transaction that a second run
+ * would repeat wrongly.
+ */
+export async function ledgerTx<T>(db: StoreDatabase, work: (tx: Tx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.prisma.$transaction(async (tx) => {
+        await takeLedgerLock(tx, db.dialect);
+        locked.add(tx);
+        return work(tx);
+      }, { timeout: TX_TIMEOUT_MS, maxWait: TX_TIMEOUT_MS });
+    } catch (error) {
+      if (attempt >= LEDGER_TX_ATTEMPTS || !isRetryableLedgerError(error)) throw error;
+    }
+  }
+}
+
+/** True when `tx` is a transaction ledgerTx opened (and so holds the ledger lock). */
+export function holdsLedgerLock(tx: Tx): boolean {
+  return locked.has(tx);
+}
+
+async function takeLedgerLock(tx: Tx, dialect: StoreDatabase['dialect']): Promise<void> {
+  if (dialect === 'postgresql') await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})::text`);
+  // LedgerHead's triggers fire only for rows, and WHERE 0 matches none.
+  else await tx.$executeRawUnsafe(`UPDATE "LedgerHead" SET "treeSize" = "treeSize" WHERE 0`);
+}
+
+/** Busy database, write conflict or deadlock, or another writer took the seq we computed. */
+export function isRetryableLedgerError(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown; meta?: { target?: unknown; modelName?: unknown } } | null;
+  if (e?.code === 'P2002') {
+    const where = `${JSON.stringify(e.meta ?? {})} ${String(e.message)}`;
+    return /LedgerEntry|LedgerHead|chainHash|prevHash|"seq"|treeSize/.test(where);
+  }
+  if (e?.code === 'P2034') return true;
+  return /SQLITE_BUSY|database is locked/i.test(String(e?.message));
+}
