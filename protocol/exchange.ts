@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { IndexPath } from './index-sync.js';
-import { KeyId, PublicKeyText, SignedStatement } from './signing.js';
+import { KeyId, PublicKeyText, SignedStatement, verifyStatement } from './signing.js';
 import { TransferPath } from './transfer.js';
 
 /*
@@ -262,4 +262,38 @@ export type TrustView = z.infer<typeof TrustView>;
 /** The idempotency key's text for a sale step, so every party derives the same movement keys. */
 export function saleMovementKey(saleId: string, step: 'reserve' | 'pay' | 'settle' | 'refund' | 'reclaim'): string {
   return `sale:${saleId}:${step}`;
+}
+
+/** What {@link verifyReceipt} found: the three bodies when everything holds, else the first problem. */
+export type ReceiptCheck =
+  | { ok: true; receipt: ReceiptBody; offer: OfferBody; acceptance: AcceptanceBody }
+  | { ok: false; problem: string };
+
+/**
+ * Checks an edge receipt offline: the edge's signature (with `edgeKey`, base64 raw), the
+ * seller's on the offer and the buyer's on the acceptance (with the keys the receipt names),
+ * and that the three agree: one sale id, the acceptance of exactly this offer (its signature),
+ * the buyer named in both, the cipher root the buyer computed equal to the seller's. Never throws.
+ */
+export function verifyReceipt(receipt: SignedStatement, edgeKey: string): ReceiptCheck {
+  const fail = (problem: string): ReceiptCheck => ({ ok: false, problem });
+  const statement = SignedStatement.safeParse(receipt);
+  if (!statement.success) return fail('not a signed statement');
+  if (statement.data.kind !== 'receipt') return fail(`a ${statement.data.kind} statement, not a receipt`);
+  if (!verifyStatement(statement.data, 'receipt', edgeKey)) return fail('the edge\'s signature does not verify with the given edge key');
+  const body = ReceiptBody.safeParse(statement.data.body);
+  if (!body.success) return fail('the receipt\'s body is not a udns receipt');
+  const { offer, acceptance, sellerKey, buyerKey, saleId } = body.data;
+  if (!verifyStatement(offer, 'offer', sellerKey)) return fail('the seller\'s signature on the offer does not verify with the seller key in the receipt');
+  if (!verifyStatement(acceptance, 'acceptance', buyerKey)) return fail('the buyer\'s signature on the acceptance does not verify with the buyer key in the receipt');
+  const offerBody = OfferBody.safeParse(offer.body);
+  if (!offerBody.success) return fail('the offer\'s body is not a udns offer');
+  const acceptanceBody = AcceptanceBody.safeParse(acceptance.body);
+  if (!acceptanceBody.success) return fail('the acceptance\'s body is not a udns acceptance');
+  if (offerBody.data.saleId !== saleId || acceptanceBody.data.saleId !== saleId) return fail('the offer, acceptance and receipt name different sales');
+  if (acceptanceBody.data.offerSignature !== offer.signature) return fail('the acceptance is of another offer');
+  if (acceptanceBody.data.buyer !== offerBody.data.buyer) return fail('the acceptance is signed for another buyer than the offer names');
+  if (acceptanceBody.data.cipherRoot !== offerBody.data.cipherRoot) return fail('the buyer accepted another cipher root than the seller offered');
+  if (sellerKey === buyerKey) return fail('the seller and buyer keys are the same');
+  return { ok: true, receipt: body.data, offer: offerBody.data, acceptance: acceptanceBody.data };
 }
