@@ -21,7 +21,11 @@ export const SHARE_LOGIN_PATH = '/.udns/login';
 export const SHARE_LOGOUT_PATH = '/.udns/logout';
 export const SHARE_COOKIE_NAME = 'udns_share';
 /** Query parameters of the contract. */
-export const SHARE_QUERY = { zip: 'zip', download: 'download', checksum: 'checksum', format: 'format', sort: 'sort', order: 'order' } as const;
+export const SHARE_QUERY = {
+  zip: 'zip', download: 'download', checksum: 'checksum', format: 'format', sort: 'sort', order: 'order',
+  /** `?sale=<id>`: the file sealed for that sale (issue 11); with `&manifest=1`, its manifest. */
+  sale: 'sale', manifest: 'manifest',
+} as const;
 
 export const ShareEntry = z.object({
   name: z.string(),
@@ -30,6 +34,8 @@ export const ShareEntry = z.object({
   size: z.number().int().nonnegative(),
   /** Last modification, ISO 8601. */
   modified: z.string(),
+  /** A paid file's price in credits (`udns share --price`); absent for free files and folders. */
+  price: z.number().int().positive().optional(),
 });
 export type ShareEntry = z.infer<typeof ShareEntry>;
 
@@ -40,6 +46,19 @@ export const ShareListing = z.object({
   allowUpload: z.boolean(),
 });
 export type ShareListing = z.infer<typeof ShareListing>;
+
+/**
+ * The body of a share's 402 for a paid file (JSON unless a browser asks): the price and the
+ * URL to buy it with `udns get`. A HEAD gets the price in the `X-Udns-Price` header instead.
+ */
+export const PaymentRequired = z.object({
+  error: z.object({ code: z.literal('payment_required'), message: z.string() }),
+  price: z.number().int().positive(),
+  url: z.string(),
+  /** The file's path in the share. */
+  path: z.string(),
+});
+export type PaymentRequired = z.infer<typeof PaymentRequired>;
 
 export const ShareChecksum = z.object({
   algorithm: z.literal('sha256'),

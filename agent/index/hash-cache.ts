@@ -14,6 +14,14 @@ export interface FileVersion {
   readonly mtimeMs: number;
 }
 
+/** What the cache holds for one version of a file. */
+export interface FileCommitment {
+  /** Lowercase hex SHA-256 of the content. */
+  readonly sha256: string;
+  /** Plaintext Merkle root over CHUNK_BYTES chunks (protocol/sealed-file.ts commitPlain); null when only the digest was computed. */
+  readonly merkleRoot: string | null;
+}
+
 /** Writes wait at most this long, or for this many, and go in one transaction. */
 const FLUSH_MS = 1000;
 const FLUSH_ROWS = 500;
@@ -34,12 +42,12 @@ const FORGET_AFTER_MS = 30 * 86_400_000;
  * A cache that cannot be opened (read-only home) is not fatal: digests are then kept in memory.
  */
 export class HashCache {
-  private readonly memory = new Map<string, string>();
+  private readonly memory = new Map<string, FileCommitment>();
   private readonly db: Database | null;
   private readonly getRow: Statement | null = null;
   private readonly putRow: Statement | null = null;
   private readonly touchRow: Statement | null = null;
-  private readonly pendingPuts = new Map<string, string>();
+  private readonly pendingPuts = new Map<string, FileCommitment>();
   private readonly pendingTouches = new Set<string>();
   private flushTimer: NodeJS.Timeout | null = null;
   /** Why the cache is in memory only, when it is. */
@@ -57,10 +65,12 @@ export class HashCache {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
         db.pragma('busy_timeout = 2000');
-        db.exec('CREATE TABLE IF NOT EXISTS fileHashes (version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seenAt INTEGER NOT NULL) WITHOUT ROWID');
+        db.exec('CREATE TABLE IF NOT EXISTS fileHashes (version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seenAt INTEGER NOT NULL, merkleRoot TEXT) WITHOUT ROWID');
+        addMerkleRootColumn(db);
         db.prepare('DELETE FROM fileHashes WHERE seenAt < ?').run(this.now() - FORGET_AFTER_MS);
-        this.getRow = db.prepare('SELECT sha256 FROM fileHashes WHERE version = ?');
-        this.putRow = db.prepare('INSERT INTO fileHashes (version, sha256, seenAt) VALUES (?, ?, ?) ON CONFLICT (version) DO UPDATE SET sha256 = excluded.sha256, seenAt = excluded.seenAt');
+        this.getRow = db.prepare('SELECT sha256, merkleRoot FROM fileHashes WHERE version = ?');
+        // A digest without a root (a free file) never erases a root stored for the same version.
+        this.putRow = db.prepare('INSERT INTO fileHashes (version, sha256, seenAt, merkleRoot) VALUES (?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET sha256 = excluded.sha256, seenAt = excluded.seenAt, merkleRoot = COALESCE(excluded.merkleRoot, fileHashes.merkleRoot)');
         this.touchRow = db.prepare('UPDATE fileHashes SET seenAt = ? WHERE version = ?');
       } catch (error) {
         db?.close();
@@ -74,28 +84,41 @@ export class HashCache {
 
   /** The digest of this version of a file, if it was hashed before. */
   get(version: FileVersion): string | null {
+    return this.commitment(version)?.sha256 ?? null;
+  }
+
+  /**
+   * The digest of this version of a file and, when it was committed to for a sale
+   * (commitPlain), its plaintext Merkle root; null if it was never hashed.
+   */
+  commitment(version: FileVersion): FileCommitment | null {
     const key = keyOf(version);
     const remembered = this.memory.get(key);
     if (remembered !== undefined) return remembered;
     if (this.getRow === null) return null;
     try {
-      const row = this.getRow.get(key) as { sha256: string } | undefined;
+      const row = this.getRow.get(key) as { sha256: string; merkleRoot: string | null } | undefined;
       if (row === undefined) return null;
       // Marked seen at most once per process: the first lookup after a restart.
       this.pendingTouches.add(key);
       this.scheduleFlush();
-      this.memory.set(key, row.sha256);
-      return row.sha256;
+      const found = { sha256: row.sha256, merkleRoot: row.merkleRoot ?? null };
+      this.memory.set(key, found);
+      return found;
     } catch {
       return null;
     }
   }
 
-  put(version: FileVersion, sha256: string): void {
+  /** Remembers a digest, and the Merkle root when there is one (a root already known is kept). */
+  put(version: FileVersion, sha256: string, merkleRoot: string | null = null): void {
     const key = keyOf(version);
-    this.memory.set(key, sha256);
+    const before = this.memory.get(key);
+    const kept = merkleRoot ?? (before?.sha256 === sha256 ? before.merkleRoot : null);
+    const value = { sha256, merkleRoot: kept };
+    this.memory.set(key, value);
     if (this.db === null) return;
-    this.pendingPuts.set(key, sha256);
+    this.pendingPuts.set(key, value);
     this.scheduleFlush();
   }
 
@@ -107,7 +130,7 @@ export class HashCache {
     const now = this.now();
     try {
       this.db.transaction(() => {
-        for (const [key, sha256] of this.pendingPuts) this.putRow!.run(key, sha256, now);
+        for (const [key, value] of this.pendingPuts) this.putRow!.run(key, value.sha256, now, value.merkleRoot);
         for (const key of this.pendingTouches) this.touchRow!.run(now, key);
       })();
     } catch {
@@ -135,6 +158,21 @@ export class HashCache {
   close(): void {
     this.flush();
     this.db?.close();
+  }
+}
+
+/**
+ * Caches written before prices existed have no merkleRoot column: added in place (their
+ * digests stay valid). Two agents opening the same old file at once may both try; the loser's
+ * "duplicate column" is the winner's success.
+ */
+function addMerkleRootColumn(db: Database): void {
+  const columns = db.prepare('SELECT name FROM pragma_table_info(\'fileHashes\') WHERE name = \'merkleRoot\'').get();
+  if (columns !== undefined) return;
+  try {
+    db.exec('ALTER TABLE fileHashes ADD COLUMN merkleRoot TEXT');
+  } catch (error) {
+    if (!/duplicate column/i.test((error as Error).message)) throw error;
   }
 }
 

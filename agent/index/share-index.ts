@@ -74,5 +74,5 @@ export class ShareIndex {
 }
 
 function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
-  return a.size === b.size && a.mtime === b.mtime && a.type === b.type && a.sha256 === b.sha256;
+  return a.size === b.size && a.mtime === b.mtime && a.type === b.type && a.sha256 === b.sha256 && a.price === b.price && a.merkleRoot === b.merkleRoot;
 }
