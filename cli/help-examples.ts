@@ -35,6 +35,8 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   get: ['udns get http://slides.localhost:8080/talk.pdf', 'udns get -r http://photos.localhost:8080/2026/ -o ./photos'],
   search: ['udns search 보고서     # every listed file with 보고서 in its name or folder', 'udns search holiday --type video --min-size 100M --owner alice', 'udns search invoice 2024 --json | jq -r \'.hits[0].url\' | xargs udns get'],
   transfers: ['udns transfers                  # files fetched from your shares, and by you', 'udns transfers --sent --limit 20', 'udns transfers --received --json | jq \'.transfers[] | {path, bytes, outcome}\''],
+  credits: ['udns credits                          # available, held, and the last 20 movements', 'udns credits --limit 100 --json | jq \'.history[] | {kind, amount, memo}\''],
+  'credits send': ['udns credits send bob 25 --memo "for the slides"', 'udns credits send bob 25 --key rent-2026-12   # the same key again never pays twice'],
   'name claim': ['udns name claim alice'],
   'name release': ['udns name release alice'],
   'name ls': ['udns name ls', 'udns name ls --json'],
@@ -46,6 +48,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'account token': ['udns account token bob --token-file bob-laptop.token'],
   'account revoke-token': ['udns account revoke-token bob 3          # the id from `udns account tokens bob`'],
   'account list': ['udns account list', 'udns account list --json'],
+  'account grant': ['udns account grant bob 1000 --memo "welcome"', 'udns account grant bob 1000 --key bob-welcome   # run twice: granted once'],
   'account tokens': ['udns account tokens bob', 'udns account tokens bob --json'],
   'service install': ['sudo udns service install server -- --domain example.com --dns-port 53 --http-port 80', 'udns service install --user up --config ~/agent.yml'],
   'service status': ['udns service status', 'udns service status --user'],
@@ -74,7 +77,9 @@ export function serverEnvironmentHelp(): string {
 
 /** Adds the examples (and, to `server`, the environment variables) after each command's help. */
 export function addHelpExamples(program: Command): void {
-  for (const command of leafCommands(program)) {
+  // Leaves, and a group that runs something itself (`udns credits`) when it has examples.
+  const everyCommand = (parent: Command): Command[] => parent.commands.flatMap((command) => [command, ...everyCommand(command)]);
+  for (const command of everyCommand(program)) {
     const examples = HELP_EXAMPLES[commandPath(command)];
     const sections: string[] = [];
     if (examples) sections.push(['Examples:', ...examples.map((line) => `  $ ${line}`)].join('\n'));

@@ -13,6 +13,7 @@ import { registerServerCommand } from './commands/server-command.js';
 import { registerServiceCommands } from './commands/service-command.js';
 import { registerStatusCommand } from './commands/status-command.js';
 import { registerTransfersCommand } from './commands/transfers-command.js';
+import { registerCreditsCommand } from './commands/credits-command.js';
 import { registerCompletionCommand } from './commands/completion-command.js';
 import { addHelpExamples } from './help-examples.js';
 import { UDNS_VERSION } from './package-version.js';
@@ -42,6 +43,7 @@ registerDnsCommands(program);
 registerGetCommand(program);
 registerSearchCommand(program);
 registerTransfersCommand(program);
+registerCreditsCommand(program);
 registerCompletionCommand(program);
 addHelpExamples(program);
 

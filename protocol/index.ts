@@ -11,6 +11,7 @@ export * from './transfer-records.js';
 export * from './signing.js';
 export * from './exchange.js';
 export * from './merkle.js';
+export * from './sealed-file.js';
 export * from './stream-headers.js';
 export * from './control-channel.js';
 export * from './mux-session.js';

@@ -4,6 +4,7 @@ import { UdnsError } from '../../protocol/index.js';
 import type { AccountStore } from '../../server/accounts/account-store.js';
 import { say } from '../cli-output.js';
 import { printJson, withJsonFlag } from '../json-output.js';
+import { checkMemo, idempotencyKeyOf, parseAmount } from './credits-command.js';
 
 interface StoreFlags {
   dataDir?: string;
@@ -22,7 +23,7 @@ interface EdgeUrlFlags {
  * the edge's public URL the way the edge does (--public-url, else --domain and the ports, from
  * flags, UDNS_* variables and defaults).
  */
-async function withStore<T>(flags: StoreFlags & EdgeUrlFlags, work: (store: AccountStore, edgeUrl: string) => Promise<T>): Promise<T> {
+async function withStore<T>(flags: StoreFlags & EdgeUrlFlags, work: (store: AccountStore, edgeUrl: string, dataDir: string) => Promise<T>): Promise<T> {
   // Loaded here: Prisma would slow every other command's start-up.
   const { loadEdgeConfig } = await import('../../server/config.js');
   const { openAccountStore } = await import('../../server/accounts/account-store.js');
@@ -33,7 +34,7 @@ async function withStore<T>(flags: StoreFlags & EdgeUrlFlags, work: (store: Acco
   const edgeUrl = new PublicUrls(config.domain, config.httpPort, config.publicUrl, config.httpsPort).apex();
   const store = await openAccountStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {
-    return await work(store, edgeUrl);
+    return await work(store, edgeUrl, config.dataDir);
   } finally {
     await store.close();
   }
@@ -152,4 +153,41 @@ export function registerAccountCommands(program: Command): void {
         say(`${token.id}\t${token.prefix}…\t${state}\tlast used ${token.lastUsedAt?.toISOString() ?? 'never'}\t${token.label}`);
       }
     });
+
+  withJsonFlag(storeOptions(account.command('grant')
+    .description('grant new credits to an account (from the operator\'s issuance; recorded in the ledger)')
+    .argument('<user>')
+    .argument('<amount>', 'a whole number of credits')
+    .option('--memo <text>', 'a note the member sees in `udns credits`')
+    .option('--key <key>', 'idempotency key (default: a new random one); the same key again grants once')))
+    .action(async (user: string, amountText: string, flags: StoreFlags & { json?: boolean; memo?: string; key?: string }) => {
+      const amount = parseAmount(amountText);
+      const memo = checkMemo(flags.memo);
+      const idempotencyKey = idempotencyKeyOf(flags.key);
+      const answer = await withStore(flags, (store, _edgeUrl, dataDir) => grantCredits(store, dataDir, { user, amount, memo, idempotencyKey }));
+      if (flags.json) return printJson(answer);
+      say(`${answer.replayed ? 'already granted' : 'granted'} ${amount} credits to "${user}" (movement ${answer.movement.id}, ledger entry ${answer.movement.ledgerSeq}, key ${idempotencyKey}); ${user} has ${answer.available} available`);
+    });
+}
+
+/** `udns account grant`: one grant through the edge's books and ledger, on its database. */
+async function grantCredits(store: AccountStore, dataDir: string, grant: { user: string; amount: number; memo: string | undefined; idempotencyKey: string }) {
+  // Loaded here, like the store: only this command needs them.
+  const { openLedgerLog } = await import('../../server/ledger/ledger-log.js');
+  const { openCreditBook } = await import('../../server/ledger/credit-book.js');
+  const { OPERATOR_ACTOR, movementViews } = await import('../../server/ledger/credits-api.js');
+  const { createLogger } = await import('../../server/logger.js');
+  const ledger = await openLedgerLog(store, { dataDir, logger: createLogger('warn', 'udns-account') });
+  try {
+    const book = openCreditBook(store, ledger);
+    const to = await book.accountNamed(grant.user);
+    if (to === null) throw new UdnsError('not_found', `no account "${grant.user}": create it first with udns account create ${grant.user}`);
+    const { movement, replayed } = await book.move({
+      actor: OPERATOR_ACTOR, idempotencyKey: grant.idempotencyKey, kind: 'grant', from: 'issuance', to: { member: to.id }, amount: grant.amount, memo: grant.memo,
+    });
+    const [view] = await movementViews(book, [movement]);
+    return { movement: view!, replayed, available: (await book.balances(to.id)).available };
+  } finally {
+    await ledger.close();
+  }
 }
