@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TrustView } from './exchange.js';
 
 /*
  * The members' search as the edge's HTTP API shows it (`GET /api/v1/search`), shared by the
@@ -145,6 +146,10 @@ export interface SearchHitView {
   via: SearchVia | null;
   /** Lowercase hex SHA-256 of the content, when the sharer's agent has computed it. */
   sha256: string | null;
+  /** Credits a paid file costs (`udns get` buys it through the edge's escrow); null when free. */
+  price: number | null;
+  /** The sharer's trust as a seller: score 0 to 5 with one decimal (null before any counted rating). */
+  trust: TrustView;
   /** The file's URL on its share: what a browser opens and `udns get` takes. */
   url: string;
   /** The ranking score the order came from (higher first). */
@@ -167,6 +172,21 @@ export interface SearchResponse {
   offset: number;
   /** Offline sharers' files are left out (`--search-offline hide` on the edge). */
   offlineHidden: boolean;
+}
+
+/**
+ * A seller's trust in words, as the CLI and the pages print it: `trust 4.3/5 (12 ratings)`,
+ * `trust 2.1/5 (3 ratings, 1 dispute lost)`, `no ratings yet`.
+ */
+export function trustText(trust: TrustView): string {
+  const disputes = trust.disputesLost === 0 ? '' : `, ${trust.disputesLost} dispute${trust.disputesLost === 1 ? '' : 's'} lost`;
+  if (trust.score === null) return 'no ratings yet';
+  return `trust ${trust.score.toFixed(1)}/5 (${trust.ratings} rating${trust.ratings === 1 ? '' : 's'}${disputes})`;
+}
+
+/** Whether a hit shows its owner's trust: every paid file, and free files of owners with a score. */
+export function showsTrust(hit: Pick<SearchHitView, 'price' | 'trust'>): boolean {
+  return hit.price !== null || hit.trust.score !== null;
 }
 
 /** Who may search on an edge (`--search`). */

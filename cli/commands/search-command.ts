@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { isUdnsError, UdnsError } from '../../protocol/index.js';
-import { parseSize, SEARCH_MAX_LIMIT, SEARCH_MAX_OFFSET, SEARCH_MEDIA_KINDS, type SearchHitView, type SearchResponse } from '../../protocol/search-api.js';
+import { parseSize, SEARCH_MAX_LIMIT, SEARCH_MAX_OFFSET, SEARCH_MEDIA_KINDS, showsTrust, trustText, type SearchHitView, type SearchResponse } from '../../protocol/search-api.js';
 import { formatSize } from '../../agent/share/pages/human-format.js';
 import { say } from '../cli-output.js';
 import { clientConfigPath, readCaFile, readClientConfig, resolveCredentials, type EdgeTarget } from '../client-config.js';
@@ -21,7 +21,7 @@ interface SearchFlags extends ApiFlags {
 /** `udns search <words…>`: the files members share with `--list`, through the edge's search API. */
 export function registerSearchCommand(program: Command): void {
   withJsonFlag(withApiFlags(program.command('search')
-    .description('search the files members share with --list: name, folder, size, owner, online, download path, URL')
+    .description('search the files members share with --list: name, folder, size, owner (and their trust), price, online, download path, URL')
     .argument('<words...>', 'words in the file or folder name (a part of a word is enough: 보고서 finds 2024_연말보고서.hwp)')
     .option('--type <kind>', `only this kind of file: ${SEARCH_MEDIA_KINDS.join(', ')}`, parseKind)
     .option('--min-size <size>', 'at least this size: bytes, or e.g. 500k, 10M, 1.5G', checkSize)
@@ -66,7 +66,10 @@ function searchTarget(flags: ApiFlags, env: NodeJS.ProcessEnv): EdgeTarget {
   return { server, token: '', trust: { ca: saved.ca === undefined ? undefined : readCaFile(saved.ca), insecure: saved.insecure ?? false } };
 }
 
-/** The results as lines for a terminal: three a hit (name; where, size, owner, state; URL), then the page. */
+/**
+ * The results as lines for a terminal: three a hit (name, lock, price; where, size, owner and
+ * their trust, state; URL), then the page.
+ */
 export function resultLines(result: SearchResponse): string[] {
   const words = result.words.join(' ');
   const hidden = result.offlineHidden ? ' (files of offline members are not shown on this edge)' : '';
@@ -80,8 +83,10 @@ export function resultLines(result: SearchResponse): string[] {
   result.hits.forEach((hit, index) => {
     const number = `${String(first + index).padStart(width)}.`;
     const pad = ' '.repeat(width + 2);
-    lines.push(`${number} ${hit.name}${hit.locked ? '  [password]' : ''}`);
-    lines.push(`${pad}${hit.share}:${hit.folder} · ${formatSize(hit.size)} · ${hit.modified.slice(0, 10)} · ${hit.owner} · ${state(hit)}`);
+    const price = hit.price === null ? '' : `  [${hit.price} credit${hit.price === 1 ? '' : 's'}]`;
+    lines.push(`${number} ${hit.name}${hit.locked ? '  [password]' : ''}${price}`);
+    const owner = showsTrust(hit) ? `${hit.owner} (${trustText(hit.trust)})` : hit.owner;
+    lines.push(`${pad}${hit.share}:${hit.folder} · ${formatSize(hit.size)} · ${hit.modified.slice(0, 10)} · ${owner} · ${state(hit)}`);
     lines.push(`${pad}${hit.url}`);
   });
   const more = last < result.total ? `: --offset ${last} for the next ${Math.min(result.limit, result.total - last)}` : '';

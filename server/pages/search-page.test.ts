@@ -8,7 +8,7 @@ const base = { domain: 'example.net', apexUrl: 'https://example.net', mode: 'mem
 function hit(overrides: Partial<SearchHitView> = {}): SearchHitView {
   return {
     name: 'a.pdf', folder: '/docs/', path: '/docs/a.pdf', size: 1536, modified: '2026-11-30T10:00:00.000Z', type: 'application/pdf',
-    owner: 'alice', share: 'alice-docs', locked: false, online: true, via: 'direct', sha256: null,
+    owner: 'alice', share: 'alice-docs', locked: false, online: true, via: 'direct', sha256: null, price: null, trust: { score: null, ratings: 0, disputesLost: 0 },
     url: 'https://alice-docs.example.net/docs/a.pdf', score: 1, ...overrides,
   };
 }
@@ -48,6 +48,32 @@ describe('the search page', () => {
     expect(html).toContain('href="/search?q=report&amp;type=pdf"');
     expect(html).toContain('href="/search?q=report&amp;type=pdf&amp;offset=22"');
     expect(html).toContain('<option value="pdf" selected>');
+  });
+
+  test('a paid file shows its price, its seller\'s trust and the udns get command instead of a download link', () => {
+    const { html } = renderSearchPage({
+      ...base, view: 'results', member: null, form: { q: 'a' },
+      result: {
+        words: ['a'], total: 3, truncated: false, limit: 20, offset: 0, offlineHidden: false,
+        hits: [
+          hit({ price: 50, trust: { score: 4.3, ratings: 12, disputesLost: 1 } }),
+          hit({ name: 'b.pdf', price: 1, path: '/docs/b.pdf', url: 'https://alice-docs.example.net/docs/b.pdf' }),
+          hit({ name: 'c.pdf', owner: 'bob', path: '/docs/c.pdf', url: 'https://alice-docs.example.net/docs/c.pdf' }),
+        ],
+      },
+    });
+    const items = html.split('<li class="hit').slice(1);
+    expect(items[0]).toContain('<span class="badge badge-price"');
+    expect(items[0]).toContain('50 credits</span>');
+    expect(items[0]).toContain('by <a class="owner" href="/members/alice"><b>alice</b></a> <span class="trust">(trust 4.3/5 (12 ratings, 1 dispute lost))</span>');
+    expect(items[0]).toContain('<code class="buy" title="buy it through the edge\'s escrow">udns get https://alice-docs.example.net/docs/a.pdf</code>');
+    expect(items[0]).not.toContain('?download');
+    expect(items[1]).toContain('1 credit</span>');
+    expect(items[1]).toContain('(no ratings yet)');
+    // A free file of an owner without ratings: no price, no trust words, the download link.
+    expect(items[2]).not.toContain('badge-price');
+    expect(items[2]).not.toContain('class="trust"');
+    expect(items[2]).toContain('c.pdf?download');
   });
 
   test('a truncated total reads N+ and asks for more words', () => {

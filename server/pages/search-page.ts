@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SEARCH_MAX_QUERY_CHARS, SEARCH_MEDIA_KINDS, type SearchHitView, type SearchMode, type SearchResponse } from '../../protocol/search-api.js';
+import { SEARCH_MAX_QUERY_CHARS, SEARCH_MEDIA_KINDS, showsTrust, trustText, type SearchHitView, type SearchMode, type SearchResponse } from '../../protocol/search-api.js';
 import { escapeHtml } from './error-page.js';
 
 /*
@@ -61,6 +61,8 @@ ol.hits{list-style:none;margin:0;padding:0;background:var(--card);border:1px sol
 .badge-lock{background:var(--warn-bg);color:var(--warn)}
 .badge-offline{background:#eceef1;color:var(--muted)}
 .badge-online{background:#e7f6ec;color:#1f7a3d}
+.badge-price{background:var(--accent-bg);color:#1e3a8a}
+.hit code.buy{display:inline-block;max-width:22rem;overflow-wrap:anywhere}
 code{font:12px ui-monospace,monospace;background:#f0f2f5;border-radius:4px;padding:0 .25rem}
 nav.pages{display:flex;justify-content:space-between;align-items:center;margin:1rem 0;gap:.5rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:1rem 1.25rem;max-width:32rem}
@@ -182,15 +184,22 @@ function hitItem(hit: SearchHitView): string {
   const download = `${hit.url}?download`;
   const badges = [
     hit.locked ? '<span class="badge badge-lock" title="the share asks for a password">🔒 password</span>' : '',
+    hit.price === null ? '' : `<span class="badge badge-price" title="a paid file: udns get buys it through the edge's escrow">${hit.price} credit${hit.price === 1 ? '' : 's'}</span>`,
     hit.online ? '<span class="badge badge-online">online</span>' : '<span class="badge badge-offline" title="the sharer\'s PC is not connected now">offline</span>',
   ].join('');
   const via = hit.via === null ? 'not now (offline)' : hit.via;
   const sha = hit.sha256 === null ? '' : ` · sha256 <code title="${escapeHtml(hit.sha256)}">${escapeHtml(hit.sha256.slice(0, 12))}…</code>`;
+  const owner = `<a class="owner" href="/members/${encodeURIComponent(hit.owner)}"><b>${escapeHtml(hit.owner)}</b></a>`;
+  const trust = showsTrust(hit) ? ` <span class="trust">(${escapeHtml(trustText(hit.trust))})</span>` : '';
+  // A paid file is bought with udns get: the browser's download would answer 402.
+  const action = hit.price === null
+    ? `<a class="btn btn-small download" href="${escapeHtml(download)}">Download</a>`
+    : `<code class="buy" title="buy it through the edge's escrow">udns get ${escapeHtml(hit.url)}</code>`;
   return `<li class="hit${hit.online ? '' : ' offline'}" data-share="${escapeHtml(hit.share)}" data-path="${escapeHtml(hit.path)}">
 <div><a class="name" href="${escapeHtml(hit.url)}">${escapeHtml(hit.name)}</a>${badges}</div>
-<div class="meta">${formatSize(hit.size)} · ${hit.modified.slice(0, 10)} · by <b>${escapeHtml(hit.owner)}</b> · ${escapeHtml(hit.type)}</div>
+<div class="meta">${formatSize(hit.size)} · ${hit.modified.slice(0, 10)} · by ${owner}${trust} · ${escapeHtml(hit.type)}</div>
 <div class="path">${escapeHtml(hit.share)}:${escapeHtml(hit.folder)} · udns get: ${via}${sha}</div>
-<div class="actions"><a class="btn btn-small download" href="${escapeHtml(download)}">Download</a></div>
+<div class="actions">${action}</div>
 </li>`;
 }
 

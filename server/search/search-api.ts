@@ -94,7 +94,7 @@ export function createSearchRouter(deps: {
     return {
       name, folder, path: hit.path, size: hit.size, modified: new Date(hit.mtime).toISOString(), type: hit.type,
       owner: hit.owner, share: hit.label, locked: hit.locked, online: hit.online, via: searchVia(hit.online, hit.reachable, member),
-      sha256: hit.sha256, url: `${urls.forName(hit.label)}${encodeSharePath(hit.path)}`, score: hit.score,
+      sha256: hit.sha256, price: hit.price, trust: { ...hit.trust }, url: `${urls.forName(hit.label)}${encodeSharePath(hit.path)}`, score: hit.score,
     };
   }
 

@@ -25,6 +25,27 @@ export interface ListedShare {
   readonly entries: number;
 }
 
+/** A seller's trust (protocol/exchange.ts TrustView): score with one decimal, null before any counted rating. */
+export interface SellerTrustView {
+  readonly score: number | null;
+  readonly ratings: number;
+  readonly disputesLost: number;
+}
+
+/** One listed file as the escrow needs it (lookupFile). */
+export interface IndexedFileLookup {
+  /** The sharer's account id. */
+  readonly ownerId: number;
+  /** A tunnel serves the share now. */
+  readonly online: boolean;
+  readonly size: number;
+  readonly sha256: string | null;
+  /** Credits; null for a free file. */
+  readonly price: number | null;
+  /** Hex plaintext Merkle root of a paid file; null for a free one. */
+  readonly merkleRoot: string | null;
+}
+
 /** One search hit. */
 export interface SearchHit {
   readonly label: string;
@@ -35,6 +56,10 @@ export interface SearchHit {
   readonly mtime: number;
   readonly type: string;
   readonly sha256: string | null;
+  /** Credits a paid file costs; null for a free one. */
+  readonly price: number | null;
+  /** The sharer's trust as server/trust/ last computed it. */
+  readonly trust: SellerTrustView;
   readonly locked: boolean;
   readonly online: boolean;
   /** The sharer's agent is reachable for a direct transfer; null while unknown. */
@@ -103,5 +128,12 @@ export interface SearchIndex {
   /** Drops every share whose expiry is past; returns how many. */
   removeExpired(nowMs: number): Promise<number>;
   getShare(label: string): Promise<ListedShare | null>;
+  /**
+   * One listed file by share name and path (for the escrow): its owner, size, SHA-256, price and
+   * Merkle root; null when the share is not listed (or expired) or has no such file.
+   */
+  lookupFile(label: string, path: string, nowMs: number): Promise<IndexedFileLookup | null>;
+  /** The listed shares of one account, by name. */
+  sharesOf(accountId: number): Promise<ListedShare[]>;
   search(query: SearchQuery): Promise<SearchResult>;
 }

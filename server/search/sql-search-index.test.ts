@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { INDEX_BUCKETS, bucketOf, entryDigest, type IndexEntry } from '../../protocol/index-sync.js';
-import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
+import { openAccountStore, storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import { generateFiles } from '../../bench/search/file-names.js';
 import { findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
 import type { SearchIndex, SearchQuery } from './search-index.js';
@@ -71,7 +71,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     const [hit] = (await index.search(query(['보고서']))).hits;
     expect(hit).toEqual({
       label: 'alice-docs', owner: 'alice', path: '/2024_연말보고서_최종.hwp', size: 1000, mtime: NOW - 86_400_000, type: 'application/x-hwp',
-      sha256: 'a'.repeat(64), locked: true, online: true, reachable: null, score: expect.any(Number),
+      sha256: 'a'.repeat(64), price: null, trust: { score: null, ratings: 0, disputesLost: 0 }, locked: true, online: true, reachable: null, score: expect.any(Number),
     });
 
     // An update, a remove, and a reset of one bucket whose entry the agent re-sends changed.
@@ -337,6 +337,42 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(narrow.truncated).toBeUndefined();
     expect(narrow.hits.map((h) => h.path)).toEqual(['/scans/scan-4999.jpg']);
   }, 120_000);
+
+  test('a paid file keeps its price and Merkle root; hits carry the price and the seller\'s trust; the escrow looks files up', async () => {
+    const { store, index, alice, bob } = await setUp();
+    await index.openShare({ label: 'alice-docs', accountId: alice, locked: false, expiresAt: null });
+    await index.openShare({ label: 'bob', accountId: bob, locked: false, expiresAt: NOW + 1000 });
+    const root = 'b'.repeat(64);
+    const paid = entry('/talks/keynote.pdf', { type: 'application/pdf', sha256: 'a'.repeat(64), price: 50, merkleRoot: root });
+    expect(await index.applyBatch('alice-docs', { reset: [], upserts: [paid, entry('/talks/free.pdf', { type: 'application/pdf' })], removes: [] }, LIMITS)).toEqual({ ok: true, entries: 2 });
+    await index.applyBatch('bob', { reset: [], upserts: [entry('/talks/bob.pdf', { price: 7, sha256: 'c'.repeat(64), merkleRoot: 'd'.repeat(64) })], removes: [] }, LIMITS);
+    // The digest covers the price: the agent's digests match what the edge stored.
+    expect(await index.openShare({ label: 'alice-docs', accountId: alice, locked: false, expiresAt: null }))
+      .toEqual(expectedDigests([paid, entry('/talks/free.pdf', { type: 'application/pdf' })]));
+
+    await storeDatabase(store).prisma.trustScore.create({ data: { accountId: alice, score: 4.26, ratings: 12, weight: 9.5, disputesLost: 1, updatedAt: new Date() } });
+    const hits = (await index.search(query(['talks']))).hits;
+    const byPath = new Map(hits.map((hit) => [hit.path, hit]));
+    expect(byPath.get('/talks/keynote.pdf')).toMatchObject({ price: 50, trust: { score: 4.3, ratings: 12, disputesLost: 1 } });
+    expect(byPath.get('/talks/free.pdf')).toMatchObject({ price: null, trust: { score: 4.3, ratings: 12, disputesLost: 1 } });
+    expect(byPath.get('/talks/bob.pdf')).toMatchObject({ price: 7, trust: { score: null, ratings: 0, disputesLost: 0 } });
+
+    expect(await index.lookupFile('alice-docs', '/talks/keynote.pdf', NOW)).toEqual({ ownerId: alice, online: true, size: 1000, sha256: 'a'.repeat(64), price: 50, merkleRoot: root });
+    expect(await index.lookupFile('alice-docs', '/talks/free.pdf', NOW)).toEqual({ ownerId: alice, online: true, size: 1000, sha256: null, price: null, merkleRoot: null });
+    expect(await index.lookupFile('alice-docs', '/talks/none.pdf', NOW)).toBeNull();
+    expect(await index.lookupFile('nobody', '/talks/keynote.pdf', NOW)).toBeNull();
+    expect(await index.lookupFile('alice-docs', 'not a path', NOW)).toBeNull();
+    // An expired share sells nothing.
+    expect(await index.lookupFile('bob', '/talks/bob.pdf', NOW)).toMatchObject({ ownerId: bob, price: 7 });
+    expect(await index.lookupFile('bob', '/talks/bob.pdf', NOW + 1000)).toBeNull();
+
+    // The price changes with the next sync of the entry, and a file that stops being paid is free.
+    await index.applyBatch('alice-docs', { reset: [], upserts: [entry('/talks/keynote.pdf', { type: 'application/pdf', sha256: 'a'.repeat(64) })], removes: [] }, LIMITS);
+    expect(await index.lookupFile('alice-docs', '/talks/keynote.pdf', NOW)).toMatchObject({ price: null, merkleRoot: null });
+
+    expect((await index.sharesOf(alice)).map((share) => share.label)).toEqual(['alice-docs']);
+    expect(await index.sharesOf(999)).toEqual([]);
+  });
 
   test('a file whose name has no letters or digits is stored and harmless', async () => {
     const { index, alice } = await setUp();

@@ -3,7 +3,7 @@ import { UdnsError } from '../../protocol/errors.js';
 import { INDEX_BUCKETS, IndexEntry, IndexPath, MAX_INDEX_BATCH_ENTRIES, bucketOf, entryDigest } from '../../protocol/index-sync.js';
 import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import type { Dialect } from '../accounts/database-target.js';
-import { MEDIA_KINDS, type ApplyOutcome, type IndexLimits, type ListedShare, type SearchHit, type SearchIndex, type SearchQuery, type SearchResult } from './search-index.js';
+import { MEDIA_KINDS, type ApplyOutcome, type IndexLimits, type IndexedFileLookup, type ListedShare, type SearchHit, type SearchIndex, type SearchQuery, type SearchResult, type SellerTrustView } from './search-index.js';
 import { indexTerms, mediaKind, queryTerms, searchKey, splitSharePath } from './search-text.js';
 
 /*
@@ -95,6 +95,8 @@ interface FileRow {
   type: string;
   kind: string;
   sha256: string | null;
+  price: number | null;
+  merkleRoot: string | null;
   bucket: number;
   digest: number;
   nameKey: string;
@@ -119,6 +121,29 @@ function num(value: unknown): number {
 
 function bool(value: unknown): boolean {
   return value === true || num(value) === 1;
+}
+
+/**
+ * A seller's trust from a joined TrustScore row (server/trust/, derived state): no row, or no
+ * counted rating and no lost dispute, shows no score yet. One decimal, as pages show it.
+ */
+function trustOf(row: Record<string, unknown>): SellerTrustView {
+  const ratings = row.trustRatings === null || row.trustRatings === undefined ? 0 : num(row.trustRatings);
+  const disputesLost = row.trustDisputes === null || row.trustDisputes === undefined ? 0 : num(row.trustDisputes);
+  const counted = ratings > 0 || disputesLost > 0;
+  return { score: counted && row.trustScore !== null ? Math.round(num(row.trustScore) * 10) / 10 : null, ratings, disputesLost };
+}
+
+function shareOf(row: Record<string, unknown>): ListedShare {
+  return {
+    label: String(row.label),
+    accountId: num(row.accountId),
+    locked: bool(row.locked),
+    expiresAt: row.expiresAt === null ? null : num(row.expiresAt),
+    online: bool(row.online),
+    reachable: row.reachable === null ? null : bool(row.reachable),
+    entries: num(row.entries),
+  };
 }
 
 function boolLiteral(value: boolean): string {
@@ -150,6 +175,8 @@ export function fileRow(entry: IndexEntry): FileRow {
     type: entry.type,
     kind: mediaKind(entry.type, entry.path),
     sha256: entry.sha256 ?? null,
+    price: entry.price ?? null,
+    merkleRoot: entry.price === undefined ? null : entry.merkleRoot ?? null,
     bucket: bucketOf(entry.path),
     // Stored as a signed 32-bit INTEGER (PostgreSQL has no unsigned one).
     digest: entryDigest(entry) | 0,
@@ -313,16 +340,16 @@ class SqlSearchIndex implements SearchIndex {
   }
 
   async #upsert(sql: Sql, shareId: number, rows: FileRow[]): Promise<void> {
-    const json = JSON.stringify(rows.map((r) => [r.path, r.name, r.folder, r.size, r.mtime, r.type, r.kind, r.sha256, r.bucket, r.digest, r.nameKey, r.folderKey, r.terms]));
+    const json = JSON.stringify(rows.map((r) => [r.path, r.name, r.folder, r.size, r.mtime, r.type, r.kind, r.sha256, r.bucket, r.digest, r.nameKey, r.folderKey, r.terms, r.price, r.merkleRoot]));
     const sqlite = this.#dialect === 'sqlite';
     const e = sqlite ? '"value"' : 'e';
     const big = (i: number) => (sqlite ? `${e} ->> ${i}` : `(${e} ->> ${i})::bigint`);
     const int = (i: number) => (sqlite ? `${e} ->> ${i}` : `(${e} ->> ${i})::integer`);
     const text = (i: number) => `${e} ->> ${i}`;
-    const columns = ['size', 'mtime', 'type', 'kind', 'sha256', 'bucket', 'digest', 'nameKey', 'folderKey', 'terms'];
+    const columns = ['size', 'mtime', 'type', 'kind', 'sha256', 'bucket', 'digest', 'nameKey', 'folderKey', 'terms', 'price', 'merkleRoot'];
     await sql.run(
-      `INSERT INTO "IndexedFile" ("shareId", "path", "name", "folder", "size", "mtime", "type", "kind", "sha256", "bucket", "digest", "nameKey", "folderKey", "terms")
-       SELECT ${intLiteral(shareId)}, ${text(0)}, ${text(1)}, ${text(2)}, ${big(3)}, ${big(4)}, ${text(5)}, ${text(6)}, ${text(7)}, ${int(8)}, ${int(9)}, ${text(10)}, ${text(11)}, ${text(12)}
+      `INSERT INTO "IndexedFile" ("shareId", "path", "name", "folder", "size", "mtime", "type", "kind", "sha256", "bucket", "digest", "nameKey", "folderKey", "terms", "price", "merkleRoot")
+       SELECT ${intLiteral(shareId)}, ${text(0)}, ${text(1)}, ${text(2)}, ${big(3)}, ${big(4)}, ${text(5)}, ${text(6)}, ${text(7)}, ${int(8)}, ${int(9)}, ${text(10)}, ${text(11)}, ${text(12)}, ${big(13)}, ${text(14)}
        FROM ${this.#jsonRows()}${sqlite ? '' : ' AS e'} WHERE TRUE
        ON CONFLICT ("shareId", "path") DO UPDATE SET ${columns.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`,
       json,
@@ -351,21 +378,40 @@ class SqlSearchIndex implements SearchIndex {
     return this.#sql.run(`DELETE FROM "ListedShare" WHERE "expiresAt" IS NOT NULL AND "expiresAt" <= ${intLiteral(nowMs)}`);
   }
 
+  async lookupFile(label: string, path: string, nowMs: number): Promise<IndexedFileLookup | null> {
+    if (typeof label !== 'string' || label.length > 63 || !IndexPath.safeParse(path).success || !Number.isSafeInteger(nowMs)) return null;
+    const [row] = await this.#sql.rows(
+      `SELECT s."accountId", s."online", f."size", f."sha256", f."price", f."merkleRoot"
+       FROM "IndexedFile" f JOIN "ListedShare" s ON s."id" = f."shareId"
+       WHERE s."label" = ? AND f."path" = ? AND (s."expiresAt" IS NULL OR s."expiresAt" > ${intLiteral(nowMs)})`,
+      label,
+      path,
+    );
+    if (row === undefined) return null;
+    return {
+      ownerId: num(row.accountId),
+      online: bool(row.online),
+      size: num(row.size),
+      sha256: row.sha256 === null ? null : String(row.sha256),
+      price: row.price === null ? null : num(row.price),
+      merkleRoot: row.merkleRoot === null ? null : String(row.merkleRoot),
+    };
+  }
+
+  async sharesOf(accountId: number): Promise<ListedShare[]> {
+    if (!Number.isSafeInteger(accountId)) return [];
+    const rows = await this.#sql.rows(
+      `SELECT "label", "accountId", "locked", "expiresAt", "online", "reachable", "entries" FROM "ListedShare" WHERE "accountId" = ${intLiteral(accountId)} ORDER BY "label"`,
+    );
+    return rows.map(shareOf);
+  }
+
   async getShare(label: string): Promise<ListedShare | null> {
     const [row] = await this.#sql.rows(
       `SELECT "label", "accountId", "locked", "expiresAt", "online", "reachable", "entries" FROM "ListedShare" WHERE "label" = ?`,
       label,
     );
-    if (row === undefined) return null;
-    return {
-      label: String(row.label),
-      accountId: num(row.accountId),
-      locked: bool(row.locked),
-      expiresAt: row.expiresAt === null ? null : num(row.expiresAt),
-      online: bool(row.online),
-      reachable: row.reachable === null ? null : bool(row.reachable),
-      entries: num(row.entries),
-    };
+    return row === undefined ? null : shareOf(row);
   }
 
   async search(query: SearchQuery): Promise<SearchResult> {
@@ -470,10 +516,11 @@ class SqlSearchIndex implements SearchIndex {
       WHERE ${where.join(' AND ')}${sqlite ? ' ORDER BY t."rowid" DESC' : ''} LIMIT ${SEARCH_CANDIDATES + 1}`;
     const rows = await this.#sql.rows(
       `WITH "c" AS MATERIALIZED (${candidates})
-       SELECT f."id", s."label", a."name" AS "owner", f."path", f."size", f."mtime", f."type", f."sha256", s."locked", s."online", s."reachable",
-              "p"."score", (SELECT count(*) FROM "c") AS "total"
+       SELECT f."id", s."label", a."name" AS "owner", f."path", f."size", f."mtime", f."type", f."sha256", f."price", s."locked", s."online", s."reachable",
+              "p"."score", (SELECT count(*) FROM "c") AS "total", ts."score" AS "trustScore", ts."ratings" AS "trustRatings", ts."disputesLost" AS "trustDisputes"
        FROM (SELECT "id", "score" FROM "c" ORDER BY "score" DESC, "id" DESC LIMIT ${intLiteral(q.limit)} OFFSET ${intLiteral(q.offset)}) "p"
        JOIN "IndexedFile" f ON f."id" = "p"."id" JOIN "ListedShare" s ON s."id" = f."shareId" JOIN "Account" a ON a."id" = s."accountId"
+       LEFT JOIN "TrustScore" ts ON ts."accountId" = s."accountId"
        ORDER BY "p"."score" DESC, "p"."id" DESC`,
       ...scoreParams,
       ...params,
@@ -491,6 +538,8 @@ class SqlSearchIndex implements SearchIndex {
       mtime: num(row.mtime),
       type: String(row.type),
       sha256: row.sha256 === null ? null : String(row.sha256),
+      price: row.price === null ? null : num(row.price),
+      trust: trustOf(row),
       locked: bool(row.locked),
       online: bool(row.online),
       reachable: row.reachable === null ? null : bool(row.reachable),
