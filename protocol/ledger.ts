@@ -56,7 +56,8 @@ export const TransferEntryBody = z.object({
   reportId: z.string().max(128),
   share: z.string(),
   path: z.string(),
-  sha256: hex32.nullable(),
+  /** Hex SHA-256 of the file when the sender knew it. */
+  sha256: z.string().max(128).nullable(),
   size: count.nullable(),
   /** Account ids: the sharing member and the receiving member (null: an anonymous visitor). */
   owner: accountId,

@@ -3,6 +3,8 @@ import type { AccountStore } from '../accounts/account-store.js';
 import type { EdgeConfig } from '../config.js';
 import { createKeysRouter } from '../keys/keys-api.js';
 import { openSigningKeyStore } from '../keys/signing-key-store.js';
+import { createLedgerRouter } from '../ledger/ledger-api.js';
+import { openLedgerLog, type LedgerLog } from '../ledger/ledger-log.js';
 import type { Logger } from '../logger.js';
 import type { PublicUrls } from '../public-urls.js';
 import type { TransferLog } from '../transfers/transfer-log.js';
@@ -36,6 +38,13 @@ export async function openExchangeRooms(deps: ExchangeDeps): Promise<ExchangeRoo
   const apiRouters: Router[] = [];
   const pageRouters: Router[] = [];
   const closers: Array<() => Promise<void> | void> = [];
+  // The ledger (server/ledger/): the tamper-evident record every room below appends to, inside
+  // ledgerTx (server/ledger/ledger-tx.ts) with what it records. Completed file transfers join it
+  // from the transfer log; GET /api/v1/ledger/* serve signed heads and proofs.
+  const ledger: LedgerLog = await openLedgerLog(deps.store, { dataDir: deps.config().dataDir, logger: deps.logger.child({ component: 'ledger' }) });
+  closers.push(() => ledger.close());
+  deps.transferLog.attachLedger(ledger);
+  apiRouters.push(createLedgerRouter(ledger));
   // Members' public signing keys (server/keys/): the escrow checks offers and acceptances with them.
   const keys = openSigningKeyStore(deps.store);
   apiRouters.push(createKeysRouter(keys));

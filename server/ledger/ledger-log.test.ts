@@ -6,6 +6,7 @@ import { LEDGER_GENESIS_CHAIN, ledgerChainHash, ledgerLeafHash, verifyTreeHead, 
 import { verifyConsistency, verifyInclusion } from '../../protocol/merkle.js';
 import { openAccountStore, storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import { findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import { openTransferLog, type TransferInput } from '../transfers/transfer-log.js';
 import { openLedgerLog, type LedgerAppend, type LedgerLog } from './ledger-log.js';
 import { LEDGER_KEY_FILE } from './ledger-signer.js';
 import { ledgerTx } from './ledger-tx.js';
@@ -165,5 +166,32 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     const [entry] = await ledger.entriesOf(alice, { after: 4, limit: 1 });
     const proof = (await ledger.inclusionProof(entry!.seq, head.treeSize)).map((node) => Buffer.from(node, 'hex'));
     expect(verifyInclusion(Buffer.from(ledgerLeafHash(entry!.body), 'hex'), entry!.seq, head.treeSize, proof, Buffer.from(head.rootHash, 'hex'))).toBe(true);
+  });
+
+  test('a complete file transfer (not http, not partial) becomes a transfer entry in the same transaction, naming owner and receiver', async () => {
+    const { store, ledger, alice, bob } = await setUp();
+    const transfers = openTransferLog(store, { ledger });
+    open.push(transfers);
+    const base: TransferInput = {
+      reportId: 'report-000000000001', share: 'alice-docs', path: '/a.pdf', sha256: 'ab'.repeat(32), size: 1_000, ownerId: alice, receiverId: bob,
+      via: 'direct', startedAt: new Date(1_764_000_000_000), endedAt: new Date(1_764_000_001_000), bytes: 1_000, outcome: 'complete', reportedBy: 'agent',
+    };
+    await transfers.append([
+      base,
+      { ...base, reportId: 'report-000000000002', via: 'http' },
+      { ...base, reportId: 'report-000000000003', outcome: 'partial' },
+      { ...base, reportId: 'report-000000000004', via: 'relay', receiverId: null, receiverNetwork: '198.51.100.0/24' },
+    ]);
+    // A repeated report is neither a record nor an entry twice.
+    await transfers.append([base]);
+    const records = await transfers.list({ role: 'sent', accountId: alice, limit: 10 });
+    const hashOf = (reportId: string) => records.find((record) => record.reportId === reportId)!.hash;
+    const mine = await ledger.entriesOf(alice, { limit: 10 });
+    expect(mine.map((entry) => JSON.parse(entry.body))).toEqual([
+      { kind: 'transfer', at: 1_764_000_000_000, reportId: base.reportId, share: 'alice-docs', path: '/a.pdf', sha256: 'ab'.repeat(32), size: 1_000, owner: alice, receiver: bob, via: 'direct', bytes: 1_000, outcome: 'complete', recordHash: hashOf(base.reportId) },
+      expect.objectContaining({ reportId: 'report-000000000004', receiver: null, via: 'relay', recordHash: hashOf('report-000000000004') }),
+    ]);
+    expect((await ledger.entriesOf(bob, { limit: 10 })).map((entry) => entry.seq)).toEqual([mine[0]!.seq]);
+    expect(await transfers.verifyChain()).toMatchObject({ ok: true, records: 4 });
   });
 });

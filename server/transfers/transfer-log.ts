@@ -2,6 +2,8 @@ import { UdnsError } from '../../protocol/errors.js';
 import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import type { Dialect } from '../accounts/database-target.js';
 import type { PrismaClient } from '../accounts/generated/client.js';
+import type { LedgerAppend, LedgerLog } from '../ledger/ledger-log.js';
+import { ledgerTx } from '../ledger/ledger-tx.js';
 import { chainHash, GENESIS_HASH, verifyLinks, type ChainedFields, type ChainVerdict } from './transfer-chain.js';
 
 /** How a transfer went: through the edge, or between the two PCs, or an http route's connection. */
@@ -98,16 +100,28 @@ export interface TransferLog {
   verifyChain(): Promise<ChainVerdict>;
   /** Flushes the queue, then stops the timer. Does not close the account store. */
   close(): Promise<void>;
+  /**
+   * From now on, every appended record with outcome `complete` and via ≠ http also becomes a
+   * `transfer` ledger entry, in the same transaction (issue 11).
+   */
+  attachLedger(ledger: LedgerLog): void;
 }
 
 /** The transfer log in the account store's database (one connection pool: storeDatabase). */
-export function openTransferLog(store: AccountStore, options: { onError?: (error: unknown, dropped: number) => void } = {}): TransferLog {
+export function openTransferLog(store: AccountStore, options: { onError?: (error: unknown, dropped: number) => void; ledger?: LedgerLog } = {}): TransferLog {
   const { prisma, dialect } = storeDatabase(store);
-  return new SqlTransferLog(prisma, dialect, options.onError ?? (() => undefined));
+  const log = new SqlTransferLog(prisma, dialect, options.onError ?? (() => undefined));
+  if (options.ledger) log.attachLedger(options.ledger);
+  return log;
 }
 
 type Row = ChainedFields & { id: number; prevHash: string; hash: string };
 type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
+
+/** Whether a record is one the ledger keeps: a file that arrived whole between members' PCs or through the relay. */
+function isLedgerTransfer(input: { readonly outcome: string; readonly via: string }): boolean {
+  return input.outcome === 'complete' && input.via !== 'http';
+}
 
 class SqlTransferLog implements TransferLog {
   #pending: TransferInput[] = [];
@@ -115,6 +129,7 @@ class SqlTransferLog implements TransferLog {
   /** In-process appends one at a time: a batch waits for the one before it. */
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #ledger: LedgerLog | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -229,7 +244,17 @@ class SqlTransferLog implements TransferLog {
     this.#timer = null;
   }
 
+  attachLedger(ledger: LedgerLog): void {
+    this.#ledger = ledger;
+  }
+
   async #appendWithRetry(records: readonly TransferInput[]): Promise<{ appended: number; duplicates: number }> {
+    const ledger = this.#ledger;
+    if (ledger !== null && records.some(isLedgerTransfer)) {
+      // Under the ledger lock too (taken before the chain's, in every writer: no deadlock);
+      // ledgerTx retries the same races as below.
+      return ledgerTx({ prisma: this.prisma, dialect: this.dialect }, (tx) => this.#appendIn(tx, records, ledger));
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.prisma.$transaction((tx) => this.#appendIn(tx, records), { timeout: 30_000, maxWait: 30_000 });
@@ -242,7 +267,7 @@ class SqlTransferLog implements TransferLog {
     }
   }
 
-  async #appendIn(tx: Tx, records: readonly TransferInput[]): Promise<{ appended: number; duplicates: number }> {
+  async #appendIn(tx: Tx, records: readonly TransferInput[], ledger: LedgerLog | null = null): Promise<{ appended: number; duplicates: number }> {
     if (this.dialect === 'postgresql') {
       // Held until commit: appends from every edge process line up here, so each reads the
       // head the previous one wrote.
@@ -276,6 +301,18 @@ class SqlTransferLog implements TransferLog {
     // One multi-row INSERT: both databases number the rows in the order of its VALUES, so ids
     // follow the chain (verifyChain checks exactly that). Per-row creates cost 4 ms each here.
     if (rows.length > 0) await tx.transferRecord.createMany({ data: rows });
+    if (ledger !== null) {
+      const entries = rows.filter(isLedgerTransfer).map((row): LedgerAppend => ({
+        kind: 'transfer',
+        body: {
+          reportId: row.reportId, share: row.share, path: row.path, sha256: row.sha256,
+          size: row.size === null ? null : Number(row.size), owner: row.ownerId, receiver: row.receiverId,
+          via: row.via, bytes: Number(row.bytes), outcome: row.outcome, recordHash: row.hash,
+        },
+        parties: row.receiverId === null ? [row.ownerId] : [row.ownerId, row.receiverId],
+      }));
+      if (entries.length > 0) await ledger.appendIn(tx, entries);
+    }
     const appended = rows.length;
     return { appended, duplicates: records.length - appended };
   }
