@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { DEFAULT_KEEP_ALIVE_IDLE_MS, DEFAULT_VISITOR_STREAMS_PER_NETWORK, DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError } from '../protocol/index.js';
+import {
+  DEFAULT_DISPUTE_WINDOW_MS, DEFAULT_KEEP_ALIVE_IDLE_MS, DEFAULT_OFFER_TIMEOUT_MS, DEFAULT_SALE_TIMEOUT_MS, DEFAULT_VISITOR_STREAMS_PER_NETWORK,
+  DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError,
+} from '../protocol/index.js';
 import { LOG_LEVELS } from './logger.js';
 import { parseProxyNetwork } from './proxy/trusted-proxies.js';
 import type { EdgeConfigFileLayer } from './config-file.js';
@@ -19,6 +22,21 @@ const portRange = z.string()
   .transform((value) => value.split('-').map(Number) as [number, number])
   .refine(([low, high]) => low >= 1 && high <= 65535 && low <= high, 'must be an increasing range within 1-65535')
   .transform(([low, high]) => ({ low, high }));
+
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration such as `500ms`, `30s`, `5m`, `24h`, `7d` or `1h30m`, in milliseconds (a number is
+ * taken as milliseconds already); from 100 ms to 30 days.
+ */
+const duration = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const text = value.trim().toLowerCase();
+  if (!/^(?:\d+(?:ms|s|m|h|d))+$/.test(text)) return value;
+  let ms = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(amount) * DURATION_MS[unit!]!;
+  return ms;
+}, z.number({ error: 'must be a duration such as 30s, 5m, 24h or 1h30m' }).int().min(100, 'must be at least 100ms').max(30 * 86_400_000, 'must be at most 30d'));
 
 /** Every edge setting, with its only default. Flags > UDNS_* environment > these defaults. */
 export const EdgeConfigSchema = z.object({
@@ -81,6 +99,12 @@ export const EdgeConfigSchema = z.object({
   indexRatePerTunnel: z.coerce.number().int().min(10).max(1_000_000).default(5_000),
   /** The same for all tunnels of one account together. */
   indexRatePerAccount: z.coerce.number().int().min(10).max(10_000_000).default(10_000),
+  /** How long the escrow waits for a seller's agent to offer a requested sale; then it fails with nothing reserved. */
+  offerTimeout: duration.default(DEFAULT_OFFER_TIMEOUT_MS),
+  /** How long a reserved sale waits for the buyer's acceptance; then the credits go back to the buyer. */
+  saleTimeout: duration.default(DEFAULT_SALE_TIMEOUT_MS),
+  /** How long after the key's release a buyer may prove misbehaviour; then the seller's held credits are settled. */
+  disputeWindow: duration.default(DEFAULT_DISPUTE_WINDOW_MS),
   /**
    * Networks of proxies or CDNs in front of the edge (`--trusted-proxy`, repeatable): for visitor
    * connections from them, origins get the client from the last `X-Forwarded-For` entry and the
@@ -157,6 +181,9 @@ export const ENV_KEYS: Readonly<Record<string, keyof EdgeConfigInput>> = {
   UDNS_INDEX_MAX_ENTRIES_PER_ACCOUNT: 'indexMaxEntriesPerAccount',
   UDNS_INDEX_RATE_PER_TUNNEL: 'indexRatePerTunnel',
   UDNS_INDEX_RATE_PER_ACCOUNT: 'indexRatePerAccount',
+  UDNS_OFFER_TIMEOUT: 'offerTimeout',
+  UDNS_SALE_TIMEOUT: 'saleTimeout',
+  UDNS_DISPUTE_WINDOW: 'disputeWindow',
 };
 
 /** The schema's keys: what flags, `UDNS_*` variables and the config file may set. */

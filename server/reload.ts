@@ -22,6 +22,11 @@ export const LIVE_KEYS: ReadonlySet<keyof EdgeConfig> = new Set<keyof EdgeConfig
   'indexMaxEntriesPerAccount',
   'indexRatePerTunnel',
   'indexRatePerAccount',
+  // The escrow reads these at every sale step (server/exchange/escrow.ts); a change applies to
+  // deadlines set from then on, not to those already running.
+  'offerTimeout',
+  'saleTimeout',
+  'disputeWindow',
 ]);
 
 /** What a reload changed: applied live, or named because only a restart applies it. */

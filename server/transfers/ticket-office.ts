@@ -90,7 +90,7 @@ export class TicketOffice {
     if (!this.throttle.tryTake(networkOf(receiver))) {
       throw new UdnsError('rate_limited', `too many transfer requests from your network: at most ${TRANSFER_REQUESTS_PER_MINUTE} a minute`);
     }
-    const { label, path } = this.shareFile(request.url);
+    const { label, path } = shareFileOf(this.domain, request.url);
     const entry = this.registry.lookupHttp(label);
     if (entry === undefined) throw new UdnsError('not_found', `${label} is offline or not a name of this edge`);
     const sharer = await this.checks.settled(entry.routeId);
@@ -213,25 +213,28 @@ export class TicketOffice {
   tunnelClosed(tunnel: TunnelSession): void {
     for (const [id, ticket] of this.issued) if (ticket.tunnel === tunnel) this.issued.delete(id);
   }
+}
 
-  /** The share name and decoded file path of a URL on this edge. @throws UdnsError `bad_request` */
-  private shareFile(text: string): { label: string; path: string } {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new UdnsError('bad_request', `"${text.slice(0, 200)}" is not a URL: pass the shared file's address`);
-    }
-    const host = url.hostname.toLowerCase().replace(/\.$/, '');
-    const suffix = `.${this.domain.toLowerCase()}`;
-    const label = host.endsWith(suffix) ? host.slice(0, -suffix.length) : '';
-    if (label === '' || label.includes('.')) throw new UdnsError('bad_request', `${host} is not a share on ${this.domain}`);
-    let path: string;
-    try {
-      path = decodeURIComponent(url.pathname);
-    } catch {
-      throw new UdnsError('bad_request', 'the URL\'s path is not valid percent-encoding');
-    }
-    return { label, path };
+/**
+ * The share name and decoded file path of a URL on this edge (the query is ignored: the
+ * escrow's `<path>?sale=<id>` names the same file). @throws UdnsError `bad_request`
+ */
+export function shareFileOf(domain: string, text: string): { label: string; path: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UdnsError('bad_request', `"${text.slice(0, 200)}" is not a URL: pass the shared file's address`);
   }
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  const suffix = `.${domain.toLowerCase()}`;
+  const label = host.endsWith(suffix) ? host.slice(0, -suffix.length) : '';
+  if (label === '' || label.includes('.')) throw new UdnsError('bad_request', `${host} is not a share on ${domain}`);
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    throw new UdnsError('bad_request', 'the URL\'s path is not valid percent-encoding');
+  }
+  return { label, path };
 }

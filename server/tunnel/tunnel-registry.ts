@@ -15,6 +15,8 @@ import {
   type TransferFailed,
   type TransferServed,
   type RegisterRoute,
+  type SaleDeclined,
+  type SaleOffered,
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { NameDirectory } from '../name-directory.js';
@@ -30,6 +32,7 @@ import type { TransferChecks } from '../transfers/transfer-checks.js';
 import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transfers/relay-recorder.js';
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
+import type { SaleDesk } from '../exchange/sale-desk.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -73,6 +76,8 @@ export class TunnelRegistry implements TunnelHost {
   relayedBytes = 0;
   /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
   indexSync: IndexSync | null = null;
+  /** The escrow's side of the control messages (server/exchange/), set by the exchange rooms; null: sale messages are ignored. */
+  saleDesk: Pick<SaleDesk, 'message' | 'shareListed'> | null = null;
 
   constructor(
     private readonly names: NameClaims,
@@ -151,6 +156,15 @@ export class TunnelRegistry implements TunnelHost {
     }
     const entry = this.byRouteId.get(message.routeId);
     if (entry?.kind === 'http' && entry.tunnel === tunnel) this.transferChecks?.offer(tunnel, entry.label, message);
+  }
+
+  saleMessage(tunnel: TunnelSession, message: SaleOffered | SaleDeclined): void {
+    this.saleDesk?.message(tunnel, message);
+  }
+
+  shareListed(tunnel: TunnelSession, routeId: string): void {
+    const entry = this.byRouteId.get(routeId);
+    if (entry?.kind === 'http' && entry.tunnel === tunnel) this.saleDesk?.shareListed(tunnel, entry.label);
   }
 
   countRelayed(bytes: number): void {

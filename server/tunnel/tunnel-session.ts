@@ -26,6 +26,10 @@ import {
   type TransferTicket,
   type RegisterRoute,
   type RouteKind,
+  type SaleClosed,
+  type SaleDeclined,
+  type SaleOffered,
+  type SaleRequested,
   type UnlistShare,
   type VisitorInfo,
 } from '../../protocol/index.js';
@@ -49,6 +53,10 @@ export interface TunnelHost {
   tunnelClosed(tunnel: TunnelSession): void;
   /** Transfer paths (server/transfers/): the agent's offers, ticket answers and served reports. */
   transferMessage?(tunnel: TunnelSession, message: OfferTransfer | TransferAccepted | TransferFailed | TransferServed): void;
+  /** The escrow (server/exchange/): a seller's agent's answers to sale requests. */
+  saleMessage?(tunnel: TunnelSession, message: SaleOffered | SaleDeclined): void;
+  /** The agent listed the share of route `routeId` (again): the escrow re-sends its open sale requests. */
+  shareListed?(tunnel: TunnelSession, routeId: string): void;
   /** Counts bytes relayed between visitors and this tunnel, both ways (the edge's relay counter). */
   countRelayed?(bytes: number): void;
   /** The transfer records of a new tunnel's visitor streams (server/transfers/), or null when the edge keeps none. */
@@ -230,6 +238,11 @@ export class TunnelSession extends EventEmitter {
     this.control?.send(message);
   }
 
+  /** Sends the agent a sale request or a sale's end (server/exchange/). */
+  sendSale(message: SaleRequested | SaleClosed): void {
+    this.control?.send(message);
+  }
+
   /** Counts bytes relayed through this tunnel for a visitor (server/proxy/visitor-bridge.ts). */
   countRelayed(bytes: number): void {
     this.host.countRelayed?.(bytes);
@@ -333,6 +346,9 @@ export class TunnelSession extends EventEmitter {
       }
     } else if (message.type === 'listShare' || message.type === 'indexBatch' || message.type === 'unlistShare') {
       this.onIndexMessage(message);
+      if (message.type === 'listShare' && this.routes.get(message.routeId)?.kind === 'http') this.host.shareListed?.(this, message.routeId);
+    } else if (message.type === 'saleOffered' || message.type === 'saleDeclined') {
+      this.host.saleMessage?.(this, message);
     }
   }
 

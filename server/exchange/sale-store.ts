@@ -1,0 +1,188 @@
+import type { SaleEndReason, SaleState } from '../../protocol/index.js';
+import { storeDatabase, type AccountStore, type StoreDatabase } from '../accounts/account-store.js';
+import type { PrismaClient } from '../accounts/generated/client.js';
+import type { Tx } from '../ledger/ledger-tx.js';
+
+/*
+ * The Sale rows of the escrow (server/exchange/escrow.ts): the only SQL of server/exchange/.
+ * A sale's state changes only by compare-and-set (`UPDATE … WHERE id = ? AND state = ?`) inside
+ * the ledger's transaction, so two edges (or an edge and its own sweeper) racing on one sale
+ * move it once: the loser's update touches no row and it rolls back its movements.
+ */
+
+/** One sale as the escrow works with it (numbers, parsed nothing). */
+export interface SaleRecord {
+  readonly id: string;
+  readonly buyerId: number;
+  readonly sellerId: number;
+  readonly buyerKey: string;
+  readonly share: string;
+  readonly path: string;
+  readonly price: number;
+  readonly size: number;
+  readonly plainSha256: string;
+  readonly plainRoot: string;
+  readonly cipherRoot: string | null;
+  readonly sealKey: string | null;
+  /** JSON of the signed statements. */
+  readonly offer: string | null;
+  readonly acceptance: string | null;
+  readonly receipt: string | null;
+  readonly state: SaleState;
+  readonly reason: SaleEndReason | null;
+  /** ms since the epoch. */
+  readonly deadline: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** What a transition writes besides the new state. */
+export interface SalePatch {
+  readonly reason?: SaleEndReason | null;
+  readonly deadline?: number;
+  readonly cipherRoot?: string;
+  readonly sealKey?: string;
+  readonly offer?: string;
+  readonly acceptance?: string;
+  readonly receipt?: string;
+}
+
+/** The states a sale may still leave (the sweeper's and the re-sender's work). */
+export const OPEN_STATES: readonly SaleState[] = ['offering', 'reserved', 'released'];
+
+type Db = PrismaClient | Tx;
+
+type SaleRow = {
+  id: string; buyerId: number; sellerId: number; buyerKey: string; share: string; path: string;
+  price: bigint; size: bigint; plainSha256: string; plainRoot: string; cipherRoot: string | null; sealKey: string | null;
+  offer: string | null; acceptance: string | null; receipt: string | null; state: string; reason: string | null;
+  deadline: bigint; createdAt: Date; updatedAt: Date;
+};
+
+function record(row: SaleRow): SaleRecord {
+  return {
+    ...row,
+    price: Number(row.price),
+    size: Number(row.size),
+    state: row.state as SaleState,
+    reason: row.reason as SaleEndReason | null,
+    deadline: Number(row.deadline),
+  };
+}
+
+const UNIQUE_VIOLATION = 'P2002';
+
+export class SaleStore {
+  readonly database: StoreDatabase;
+  private readonly prisma: PrismaClient;
+
+  constructor(store: AccountStore) {
+    this.database = storeDatabase(store);
+    this.prisma = this.database.prisma;
+  }
+
+  async get(id: string, db: Db = this.prisma): Promise<SaleRecord | null> {
+    const row = await db.sale.findUnique({ where: { id } });
+    return row === null ? null : record(row);
+  }
+
+  async byBuyerKey(buyerId: number, buyerKey: string): Promise<SaleRecord | null> {
+    const row = await this.prisma.sale.findUnique({ where: { buyerId_buyerKey: { buyerId, buyerKey } } });
+    return row === null ? null : record(row);
+  }
+
+  /**
+   * Inserts a new sale; false when the buyer already has one with this idempotency key (a
+   * concurrent request won: read it with byBuyerKey).
+   */
+  async insert(db: Db, sale: Omit<SaleRecord, 'createdAt' | 'updatedAt' | 'cipherRoot' | 'sealKey' | 'offer' | 'acceptance' | 'receipt' | 'reason'>, now: Date): Promise<boolean> {
+    try {
+      await db.sale.create({
+        data: {
+          id: sale.id, buyerId: sale.buyerId, sellerId: sale.sellerId, buyerKey: sale.buyerKey, share: sale.share, path: sale.path,
+          price: BigInt(sale.price), size: BigInt(sale.size), plainSha256: sale.plainSha256, plainRoot: sale.plainRoot,
+          state: sale.state, deadline: BigInt(sale.deadline), createdAt: now, updatedAt: now,
+        },
+      });
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === UNIQUE_VIOLATION) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Compare-and-set: moves sale `id` from `from` to `to` with `patch`, only while it is in `from`
+   * and (when given) its deadline is after `before` / at or before `dueBy`. True when it moved.
+   */
+  async transition(tx: Tx, id: string, from: SaleState, to: SaleState, patch: SalePatch, now: Date, deadline?: { after?: number; dueBy?: number }): Promise<boolean> {
+    const { count } = await tx.sale.updateMany({
+      where: {
+        id,
+        state: from,
+        ...(deadline?.after !== undefined ? { deadline: { gt: BigInt(deadline.after) } } : {}),
+        ...(deadline?.dueBy !== undefined ? { deadline: { lte: BigInt(deadline.dueBy) } } : {}),
+      },
+      data: {
+        state: to,
+        updatedAt: now,
+        ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
+        ...(patch.deadline !== undefined ? { deadline: BigInt(patch.deadline) } : {}),
+        ...(patch.cipherRoot !== undefined ? { cipherRoot: patch.cipherRoot } : {}),
+        ...(patch.sealKey !== undefined ? { sealKey: patch.sealKey } : {}),
+        ...(patch.offer !== undefined ? { offer: patch.offer } : {}),
+        ...(patch.acceptance !== undefined ? { acceptance: patch.acceptance } : {}),
+        ...(patch.receipt !== undefined ? { receipt: patch.receipt } : {}),
+      },
+    });
+    return count === 1;
+  }
+
+  /** Stores the receipt of a sale the same transaction released. */
+  async setReceipt(tx: Tx, id: string, receipt: string): Promise<void> {
+    await tx.sale.update({ where: { id }, data: { receipt } });
+  }
+
+  /** Open sales whose deadline is at or before `nowMs`, oldest deadline first. */
+  async due(nowMs: number, limit: number): Promise<SaleRecord[]> {
+    const rows = await this.prisma.sale.findMany({
+      where: { state: { in: [...OPEN_STATES] }, deadline: { lte: BigInt(nowMs) } },
+      orderBy: { deadline: 'asc' },
+      take: limit,
+    });
+    return rows.map(record);
+  }
+
+  /** A seller's sales of one share in `states` (for re-sending requests to a reconnected agent). */
+  async ofShare(sellerId: number, share: string, states: readonly SaleState[], limit: number): Promise<SaleRecord[]> {
+    const rows = await this.prisma.sale.findMany({
+      where: { sellerId, share, state: { in: [...states] } },
+      orderBy: { createdAt: 'asc' },
+      take: limit,
+    });
+    return rows.map(record);
+  }
+
+  /** Sales an account bought or sold, newest first. */
+  async listFor(accountId: number, role: 'bought' | 'sold' | 'all', limit: number, before?: Date): Promise<SaleRecord[]> {
+    const who = role === 'bought' ? { buyerId: accountId } : role === 'sold' ? { sellerId: accountId } : { OR: [{ buyerId: accountId }, { sellerId: accountId }] };
+    const rows = await this.prisma.sale.findMany({
+      where: { ...who, ...(before !== undefined ? { createdAt: { lt: before } } : {}) },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: limit,
+    });
+    return rows.map(record);
+  }
+
+  /** Account names by id (for views and statements). */
+  async accountNames(ids: readonly number[]): Promise<Map<number, string>> {
+    const rows = await this.prisma.account.findMany({ where: { id: { in: [...new Set(ids)] } }, select: { id: true, name: true } });
+    return new Map(rows.map((row) => [row.id, row.name]));
+  }
+
+  /** Sum of the prices of reserved sales: what the escrow wallet must hold (tests, audit). */
+  async reservedTotal(): Promise<number> {
+    const rows = await this.prisma.sale.findMany({ where: { state: 'reserved' }, select: { price: true } });
+    return rows.reduce((sum, row) => sum + Number(row.price), 0);
+  }
+}
