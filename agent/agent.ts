@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
-import { UdnsError, validateName } from '../protocol/index.js';
+import { UdnsError, validateName, type SigningKeyPair } from '../protocol/index.js';
 import { createAgentLogger, type AgentLogger } from './agent-logger.js';
+import type { PriceRule } from './exchange/price-list.js';
 import { HashCache } from './index/hash-cache.js';
 import { ListedShare } from './index/listed-share.js';
 import { DirectListener } from './routes/direct-listener.js';
@@ -56,6 +57,11 @@ export const AgentOptions = z.object({
   indexCacheFile: z.string().nullable().default(null),
   /** Full rescans of listed shares (besides watching), in ms. */
   indexRescanMs: z.number().int().positive().optional(),
+  /**
+   * The member's Ed25519 key (cli/signing-key.ts loads it): signs the offers of shares with
+   * prices. Without it such shares still answer 402 and list their prices, but decline sales.
+   */
+  signingKey: z.custom<SigningKeyPair>((value) => typeof value === 'object' && value !== null && 'privateKey' in value && 'keyId' in value, 'signingKey must be a key pair').nullable().default(null),
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
 
@@ -80,6 +86,12 @@ export interface Agent extends EventEmitter {
   addRoute(spec: RouteSpec): Promise<{ route: ManagedRoute; published: PublishedRoute | null }>;
   /** Withdraws a route; the others' visitors carry on. */
   removeRoute(route: ManagedRoute): void;
+  /**
+   * New prices for a running share route (a `udns up` edit). False when the route cannot take
+   * them in place (not a share, or started without prices): replace the route instead.
+   * @throws UdnsError `config_invalid` for bad rules
+   */
+  setPrices(route: ManagedRoute, prices: readonly PriceRule[]): boolean;
   /** Direct and push transfers of the share routes; null without share routes or with noTransfers. */
   readonly transfers: TransferAgent | null;
   stop(): void;
@@ -110,7 +122,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     }
     if (spec.kind === 'share') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
-      const handler = new ShareRoute(spec, log.child({ route: name ?? 'share' }));
+      const handler = new ShareRoute(spec, log.child({ route: name ?? 'share' }), Date.now(), options.signingKey);
       if (spec.list) listShare(handler, name, spec.password !== undefined);
       return { kind: 'http', name, target: handler.target, handler };
     }
@@ -125,7 +137,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       if (hashCache.problem !== null) log.warn({ reason: hashCache.problem }, 'the file-hash cache cannot be opened: listed shares are hashed again after each restart');
     }
     const listed = new ListedShare({
-      policy: handler.policy, locked, expiresAtMs: handler.expiresAtMs, cache: hashCache,
+      policy: handler.policy, locked, expiresAtMs: handler.expiresAtMs, cache: hashCache, prices: handler.exchange?.priceList ?? null,
       logger: log.child({ route: name ?? 'share', component: 'index' }),
       ...(options.indexRescanMs === undefined ? {} : { rescanIntervalMs: options.indexRescanMs }),
     });
@@ -178,5 +190,10 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     if (route.direct) await route.direct.listen();
     return { route, published: await connectorAdd(route) };
   };
-  return Object.assign(connector, { routes: published, startedRoutes, addRoute, removeRoute: connectorRemove }) as unknown as Agent;
+  const setPrices = (route: ManagedRoute, prices: readonly PriceRule[]): boolean => {
+    if (!(route.handler instanceof ShareRoute) || route.handler.exchange === null) return false;
+    route.handler.setPrices(prices);
+    return true;
+  };
+  return Object.assign(connector, { routes: published, startedRoutes, addRoute, removeRoute: connectorRemove, setPrices }) as unknown as Agent;
 }

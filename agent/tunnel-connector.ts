@@ -402,6 +402,21 @@ export class TunnelConnector extends EventEmitter {
         case 'indexRefused':
           index.handle(message);
           break;
+        case 'saleRequested': {
+          const route = this.routeIds.get(message.routeId);
+          const desk = route?.handler.sales ?? null;
+          if (route === undefined || desk === null) {
+            control.send({ type: 'saleDeclined', saleId: message.saleId, reason: 'not for sale' });
+            break;
+          }
+          // Sealing takes a while: the answer goes on whichever tunnel is up when it is ready
+          // (SaleOffered names the sale, not the route).
+          void desk.request(message, { seller: account, share: route.name ?? '' }).then((answer) => (this.liveControl ?? control).send(answer));
+          break;
+        }
+        case 'saleClosed':
+          for (const route of this.managed) route.handler.sales?.forget(message.saleId);
+          break;
         case 'cancelStream': {
           this.visitorStreams.get(message.streamId)?.close(NGHTTP2_CANCEL);
           break;

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { RouteSpec } from '../agent/agent.js';
+import { PriceList, priceRulesOf } from '../agent/exchange/price-list.js';
 import { UdnsError } from '../protocol/index.js';
 
 const port = z.number().int().min(1).max(65535);
@@ -22,6 +23,8 @@ const FileRoute = z.union([
     followSymlinks: z.boolean().optional(),
     /** Listed in the members' search (`udns share --list`). */
     list: z.boolean().optional(),
+    /** Prices (`udns share --price`): glob → credits, in order, the first match wins; needs `list: true`. */
+    prices: z.record(z.string(), z.number()).optional(),
   }).strict(),
 ]);
 
@@ -40,6 +43,9 @@ const FileRoute = z.union([
  *     password: correct horse
  *     allowUpload: true
  *     list: true               # in the members' search (like `udns share --list`)
+ *     prices:                  # paid files (like `udns share --price`), the first match wins
+ *       talks/keynote.pdf: 500
+ *       talks/*.pdf: 50
  * transferPort: 7000             # the shares' direct/push port (like `udns share --transfer-port`)
  * # transfers: false             # no direct or push transfers (like `udns share --no-transfers`)
  * ```
@@ -105,6 +111,17 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
     const problems = parsed.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'the file'}: ${issue.message}`);
     throw new UdnsError('config_invalid', `${file}: ${problems.join('; ')}`);
   }
+  const priceProblems: string[] = [];
+  parsed.data.routes.forEach((route, index) => {
+    if (!('share' in route) || route.prices === undefined) return;
+    if (Object.keys(route.prices).length > 0 && route.list !== true) priceProblems.push(`routes.${index}.prices: prices need list: true (buyers find paid files through the members' search)`);
+    try {
+      new PriceList(priceRulesOf(route.prices));
+    } catch (error) {
+      priceProblems.push(`routes.${index}.prices: ${(error as Error).message}`);
+    }
+  });
+  if (priceProblems.length > 0) throw new UdnsError('config_invalid', `${file}: ${priceProblems.join('; ')}`);
   // Relative folders are relative to the config file, like every config format people know.
   const base = path.dirname(path.resolve(file));
   const routes = parsed.data.routes.map((route): RouteSpec => {
@@ -121,6 +138,7 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
       showHidden: route.showHidden,
       followSymlinks: route.followSymlinks,
       list: route.list,
+      ...(route.prices === undefined ? {} : { prices: priceRulesOf(route.prices) }),
     };
   });
   return { config: parsed.data, routes, warnings };

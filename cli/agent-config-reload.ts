@@ -7,16 +7,23 @@ import { say, warn } from './cli-output.js';
 /** Editors write a file in several steps (truncate, write, rename): one reload after they settle. */
 const DEBOUNCE_MS = 200;
 
-/** What a route is, for telling which routes an edit added or removed. */
+/** What a route is, for telling which routes an edit added or removed (a share's prices change in place). */
 function routeKey(spec: RouteSpec): string {
-  return JSON.stringify(spec, Object.keys(spec).sort());
+  const { prices: _prices, ...rest } = spec as RouteSpec & { prices?: unknown };
+  return JSON.stringify(rest, Object.keys(rest).sort());
+}
+
+/** A share's price rules, as text for comparing. */
+function pricesKey(spec: RouteSpec): string {
+  return JSON.stringify(spec.kind === 'share' ? spec.prices ?? [] : []);
 }
 
 /**
  * Applies edits of `udns up`'s config file to the running agent, on a change of the file (a
  * watch of its folder, so editors that replace the file are seen) and on `SIGHUP`: routes
  * added or removed are published or withdrawn on the live tunnel, and the routes that stayed
- * keep their visitors. An invalid file is one warning and changes nothing; changed `server`,
+ * keep their visitors; a share whose prices alone changed keeps running with the new prices
+ * (listings, 402s, sales and its index entries follow). An invalid file is one warning and changes nothing; changed `server`,
  * `token`, `transport`, `transferPort` or `transfers` are named as needing a restart. A first
  * share added by an edit opens the transfer port then (see the agent's addRoute).
  */
@@ -27,9 +34,12 @@ export function reloadAgentConfig(
   read: () => Promise<{ config: AgentConfigFile; routes: RouteSpec[] }>,
 ): () => void {
   const live = new Map<string, ManagedRoute>();
+  const livePrices = new Map<string, string>();
   started.routes.forEach((spec, index) => {
     const route = agent.startedRoutes[index];
-    if (route !== undefined) live.set(routeKey(spec), route);
+    if (route === undefined) return;
+    live.set(routeKey(spec), route);
+    livePrices.set(routeKey(spec), pricesKey(spec));
   });
   let config = started.config;
   let running: Promise<void> = Promise.resolve();
@@ -45,10 +55,19 @@ export function reloadAgentConfig(
     if (restart.length > 0) warn(`${file}: ${restart.join(', ')} changed, applied after a restart of udns up`);
     config = { ...next.config, server: config.server, token: config.token, transport: config.transport, transferPort: config.transferPort, transfers: config.transfers };
     const wanted = new Map(next.routes.map((spec) => [routeKey(spec), spec]));
+    for (const [key, spec] of wanted) {
+      const route = live.get(key);
+      if (route === undefined || spec.kind !== 'share' || livePrices.get(key) === pricesKey(spec)) continue;
+      // A share started without prices has no sale desk: it is replaced like a changed route.
+      if (!agent.setPrices(route, spec.prices ?? [])) continue;
+      livePrices.set(key, pricesKey(spec));
+      say(`prices changed: ${route.target}`);
+    }
     for (const [key, route] of live) {
-      if (wanted.has(key)) continue;
+      if (wanted.has(key) && livePrices.get(key) === pricesKey(wanted.get(key)!)) continue;
       agent.removeRoute(route);
       live.delete(key);
+      livePrices.delete(key);
       say(`removed: ${route.target}`);
     }
     for (const [key, spec] of wanted) {
@@ -56,6 +75,7 @@ export function reloadAgentConfig(
       try {
         const { route, published } = await agent.addRoute(spec);
         live.set(key, route);
+        livePrices.set(key, pricesKey(spec));
         say(published === null ? `added (offline, published on reconnect): ${route.target}` : `${published.url} -> ${published.target}`);
       } catch (error) {
         warn(`${file}: route not added: ${(error as Error).message}`);

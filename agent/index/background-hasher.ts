@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { commitPlain } from '../../protocol/sealed-file.js';
 
 /** Reads a whole file and returns its lowercase hex SHA-256. */
 export type FileHasher = (realPath: string) => Promise<string>;
@@ -14,6 +15,15 @@ export const hashFileSha256: FileHasher = async (realPath) => {
   const hash = createHash('sha256');
   await pipeline(fs.createReadStream(realPath, { highWaterMark: 256 * 1024 }), hash);
   return hash.digest('hex');
+};
+
+/** Reads a whole file for a paid listing: its SHA-256 and plaintext Merkle root (lowercase hex), in one pass. */
+export type FileCommitter = (realPath: string) => Promise<{ sha256: string; merkleRoot: string }>;
+
+/** The listing's commitment to a paid file (protocol/sealed-file.ts commitPlain: 1 MiB chunks). */
+export const commitFilePlain: FileCommitter = async (realPath) => {
+  const { sha256, root } = await commitPlain(realPath);
+  return { sha256, merkleRoot: root };
 };
 
 /**

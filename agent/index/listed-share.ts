@@ -2,10 +2,11 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import { UdnsError, type IndexEntry } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { PriceList } from '../exchange/price-list.js';
 import type { SharePolicy } from '../share/share-paths.js';
-import { BackgroundHasher, hashFileSha256, type FileHasher } from './background-hasher.js';
+import { BackgroundHasher, commitFilePlain, hashFileSha256, type FileCommitter, type FileHasher } from './background-hasher.js';
 import { FolderWatcher, collapse } from './folder-watcher.js';
-import type { HashCache } from './hash-cache.js';
+import type { FileCommitment, FileVersion, HashCache } from './hash-cache.js';
 import { ShareIndex } from './share-index.js';
 import { TooManyFiles, scanVisibleFiles, type VisibleFile } from './visible-files.js';
 
@@ -29,6 +30,10 @@ export interface ListedShareOptions {
   readonly logger: AgentLogger;
   /** Reads a file for its SHA-256 (tests inject one that counts reads). */
   readonly hashFile?: FileHasher;
+  /** Reads a priced file for its SHA-256 and Merkle root (tests inject one that counts reads). */
+  readonly commitFile?: FileCommitter;
+  /** The share's prices (`--price`): a priced file is listed only once committed to, with its price and root. */
+  readonly prices?: PriceList | null;
   readonly rescanIntervalMs?: number;
   readonly settleMs?: number;
   /** False: periodic rescans only (no fs.watch). */
@@ -55,6 +60,8 @@ export class ListedShare extends EventEmitter {
   private readonly folders = new Map<string, string>();
   private readonly hasher: BackgroundHasher;
   private readonly hashFile: FileHasher;
+  private readonly commitFile: FileCommitter;
+  private prices: PriceList | null;
   private watcher: FolderWatcher | null = null;
   private refreshing: Promise<void> = Promise.resolve();
   private readonly firstScan: Promise<void>;
@@ -67,6 +74,8 @@ export class ListedShare extends EventEmitter {
     this.locked = options.locked;
     this.expiresAtMs = options.expiresAtMs;
     this.hashFile = options.hashFile ?? hashFileSha256;
+    this.commitFile = options.commitFile ?? commitFilePlain;
+    this.prices = options.prices ?? null;
     this.hasher = new BackgroundHasher((path) => this.hashOne(path));
     this.firstScan = this.refresh(['/']);
     this.firstScan.then(() => {
@@ -175,10 +184,58 @@ export class ListedShare extends EventEmitter {
       const before = this.files.get(path);
       if (before !== undefined && sameVersion(before, file) && before.type === file.type) continue;
       this.files.set(path, file);
-      const sha256 = this.options.cache.get(file);
-      this.index.upsert(entryOf(file, sha256));
-      if (sha256 === null) this.hasher.enqueue(path);
+      this.place(path, file);
     }
+  }
+
+  /**
+   * Puts one file's entry in the index as far as it is known: a free file at once (its digest
+   * later), a priced file only once its SHA-256 and Merkle root are (a paid file is never
+   * listed without the commitment a buyer checks). Queues the hashing that is missing.
+   */
+  private place(path: string, file: VisibleFile): void {
+    const price = this.priceOf(path);
+    const known = this.options.cache.commitment(file);
+    if (price === null) {
+      this.index.upsert(entryOf(file, known?.sha256 ?? null));
+      if (known === null) this.hasher.enqueue(path);
+      return;
+    }
+    if (known?.merkleRoot) {
+      this.index.upsert(entryOf(file, known.sha256, { price, merkleRoot: known.merkleRoot }));
+      return;
+    }
+    this.index.remove(path);
+    this.hasher.enqueue(path);
+  }
+
+  /** The price of a share path under the current prices; null when free. */
+  priceOf(path: string): number | null {
+    return this.prices?.priceOf(path) ?? null;
+  }
+
+  /**
+   * New prices (`udns up` reloading its file): every entry whose price changed is synced again,
+   * newly priced files leave the index until committed to, files no longer priced come back free.
+   */
+  setPrices(prices: PriceList | null): void {
+    this.prices = prices;
+    if (this.closed) return;
+    for (const [path, file] of this.files) this.place(path, file);
+  }
+
+  /**
+   * The SHA-256 and Merkle root of this version of a file (the sale desk's check before it
+   * seals): from the cache, else read now (and cached). The caller compares the result with
+   * the listing: a file that changed meanwhile gives another root.
+   */
+  async commitment(real: string, version: FileVersion): Promise<FileCommitment & { merkleRoot: string }> {
+    const known = this.options.cache.commitment(version);
+    if (known?.merkleRoot) return { sha256: known.sha256, merkleRoot: known.merkleRoot };
+    const committed = await this.commitFile(real);
+    const after = await fs.stat(real);
+    if (sameVersion(version, after)) this.options.cache.put(version, committed.sha256, committed.merkleRoot);
+    return committed;
   }
 
   private applyFolders(under: string, scanned: Map<string, string>): void {
@@ -190,11 +247,11 @@ export class ListedShare extends EventEmitter {
   private async hashOne(path: string): Promise<void> {
     const file = this.files.get(path);
     if (file === undefined || this.closed) return;
-    const known = this.options.cache.get(file);
-    let sha256 = known;
-    if (sha256 === null) {
+    const price = this.priceOf(path);
+    let known = this.options.cache.commitment(file);
+    if (known === null || (price !== null && known.merkleRoot === null)) {
       try {
-        sha256 = await this.hashFile(file.real);
+        known = price === null ? { sha256: await this.hashFile(file.real), merkleRoot: null } : await this.commitFile(file.real);
         // Changed while being read: the digest may mix two versions. The watcher or the next
         // rescan brings the new version, hashed then.
         const after = await fs.stat(file.real);
@@ -203,10 +260,14 @@ export class ListedShare extends EventEmitter {
         this.options.logger.debug({ err: error, path }, 'cannot hash a listed file');
         return;
       }
-      this.options.cache.put(file, sha256);
+      this.options.cache.put(file, known.sha256, known.merkleRoot);
     }
     if (this.files.get(path) !== file || this.closed) return;
-    this.index.upsert(entryOf(file, sha256));
+    // The prices may have changed while the file was read.
+    const priceNow = this.priceOf(path);
+    if (priceNow === null) this.index.upsert(entryOf(file, known.sha256));
+    else if (known.merkleRoot !== null) this.index.upsert(entryOf(file, known.sha256, { price: priceNow, merkleRoot: known.merkleRoot }));
+    else this.hasher.enqueue(path);
   }
 }
 
@@ -229,6 +290,6 @@ function sameVersion(a: { dev: number; ino: number; size: number; mtimeMs: numbe
   return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
-function entryOf(file: VisibleFile, sha256: string | null): IndexEntry {
-  return { path: file.path, size: file.size, mtime: file.mtime, type: file.type, ...(sha256 === null ? {} : { sha256 }) };
+function entryOf(file: VisibleFile, sha256: string | null, paid?: { price: number; merkleRoot: string }): IndexEntry {
+  return { path: file.path, size: file.size, mtime: file.mtime, type: file.type, ...(sha256 === null ? {} : { sha256 }), ...(paid ?? {}) };
 }

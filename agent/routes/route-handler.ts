@@ -1,5 +1,6 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import type { TransferReport, VisitorInfo } from '../../protocol/index.js';
+import type { SaleDesk } from '../exchange/sale-desk.js';
 import type { ListedShare } from '../index/listed-share.js';
 
 /** A file response a share sent down a visitor stream, for the edge's transfer records. */
@@ -15,6 +16,8 @@ export interface RouteHandler {
   reportTransfers?(send: (report: FileTransferReport) => void): void;
   /** The share's entry in the members' index when it is listed (`--list`; shares only). */
   readonly listed?: ListedShare | null;
+  /** The share's sale desk when it has prices (`--price`; shares only): answers `saleRequested`. */
+  readonly sales?: SaleDesk | null;
   /** Frees what the handler holds (keep-alive sockets to the local service, servers). */
   close(): void;
 }

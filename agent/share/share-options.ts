@@ -32,5 +32,10 @@ export const ShareOptions = z.object({
   followSymlinks: z.boolean().default(false),
   /** Publish an index of the share to the edge's members' search (`--list`); unlisted shares send nothing. */
   list: z.boolean().default(false),
+  /**
+   * Prices (`--price 'talks/*.pdf=50'`, `prices:` in `udns up` files): glob rules over the share
+   * path, first match wins (agent/exchange/price-list.ts checks them). Needs `list`.
+   */
+  prices: z.array(z.object({ glob: z.string(), price: z.number() }).strict()).max(100, 'at most 100 price rules per share').default([]),
 }).strict();
 export type ShareOptions = z.infer<typeof ShareOptions>;

@@ -4,8 +4,12 @@ import type { ServerHttp2Stream } from 'node:http2';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { duplexFacade } from '../../protocol/duplex-facade.js';
-import { HTTP_VISITOR_IDLE_MS, UdnsError, type VisitorInfo } from '../../protocol/index.js';
+import { HTTP_VISITOR_IDLE_MS, UdnsError, type SigningKeyPair, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import { PriceList, type PriceRule } from '../exchange/price-list.js';
+import { SaleDesk } from '../exchange/sale-desk.js';
+import { ShareExchange } from '../exchange/share-exchange.js';
+import { commitFilePlain } from '../index/background-hasher.js';
 import type { ListedShare } from '../index/listed-share.js';
 import type { FileTransferReport, RouteHandler } from '../routes/route-handler.js';
 import { meterFileResponse } from './served-file-meter.js';
@@ -27,6 +31,8 @@ export class ShareRoute implements RouteHandler {
   readonly policy: SharePolicy;
   /** The share's entry in the members' index (`--list`), kept current while the route lives. */
   listed: ListedShare | null = null;
+  /** Prices and sales (`--price`); null for a share without prices. */
+  readonly exchange: ShareExchange | null;
   private readonly http: http.Server;
   private readonly visitors = new WeakMap<Duplex, ShareVisitor>();
   private readonly open = new Set<Duplex>();
@@ -34,8 +40,15 @@ export class ShareRoute implements RouteHandler {
   private readonly streamIds = new WeakMap<Duplex, number>();
   private reporter: ((report: FileTransferReport) => void) | null = null;
 
-  /** @throws UdnsError `config_invalid` when the folder cannot be shared. */
-  constructor(options: ShareOptions, private readonly logger: AgentLogger, nowMs = Date.now()) {
+  /**
+   * `signingKey`: the member's key, which signs the offers of a share with prices.
+   * @throws UdnsError `config_invalid` when the folder cannot be shared or its prices are wrong.
+   */
+  constructor(options: ShareOptions, private readonly logger: AgentLogger, nowMs = Date.now(), signingKey: SigningKeyPair | null = null) {
+    if (options.prices.length > 0 && !options.list) {
+      throw new UdnsError('config_invalid', 'prices need a listed share: add --list (list: true in a config file); buyers find and buy paid files through the members\' index');
+    }
+    const prices = new PriceList(options.prices);
     const root = realFolder(options.dir);
     // The control message carries at most 512 characters of description: keep the path's end.
     this.target = root.length > 512 ? `…${root.slice(-511)}` : root;
@@ -43,12 +56,20 @@ export class ShareRoute implements RouteHandler {
     this.expiresAtMs = expiresIn === null ? null : nowMs + expiresIn;
     const policy = { root, showHidden: options.showHidden, followSymlinks: options.followSymlinks };
     this.policy = policy;
+    this.exchange = prices.empty ? null : new ShareExchange(prices, new SaleDesk({
+      policy,
+      prices: () => this.exchange?.priceList ?? null,
+      commitment: (real, stats) => this.listed !== null ? this.listed.commitment(real, stats) : commitFilePlain(real),
+      signingKey,
+      logger: logger.child({ component: 'sales' }),
+    }));
     this.server = new ShareServer({
       policy,
       password: options.password ?? null,
       allowUpload: options.allowUpload,
       expiresAtMs: this.expiresAtMs,
       webdav: options.webdav ? lazyWebdav(policy, options.allowUpload, logger) : null,
+      exchange: this.exchange,
       logger,
       visitorOf: (req) => this.visitors.get(req.socket as unknown as Duplex) ?? { remoteAddress: req.socket.remoteAddress ?? '', secure: false },
       // Only files sent over tunnel streams: the edge records those it relayed (direct and push
@@ -65,6 +86,23 @@ export class ShareRoute implements RouteHandler {
       if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
+  }
+
+  /** The share's sale desk (answers the edge's `saleRequested`), when it has prices. */
+  get sales(): SaleDesk | null {
+    return this.exchange?.desk ?? null;
+  }
+
+  /**
+   * New prices for the running share (`udns up` reloading its file): listings, 402s, sales and
+   * the members' index follow at once. A share started without prices cannot take some (its
+   * route is replaced instead). @throws UdnsError `config_invalid` for bad rules
+   */
+  setPrices(rules: readonly PriceRule[]): void {
+    const prices = new PriceList(rules);
+    if (this.exchange === null) throw new UdnsError('config_invalid', 'this share was started without prices');
+    this.exchange.setPrices(prices);
+    this.listed?.setPrices(prices);
   }
 
   published(url: string): void {
@@ -94,6 +132,7 @@ export class ShareRoute implements RouteHandler {
 
   close(): void {
     this.listed?.close();
+    this.exchange?.desk?.close();
     for (const stream of this.open) stream.destroy();
   }
 }

@@ -13,6 +13,7 @@ import {
   type ShareUploadResult,
 } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { ShareExchange } from '../exchange/share-exchange.js';
 import { renderAgentErrorPage } from '../routes/agent-error-page.js';
 import { describeEntries, visibleEntries, type ListingOrder, type ListingSort } from './directory-listing.js';
 import { FileChecksums } from './file-checksums.js';
@@ -47,6 +48,8 @@ export interface ShareServerOptions {
   readonly visitorOf: (req: http.IncomingMessage) => ShareVisitor;
   /** Told of each file about to be sent for a GET (transfer records: served-file-meter.ts). */
   readonly fileSent?: (req: http.IncomingMessage, res: http.ServerResponse, file: ServedFile) => void;
+  /** Prices and sales (`--price`, agent/exchange/): priced files are never sent in clear. */
+  readonly exchange?: ShareExchange | null;
 }
 
 /** What one browser upload may hold. */
@@ -101,6 +104,9 @@ export class ShareServer {
     const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
 
     if (rawPath.startsWith(SHARE_RESERVED_PREFIX)) return this.serveReserved(req, res, rawPath, query);
+    // A sale's sealed file needs no password: it is useless without the key only its buyer
+    // gets, and the buyer already proved who they are to the edge (the sale id is the secret).
+    if (query.has(SHARE_QUERY.sale) && (req.method === 'GET' || req.method === 'HEAD')) return this.serveSale(req, res, rawPath, query);
     if (!this.authorized(req, res, target)) return;
 
     const segments = parseSharePath(rawPath, this.options.policy.showHidden);
@@ -114,6 +120,10 @@ export class ShareServer {
     if (method === 'GET' || method === 'HEAD') return this.serveRead(req, res, rawPath, segments, query);
     if (method === 'POST') return this.serveUpload(req, res, rawPath, segments);
     if (method === 'PUT') return this.servePut(req, res, segments);
+    if ((method === 'COPY' || method === 'MOVE') && this.options.exchange?.hasPrices && this.options.webdav) {
+      const refused = await this.refusePricedCopy(req, res, rawPath, segments);
+      if (refused) return;
+    }
     if (this.options.webdav && WEBDAV_METHODS.has(method)) return this.options.webdav(req, res, segments, this.options.visitorOf(req));
     if (method === 'OPTIONS') return this.sendOptions(res);
     res.setHeader('Allow', this.allowedMethods());
@@ -137,12 +147,19 @@ export class ShareServer {
           res.writeHead(200, { 'Content-Type': 'application/zip', 'Content-Disposition': contentDisposition(zipName, { type: 'attachment' }) }).end();
           return;
         }
-        return sendFolderZip(res, this.options.policy, found.real, zipName, this.options.logger);
+        const exchange = this.options.exchange;
+        // Priced files stay out of ZIPs: the ZIP would be a way around the price.
+        const folderPath = segments.length === 0 ? '/' : `/${segments.join('/')}/`;
+        const skip = exchange?.hasPrices ? (name: string) => exchange.priceOf(`${folderPath}${name}`) !== null : undefined;
+        return sendFolderZip(res, this.options.policy, found.real, zipName, this.options.logger, skip);
       }
       return this.sendListing(req, res, found.real, segments, query);
     }
     // `/file.txt/` names a folder that does not exist.
     if (!found.stats.isFile() || rawPath.endsWith('/')) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
+    const sharePath = `/${segments.join('/')}`;
+    const price = this.options.exchange?.priceOf(sharePath) ?? null;
+    if (price !== null) return this.options.exchange!.sendPaymentRequired(req, res, sharePath, price, this.publicUrl(req, rawPath));
     if (query.get(SHARE_QUERY.checksum) === 'sha256') {
       const digest = await this.checksums.digest(found.real, found.stats);
       // The ETag send gives the same file (the etag package: size and mtime in ms, both hex).
@@ -161,8 +178,9 @@ export class ShareServer {
   private async sendListing(req: http.IncomingMessage, res: http.ServerResponse, folder: string, segments: string[], query: URLSearchParams): Promise<void> {
     const sort = (['name', 'size', 'modified'] as const).find((key) => key === query.get(SHARE_QUERY.sort)) ?? 'name';
     const order: ListingOrder = query.get(SHARE_QUERY.order) === 'desc' ? 'desc' : 'asc';
-    const entries = describeEntries(await visibleEntries(this.options.policy, folder), sort as ListingSort, order);
     const sharePath = segments.length === 0 ? '/' : `/${segments.join('/')}/`;
+    const described = describeEntries(await visibleEntries(this.options.policy, folder), sort as ListingSort, order);
+    const entries = this.options.exchange ? this.options.exchange.priced(described, sharePath) : described;
     if (wantsJson(req, query)) {
       const listing: ShareListing = { path: sharePath, entries, allowUpload: this.options.allowUpload };
       return this.sendJson(res, 200, listing);
@@ -181,6 +199,45 @@ export class ShareServer {
     });
     res.setHeader('Content-Security-Policy', LISTING_PAGE_CSP);
     this.sendText(res, 200, 'text/html; charset=utf-8', html, req.method === 'HEAD');
+  }
+
+  // ---- paid files (agent/exchange/) -------------------------------------------------------
+
+  /** `<path>?sale=<id>`: the sealed file of a sale this share offered; 404 for anything else. */
+  private async serveSale(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query: URLSearchParams): Promise<void> {
+    const notFound = (): void => this.fail(req, res, 404, 'Not found', 'No sale of this file is open here.');
+    const exchange = this.options.exchange;
+    const segments = parseSharePath(rawPath, this.options.policy.showHidden);
+    if (!exchange || !Array.isArray(segments) || segments.length === 0) return notFound();
+    const found = await resolveExisting(this.options.policy, segments);
+    const real = found !== null && found.stats.isFile() ? found.real : null;
+    return exchange.serveSale(req, res, `/${segments.join('/')}`, real, query, (status, title, detail) => this.fail(req, res, status, title, detail));
+  }
+
+  /**
+   * WebDAV COPY and MOVE on a share with prices: a priced file copied or moved to a name no
+   * price matches would be free, so those sources are refused (402), and so are folders (any
+   * of their files may be priced). True when refused.
+   */
+  private async refusePricedCopy(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, segments: string[]): Promise<boolean> {
+    const exchange = this.options.exchange!;
+    const found = await resolveExisting(this.options.policy, segments);
+    if (found === null) return false;
+    if (found.stats.isDirectory()) {
+      this.fail(req, res, 403, 'Forbidden', 'Folders of a share with prices are not copied or moved over WebDAV; copy the files one by one.');
+      return true;
+    }
+    const sharePath = `/${segments.join('/')}`;
+    const price = exchange.priceOf(sharePath);
+    if (price === null) return false;
+    exchange.sendPaymentRequired(req, res, sharePath, price, this.publicUrl(req, rawPath));
+    return true;
+  }
+
+  /** The URL a visitor used for `rawPath` (for the 402's `udns get <url>`). */
+  private publicUrl(req: http.IncomingMessage, rawPath: string): string {
+    const scheme = this.options.visitorOf(req).secure ? 'https' : 'http';
+    return `${scheme}://${req.headers.host ?? this.publicHost ?? 'localhost'}${rawPath}`;
   }
 
   // ---- writing ----------------------------------------------------------------------------

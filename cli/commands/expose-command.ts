@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Agent, PublishedRoute, RouteSpec } from '../../agent/agent.js';
-import { UdnsError } from '../../protocol/index.js';
+import { UdnsError, type SigningKeyPair } from '../../protocol/index.js';
 import { failAndExit, say, warn } from '../cli-output.js';
 import { loadAgentSettings } from '../agent-settings.js';
 import { describeDirect } from '../edge-api.js';
@@ -53,10 +53,12 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   // Loaded here: the agent (HTTP/2, shares, WebDAV) would slow every other command's start-up.
   const [{ createAgentLogger }, { startAgent }] = await Promise.all([import('../../agent/agent-logger.js'), import('../../agent/agent.js')]);
   const logger = createAgentLogger(flags.logLevel, { formatLine });
+  const signingKey = routes.some((route) => route.kind === 'share' && (route.prices?.length ?? 0) > 0) ? await sellerKey(edge) : null;
   const agent = await startAgent({
     serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure, indexCacheFile: edge.indexCacheFile,
     ...(flags.transferPort === undefined ? {} : { transferPort: flags.transferPort }), noTransfers: flags.transfers === false,
+    signingKey,
   }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);
@@ -115,6 +117,25 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
   return agent;
+}
+
+/**
+ * The member's signing key for a share with prices (offers are signed with it): made and
+ * registered at the edge when that has not happened yet. An edge that cannot take the key is a
+ * warning, not a refusal: the share still lists prices and answers 402, its sales are refused
+ * by the edge until the key is registered.
+ */
+async function sellerKey(edge: { server: string; token: string; trust: { ca?: string; insecure: boolean } }): Promise<SigningKeyPair> {
+  const { ensureSigningKey, loadOrCreateSigningKey } = await import('../signing-key.js');
+  try {
+    const { pair, created } = await ensureSigningKey(process.env, edge);
+    if (created) warn(`made your signing key (it signs your offers): key id ${pair.keyId}`);
+    return pair;
+  } catch (error) {
+    if (error instanceof UdnsError && error.code === 'config_invalid') throw error;
+    warn(`your signing key could not be registered with the edge (${(error as Error).message}); buyers cannot buy until it is: run \`udns login\``);
+    return loadOrCreateSigningKey(process.env).pair;
+  }
 }
 
 /** `udns http <port>` and `udns tcp <port>`. */

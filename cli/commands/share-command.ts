@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { parsePriceFlag } from '../../agent/exchange/price-list.js';
 import { parseDuration } from '../../agent/share/share-options.js';
+import { UdnsError } from '../../protocol/index.js';
 import { warn } from '../cli-output.js';
 import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
 import { QR_FLAG_HELP } from '../qr-code.js';
@@ -14,6 +16,7 @@ interface ShareFlags extends AgentFlags {
   showHidden?: boolean;
   followSymlinks?: boolean;
   list?: boolean;
+  price: string[];
 }
 
 /** `udns share <dir>`: a folder, served by the agent itself under a name. */
@@ -31,9 +34,14 @@ export function registerShareCommand(program: Command): void {
       .option('--show-hidden', 'show dotfiles (hidden by default)')
       .option('--follow-symlinks', 'follow symlinks that point outside the folder (refused by default)')
       .option('--list', 'list the share in the members\' search on the edge (names, sizes, dates, types, SHA-256 of what visitors can see)')
+      .option('--price <glob=credits>', 'sell the files matching GLOB (a share path like talks/*.pdf; ** for any folders) for CREDITS each; repeat for more, the first match wins; needs --list', (value: string, previous: string[]) => [...previous, value], [] as string[])
       .option('--transfer-port <port>', 'port of this PC for direct and push transfers to logged-in members (default: any free one; forward it on your router to allow direct)', parsePort)
       .option('--no-transfers', 'no direct or push transfers: every download goes through the edge'),
   ).action(async (dir: string, flags: ShareFlags) => {
+    if (flags.price.length > 0 && !flags.list) {
+      throw new UdnsError('config_invalid', '--price needs --list: buyers find and buy paid files through the members\' search (add --list)');
+    }
+    const prices = flags.price.map(parsePriceFlag);
     const expiresIn = flags.expires === undefined ? null : parseDuration(flags.expires);
     await expose([{
       kind: 'share',
@@ -46,6 +54,7 @@ export function registerShareCommand(program: Command): void {
       showHidden: flags.showHidden ?? false,
       followSymlinks: flags.followSymlinks ?? false,
       list: flags.list ?? false,
+      prices,
     }], flags);
     if (expiresIn !== null) {
       warn(`the share expires in ${flags.expires} (at ${new Date(Date.now() + expiresIn).toLocaleTimeString()})`);

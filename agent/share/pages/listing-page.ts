@@ -63,6 +63,7 @@ tbody tr.fresh{background:#f0fdf4}
 .col-modified{width:12.5rem}
 th.col-size a{flex-direction:row-reverse}
 .col-actions{width:3.5rem;text-align:right;padding-left:0}
+.price{display:inline-block;margin-left:.5rem;padding:0 .4rem;border-radius:.6rem;background:#fff4d6;color:#7a5200;font-size:.75rem;font-weight:600;white-space:nowrap;vertical-align:middle}
 .entry{display:flex;align-items:center;gap:.7rem;color:var(--fg);min-width:0}
 .entry:hover{color:var(--accent);text-decoration:none}
 .entry:hover .name{text-decoration:underline}
@@ -210,11 +211,18 @@ function renderRow(entry: ShareEntry, folder: string): string {
     ? `<a class="icon-btn" href="${escapeHtml(`${href}?${SHARE_QUERY.zip}`)}" title="Download folder as ZIP" aria-label="Download ${name} as ZIP">${icon('download')}</a>`
     : `<a class="icon-btn" href="${escapeHtml(`${href}?${SHARE_QUERY.download}`)}" title="Download" aria-label="Download ${name}">${icon('download')}</a>`;
   return `<tr data-name="${name}" data-type="${entry.type}">`
-    + `<td class="col-name"><a class="entry" href="${escapeHtml(href)}">${icon(kind, `k-${kind}`)}<span class="name">${name}</span></a>`
+    + `<td class="col-name"><a class="entry" href="${escapeHtml(href)}">${icon(kind, `k-${kind}`)}<span class="name">${name}</span></a>${priceBadge(entry)}`
     + `<span class="sub">${size === '' ? '' : `${size} · `}${time}</span></td>`
     + `<td class="col-size" data-bytes="${entry.size}">${size}</td>`
     + `<td class="col-modified">${time}</td>`
     + `<td class="col-actions">${download}</td></tr>\n`;
+}
+
+/** A paid file's price beside its name (`udns share --price`): clicking it answers how to buy it. */
+function priceBadge(entry: ShareEntry): string {
+  if (entry.price === undefined) return '';
+  const credits = `${entry.price.toLocaleString('en')} credit${entry.price === 1 ? '' : 's'}`;
+  return `<span class="price" title="Paid file: buy it with udns get">${escapeHtml(credits)}</span>`;
 }
 
 function renderUpload(here: string, folder: string): string {
