@@ -254,6 +254,23 @@ describe('the checker against a cheating seller', () => {
   });
 });
 
+describe('sealedStream', () => {
+  test('a reader that leaves after the first piece leaves nothing running behind', async () => {
+    const size = 3.5 * MiB;
+    const { path } = files.get(size)!;
+    for (let round = 0; round < 5; round += 1) {
+      const stream = sealedStream(path, key, saleId, size);
+      for await (const piece of stream as AsyncIterable<Buffer>) {
+        expect(piece.length).toBeGreaterThan(0);
+        break;
+      }
+      expect(stream.destroyed).toBe(true);
+    }
+    // The same file still streams whole afterwards (no handle or read left half-done).
+    expect((await collect(sealedStream(path, key, saleId, size))).length).toBe(sealedSize(size));
+  });
+});
+
 describe('manifest', () => {
   test('round trips and answers null to garbage', () => {
     const cipher = [leafHash(Buffer.from('a')), leafHash(Buffer.from('b'))];
