@@ -1,10 +1,13 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { eventually } from '../../test/helpers/eventually.js';
 import { createAgentLogger } from '../agent-logger.js';
-import { hashFileSha256 } from './background-hasher.js';
+import { commitPlain } from '../../protocol/sealed-file.js';
+import { PriceList } from '../exchange/price-list.js';
+import { commitFilePlain, hashFileSha256 } from './background-hasher.js';
 import { HashCache, defaultHashCacheFile } from './hash-cache.js';
 import { ListedShare, type ListedShareOptions } from './listed-share.js';
 
@@ -183,4 +186,65 @@ test('a share over the file limit is refused locally, once, with a clear error',
   expect(refusals).toHaveLength(1);
   expect(share.refused?.code).toBe('index_limit');
   expect(share.refused?.message).toMatch(/more than 3 files/);
+});
+
+test('a priced file is listed only once committed to, with its price and Merkle root; a price change syncs the entry again', async () => {
+  const root = tempDir();
+  fs.mkdirSync(path.join(root, 'talks'));
+  fs.writeFileSync(path.join(root, 'talks', 'a.pdf'), 'hello');
+  fs.writeFileSync(path.join(root, 'notes.txt'), 'hello');
+  const plain = await commitPlain(path.join(root, 'talks', 'a.pdf'));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => { release = resolve; });
+  const commits: string[] = [];
+  const share = listed(root, openCache(path.join(tempDir(), 'h.sqlite')), {
+    prices: new PriceList([{ glob: 'talks/*.pdf', price: 50 }]),
+    commitFile: async (file) => { await gate; commits.push(path.basename(file)); return commitFilePlain(file); },
+  });
+  await share.ready();
+  // Not listed as a free file while its commitment is being computed.
+  expect(share.index.get('/talks/a.pdf')).toBeUndefined();
+  expect(share.index.get('/notes.txt')).toBeDefined();
+  release();
+  await share.settled();
+  expect(share.index.get('/talks/a.pdf')).toEqual({
+    path: '/talks/a.pdf', size: 5, mtime: expect.any(Number), type: 'application/pdf', sha256: SHA_OF_HELLO, price: 50, merkleRoot: plain.root,
+  });
+  expect(share.index.get('/notes.txt')!.price).toBeUndefined();
+  const changed: string[] = [];
+  share.index.onChange((changedPath) => changed.push(changedPath));
+  share.setPrices(new PriceList([{ glob: 'talks/*.pdf', price: 70 }]));
+  expect(share.index.get('/talks/a.pdf')!.price).toBe(70);
+  expect(changed).toEqual(['/talks/a.pdf']);
+  // No longer priced: listed as a free file, digest kept, nothing read again.
+  share.setPrices(new PriceList([]));
+  await share.settled();
+  expect(share.index.get('/talks/a.pdf')).toEqual({ path: '/talks/a.pdf', size: 5, mtime: expect.any(Number), type: 'application/pdf', sha256: SHA_OF_HELLO });
+  // A newly priced file that was hashed as a free one gets its root (one more read).
+  share.setPrices(new PriceList([{ glob: '*.txt', price: 3 }]));
+  await share.settled();
+  expect(share.index.get('/notes.txt')).toMatchObject({ price: 3, merkleRoot: plain.root, sha256: SHA_OF_HELLO });
+  expect(commits).toEqual(['a.pdf', 'notes.txt']);
+});
+
+test('a cache file from before prices gets its merkleRoot column and keeps its digests', async () => {
+  const file = path.join(tempDir(), 'old.sqlite');
+  const Open = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { exec(sql: string): void; close(): void };
+  const old = new Open(file);
+  old.exec('CREATE TABLE fileHashes (version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seenAt INTEGER NOT NULL) WITHOUT ROWID');
+  old.exec(`INSERT INTO fileHashes VALUES ('1:2:5:3', '${SHA_OF_HELLO}', ${Date.now()})`);
+  old.close();
+  const cache = openCache(file);
+  expect(cache.problem).toBeNull();
+  const version = { dev: 1, ino: 2, size: 5, mtimeMs: 3 };
+  expect(cache.commitment(version)).toEqual({ sha256: SHA_OF_HELLO, merkleRoot: null });
+  cache.put(version, SHA_OF_HELLO, 'ab'.repeat(32));
+  cache.close();
+  const reopened = openCache(file);
+  expect(reopened.commitment(version)).toEqual({ sha256: SHA_OF_HELLO, merkleRoot: 'ab'.repeat(32) });
+  // A digest alone (a free file again) does not erase the root.
+  reopened.put(version, SHA_OF_HELLO);
+  reopened.flush();
+  reopened.forgetMemory();
+  expect(reopened.commitment(version)).toEqual({ sha256: SHA_OF_HELLO, merkleRoot: 'ab'.repeat(32) });
 });

@@ -212,8 +212,8 @@ const isSecure = (req: IncomingMessage): boolean => (req.socket as TLSSocket).en
 /**
  * Over HTTPS `__Host-udns_search` (Secure, Path=/, no Domain): the browser refuses one set by a
  * member's site on a sub-name, so no member can plant their token in a visitor's browser. Over
- * plain HTTP (a local edge) the prefix is not allowed; the cookie stays host-only (the apex) and
- * is sent to /search only.
+ * plain HTTP (a local edge) the prefix is not allowed; the cookie stays host-only (the apex),
+ * Path=/ too, so the member pages (`/members/<account>`) see it.
  */
 function cookieName(req: IncomingMessage): string {
   return isSecure(req) ? '__Host-udns_search' : 'udns_search';
@@ -224,13 +224,13 @@ const SESSION_SECONDS = 30 * 24 * 3600;
 function sessionCookie(req: IncomingMessage, token: string): string {
   return isSecure(req)
     ? `${cookieName(req)}=${token}; Path=/; Max-Age=${SESSION_SECONDS}; HttpOnly; Secure; SameSite=Lax`
-    : `${cookieName(req)}=${token}; Path=${SEARCH_PAGE_PATH}; Max-Age=${SESSION_SECONDS}; HttpOnly; SameSite=Lax`;
+    : `${cookieName(req)}=${token}; Path=/; Max-Age=${SESSION_SECONDS}; HttpOnly; SameSite=Lax`;
 }
 
 function clearedCookie(req: IncomingMessage): string {
   return isSecure(req)
     ? `${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax`
-    : `${cookieName(req)}=; Path=${SEARCH_PAGE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax`;
+    : `${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
 }
 
 /** A form post from another site (login CSRF) is refused; browsers send Origin on every POST. */
@@ -242,6 +242,11 @@ function sameOrigin(req: IncomingMessage): boolean {
   } catch {
     return false;
   }
+}
+
+/** The search page's sign-in token this request carries (its cookie), unchecked; null when none. */
+export function searchSessionToken(req: IncomingMessage): string | null {
+  return readCookie(req.headers.cookie, cookieName(req));
 }
 
 /** One cookie's value from a `Cookie` header, or null (a token is at most 512 characters). */

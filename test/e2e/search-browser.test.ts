@@ -82,7 +82,7 @@ describe('the apex search page in headless Chromium, through the real edge and a
     await signIn(page);
     const cookies = await context!.cookies();
     expect(cookies).toHaveLength(1);
-    expect(cookies[0]).toMatchObject({ name: 'udns_search', httpOnly: true, domain: 'localhost', path: '/search', sameSite: 'Lax' });
+    expect(cookies[0]).toMatchObject({ name: 'udns_search', httpOnly: true, domain: 'localhost', path: '/', sameSite: 'Lax' });
     expect(await page.evaluate(() => document.cookie).catch(() => '')).toBe('');
   });
 
