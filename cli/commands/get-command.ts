@@ -4,15 +4,16 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UdnsError, type TransferPath } from '../../protocol/index.js';
 import { say, warn } from '../cli-output.js';
 import { readCaFile } from '../client-config.js';
-import { folderName, unsafeNameReason } from '../download/download-name.js';
+import { folderName, suggestedName, unsafeNameReason } from '../download/download-name.js';
 import { createDownloadProgress, formatBytes } from '../download/download-progress.js';
 import { backoffDelayMs, DEFAULT_RETRIES, withRetries } from '../download/download-retry.js';
 import { getSharedFile, type DownloadContext, type SavedFile } from '../download/file-download.js';
 import { getFolderRecursive, getFolderZip } from '../download/folder-download.js';
 import { openMemberTransfers, parseVia } from '../download/member-transfer.js';
 import { canPrompt, promptPassword } from '../download/password-prompt.js';
-import { PasswordRequired, type ShareAccess } from '../download/share-http.js';
+import { PasswordRequired, PaymentRequiredError, type ShareAccess } from '../download/share-http.js';
 import { resolveShareTarget, type ShareTarget } from '../download/share-target.js';
+import { getPaidFile } from '../exchange/get-paid-file.js';
 
 interface GetFlags {
   output?: string;
@@ -25,6 +26,8 @@ interface GetFlags {
   retries: number;
   via?: TransferPath;
   receivePort: number;
+  payUpTo?: number;
+  json?: boolean;
 }
 
 /** `udns get <url>`: a shared file or folder to this machine, resumable and verified. */
@@ -41,6 +44,8 @@ export function registerGetCommand(program: Command): void {
     .option('--no-progress', 'no progress bar or progress lines on stderr')
     .option('--via <path>', 'force the transfer path of a shared file: direct (from the sharer\'s PC), push (the sharer\'s PC connects to this one) or relay (through the edge); default: the best that works, falling back in that order', parseVia)
     .option('--receive-port <port>', 'port this PC listens on for a push (default: any free one)', parseReceivePort, 0)
+    .option('--pay-up-to <credits>', 'buy a file that is for sale without being asked, if it costs at most this many credits (default: ask on the terminal, refuse elsewhere)', parsePayUpTo)
+    .option('--json', 'for a file bought: print the sale and the edge\'s receipt as JSON')
     .option('--retries <n>', 'retries in a row after a lost connection or an offline share (10 ≈ one minute)', parseRetries, DEFAULT_RETRIES)
     .action(async (input: string, flags: GetFlags) => {
       await runGet(input, flags, process.env);
@@ -62,7 +67,15 @@ async function runGet(input: string, flags: GetFlags, env: NodeJS.ProcessEnv): P
     process.exit(130);
   });
 
-  const target = await askPasswordIfNeeded(url, access, () => withRetries(context.retry, (line) => progress.note(line), () => resolveShareTarget(url, access)));
+  // A file for sale (the share answers 402) is bought through the edge's escrow: cli/exchange/.
+  const buy = (error: PaymentRequiredError) => getPaidFile(url, outputPath(flags.output, suggestedName(url, undefined)), error.price, flags, context, env);
+  let target: ShareTarget;
+  try {
+    target = await askPasswordIfNeeded(url, access, () => withRetries(context.retry, (line) => progress.note(line), () => resolveShareTarget(url, access)));
+  } catch (error) {
+    if (error instanceof PaymentRequiredError) return buy(error);
+    throw error;
+  }
   // A logged-in member's file downloads go by the best transfer path (direct, push, relay);
   // a folder's ZIP is streamed by the share without a checksum, through the edge.
   const member = target.kind === 'file' || flags.recursive
@@ -72,7 +85,14 @@ async function runGet(input: string, flags: GetFlags, env: NodeJS.ProcessEnv): P
   try {
     if (target.kind === 'file') {
       const file = outputPath(flags.output, target.name);
-      const saved = await getSharedFile(target.url, file, target.size, path.basename(file), fileContext);
+      const saved = await getSharedFile(target.url, file, target.size, path.basename(file), fileContext).catch((error: unknown) => {
+        if (error instanceof PaymentRequiredError) return null;
+        throw error;
+      });
+      if (saved === null) {
+        member?.close();
+        return await buy(new PaymentRequiredError(target.url, undefined));
+      }
       if (!saved.skipped && saved.via !== undefined && saved.via.length > 0) warn(`transferred via ${saved.via.join(', then ')}`);
       report(saved);
     } else if (flags.recursive) {
@@ -119,6 +139,12 @@ async function askPasswordIfNeeded(url: URL, access: ShareAccess, task: () => Pr
 /** Parses `--receive-port`. */
 function parseReceivePort(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`port must be 0-65535, got "${value}"`);
+  return Number(value);
+}
+
+/** Parses `--pay-up-to`. */
+function parsePayUpTo(value: string): number {
+  if (!/^\d{1,13}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`credits must be a whole number from 1, got "${value}"`);
   return Number(value);
 }
 

@@ -14,7 +14,8 @@ export interface TransferFlags {
 
 /** A member's downloads over the best paths, one set of paths per file; `close()` when done. */
 export interface MemberTransfers {
-  forFile(url: URL): TransferPaths;
+  /** `grantPath`: where the tickets come from when not `/api/v1/transfers` (a sale's sealed file). */
+  forFile(url: URL, grantPath?: string): TransferPaths;
   close(): void;
 }
 
@@ -44,7 +45,7 @@ export async function openMemberTransfers(shareUrl: URL, flags: TransferFlags, e
   const receiver = forced === undefined || forced === 'push' ? new ReceiverListener(flags.receivePort) : null;
   await receiver?.listen();
   return {
-    forFile: (url) => new TransferPaths(edge, url, receiver, forced, note),
+    forFile: (url, grantPath) => new TransferPaths(edge, url, receiver, forced, note, grantPath),
     close: () => receiver?.close(),
   };
 }

@@ -122,6 +122,16 @@ export class PasswordRequired extends UdnsError {
 }
 
 /**
+ * A 402 from a share: the file is for sale (issue 11); `udns get` buys it through the edge's
+ * escrow (cli/exchange/). `price` is the share's `X-Udns-Price` header when it sent one.
+ */
+export class PaymentRequiredError extends UdnsError {
+  constructor(url: URL, readonly price: number | undefined) {
+    super('payment_required', `${decodedPath(url)} on ${url.host} is for sale${price === undefined ? '' : ` (${price} credits)`}: \`udns get\` buys it`);
+  }
+}
+
+/**
  * Turns a share's non-success answer into one clear error (and drains the body). Success
  * (2xx, and 3xx, 416 that callers handle themselves) passes through untouched.
  */
@@ -130,6 +140,10 @@ export async function checkShareStatus(res: http.IncomingMessage, url: URL, acce
   if (status < 400 || status === 416) return;
   if (status === 404) throw await notFound(res, url, access);
   res.resume();
+  if (status === 402) {
+    const price = res.headers['x-udns-price'];
+    throw new PaymentRequiredError(url, typeof price === 'string' && /^\d{1,13}$/.test(price) && Number(price) > 0 ? Number(price) : undefined);
+  }
   if (status === 502 || status === 503 || status === 504) throw new RetryableStatus(url, status);
   if (status === 401) {
     if (access.password === undefined) throw new PasswordRequired(url);

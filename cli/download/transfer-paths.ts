@@ -48,6 +48,8 @@ export class TransferPaths implements ShareTransport {
     private readonly receiver: ReceiverListener | null,
     private readonly forced: TransferPath | undefined,
     private readonly note: (line: string) => void,
+    /** Where tickets come from: `/api/v1/transfers` for a shared file; a bought file's sale has its own (`/api/v1/purchases/<id>/transfer`, no url in the body). */
+    private readonly grantPath = '/api/v1/transfers',
   ) {
     // A forced relay still asks the edge once (below): its relay grant is how the transfer
     // records name this member as the receiver instead of an anonymous network.
@@ -99,14 +101,14 @@ export class TransferPaths implements ShareTransport {
   }
 
   private async ask(): Promise<TransferGrant> {
-    const body: TransferRequest = {
-      url: this.fileUrl.href,
+    const body: Partial<TransferRequest> = {
+      ...(this.grantPath === '/api/v1/transfers' ? { url: this.fileUrl.href } : {}),
       ...(this.receiver ? { receiverPort: this.receiver.port, receiverKey: this.receiver.key } : {}),
       ...(this.forced ? { via: this.forced } : { avoid: [...this.avoid] }),
     };
     let answer: unknown;
     try {
-      answer = await callEdge<unknown>(this.edge, 'POST', '/api/v1/transfers', body);
+      answer = await callEdge<unknown>(this.edge, 'POST', this.grantPath, body);
     } catch (error) {
       // Not a share of this edge, offline (the relay retries), or too many tickets asked from
       // this network lately: the URL's own host, as any visitor would.

@@ -1,20 +1,23 @@
+import fs from 'node:fs';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { generateSigningKey, keyIdOf } from '../../protocol/index.js';
-import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
+import { openAccountStore } from '../accounts/account-store.js';
 import { findPostgresBinaries, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
-import { MAX_KEYS_PER_ACCOUNT, openSigningKeyStore } from './signing-key-store.js';
+import { openLedgerLog } from '../ledger/ledger-log.js';
+import { keyLedgerOf, MAX_KEYS_PER_ACCOUNT, openSigningKeyStore } from './signing-key-store.js';
 
 const pgBin = findPostgresBinaries();
 requirePostgresInCi(pgBin);
 
 describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('signing key store on %s', (dialect) => {
   let backend: TestBackend;
-  const open: AccountStore[] = [];
+  const open: Array<{ close(): Promise<void> }> = [];
   beforeAll(async () => {
     backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
   }, 60_000);
   afterEach(async () => {
-    for (const store of open.splice(0)) await store.close();
+    for (const item of open.splice(0).reverse()) await item.close();
   });
   afterAll(() => backend?.cleanup());
 
@@ -24,8 +27,27 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     open.push(store);
     const alice = (await store.createAccount('alice')).account;
     const bob = (await store.createAccount('bob')).account;
-    return { keys: openSigningKeyStore(store), alice, bob };
+    return { keys: openSigningKeyStore(store), alice, bob, store, dataDir: db.dataDir };
   }
+
+  test('with the ledger: a new key is one `key` entry concerning its account, the same key again none', async () => {
+    const { store, alice, dataDir } = await setUp();
+    fs.mkdirSync(dataDir, { recursive: true });
+    const ledger = await openLedgerLog(store, { dataDir, logger: pino({ level: 'silent' }) });
+    open.push(ledger);
+    const keys = openSigningKeyStore(store, keyLedgerOf(store, ledger));
+    const before = await ledger.size();
+    const pair = generateSigningKey();
+    await keys.register(alice, pair.publicKey);
+    await keys.register(alice, pair.publicKey);
+    expect(await ledger.size()).toBe(before + 1);
+    const entries = await ledger.entriesOf(alice.id, { limit: 10 });
+    expect(entries).toHaveLength(1);
+    expect(JSON.parse(entries[0]!.body)).toMatchObject({ kind: 'key', account: alice.id, keyId: pair.keyId, publicKey: pair.publicKey });
+    // Refused registrations leave no entry.
+    await rejection(keys.register({ id: alice.id + 1, name: 'bob' }, pair.publicKey));
+    expect(await ledger.size()).toBe(before + 1);
+  });
 
   test('registering a key twice is one row; lookups by key id and by account find it', async () => {
     const { keys, alice, bob } = await setUp();

@@ -1,5 +1,7 @@
 import { PublicKeyText, UdnsError, keyIdOf, type KeyView } from '../../protocol/index.js';
 import { storeDatabase, type AccountStore, type StoreDatabase } from '../accounts/account-store.js';
+import type { LedgerLog } from '../ledger/ledger-log.js';
+import { ledgerTx } from '../ledger/ledger-tx.js';
 
 /** At most this many live keys per account: each registration is a ledger entry kept forever. */
 export const MAX_KEYS_PER_ACCOUNT = 16;
@@ -19,7 +21,7 @@ type Tx = Parameters<Parameters<StoreDatabase['prisma']['$transaction']>[0]>[0];
  */
 export interface KeyLedger {
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
-  /** Appends the `key` entry {kind: 'key', at, account, keyId, publicKey} concerning `accountId`. */
+  /** Appends the `key` entry {kind: 'key', at, account: accountId, keyId, publicKey} concerning `accountId`. */
   recordKey(tx: Tx, entry: { accountId: number; account: string; keyId: string; publicKey: string; at: number }): Promise<void>;
 }
 
@@ -54,6 +56,21 @@ export interface SigningKeyStore {
 }
 
 const UNIQUE_VIOLATION = 'P2002';
+
+/** Registrations recorded in the edge's ledger: each new key is a `key` entry in the transaction that stores it. */
+export function keyLedgerOf(store: AccountStore, ledger: Pick<LedgerLog, 'appendIn'>): KeyLedger {
+  const db = storeDatabase(store);
+  return {
+    transaction: (work) => ledgerTx(db, work),
+    async recordKey(tx, entry) {
+      await ledger.appendIn(tx, [{
+        kind: 'key',
+        body: { kind: 'key', at: entry.at, account: entry.accountId, keyId: entry.keyId, publicKey: entry.publicKey },
+        parties: [entry.accountId],
+      }]);
+    },
+  };
+}
 
 export function openSigningKeyStore(store: AccountStore, ledger?: KeyLedger): SigningKeyStore {
   const { prisma } = storeDatabase(store);
