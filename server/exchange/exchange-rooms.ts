@@ -1,5 +1,5 @@
 import type { Router } from 'express';
-import type { AccountStore } from '../accounts/account-store.js';
+import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import type { EdgeConfig } from '../config.js';
 import { createKeysRouter } from '../keys/keys-api.js';
 import { keyLedgerOf, openSigningKeyStore } from '../keys/signing-key-store.js';
@@ -9,6 +9,11 @@ import type { Logger } from '../logger.js';
 import type { PublicUrls } from '../public-urls.js';
 import type { TransferLog } from '../transfers/transfer-log.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
+import { createSearchIndex } from '../search/sql-search-index.js';
+import { searchSessionToken } from '../search/search-api.js';
+import { openRatingStore } from '../trust/rating-store.js';
+import { createMemberPageRouter, createTrustRouter } from '../trust/trust-api.js';
+import { startTrustRefresh } from '../trust/trust-refresh.js';
 
 /**
  * Credits, the ledger, the escrow and trust (issue 11), opened together beside the edge's other
@@ -49,6 +54,25 @@ export async function openExchangeRooms(deps: ExchangeDeps): Promise<ExchangeRoo
   // them; each new key is a `key` entry in the ledger.
   const keys = openSigningKeyStore(deps.store, keyLedgerOf(deps.store, ledger));
   apiRouters.push(createKeysRouter(keys));
+  // Trust (server/trust/): ratings of completed purchases (POST /api/v1/purchases/:id/rating, a
+  // ledger entry each), sellers' scores recomputed into TrustScore every minute and after each
+  // rating (GET /api/v1/trust/:account; search hits join them), and the apex pages /members/<account>.
+  const trustDb = storeDatabase(deps.store);
+  const refresher = startTrustRefresh(trustDb, { logger: deps.logger.child({ component: 'trust' }) });
+  closers.push(() => refresher.close());
+  const ratings = openRatingStore(trustDb, ledger, { onRated: () => refresher.schedule() });
+  const trust = { ratings, refresher, accountIdOf: (name: string) => keys.accountIdOf(name) };
+  apiRouters.push(createTrustRouter(trust));
+  pageRouters.push(createMemberPageRouter({
+    ...trust,
+    index: createSearchIndex(deps.store),
+    urls: deps.urls,
+    searchMode: () => deps.config().search,
+    signedIn: async (req) => {
+      const token = searchSessionToken(req);
+      return token !== null && (await deps.store.authenticate(token)) !== null;
+    },
+  }));
   void deps;
   return {
     apiRouters,
