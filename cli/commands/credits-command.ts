@@ -106,7 +106,9 @@ export function registerCreditsCommand(program: Command): void {
     .argument('<amount>', 'a whole number of credits')
     .option('--memo <text>', 'a note the receiver sees')
     .option('--key <key>', 'idempotency key (default: a new random one); repeat a send that may have failed with the key it printed')))
-    .action(async (user: string, amountText: string, flags: SendFlags) => {
+    .action(async (user: string, amountText: string, _flags: SendFlags, command: Command) => {
+      // `udns credits`'s own --json, --server… take the flags written after `send` too.
+      const flags = command.optsWithGlobals<SendFlags>();
       const amount = parseAmount(amountText);
       const memo = checkMemo(flags.memo);
       const idempotencyKey = idempotencyKeyOf(flags.key);
