@@ -69,7 +69,7 @@ export async function downloadSealed(job: SealedDownload): Promise<{ resumedFrom
       try {
         for await (const chunk of res) {
           const data = chunk as Buffer;
-          // Checked first: a bad chunk never reaches the disk as if it were good.
+          // Checked first: nothing after a bad chunk is written (and a rerun re-checks the part).
           checker.push(data);
           let written = 0;
           while (written < data.length) written += (await handle.write(data, written, data.length - written, offset + written)).bytesWritten;
