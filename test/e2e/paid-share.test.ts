@@ -40,6 +40,7 @@ describe('udns share --list --price through the real edge', () => {
   let bobToken: string;
   let bobKey: SigningKeyPair;
   let sellerEnv: NodeJS.ProcessEnv;
+  let aliceTokenFile: string;
   const talk = crypto.randomBytes(2.5 * CHUNK_BYTES);
   const NAME = 'alice-talks';
 
@@ -82,12 +83,17 @@ describe('udns share --list --price through the real edge', () => {
     expect(granted.status, JSON.stringify(granted.json)).toBe(200);
     // The seller's CLI makes and registers its signing key itself (its own config dir).
     sellerEnv = { UDNS_CONFIG: path.join(folder, 'alice', 'config.json'), XDG_CACHE_HOME: path.join(folder, 'cache') };
+    aliceTokenFile = writeTokenFile(aliceToken);
+    await startShare();
+  });
+
+  async function startShare(): Promise<void> {
     share = spawnCli([
       'share', path.join(folder, 'share'), '--name', NAME, '--list', '--webdav', '--allow-upload', '--price', 'talks/*.pdf=50',
-      '--server', edge.serverUrl, '--token-file', writeTokenFile(aliceToken),
+      '--server', edge.serverUrl, '--token-file', aliceTokenFile,
     ], sellerEnv);
     await share.waitForOutput(/ -> /);
-  });
+  }
   afterAll(async () => {
     share?.child.kill('SIGTERM');
     await edge?.close();
@@ -178,5 +184,27 @@ describe('udns share --list --price through the real edge', () => {
     const plain = Buffer.concat(Array.from({ length: count }, (_, index) => openChunk(Buffer.from(key, 'hex'), sale.id, index, count,
       sealed.body.subarray(sealedOffsetOfChunk(talk.length, index), sealedOffsetOfChunk(talk.length, index + 1)))!));
     expect(plain.equals(talk)).toBe(true);
+  });
+
+  test('a restarted seller agent serves a reserved sale again with the same ciphertext (the key is derived, not stored)', async () => {
+    await eventually('the priced file listed', async () => (await api<SearchResponse>('GET', '/search?q=keynote', bobToken)).json.hits.find((found) => found.price === 50), { timeoutMs: 30_000, intervalMs: 200 });
+    const url = `http://${hostFor(edge, NAME)}/talks/keynote.pdf`;
+    let sale = SaleView.parse((await api<unknown>('POST', '/purchases', bobToken, { url, maxPrice: 50, idempotencyKey: 'bob-buys-keynote-restart' })).json);
+    while (sale.state === 'offering') sale = SaleView.parse((await api<unknown>('GET', `/purchases/${sale.id}?wait=20000&state=offering`, bobToken)).json);
+    expect(sale.state).toBe('reserved');
+    const before = await visit(`/talks/keynote.pdf?sale=${sale.id}`);
+    expect(before.status).toBe(200);
+
+    share!.child.kill('SIGTERM');
+    await share!.exited;
+    await startShare();
+    // The edge asks the new agent for the reserved sale again; it derives the same key.
+    const after = await eventually('the sale served by the restarted agent', async () => {
+      const answer = await visit(`/talks/keynote.pdf?sale=${sale.id}`);
+      return answer.status === 200 ? answer : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    expect(after.headers.etag).toBe(before.headers.etag);
+    expect(after.body.equals(before.body)).toBe(true);
+    expect((await api<unknown>('POST', `/purchases/${sale.id}/cancel`, bobToken)).status).toBe(200);
   });
 });
