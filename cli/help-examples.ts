@@ -39,6 +39,8 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   transfers: ['udns transfers                  # files fetched from your shares, and by you', 'udns transfers --sent --limit 20', 'udns transfers --received --json | jq \'.transfers[] | {path, bytes, outcome}\''],
   credits: ['udns credits                          # available, held, and the last 20 movements', 'udns credits --limit 100 --json | jq \'.history[] | {kind, amount, memo}\''],
   'credits send': ['udns credits send bob 25 --memo "for the slides"', 'udns credits send bob 25 --key rent-2026-12   # the same key again never pays twice'],
+  'ledger verify': ['udns ledger verify                    # head signed by the pinned key, consistent with the last check, your entries in it', 'udns ledger verify --json | jq \'.kinds\''],
+  'ledger audit': ['udns ledger audit --data-dir /var/lib/udns   # beside the edge: the whole ledger and every balance', 'udns ledger audit --database-url postgres://udns@db/udns --json | jq \'.problems[0]\''],
   'name claim': ['udns name claim alice'],
   'name release': ['udns name release alice'],
   'name ls': ['udns name ls', 'udns name ls --json'],
