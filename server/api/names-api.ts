@@ -46,7 +46,8 @@ export function createNamesRouter(deps: {
 }): express.Router {
   const { domain, names, editor, registry, urls } = deps;
   const router = express.Router();
-  router.use(express.json({ limit: '64kb' }));
+  // Only its own paths: other routers behind it parse their bodies with their own limits (a dispute's proof is ~1.4 MB).
+  router.use('/names', express.json({ limit: '64kb' }));
 
   const account = (res: Response): AccountInfo => res.locals.account as AccountInfo;
   const recordView = (record: DnsRecordInfo): RecordView => ({
