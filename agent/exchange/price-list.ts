@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { MAX_AMOUNT, UdnsError } from '../../protocol/index.js';
 
 /** One price rule of a share: files whose share path matches `glob` cost `price` credits. */
@@ -46,6 +47,20 @@ export class PriceList {
     for (const { rule, pattern } of this.compiled) if (pattern.test(relative)) return rule.price;
     return null;
   }
+}
+
+/**
+ * The price of a file reached at share path `sharePath` whose real path is `real`, in a share
+ * rooted at `root`: a symlink inside the share to a priced file costs what that file costs (else
+ * the link would be a free door to it); null when neither path is priced.
+ */
+export function priceOfFile(prices: PriceList | null, sharePath: string, real: string, root: string): number | null {
+  if (prices === null || prices.empty) return null;
+  const direct = prices.priceOf(sharePath);
+  if (direct !== null || real === '') return direct;
+  const relative = path.relative(root, real);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return null;
+  return prices.priceOf(`/${relative.split(path.sep).join('/')}`);
 }
 
 /**

@@ -12,7 +12,7 @@ import {
 import { CHUNK_BYTES, commitSealed, encodeManifest, keyHash } from '../../protocol/sealed-file.js';
 import type { AgentLogger } from '../agent-logger.js';
 import { resolveExisting, type SharePolicy } from '../share/share-paths.js';
-import type { PriceList } from './price-list.js';
+import { priceOfFile, type PriceList } from './price-list.js';
 import { SaleKeys } from './sale-key.js';
 
 /** Sales waiting for their sealing pass behind the one running, per share: more are declined `busy`. */
@@ -143,7 +143,7 @@ export class SaleDesk {
     if (!this.options.policy.showHidden && segments.some((segment) => segment.startsWith('.'))) return this.decline(message, 'not for sale');
     const found = await resolveExisting(this.options.policy, segments);
     if (found === null || !found.stats.isFile()) return this.decline(message, 'not for sale');
-    const price = this.options.prices()?.priceOf(message.path) ?? null;
+    const price = priceOfFile(this.options.prices(), message.path, found.real, this.options.policy.root);
     if (price === null) return this.decline(message, 'not for sale');
     if (price !== message.price || found.stats.size !== message.size) return this.decline(message, 'changed');
     let committed: { sha256: string; merkleRoot: string };

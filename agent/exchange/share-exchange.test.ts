@@ -151,6 +151,20 @@ test('?sale=<id> serves the sealed file of an offered sale (Range, ETag) and its
   expect((await request(port, `/talks/keynote.pdf?sale=${saleId}`)).status).toBe(404);
 });
 
+test('a symlink to a priced file costs what the file costs: 402, price in the listing, left out of ZIPs', async () => {
+  const { port, root } = await pricedShare();
+  fs.symlinkSync(path.join(root, 'talks', 'keynote.pdf'), path.join(root, 'free.pdf'));
+  const answer = await request(port, '/free.pdf');
+  expect(answer.status).toBe(402);
+  expect(PaymentRequired.parse(JSON.parse(answer.body.toString())).price).toBe(50);
+  const listing = ShareListing.parse(JSON.parse((await request(port, '/?format=json')).body.toString()));
+  expect(listing.entries.find((entry) => entry.name === 'free.pdf')?.price).toBe(50);
+  const file = path.join(os.tmpdir(), `udns-share-exchange-${process.pid}.zip`);
+  fs.writeFileSync(file, (await request(port, '/?zip')).body);
+  cleanups.push(() => fs.rmSync(file, { force: true }));
+  expect(execFileSync('unzip', ['-Z1', file], { encoding: 'utf8' }).trim().split('\n').sort()).toEqual(['talks/notes.txt']);
+});
+
 test('WebDAV cannot copy or move a priced file (or a folder) to a name without a price', async () => {
   const { port } = await pricedShare({ webdav: true, allowUpload: true });
   const copy = (from: string, to: string, method = 'COPY') => request(port, from, { method, headers: { destination: `http://127.0.0.1:${port}${to}` } });

@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import type http from 'node:http';
 import { SHARE_QUERY, type PaymentRequired, type ShareEntry } from '../../protocol/index.js';
 import { renderAgentErrorPage } from '../routes/agent-error-page.js';
-import { PriceList } from './price-list.js';
+import { parseSharePath, resolveExisting, type SharePolicy } from '../share/share-paths.js';
+import { priceOfFile, type PriceList } from './price-list.js';
 import { sameVersion, type SaleDesk } from './sale-desk.js';
 import { sendManifest, sendSealedFile } from './sealed-response.js';
 
@@ -32,17 +33,26 @@ export class ShareExchange {
     return this.prices.priceOf(path);
   }
 
+  /**
+   * The price of a file reached at share path `sharePath` whose real path is `real`: a symlink
+   * inside the share to a priced file costs what that file costs (else the link would be a free
+   * door to it); null when neither path is priced.
+   */
+  priceOfFile(sharePath: string, real: string, policy: SharePolicy): number | null {
+    return priceOfFile(this.prices, sharePath, real, policy.root);
+  }
+
   /** True when the share prices anything (folder copies and ZIPs must then look at each file). */
   get hasPrices(): boolean {
     return !this.prices.empty;
   }
 
-  /** Adds each priced file's price to a listing of the folder at share path `folder` (`/talks/`). */
-  priced(entries: ShareEntry[], folder: string): ShareEntry[] {
+  /** Adds each priced file's price to a listing of the folder at share path `folder` (`/talks/`); `reals`: each name's real path. */
+  priced(entries: ShareEntry[], folder: string, reals: ReadonlyMap<string, string>, policy: SharePolicy): ShareEntry[] {
     if (this.prices.empty) return entries;
     return entries.map((entry) => {
       if (entry.type !== 'file') return entry;
-      const price = this.prices.priceOf(`${folder}${entry.name}`);
+      const price = priceOfFile(this.prices, `${folder}${entry.name}`, reals.get(entry.name) ?? '', policy.root);
       return price === null ? entry : { ...entry, price };
     });
   }
@@ -78,13 +88,40 @@ export class ShareExchange {
    * `GET|HEAD <path>?sale=<id>[&manifest=1]`: the sealed file or its manifest for a sale this
    * share offered. Answers 404 for any other id (or another path), 410 once the file changed.
    */
-  async serveSale(req: http.IncomingMessage, res: http.ServerResponse, path: string, real: string | null, query: URLSearchParams, fail: (status: number, title: string, detail: string) => void): Promise<void> {
+  async serveSale(req: http.IncomingMessage, res: http.ServerResponse, policy: SharePolicy, rawPath: string, query: URLSearchParams, fail: Fail): Promise<void> {
+    const notFound = (): void => fail(404, 'Not found', 'No sale of this file is open here: start one with `udns get <url>`.');
     const saleId = query.get(SHARE_QUERY.sale) ?? '';
-    const sale = SALE_ID.test(saleId) ? this.desk?.sale(saleId) ?? null : null;
-    if (sale === null || sale.path !== path || real === null) return fail(404, 'Not found', 'No sale of this file is open here: start one with `udns get <url>`.');
-    const stats = await fs.stat(real).catch(() => null);
-    if (stats === null || !sameVersion(stats, sale.version)) return fail(410, 'Gone', 'The file changed since it was sold: cancel this purchase (nothing is paid) and buy it again.');
+    const segments = parseSharePath(rawPath, policy.showHidden);
+    if (!Array.isArray(segments) || segments.length === 0 || !SALE_ID.test(saleId)) return notFound();
+    const sale = this.desk?.sale(saleId) ?? null;
+    if (sale === null || sale.path !== `/${segments.join('/')}`) return notFound();
+    const found = await resolveExisting(policy, segments);
+    if (found === null || !found.stats.isFile() || !sameVersion(found.stats, sale.version)) {
+      return fail(410, 'Gone', 'The file changed since it was sold: cancel this purchase (nothing is paid) and buy it again.');
+    }
     if (query.get(SHARE_QUERY.manifest) === '1') return sendManifest(req, res, sale);
     return sendSealedFile(req, res, sale);
   }
+
+  /**
+   * WebDAV COPY and MOVE on a share with prices: a priced file copied or moved to a name no
+   * price matches would be free, so those sources are refused (402), and so are folders (any
+   * of their files may be priced). True when it answered (refused).
+   */
+  async refuseCopy(req: http.IncomingMessage, res: http.ServerResponse, policy: SharePolicy, segments: string[], url: string, fail: Fail): Promise<boolean> {
+    const found = await resolveExisting(policy, segments);
+    if (found === null) return false;
+    if (found.stats.isDirectory()) {
+      fail(403, 'Forbidden', 'Folders of a share with prices are not copied or moved over WebDAV; copy the files one by one.');
+      return true;
+    }
+    const sharePath = `/${segments.join('/')}`;
+    const price = this.priceOfFile(sharePath, found.real, policy);
+    if (price === null) return false;
+    this.sendPaymentRequired(req, res, sharePath, price, url);
+    return true;
+  }
 }
+
+/** ShareServer's error answer (a page for browsers, a line otherwise). */
+type Fail = (status: number, title: string, detail: string) => void;

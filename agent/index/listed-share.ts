@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import { UdnsError, type IndexEntry } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
-import type { PriceList } from '../exchange/price-list.js';
+import { priceOfFile, type PriceList } from '../exchange/price-list.js';
 import type { SharePolicy } from '../share/share-paths.js';
 import { BackgroundHasher, commitFilePlain, hashFileSha256, type FileCommitter, type FileHasher } from './background-hasher.js';
 import { FolderWatcher, collapse } from './folder-watcher.js';
@@ -194,7 +194,7 @@ export class ListedShare extends EventEmitter {
    * listed without the commitment a buyer checks). Queues the hashing that is missing.
    */
   private place(path: string, file: VisibleFile): void {
-    const price = this.priceOf(path);
+    const price = this.priceOf(file);
     const known = this.options.cache.commitment(file);
     if (price === null) {
       this.index.upsert(entryOf(file, known?.sha256 ?? null));
@@ -209,9 +209,9 @@ export class ListedShare extends EventEmitter {
     this.hasher.enqueue(path);
   }
 
-  /** The price of a share path under the current prices; null when free. */
-  priceOf(path: string): number | null {
-    return this.prices?.priceOf(path) ?? null;
+  /** The price of a file under the current prices (its share path, or its real path through a link); null when free. */
+  private priceOf(file: VisibleFile): number | null {
+    return priceOfFile(this.prices, file.path, file.real, this.options.policy.root);
   }
 
   /**
@@ -247,7 +247,7 @@ export class ListedShare extends EventEmitter {
   private async hashOne(path: string): Promise<void> {
     const file = this.files.get(path);
     if (file === undefined || this.closed) return;
-    const price = this.priceOf(path);
+    const price = this.priceOf(file);
     let known = this.options.cache.commitment(file);
     if (known === null || (price !== null && known.merkleRoot === null)) {
       try {
@@ -264,7 +264,7 @@ export class ListedShare extends EventEmitter {
     }
     if (this.files.get(path) !== file || this.closed) return;
     // The prices may have changed while the file was read.
-    const priceNow = this.priceOf(path);
+    const priceNow = this.priceOf(file);
     if (priceNow === null) this.index.upsert(entryOf(file, known.sha256));
     else if (known.merkleRoot !== null) this.index.upsert(entryOf(file, known.sha256, { price: priceNow, merkleRoot: known.merkleRoot }));
     else this.hasher.enqueue(path);

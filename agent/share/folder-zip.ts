@@ -36,9 +36,9 @@ interface ZipItem {
  *
  * Resolves once the response is over (sent whole, or the visitor gone) and every file opened for
  * it is closed again; rejects only when the folder cannot be read before the head is sent.
- * `skip(name)` leaves out files by their name in the ZIP (`talks/a.pdf`): priced files.
+ * `skip(name, real)` leaves out files by their name in the ZIP (`talks/a.pdf`) and real path: priced files.
  */
-export async function sendFolderZip(res: http.ServerResponse, policy: SharePolicy, folder: string, zipName: string, logger: AgentLogger, skip?: (name: string) => boolean): Promise<void> {
+export async function sendFolderZip(res: http.ServerResponse, policy: SharePolicy, folder: string, zipName: string, logger: AgentLogger, skip?: (name: string, real: string) => boolean): Promise<void> {
   // Loaded on first use: archiver costs half a second of start-up for every CLI command.
   const { ZipArchive } = await import('archiver');
   useNativeCrc32();
@@ -153,14 +153,14 @@ async function openFile(item: ZipItem, logger: AgentLogger): Promise<Readable | 
  * folder with nothing to put in it is given as an empty-folder item; a folder that is one of
  * its own ancestors (by device and inode, so through any symlink) is left out.
  */
-async function* zipItems(policy: SharePolicy, folder: string, folderStats: Stats, logger: AgentLogger, skip?: (name: string) => boolean): AsyncGenerator<ZipItem> {
+async function* zipItems(policy: SharePolicy, folder: string, folderStats: Stats, logger: AgentLogger, skip?: (name: string, real: string) => boolean): AsyncGenerator<ZipItem> {
   const ancestors = new Set<string>([folderId(folderStats)]);
   async function* walk(dir: string, dirStats: Stats, prefix: string): AsyncGenerator<ZipItem> {
     let given = false;
     for (const entry of await visibleEntries(policy, dir)) {
       const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
       if (!entry.stats.isDirectory()) {
-        if (skip?.(name)) continue;
+        if (skip?.(name, entry.real)) continue;
         given = true;
         yield { name, real: entry.real, stats: entry.stats, emptyFolder: false };
         continue;

@@ -106,7 +106,11 @@ export class ShareServer {
     if (rawPath.startsWith(SHARE_RESERVED_PREFIX)) return this.serveReserved(req, res, rawPath, query);
     // A sale's sealed file needs no password: it is useless without the key only its buyer
     // gets, and the buyer already proved who they are to the edge (the sale id is the secret).
-    if (query.has(SHARE_QUERY.sale) && (req.method === 'GET' || req.method === 'HEAD')) return this.serveSale(req, res, rawPath, query);
+    if (query.has(SHARE_QUERY.sale) && (req.method === 'GET' || req.method === 'HEAD')) {
+      const notFound = (): void => this.fail(req, res, 404, 'Not found', 'No sale of this file is open here.');
+      if (!this.options.exchange) return notFound();
+      return this.options.exchange.serveSale(req, res, this.options.policy, rawPath, query, (status, title, detail) => this.fail(req, res, status, title, detail));
+    }
     if (!this.authorized(req, res, target)) return;
 
     const segments = parseSharePath(rawPath, this.options.policy.showHidden);
@@ -121,7 +125,7 @@ export class ShareServer {
     if (method === 'POST') return this.serveUpload(req, res, rawPath, segments);
     if (method === 'PUT') return this.servePut(req, res, segments);
     if ((method === 'COPY' || method === 'MOVE') && this.options.exchange?.hasPrices && this.options.webdav) {
-      const refused = await this.refusePricedCopy(req, res, rawPath, segments);
+      const refused = await this.options.exchange.refuseCopy(req, res, this.options.policy, segments, this.publicUrl(req, rawPath), (status, title, detail) => this.fail(req, res, status, title, detail));
       if (refused) return;
     }
     if (this.options.webdav && WEBDAV_METHODS.has(method)) return this.options.webdav(req, res, segments, this.options.visitorOf(req));
@@ -150,7 +154,7 @@ export class ShareServer {
         const exchange = this.options.exchange;
         // Priced files stay out of ZIPs: the ZIP would be a way around the price.
         const folderPath = segments.length === 0 ? '/' : `/${segments.join('/')}/`;
-        const skip = exchange?.hasPrices ? (name: string) => exchange.priceOf(`${folderPath}${name}`) !== null : undefined;
+        const skip = exchange?.hasPrices ? (name: string, real: string) => exchange.priceOfFile(`${folderPath}${name}`, real, this.options.policy) !== null : undefined;
         return sendFolderZip(res, this.options.policy, found.real, zipName, this.options.logger, skip);
       }
       return this.sendListing(req, res, found.real, segments, query);
@@ -158,7 +162,7 @@ export class ShareServer {
     // `/file.txt/` names a folder that does not exist.
     if (!found.stats.isFile() || rawPath.endsWith('/')) return this.fail(req, res, 404, 'Not found', 'Nothing is shared at this address.');
     const sharePath = `/${segments.join('/')}`;
-    const price = this.options.exchange?.priceOf(sharePath) ?? null;
+    const price = this.options.exchange?.priceOfFile(sharePath, found.real, this.options.policy) ?? null;
     if (price !== null) return this.options.exchange!.sendPaymentRequired(req, res, sharePath, price, this.publicUrl(req, rawPath));
     if (query.get(SHARE_QUERY.checksum) === 'sha256') {
       const digest = await this.checksums.digest(found.real, found.stats);
@@ -179,8 +183,10 @@ export class ShareServer {
     const sort = (['name', 'size', 'modified'] as const).find((key) => key === query.get(SHARE_QUERY.sort)) ?? 'name';
     const order: ListingOrder = query.get(SHARE_QUERY.order) === 'desc' ? 'desc' : 'asc';
     const sharePath = segments.length === 0 ? '/' : `/${segments.join('/')}/`;
-    const described = describeEntries(await visibleEntries(this.options.policy, folder), sort as ListingSort, order);
-    const entries = this.options.exchange ? this.options.exchange.priced(described, sharePath) : described;
+    const visible = await visibleEntries(this.options.policy, folder);
+    const described = describeEntries(visible, sort as ListingSort, order);
+    const exchange = this.options.exchange;
+    const entries = exchange ? exchange.priced(described, sharePath, new Map(visible.map((entry) => [entry.name, entry.real])), this.options.policy) : described;
     if (wantsJson(req, query)) {
       const listing: ShareListing = { path: sharePath, entries, allowUpload: this.options.allowUpload };
       return this.sendJson(res, 200, listing);
@@ -201,38 +207,7 @@ export class ShareServer {
     this.sendText(res, 200, 'text/html; charset=utf-8', html, req.method === 'HEAD');
   }
 
-  // ---- paid files (agent/exchange/) -------------------------------------------------------
-
-  /** `<path>?sale=<id>`: the sealed file of a sale this share offered; 404 for anything else. */
-  private async serveSale(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, query: URLSearchParams): Promise<void> {
-    const notFound = (): void => this.fail(req, res, 404, 'Not found', 'No sale of this file is open here.');
-    const exchange = this.options.exchange;
-    const segments = parseSharePath(rawPath, this.options.policy.showHidden);
-    if (!exchange || !Array.isArray(segments) || segments.length === 0) return notFound();
-    const found = await resolveExisting(this.options.policy, segments);
-    const real = found !== null && found.stats.isFile() ? found.real : null;
-    return exchange.serveSale(req, res, `/${segments.join('/')}`, real, query, (status, title, detail) => this.fail(req, res, status, title, detail));
-  }
-
-  /**
-   * WebDAV COPY and MOVE on a share with prices: a priced file copied or moved to a name no
-   * price matches would be free, so those sources are refused (402), and so are folders (any
-   * of their files may be priced). True when refused.
-   */
-  private async refusePricedCopy(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, segments: string[]): Promise<boolean> {
-    const exchange = this.options.exchange!;
-    const found = await resolveExisting(this.options.policy, segments);
-    if (found === null) return false;
-    if (found.stats.isDirectory()) {
-      this.fail(req, res, 403, 'Forbidden', 'Folders of a share with prices are not copied or moved over WebDAV; copy the files one by one.');
-      return true;
-    }
-    const sharePath = `/${segments.join('/')}`;
-    const price = exchange.priceOf(sharePath);
-    if (price === null) return false;
-    exchange.sendPaymentRequired(req, res, sharePath, price, this.publicUrl(req, rawPath));
-    return true;
-  }
+  // ---- paid files: agent/exchange/share-exchange.ts decides -------------------------------
 
   /** The URL a visitor used for `rawPath` (for the 402's `udns get <url>`). */
   private publicUrl(req: http.IncomingMessage, rawPath: string): string {
