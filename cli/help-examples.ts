@@ -34,7 +34,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ddns: ['udns ddns home                                # keeps home.<zone> on this machine\'s address', 'udns ddns home --once --ipv4'],
   get: ['udns get http://slides.localhost:8080/talk.pdf', 'udns get -r http://photos.localhost:8080/2026/ -o ./photos', 'udns get http://alice-talks.localhost:8080/keynote.pdf --pay-up-to 50   # a file for sale: buys it through the escrow'],
   'receipt verify': ['udns receipt verify keynote.pdf.receipt.json     # offline: three signatures, and the file beside it', 'udns receipt verify keynote.pdf.receipt.json --edge-key "$(curl -s -H "Authorization: Bearer $TOKEN" http://localhost:8080/api/v1/ledger/key | jq -r .publicKey)"'],
-  rate: ['udns rate 0f3c9a1e5b7d4c2a8e6f1b3d5a7c9e0b 5 clear slides, fast seller     # the sale id udns get printed', 'udns rate 0f3c9a1e5b7d4c2a8e6f1b3d5a7c9e0b 2 --json'],
+  rate: ['udns rate keynote.pdf 5 clear slides, fast seller     # a file udns get bought (its .receipt.json names the sale)', 'udns rate 0f3c9a1e5b7d4c2a8e6f1b3d5a7c9e0b 2 --json     # or the sale id'],
   search: ['udns search 보고서     # every listed file with 보고서 in its name or folder', 'udns search holiday --type video --min-size 100M --owner alice', 'udns search invoice 2024 --json | jq -r \'.hits[0].url\' | xargs udns get'],
   transfers: ['udns transfers                  # files fetched from your shares, and by you', 'udns transfers --sent --limit 20', 'udns transfers --received --json | jq \'.transfers[] | {path, bytes, outcome}\''],
   credits: ['udns credits                          # available, held, and the last 20 movements', 'udns credits --limit 100 --json | jq \'.history[] | {kind, amount, memo}\''],

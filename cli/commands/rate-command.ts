@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_RATING_COMMENT, SaleId } from '../../protocol/exchange.js';
 import { UdnsError } from '../../protocol/errors.js';
@@ -30,16 +31,39 @@ export function ratingComment(words: readonly string[]): string | undefined {
   return comment;
 }
 
-/** `udns rate <sale-id> <1-5> [comment…]`: the buyer rates the seller of a completed purchase, once. */
+/**
+ * The sale to rate: a sale id as udns get printed it, or a file udns get bought (its
+ * `<file>.receipt.json` names the sale), or that receipt file itself.
+ */
+export function saleIdOf(target: string): string {
+  const id = target.trim().toLowerCase();
+  if (SaleId.safeParse(id).success) return id;
+  const receipt = target.endsWith('.receipt.json') ? target : `${target}.receipt.json`;
+  let text: string;
+  try {
+    text = fs.readFileSync(receipt, 'utf8');
+  } catch {
+    throw new UdnsError('bad_request', `"${target.slice(0, 80)}" is neither a sale id (32 hex digits, as udns get printed it) nor a file udns get bought (no ${receipt.slice(0, 80)} beside it)`);
+  }
+  let saleId: unknown;
+  try {
+    saleId = (JSON.parse(text) as { receipt?: { body?: { saleId?: unknown } } }).receipt?.body?.saleId;
+  } catch {
+    saleId = undefined;
+  }
+  if (typeof saleId !== 'string' || !SaleId.safeParse(saleId).success) throw new UdnsError('bad_request', `${receipt.slice(0, 80)} is not a receipt udns get saved: give the sale id instead`);
+  return saleId;
+}
+
+/** `udns rate <sale-id|file> <1-5> [comment…]`: the buyer rates the seller of a completed purchase, once. */
 export function registerRateCommand(program: Command): void {
   withJsonFlag(withApiFlags(program.command('rate')
     .description('rate the seller of a file you bought (once per purchase): 1 to 5 and an optional comment; the score shows in search results and on the seller\'s page')
-    .argument('<sale-id>', 'the purchase, as udns get printed it (also in <file>.receipt.json)')
+    .argument('<sale>', 'the purchase: its sale id as udns get printed it, or the file udns get bought (its .receipt.json names the sale)')
     .argument('<score>', '1 (bad) to 5 (excellent)', parseScore)
     .argument('[comment...]', `what other buyers should know (one line, at most ${MAX_RATING_COMMENT} characters)`)))
     .action(async (saleId: string, score: number, words: string[], flags: RateFlags) => {
-      const id = saleId.trim().toLowerCase();
-      if (!SaleId.safeParse(id).success) throw new UdnsError('bad_request', `"${saleId.slice(0, 40)}" is not a sale id: use the 32 hex digits udns get printed with the receipt`);
+      const id = saleIdOf(saleId);
       const comment = ratingComment(words);
       const edge = resolveCredentials(flags, process.env);
       // A retry of the same rating is answered with the stored one, so a lost answer is safe to repeat.

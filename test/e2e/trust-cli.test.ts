@@ -128,7 +128,7 @@ describe('udns rate and trust in search', () => {
     expectCleanFailure(await runCli(['rate', saleId, '5'], aliceEnv), /only the buyer of sale [0-9a-f]{32} may rate it/, 1);
     expectCleanFailure(await runCli(['rate', 'f'.repeat(32), '4'], env), /no sale f{32}/, 1);
     expectCleanFailure(await runCli(['rate', saleId, '6'], env), /the score must be a whole number from 1 to 5/, 2);
-    expectCleanFailure(await runCli(['rate', 'not-a-sale', '4'], env), /is not a sale id/);
+    expectCleanFailure(await runCli(['rate', 'not-a-sale', '4'], env), /is neither a sale id .* nor a file udns get bought/);
     expectCleanFailure(await runCli(['rate', saleId, '4', 'x'.repeat(501)], env), /more than 500/);
   });
 });

@@ -73,7 +73,8 @@ describe('a purchase, its rating and the seller\'s trust in search', () => {
     const sale = SaleView.parse(JSON.parse(bought.stdout).sale);
     expect(sale).toMatchObject({ state: 'released', seller: 'alice', buyer: 'bob', price: PRICE });
 
-    const rated = await runCli(['rate', sale.id, '4', 'as', 'described'], bobEnv());
+    // The file udns get saved names its sale (through <file>.receipt.json).
+    const rated = await runCli(['rate', out, '4', 'as', 'described'], bobEnv());
     expect(rated).toMatchObject({ code: 0, stdout: `rated alice 4/5 for sale ${sale.id}: "as described"\n` });
     // bob was granted credits: one full voice, (3·5 + 4) / 6 = 3.17.
     const hit = await eventually('the seller\'s trust in search', async () => {
