@@ -50,7 +50,8 @@ export async function refreshTrustScores(db: StoreDatabase, now: () => number = 
   const result = trustScores(await readTrustInputs(db));
   const { prisma } = db;
   const updatedAt = new Date(now());
-  const sellers = [...result.sellers];
+  // In account order: two edges refreshing at once lock the rows in the same order (no deadlock).
+  const sellers = [...result.sellers].sort(([a], [b]) => a - b);
   await prisma.$transaction(async (tx) => {
     for (const [accountId, trust] of sellers) {
       const data = { score: trust.score, ratings: trust.ratings, weight: trust.weight, disputesLost: trust.disputesLost, updatedAt };
