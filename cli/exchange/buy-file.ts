@@ -192,6 +192,7 @@ async function resumeOrStart(request: BuyRequest, files: PurchaseFiles, origin: 
   }
   const quote = await quotePrice(request.url, request.access, request.edge, request.hintedPrice);
   const maxPrice = await consent(request, quote);
+  fs.mkdirSync(path.dirname(files.dest), { recursive: true });
   const entry: SaleFile = { v: 1, url: request.url.href, edge: origin, idempotencyKey: newIdempotencyKey(), maxPrice };
   // On disk before the request: a crash while it is in flight resumes this very sale.
   writeSaleFile(files, entry);
