@@ -5,11 +5,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  INDEX_BUCKETS,
   SaleView,
-  bucketDigestsHex,
-  bucketOf,
-  entryDigest,
   generateSigningKey,
   signStatement,
   type AcceptanceBody,
@@ -19,7 +15,7 @@ import {
   type SigningKeyPair,
 } from '../../protocol/index.js';
 import { inclusionProof } from '../../protocol/merkle.js';
-import { CHUNK_BYTES, chunkCount, commitPlain, commitSealed, keyHash, plainChunkLength, sealChunk } from '../../protocol/sealed-file.js';
+import { CHUNK_BYTES, chunkCount, commitPlain, plainChunkLength, sealChunk } from '../../protocol/sealed-file.js';
 import { openAccountStore, storeDatabase } from '../../server/accounts/account-store.js';
 import { openSigningKeyStore } from '../../server/keys/signing-key-store.js';
 import { openCreditBook } from '../../server/ledger/credit-book.js';
@@ -28,7 +24,7 @@ import { openLedgerLog } from '../../server/ledger/ledger-log.js';
 import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
 import { restartEdgeProcess } from '../helpers/edge-restart.js';
 import { eventually } from '../helpers/eventually.js';
-import { HostileMuxAgent } from '../helpers/hostile-agent.js';
+import { TestSeller } from '../helpers/exchange-seller.js';
 import { findPostgresBinaries, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../helpers/test-databases.js';
 
 /*
@@ -67,60 +63,6 @@ const POINTS: Array<[string, Branch]> = [
 ];
 
 interface Member { id: number; token: string; key: SigningKeyPair }
-
-/** A seller's agent on one tunnel: lists talk.pdf with its price and offers every requested sale. */
-class TestSeller {
-  /** Per sale: what the seller sealed (the buyer of a lying seller needs it for its proof). */
-  static readonly sealed = new Map<string, { key: Buffer; cipherLeaves: Buffer[] }>();
-  private readonly answered = new Set<string>();
-  private readonly timer: NodeJS.Timeout;
-
-  private constructor(readonly agent: HostileMuxAgent, private readonly me: Member, private readonly lying: boolean, private readonly listing: { sha256: string; root: string }) {
-    this.timer = setInterval(() => this.answer(), 20);
-  }
-
-  static async connect(edge: EdgeProcess, me: Member, lying: boolean, listing: { sha256: string; root: string }, entry: IndexEntry): Promise<TestSeller> {
-    const agent = await HostileMuxAgent.connect(edge.serverUrl, me.token);
-    await agent.hello();
-    const registered = await agent.register(1, SHARE);
-    if (registered.type !== 'routeRegistered') throw new Error(`route refused: ${JSON.stringify(registered)}`);
-    const routeId = String(registered.routeId);
-    const digests = new Uint32Array(INDEX_BUCKETS);
-    digests[bucketOf(entry.path)] = entryDigest(entry) >>> 0;
-    agent.send({ type: 'listShare', requestId: 2, routeId, locked: false, summary: { entries: 1, digests: bucketDigestsHex(digests) } });
-    const wanted = await agent.waitFor('indexWanted');
-    agent.send({ type: 'indexBatch', routeId, seq: 0, reset: wanted.buckets, upserts: (wanted.buckets as number[]).length > 0 ? [entry] : [], removes: [] });
-    await agent.waitFor('indexAck', (m) => m.seq === 0);
-    return new TestSeller(agent, me, lying, listing);
-  }
-
-  private answer(): void {
-    for (const message of this.agent.messages) {
-      if (message.type !== 'saleRequested' || this.answered.has(String(message.saleId))) continue;
-      const saleId = String(message.saleId);
-      this.answered.add(saleId);
-      void this.offer(saleId, String(message.buyer)).catch(() => undefined);
-    }
-  }
-
-  private async offer(saleId: string, buyer: string): Promise<void> {
-    // The same K for the same sale, as the real agent derives it: a re-sent request gets the same offer.
-    const known = TestSeller.sealed.get(saleId);
-    const key = known?.key ?? randomBytes(32);
-    const sealed = await commitSealed(this.lying ? otherFile : listedFile, key, saleId);
-    TestSeller.sealed.set(saleId, { key, cipherLeaves: sealed.cipherLeaves });
-    const body: OfferBody = {
-      v: 1, saleId, seller: 'alice', buyer, share: SHARE, path: '/talk.pdf', size: FILE_SIZE, price: PRICE, chunkBytes: CHUNK_BYTES,
-      plainSha256: this.listing.sha256, plainRoot: this.listing.root, cipherRoot: sealed.cipherRoot, keyHash: keyHash(key), offeredAt: Date.now(),
-    };
-    this.agent.send({ type: 'saleOffered', saleId, offer: signStatement('offer', body, this.me.key), key: key.toString('hex') });
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    this.agent.destroy();
-  }
-}
 
 /** The buyer, through the purchases API; every call may meet a dead edge (and throws then). */
 class TestBuyer {
@@ -213,7 +155,8 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     delete process.env.UDNS_FAILPOINTS;
     let edge = await starting;
     const lying = branch === 'dispute';
-    let seller = await TestSeller.connect(edge, alice, lying, listing, entry);
+    const sellerListing = { share: SHARE, seller: 'alice', file: listedFile, entry, ...(lying ? { sealInstead: otherFile } : {}) };
+    let seller = await TestSeller.connect(edge.serverUrl, alice.token, alice.key, sellerListing);
     const buyer = new TestBuyer(() => edge.serverUrl, bob);
     const url = `http://${SHARE}.localhost:${edge.httpPort}/talk.pdf`;
     const purchaseKey = `crash-${point}`;
@@ -254,7 +197,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
       seller.close();
 
       edge = await restartEdgeProcess(edge, args);
-      seller = await TestSeller.connect(edge, alice, lying, listing, entry);
+      seller = await TestSeller.connect(edge.serverUrl, alice.token, alice.key, sellerListing);
       const sale = await eventually('the purchase to finish after the restart', () => purchase().catch(() => undefined), { timeoutMs: 60_000, intervalMs: 500 });
       expect(sale.state).toBe(branch === 'settle' ? 'settled' : 'refunded');
       expect(sale.reason).toBe(branch === 'settle' ? null : branch === 'cancel' ? 'cancelled' : 'proof upheld');
