@@ -73,6 +73,13 @@ export function walletAccount(key: string): number | null {
   return match === null ? null : Number(match[1]);
 }
 
+/**
+ * Movements of this process open at once. They run one at a time anyway (the ledger lock); more
+ * would only hold pooled connections blocked on the lock, starving every other query of the
+ * edge, and a burst of hundreds would wait past Prisma's transaction start timeout (P2028).
+ */
+export const MAX_OPEN_MOVES = 4;
+
 const KINDS: ReadonlySet<string> = new Set<MovementKind>(['grant', 'send', 'reserve', 'pay', 'settle', 'refund', 'reclaim']);
 const UNIQUE_VIOLATION = 'P2002';
 
@@ -191,12 +198,28 @@ export function openCreditBook(store: AccountStore, ledger: LedgerLog): CreditBo
     return { movement: view(row, keyOf), replayed: false };
   }
 
+  let open = 0;
+  const waiting: Array<() => void> = [];
+  /** Runs `work` when fewer than MAX_OPEN_MOVES are open; a queue in memory, first come first served. */
+  async function limited<T>(work: () => Promise<T>): Promise<T> {
+    if (open < MAX_OPEN_MOVES) open++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      // The slot goes straight to the next in line, or is freed.
+      const next = waiting.shift();
+      if (next) next();
+      else open--;
+    }
+  }
+
   async function move(input: MovementInput): Promise<{ movement: MovementView; replayed: boolean }> {
     const seen = new Map<string, number>();
-    const once = () => ledgerTx(db, (tx) => {
+    const once = () => limited(() => ledgerTx(db, (tx) => {
       seen.clear();
       return moveWithin(tx, input, seen);
-    });
+    }));
     let result: { movement: MovementView; replayed: boolean };
     try {
       result = await once();
