@@ -6,13 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startAgent, type Agent } from '../../agent/agent.js';
-import { AcceptAnswer, SaleView, signStatement, type SaleProof } from '../../protocol/index.js';
+import { AcceptAnswer, INDEX_BUCKETS, SaleView, bucketDigestsHex, bucketOf, entryDigest, signStatement, type IndexEntry, type SaleProof, type SigningKeyPair } from '../../protocol/index.js';
 import { inclusionProof, leafHash } from '../../protocol/merkle.js';
-import { CHUNK_BYTES, SEAL_TAG_BYTES, decodeManifest } from '../../protocol/sealed-file.js';
+import { CHUNK_BYTES, SEAL_TAG_BYTES, commitPlain, commitSealed, decodeManifest, encodeManifest, keyHash, sealedStream } from '../../protocol/sealed-file.js';
 import { ensureSigningKey, loadSigningKey } from '../../cli/signing-key.js';
 import { openAccountStore } from '../../server/accounts/account-store.js';
 import { apiCall } from '../helpers/edge-client.js';
 import { eventually } from '../helpers/eventually.js';
+import { HostileMuxAgent } from '../helpers/hostile-agent.js';
 import { runCli } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { findPostgresBinaries, requirePostgresInCi, startPostgresBackend, type TestBackend } from '../helpers/test-databases.js';
@@ -85,6 +86,77 @@ function getFromShare(url: string): Promise<Buffer> {
   });
 }
 
+/**
+ * A dishonest seller: a tunnel that lists `listed` (its SHA-256, Merkle root and a price, as an
+ * honest agent would) but, when a sale comes, seals `sealed` instead (same size) and commits to
+ * that ciphertext in its signed offer and manifest, with the listing's plain leaves beside it.
+ * Everything it sends checks out until the buyer decrypts.
+ */
+async function startDishonestSeller(serverUrl: string, token: string, pair: SigningKeyPair, account: string, label: string, listed: string, sealed: string): Promise<HostileMuxAgent> {
+  const agent = await HostileMuxAgent.connect(serverUrl, token);
+  await agent.hello();
+  const registered = await agent.register(1, label);
+  if (registered.type !== 'routeRegistered') throw new Error(`route refused: ${JSON.stringify(registered)}`);
+  const routeId = String(registered.routeId);
+  const plain = await commitPlain(listed);
+  const entry: IndexEntry = { path: '/talk.pdf', size: plain.size, mtime: Date.now() - 60_000, type: 'application/pdf', sha256: plain.sha256, price: PRICE, merkleRoot: plain.root };
+  const digests = new Uint32Array(INDEX_BUCKETS);
+  digests[bucketOf(entry.path)] = entryDigest(entry);
+  agent.send({ type: 'listShare', requestId: 2, routeId, locked: false, summary: { entries: 1, digests: bucketDigestsHex(digests) } });
+  const wanted = await agent.waitFor('indexWanted');
+  agent.send({ type: 'indexBatch', routeId, seq: 0, reset: wanted.buckets, upserts: [entry], removes: [] });
+  await agent.waitFor('indexAck', (m) => m.seq === 0);
+  const sales = new Map<string, { key: Buffer; manifest: Buffer }>();
+  const answered = new Set<string>();
+  const timer = setInterval(() => {
+    for (const message of agent.messages) {
+      if (message.type !== 'saleRequested' || answered.has(String(message.saleId))) continue;
+      const saleId = String(message.saleId);
+      answered.add(saleId);
+      const key = randomBytes(32);
+      void commitSealed(sealed, key, saleId).then((commitment) => {
+        sales.set(saleId, { key, manifest: encodeManifest(commitment.cipherLeaves, plain.leaves) });
+        const offer = signStatement('offer', {
+          v: 1, saleId, seller: account, buyer: String(message.buyer), share: label, path: '/talk.pdf', size: plain.size, price: PRICE,
+          chunkBytes: CHUNK_BYTES, plainSha256: plain.sha256, plainRoot: plain.root, cipherRoot: commitment.cipherRoot, keyHash: keyHash(key), offeredAt: Date.now(),
+        }, pair);
+        agent.send({ type: 'saleOffered', saleId, offer, key: key.toString('hex') });
+      });
+    }
+  }, 50);
+  void agent.closed.then(() => clearInterval(timer));
+  // Visitor streams carry HTTP/1.1: a 402 for the clear file, the manifest and the sealed file by sale id.
+  agent.onVisitor = (stream) => {
+    let head = '';
+    const onData = (chunk: Buffer): void => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      stream.off('data', onData);
+      const [method, target] = head.split(' ');
+      const url = new URL(target ?? '/', 'http://seller');
+      stream.respond({ ':status': 200 });
+      const sale = sales.get(url.searchParams.get('sale') ?? '');
+      const answer = (status: string, headers: string[], body?: Buffer | NodeJS.ReadableStream, length = 0): void => {
+        stream.write(`HTTP/1.1 ${status}\r\n${[...headers, `Content-Length: ${length}`, 'Connection: close'].join('\r\n')}\r\n\r\n`);
+        if (body === undefined || method === 'HEAD') stream.end();
+        else if (Buffer.isBuffer(body)) stream.end(body);
+        else body.pipe(stream);
+      };
+      if (sale === undefined) {
+        const body = Buffer.from(JSON.stringify({ error: { code: 'payment_required', message: 'costs 50 credits' }, price: PRICE, url: '', path: '/talk.pdf' }));
+        answer('402 Payment Required', ['Content-Type: application/json', `X-Udns-Price: ${PRICE}`], body, body.length);
+      } else if (url.searchParams.get('manifest') === '1') {
+        answer('200 OK', ['Content-Type: application/octet-stream'], sale.manifest, sale.manifest.length);
+      } else {
+        const size = fs.statSync(sealed).size;
+        answer('200 OK', ['Content-Type: application/octet-stream'], sealedStream(sealed, sale.key, String(url.searchParams.get('sale')), size), size + Math.ceil(size / CHUNK_BYTES) * SEAL_TAG_BYTES);
+      }
+    };
+    stream.on('data', onData);
+  };
+  return agent;
+}
+
 describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('buying a paid file with udns get, on %s', (dialect) => {
   let backend: TestBackend | undefined;
   let edge: TestEdge;
@@ -104,8 +176,8 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
   };
   const workFilesOf = (out: string): string[] => ['.udns-sale.json', '.sealed.part', '.part'].map((suffix) => `${out}${suffix}`).filter((file) => fs.existsSync(file));
 
+  let databaseUrl: string | undefined;
   beforeAll(async () => {
-    let databaseUrl: string | undefined;
     if (dialect === 'postgresql') {
       backend = await startPostgresBackend(pgBin!);
       databaseUrl = (await backend.fresh()).databaseUrl;
@@ -208,6 +280,42 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
       expect(await balance(aliceToken)).toEqual(sellerBefore);
     } finally {
       proxy.close();
+    }
+  });
+
+  test('a seller who sealed another file than it listed: the buyer proves it after the key, the escrow refunds, nothing is kept', async () => {
+    const store = await openAccountStore({ dataDir: edge.dataDir, databaseUrl });
+    let malloryToken: string;
+    try {
+      malloryToken = (await store.createAccount(`mallory-${dialect === 'sqlite' ? 's' : 'p'}`)).token;
+    } finally {
+      await store.close();
+    }
+    const mallory = `mallory-${dialect === 'sqlite' ? 's' : 'p'}`;
+    const { pair } = await ensureSigningKey({ UDNS_CONFIG: path.join(work, `${mallory}.json`) }, { server: edge.serverUrl, token: malloryToken, trust: { insecure: false } });
+    const listed = path.join(work, 'listed.pdf');
+    const swapped = path.join(work, 'swapped.pdf');
+    fs.writeFileSync(listed, original);
+    const other = Buffer.from(original);
+    other[2 * CHUNK_BYTES + 123]! ^= 0xff;
+    fs.writeFileSync(swapped, other);
+    const label = `${mallory}-talks`;
+    const seller = await startDishonestSeller(edge.serverUrl, malloryToken, pair, mallory, label, listed, swapped);
+    try {
+      const url = fileUrl.replace(/^http:\/\/[^.]+\./, `http://${label}.`);
+      const before = await balance(bobToken);
+      const out = outFile();
+      const result = await runCli(['get', url, '-o', out, '--no-progress', '--pay-up-to', String(PRICE), '--via', 'relay'], buyerEnv());
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/chunk 2 of talk\.pdf is not the listed content: proving it to the escrow/);
+      expect(result.stderr).toMatch(new RegExp(`talk\\.pdf is not the file ${mallory} listed \\(chunk 2 is not the listed content\\): the escrow upheld the proof, sale [0-9a-f]{32} is refunded and your 50 credits are back; nothing was kept`));
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.existsSync(`${out}.receipt.json`)).toBe(false);
+      expect(workFilesOf(out)).toEqual([]);
+      expect(await balance(bobToken)).toEqual(before);
+      expect(await balance(malloryToken)).toEqual({ available: 0, held: 0 });
+    } finally {
+      seller.destroy();
     }
   });
 
