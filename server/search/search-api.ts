@@ -227,10 +227,11 @@ function sessionCookie(req: IncomingMessage, token: string): string {
     : `${cookieName(req)}=${token}; Path=/; Max-Age=${SESSION_SECONDS}; HttpOnly; SameSite=Lax`;
 }
 
-function clearedCookie(req: IncomingMessage): string {
+/** Clears the cookie; over HTTP also the one earlier edges set with Path=/search. */
+function clearedCookie(req: IncomingMessage): string[] {
   return isSecure(req)
-    ? `${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax`
-    : `${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
+    ? [`${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax`]
+    : [`${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`, `${cookieName(req)}=; Path=${SEARCH_PAGE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax`];
 }
 
 /** A form post from another site (login CSRF) is refused; browsers send Origin on every POST. */

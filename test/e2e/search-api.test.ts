@@ -72,7 +72,7 @@ describe('GET /api/v1/search on the real edge, SQLite store seeded through the r
     const port = edge.edge.httpPort;
     expect(body.hits[0]).toEqual({
       name: 'report.pdf', folder: '/', path: '/report.pdf', size: 2_000_000, modified: new Date(NOW - 30 * DAY).toISOString(), type: 'application/pdf',
-      owner: 'alice', share: 'alice-docs', locked: false, online: true, via: 'direct', sha256: SHA,
+      owner: 'alice', share: 'alice-docs', locked: false, online: true, via: 'direct', sha256: SHA, price: null, trust: { score: null, ratings: 0, disputesLost: 0 },
       url: `http://alice-docs.localhost:${port}/report.pdf`, score: expect.any(Number),
     });
     expect(body).toMatchObject({ words: ['report.pdf'], truncated: false, limit: 20, offset: 0, offlineHidden: false });
