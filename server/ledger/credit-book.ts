@@ -173,7 +173,8 @@ export function openCreditBook(store: AccountStore, ledger: LedgerLog): CreditBo
     });
     if (count === 0) {
       const have = await tx.wallet.findUnique({ where: { id: from }, select: { balance: true } });
-      throw new UdnsError('insufficient_credits', `not enough credits: ${input.amount} asked, ${String(have?.balance ?? 0n)} available in ${walletKey(input.from)}`);
+      const where = typeof input.from === 'object' && 'member' in input.from ? '' : ` in ${walletKey(input.from)}`;
+      throw new UdnsError('insufficient_credits', `not enough credits: ${input.amount} asked, ${String(have?.balance ?? 0n)} available${where}`);
     }
     await tx.wallet.update({ where: { id: to }, data: { balance: { increment: amount } } });
     const at = new Date();
