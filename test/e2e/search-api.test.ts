@@ -125,13 +125,16 @@ describe('GET /api/v1/search on the real edge, SQLite store seeded through the r
       expect(await get(edge, 'q=report.pdf')).toMatchObject({ status: 200, body: { hits: [expect.objectContaining({ share: 'alice-docs', via: 'relay' })] } });
       expect((await get(edge, 'q=report', 'udns_wrongwrongwrongwrongwrongwrongwrong')).status).toBe(401);
       // A member is not counted against the anonymous allowance.
+      const started = Date.now();
       let answer = await get(edge, 'q=report');
       let anonymous = 2;
       while (answer.status === 200 && anonymous < 100) {
         answer = await get(edge, 'q=report');
         anonymous++;
       }
-      expect(anonymous).toBe(31);
+      // The burst of 30, plus one more for every refill interval (2 s) the loop took on a busy machine.
+      expect(anonymous).toBeGreaterThanOrEqual(31);
+      expect(anonymous).toBeLessThanOrEqual(31 + Math.floor((Date.now() - started) / 2_000));
       expect(answer.status).toBe(429);
       expect(answer.body.error).toEqual({ code: 'rate_limited', message: expect.stringMatching(/too many searches from your network/) });
       expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
