@@ -67,7 +67,7 @@ const CATCH_UP_PAGE = 10_000;
 export async function openLedgerLog(store: AccountStore, options: LedgerLogOptions): Promise<LedgerLog> {
   const pair = loadLedgerKey(options.dataDir, options.logger);
   const log = new SqlLedgerLog(storeDatabase(store), pair, options.now ?? Date.now);
-  await log.recordOwnKey();
+  await log.recordOwnKey(options.logger);
   return log;
 }
 
@@ -84,13 +84,22 @@ class SqlLedgerLog implements LedgerLog {
     private readonly now: () => number,
   ) {}
 
-  /** The edge's `key` entry, once per key (under the lock, so two edges with one key append it once). */
-  async recordOwnKey(): Promise<void> {
+  /**
+   * The edge's `key` entry, once per key (under the lock, so two edges with one key append it
+   * once). Another edge key already in the ledger means edges on this database sign with
+   * different keys: members pin one, so heads signed by the other would fail their verify.
+   */
+  async recordOwnKey(logger: Logger): Promise<void> {
     const { keyId, publicKey } = this.pair;
-    await ledgerTx(this.db, async (tx) => {
-      const found = await tx.ledgerEntry.findFirst({ where: { kind: 'key', body: { contains: `"keyId":"${keyId}"` } }, select: { seq: true } });
-      if (found === null) await this.appendIn(tx, [{ kind: 'key', body: { account: 'edge', keyId, publicKey }, parties: [] }]);
+    const others = await ledgerTx(this.db, async (tx) => {
+      const keys = await tx.ledgerEntry.findMany({ where: { kind: 'key', body: { contains: '"account":"edge"' } }, select: { body: true } });
+      const ids = keys.map((row) => (JSON.parse(row.body) as { keyId: string }).keyId);
+      if (!ids.includes(keyId)) await this.appendIn(tx, [{ kind: 'key', body: { account: 'edge', keyId, publicKey }, parties: [] }]);
+      return ids.filter((id) => id !== keyId);
     });
+    if (others.length > 0) {
+      logger.warn({ keyId, others }, 'other edges signed this ledger with other keys: give every edge on this database the same ledger-key.pem (members pin one key)');
+    }
   }
 
   async appendIn(tx: Tx, entries: readonly LedgerAppend[]): Promise<number[]> {
