@@ -35,7 +35,7 @@ const sha256 = (data: Buffer): string => createHash('sha256').update(data).diges
  * A TCP proxy in front of the edge's HTTP port that flips one byte of the first answer longer
  * than `flipAfter` bytes (the sealed file; HEADs, 402s and the manifest are shorter).
  */
-async function tamperingProxy(target: number, flipAfter: number): Promise<{ port: number; flipped(): number; close(): void }> {
+async function tamperingProxy(target: number, flipAfter: number, mode: 'flip' | 'cut' = 'flip'): Promise<{ port: number; flipped(): number; close(): void }> {
   let flipped = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -50,6 +50,12 @@ async function tamperingProxy(target: number, flipAfter: number): Promise<{ port
     let passed = 0;
     upstream.on('data', (chunk: Buffer) => {
       passed += chunk.length;
+      if (flipped === 0 && passed > flipAfter && mode === 'cut') {
+        flipped++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
       if (flipped === 0 && passed > flipAfter) {
         chunk = Buffer.from(chunk);
         chunk[chunk.length - 1]! ^= 0x01;
@@ -281,6 +287,42 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     } finally {
       proxy.close();
     }
+  });
+
+  test('a download cut short: the same command again resumes the same sale from the part (paid once); udns login makes the key', async () => {
+    const proxy = await tamperingProxy(edge.edge.httpPort, CHUNK_BYTES + CHUNK_BYTES / 2, 'cut');
+    try {
+      const before = await balance(bobToken);
+      const url = new URL(fileUrl);
+      url.port = String(proxy.port);
+      const out = outFile();
+      const args = ['get', url.href, '-o', out, '--no-progress', '--pay-up-to', String(PRICE), '--via', 'relay', '--retries', '0'];
+      const first = await runCli(args, buyerEnv());
+      expect(proxy.flipped()).toBe(1);
+      expect(first.code).toBe(1);
+      expect(first.stderr).toMatch(/run the same command again to resume/);
+      const saved = JSON.parse(fs.readFileSync(`${out}.udns-sale.json`, 'utf8')) as { saleId: string };
+      expect((await apiCall(edge, bobToken, 'GET', `/purchases/${saved.saleId}`)).body.state).toBe('reserved');
+      expect(fs.existsSync(`${out}.sealed.part`)).toBe(true);
+      const second = await runCli(args, buyerEnv());
+      expect(second.code).toBe(0);
+      expect(second.stderr).toMatch(new RegExp(`resuming sale ${saved.saleId.slice(0, 8)}… \\(reserved\\)`));
+      expect(second.stdout).toMatch(/for 50 credits from alice .*resumed at /);
+      expect(sha256(fs.readFileSync(out))).toBe(sha256(original));
+      expect(JSON.parse(fs.readFileSync(`${out}.receipt.json`, 'utf8')).receipt.body.saleId).toBe(saved.saleId);
+      expect(await balance(bobToken)).toEqual({ available: before.available - PRICE, held: 0 });
+    } finally {
+      proxy.close();
+    }
+    // udns login makes and registers a signing key, and says so in one line.
+    const fresh = { UDNS_CONFIG: path.join(work, 'fresh-login.json') };
+    const login = await runCli(['login', bobToken, '--server', edge.serverUrl], fresh);
+    expect(login.code).toBe(0);
+    expect(login.stdout).toMatch(/\nmade a signing key \(.*fresh-login\.signing-key\.pem\) and registered it with the edge \(key [0-9a-f]{16}…\)\n$/);
+    const keys = (await apiCall(edge, aliceToken, 'GET', '/keys/bob')).body.keys as Array<{ keyId: string }>;
+    expect(keys).toHaveLength(2);
+    const again = await runCli(['login', bobToken, '--server', edge.serverUrl], fresh);
+    expect(again.stdout).toMatch(/already registered with the edge/);
   });
 
   test('a seller who sealed another file than it listed: the buyer proves it after the key, the escrow refunds, nothing is kept', async () => {
