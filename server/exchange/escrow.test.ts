@@ -255,6 +255,8 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
   test('seller offline: the sale fails at once with nothing reserved', async () => {
     const w = await setUp();
     w.seller.online = false;
+    // The index learns it when the tunnel goes (IndexSync); until then another edge might hold it.
+    await createSearchIndex(w.store).setOnline(SHARE, false);
     expect(await rejection(buy(w, w.bob, { idempotencyKey: 'offline-1' }))).toMatchObject({ code: 'sale_state', message: expect.stringContaining('offline') });
     const sale = (await w.sales.byBuyerKey(w.bob.id, 'offline-1'))!;
     expect(sale).toMatchObject({ state: 'failed', reason: 'offer timeout' });
@@ -476,6 +478,23 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(w.sent.every((m) => m.type === 'saleRequested')).toBe(true);
     expect(await w.escrow.shareListed(w.carol.id, SHARE)).toBe(0);
     expect(done.sale.id).not.toBe(sale.id);
+  });
+
+  test('two edges on one database: a purchase made on the edge without the seller\'s tunnel is offered through the edge that has it', async () => {
+    const w = await setUp();
+    const elsewhere = new Escrow({ sales: w.sales, files: createSearchIndex(w.store), books: w.books, ledger: w.ledger, keys: openSigningKeyStore(w.store), sellers: () => null, settings: () => w.settings, urls: new PublicUrls('example.net', 80), logger });
+    const sale = await elsewhere.request(w.bob, { url, maxPrice: 100, idempotencyKey: 'on-the-other-edge' }, target);
+    expect(sale.state).toBe('offering');
+    expect(w.sent).toEqual([]);
+    expect(await w.escrow.requestPending()).toBe(1);
+    expect(await w.escrow.requestPending()).toBe(0);
+    expect(w.sent).toEqual([expect.objectContaining({ type: 'saleRequested', saleId: sale.id })]);
+    await w.escrow.offered(fromSeller(w), (await offer(w, sale.id)).message);
+    expect((await elsewhere.get(w.bob, sale.id)).state).toBe('reserved');
+    // With the share offline in the index too, a purchase fails at once.
+    await createSearchIndex(w.store).setOnline(SHARE, false);
+    expect((await rejection(elsewhere.request(w.bob, { url, maxPrice: 100, idempotencyKey: 'nobody-serves-it' }, target))).code).toBe('sale_state');
+    await expectBooksBalance(w);
   });
 
   test('list and long-poll views: buyer and seller see the sale, others do not', async () => {

@@ -86,12 +86,16 @@ export interface EscrowDeps {
 type Role = 'buyer' | 'seller';
 
 const ESCROW_ACTOR = 'escrow';
+/** Sale requests this edge remembers having sent (a sale waits for its offer 5 minutes by default). */
+const MAX_REMEMBERED_REQUESTS = 10_000;
 /** Sales re-sent to a reconnecting seller at most (the oldest first). */
 const MAX_RESENT = 1_000;
 
 export class Escrow {
   private readonly now: () => number;
   private readonly log: Logger;
+  /** Sales this edge sent a SaleRequested for (oldest first, bounded): requestPending skips them. */
+  private readonly requested = new Map<string, true>();
 
   constructor(private readonly deps: EscrowDeps) {
     this.now = deps.now ?? Date.now;
@@ -136,7 +140,9 @@ export class Escrow {
     failpoint('sale.offer.after-commit');
     const sale = (await this.deps.sales.get(id))!;
     this.log.info({ sale: id, buyer: buyer.name, share: sale.share, path: sale.path, price: sale.price }, 'purchase requested');
-    if (!(await this.requestOffer(sale))) {
+    // No tunnel here, but the index says one serves the share: on another edge sharing this
+    // database, whose sweeper asks its seller for pending offers (requestPending) within a second.
+    if (!(await this.requestOffer(sale)) && !listing.online) {
       await this.end(sale, 'offering', 'failed', 'offer timeout');
       throw new UdnsError('sale_state', `the seller of ${sale.share}${sale.path} is offline: try again when ${sale.share} is online (sale ${id} failed, nothing was reserved)`);
     }
@@ -296,6 +302,18 @@ export class Escrow {
 
   // ---- the sweeper ----
 
+  /**
+   * Asks this edge's sellers for every sale still waiting for an offer that this edge has not
+   * asked yet: a purchase made on another edge of the same database reaches the seller through
+   * the edge that holds its tunnel. Returns how many requests went out.
+   */
+  async requestPending(limit = 200): Promise<number> {
+    const open = await this.deps.sales.offering(this.now(), limit);
+    let sent = 0;
+    for (const sale of open) if (!this.requested.has(sale.id) && (await this.requestOffer(sale))) sent++;
+    return sent;
+  }
+
   /** Ends every sale past its deadline (at most `limit`); returns how many moved. */
   async sweep(limit = 200): Promise<number> {
     const now = this.now();
@@ -386,6 +404,8 @@ export class Escrow {
   private async requestOffer(sale: SaleRecord): Promise<boolean> {
     const line = this.deps.sellers(sale.share, sale.sellerId);
     if (line === null) return false;
+    this.requested.set(sale.id, true);
+    if (this.requested.size > MAX_REMEMBERED_REQUESTS) this.requested.delete(this.requested.keys().next().value!);
     const names = await this.deps.sales.accountNames([sale.buyerId]);
     line.send({
       type: 'saleRequested', saleId: sale.id, routeId: line.routeId, path: sale.path, price: sale.price, size: sale.size,

@@ -153,6 +153,12 @@ export class SaleStore {
     return rows.map(record);
   }
 
+  /** Sales waiting for an offer whose deadline is still ahead, oldest first. */
+  async offering(nowMs: number, limit: number): Promise<SaleRecord[]> {
+    const rows = await this.prisma.sale.findMany({ where: { state: 'offering', deadline: { gt: BigInt(nowMs) } }, orderBy: { deadline: 'asc' }, take: limit });
+    return rows.map(record);
+  }
+
   /** A seller's sales of one share in `states` (for re-sending requests to a reconnected agent). */
   async ofShare(sellerId: number, share: string, states: readonly SaleState[], limit: number): Promise<SaleRecord[]> {
     const rows = await this.prisma.sale.findMany({

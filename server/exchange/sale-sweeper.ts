@@ -6,7 +6,8 @@ export const SALE_SWEEP_INTERVAL_MS = 1_000;
 
 /**
  * Ends sales past their deadline (offering → failed, reserved → refunded, released → settled):
- * at start (a restarted edge finishes what its crash left) and every second. Each sale moves in
+ * at start (a restarted edge finishes what its crash left) and every second; then asks this
+ * edge's sellers for offers of sales made on other edges (Escrow.requestPending). Each sale moves in
  * its own compare-and-set transaction, so several edges sweeping one database move it once.
  */
 export class SaleSweeper {
@@ -14,7 +15,7 @@ export class SaleSweeper {
   private running: Promise<void> | null = null;
   private closed = false;
 
-  constructor(private readonly escrow: Pick<Escrow, 'sweep'>, private readonly logger: Logger, intervalMs: number = SALE_SWEEP_INTERVAL_MS) {
+  constructor(private readonly escrow: Pick<Escrow, 'sweep' | 'requestPending'>, private readonly logger: Logger, intervalMs: number = SALE_SWEEP_INTERVAL_MS) {
     this.timer = setInterval(() => void this.sweepNow(), intervalMs);
     this.timer.unref();
     void this.sweepNow();
@@ -27,6 +28,7 @@ export class SaleSweeper {
       try {
         // Batches until nothing is due: a restart after a long outage may find many.
         while (!this.closed && (await this.escrow.sweep()) > 0);
+        if (!this.closed) await this.escrow.requestPending();
       } catch (error) {
         this.logger.warn({ err: error }, 'sale sweep failed: trying again in a second');
       } finally {
