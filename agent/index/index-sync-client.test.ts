@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from 'vitest';
 import {
-  IndexBatch, MAX_CONTROL_FRAME_BYTES, MAX_INDEX_BATCH_ENTRIES, UdnsError,
+  IndexBatch, MAX_CONTROL_FRAME_BYTES, MAX_INDEX_BATCH_ENTRIES, UdnsError, bucketOf,
   type ControlChannel, type EdgeMessage, type AgentMessage, type IndexEntry,
 } from '../../protocol/index.js';
 import { eventually } from '../../test/helpers/eventually.js';
@@ -241,4 +241,26 @@ test('500 entries with 1 KiB paths are cut into batches below the control frame 
   const resets = builder();
   for (let bucket = 0; bucket < 4096; bucket++) expect(resets.addReset(bucket)).toBe(true);
   expect(Buffer.byteLength(JSON.stringify(resets.build()))).toBeLessThan(MAX_CONTROL_FRAME_BYTES);
+});
+
+test('a change after the first sync is sent even when a flush fell due while the buckets were being sent (a price edit reached the edge only by chance)', async () => {
+  const sent: AgentMessage[] = [];
+  const client = new IndexSyncClient((message) => sent.push(message), logger, 1);
+  const share = new TestShare();
+  share.index.upsert(entry('/a.pdf'));
+  client.list('r1', share);
+  await eventually('the summary', () => (sent.some((message) => message.type === 'listShare') ? true : undefined));
+  // Hashed while the edge has not answered yet: a delta is due once the flush delay passes.
+  share.index.upsert(entry('/a.pdf', { sha256: 'a'.repeat(64) }));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  // The edge wants the bucket: it goes in full (the pending delta with it), then the sync is live.
+  client.handle({ type: 'indexWanted', requestId: 0, routeId: 'r1', buckets: [bucketOf('/a.pdf')] });
+  const first = sent.filter((message): message is IndexBatch => message.type === 'indexBatch');
+  expect(first).toHaveLength(1);
+  client.handle({ type: 'indexAck', routeId: 'r1', seq: first[0]!.seq });
+  // Now the owner reprices the file.
+  share.index.upsert(entry('/a.pdf', { sha256: 'a'.repeat(64), price: 70, merkleRoot: 'b'.repeat(64) }));
+  const delta = await eventually('the delta sent', () => sent.filter((message): message is IndexBatch => message.type === 'indexBatch')[1]);
+  expect(delta.upserts).toEqual([share.index.get('/a.pdf')]);
+  client.close();
 });

@@ -160,7 +160,7 @@ export class IndexSyncClient {
     if (paths.has(path)) return;
     paths.add(path);
     sync.dirtyCount++;
-    if (sync.dirtyCount >= MAX_INDEX_BATCH_ENTRIES) {
+    if (sync.dirtyCount >= MAX_INDEX_BATCH_ENTRIES || sync.flushDue) {
       sync.flushDue = true;
       this.pump();
     } else if (sync.flushTimer === null && !sync.flushDue) {
@@ -197,7 +197,9 @@ export class IndexSyncClient {
         const bucket = sync.wanted[0];
         if (bucket === undefined) {
           sync.phase = 'live';
-          if (sync.dirtyCount > 0) sync.flushDue = true;
+          // A flush that fell due while buckets went in full may have had its paths sent with
+          // them: due only if something is left, or no later change would ever schedule one.
+          sync.flushDue = sync.dirtyCount > 0;
           return;
         }
         if (!batch.addReset(bucket)) return;

@@ -46,15 +46,17 @@ describe('udns up with prices', () => {
     ].join('\n'), { mode: 0o600 });
     write(['    prices:', '      talks/*.pdf: 50']);
     cli = spawnCli(['up', '--config', config], { UDNS_CONFIG: path.join(dir, 'cli', 'config.json'), XDG_CACHE_HOME: path.join(dir, 'cache') });
-    await cli.waitForOutput(/paid.* -> /);
+    await cli.waitForOutput(/paid.* -> /, 30_000);
     expect(await priceOf('/talks/keynote.pdf')).toBe(50);
     expect(await priceOf('/readme.txt')).toBeNull();
     await eventually('the priced entry at the edge', async () => ((await storedPrice('/talks/keynote.pdf')) === 50 ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
 
     write(['    prices:', '      talks/*.pdf: 70', '      "*.txt": 5']);
-    await cli.waitForOutput(/prices changed: /);
+    await cli.waitForOutput(/prices changed: /, 30_000);
     expect(await priceOf('/talks/keynote.pdf')).toBe(70);
     expect(await priceOf('/readme.txt')).toBe(5);
+    // Before the fix in index-sync-client.ts, this edit reached the edge only when no flush had
+    // fallen due during the first sync (so it failed under load).
     await eventually('the new prices at the edge', async () => ((await storedPrice('/talks/keynote.pdf')) === 70 && (await storedPrice('/readme.txt')) === 5 ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
     // The share kept running: no route was replaced.
     expect(cli.stdout()).not.toContain('removed:');
@@ -69,5 +71,5 @@ describe('udns up with prices', () => {
     await eventually('the second repricing', async () => ((cli!.stdout().match(/prices changed: /g) ?? []).length === 2 ? true : undefined));
     expect(await priceOf('/talks/keynote.pdf')).toBeNull();
     await eventually('free again at the edge', async () => ((await storedPrice('/talks/keynote.pdf')) === null ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
-  });
+  }, 120_000);
 });
