@@ -12,13 +12,15 @@
  * AES-256-GCM against ChaCha20-Poly1305 sealing 1 MiB chunks in memory, in short samples whose
  * best shows the speed of an idle core.
  *
- * Part 2 (later, once the escrow runs end to end): exchanges per second through a real edge and
- * agent, and a paid download against a free one through the real edge. Each is one more
- * `measure…` function below, added to MEASUREMENTS or run after them, with its own result key.
+ * Part 2 (exchange-through-edge.ts): exchanges per second through a real edge and seller agent
+ * against free relayed downloads of the same files, and the same big file bought against
+ * downloaded free through the edge (MB/s and ratio).
  *
  * Environment: UDNS_EXCHANGE_BENCH_MIB (file size, default 1024), UDNS_EXCHANGE_BENCH_ROUNDS (3),
- * UDNS_EXCHANGE_BENCH_AEAD_MIB (bytes sealed per AEAD sample, default 256). Writes JSON to
- * bench/results/exchange-<time>.json.
+ * UDNS_EXCHANGE_BENCH_AEAD_MIB (bytes sealed per AEAD sample, default 256),
+ * UDNS_EXCHANGE_BENCH_PARTS (`sealing,edge`: which parts run), UDNS_EXCHANGE_BENCH_EXCHANGES
+ * (200), UDNS_EXCHANGE_BENCH_BUYERS (concurrent buyers, 8), UDNS_EXCHANGE_BENCH_SMALL_KIB (file
+ * size of the exchanges, 64). Writes JSON to bench/results/exchange-<time>.json.
  */
 import { createCipheriv, createHash, randomBytes, randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
@@ -39,6 +41,7 @@ import {
   sealedStream,
   type SealedCommitment,
 } from '../../protocol/sealed-file.js';
+import { formatEdgeReport, measureThroughEdge, type EdgeExchangeResult } from './exchange-through-edge.js';
 
 const progress = (message: string): void => void process.stderr.write(`bench:exchange: ${message}\n`);
 
@@ -55,6 +58,10 @@ const ROUNDS = envInt('UDNS_EXCHANGE_BENCH_ROUNDS', 3);
 const AEAD_BYTES = envInt('UDNS_EXCHANGE_BENCH_AEAD_MIB', 256) * CHUNK_BYTES;
 const WRITE_CHUNK_BYTES = 4 * CHUNK_BYTES;
 const SALE_ID = 'be'.repeat(16);
+const PARTS = new Set((process.env.UDNS_EXCHANGE_BENCH_PARTS ?? 'sealing,edge').split(',').map((part) => part.trim()));
+const EXCHANGES = envInt('UDNS_EXCHANGE_BENCH_EXCHANGES', 200);
+const BUYERS = envInt('UDNS_EXCHANGE_BENCH_BUYERS', 8);
+const SMALL_BYTES = envInt('UDNS_EXCHANGE_BENCH_SMALL_KIB', 64) * 1024;
 
 /** One timed run over `bytes` bytes. */
 interface Sample {
@@ -243,28 +250,44 @@ async function main(): Promise<number> {
   const file = path.join(workDir, 'paid.bin');
   progress(`writing ${(FILE_BYTES / 2 ** 20).toFixed(0)} MiB of random bytes`);
   writeRandomFile(file, FILE_BYTES);
-  const key = randomBytes(32);
-  const commitment = await commitSealed(file, key, SALE_ID); // also warms the page cache
-  const input: BenchFile = { file, size: FILE_BYTES, key, commitment };
+  let results: Record<string, Summary> | undefined;
+  let aead: Record<string, Summary> | undefined;
+  let report = '';
+  if (PARTS.has('sealing')) {
+    const key = randomBytes(32);
+    const commitment = await commitSealed(file, key, SALE_ID); // also warms the page cache
+    const input: BenchFile = { file, size: FILE_BYTES, key, commitment };
 
-  const samples: Record<string, Sample[]> = Object.fromEntries(MEASUREMENTS.map((m) => [m.name, []]));
-  for (let round = 1; round <= ROUNDS; round += 1) {
-    for (const measurement of MEASUREMENTS) {
-      const sample = await timed(() => measurement.run(input));
-      samples[measurement.name]!.push(sample);
-      progress(`round ${round}/${ROUNDS} ${measurement.label}: ${(FILE_BYTES / 1e6 / sample.seconds).toFixed(0)} MB/s`);
+    const samples: Record<string, Sample[]> = Object.fromEntries(MEASUREMENTS.map((m) => [m.name, []]));
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const measurement of MEASUREMENTS) {
+        const sample = await timed(() => measurement.run(input));
+        samples[measurement.name]!.push(sample);
+        progress(`round ${round}/${ROUNDS} ${measurement.label}: ${(FILE_BYTES / 1e6 / sample.seconds).toFixed(0)} MB/s`);
+      }
     }
-  }
-  const results = Object.fromEntries(MEASUREMENTS.map((m) => [m.name, summarise(m.label, FILE_BYTES, samples[m.name]!)]));
+    results = Object.fromEntries(MEASUREMENTS.map((m) => [m.name, summarise(m.label, FILE_BYTES, samples[m.name]!)]));
 
-  const aeadSamples: Record<string, Sample[]> = { 'aes-256-gcm': [], 'chacha20-poly1305': [] };
-  for (let round = 1; round <= ROUNDS; round += 1) {
-    for (const algorithm of ['aes-256-gcm', 'chacha20-poly1305'] as const) aeadSamples[algorithm]!.push(...(await measureAead(algorithm)));
+    const aeadSamples: Record<string, Sample[]> = { 'aes-256-gcm': [], 'chacha20-poly1305': [] };
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      for (const algorithm of ['aes-256-gcm', 'chacha20-poly1305'] as const) aeadSamples[algorithm]!.push(...(await measureAead(algorithm)));
+    }
+    aead = Object.fromEntries(Object.entries(aeadSamples).map(([name, list]) => [name, summarise(name, AEAD_SAMPLE_BYTES, list)]));
+    report += `${formatReport(FILE_BYTES, results, aead)}\n`;
   }
-  const aead = Object.fromEntries(Object.entries(aeadSamples).map(([name, list]) => [name, summarise(name, AEAD_SAMPLE_BYTES, list)]));
+
+  let edge: EdgeExchangeResult | undefined;
+  if (PARTS.has('edge')) {
+    const edgeDir = path.join(workDir, 'edge-run');
+    fs.mkdirSync(edgeDir);
+    edge = await measureThroughEdge({
+      workDir: edgeDir, bigFile: file, exchanges: EXCHANGES, buyers: BUYERS, smallBytes: SMALL_BYTES, smallFiles: Math.min(16, EXCHANGES), progress,
+    });
+    report += `${report === '' ? '' : '\n'}${formatEdgeReport(edge)}\n`;
+  }
 
   const loadAfter = os.loadavg();
-  console.log(`\n${formatReport(FILE_BYTES, results, aead)}\n\nload before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}; ${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, OpenSSL ${process.versions.openssl}`);
+  console.log(`\n${report}\nload before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}; ${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, OpenSSL ${process.versions.openssl}`);
 
   const resultsDir = path.join(repoRoot(), 'bench', 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
@@ -278,6 +301,7 @@ async function main(): Promise<number> {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, openssl: process.versions.openssl, loadBefore, loadAfter },
     sealing: results,
     aead,
+    throughEdge: edge,
   };
   fs.writeFileSync(out, `${JSON.stringify(document, null, 2)}\n`);
   console.log(`results written to ${path.relative(process.cwd(), out) || out}`);
