@@ -82,9 +82,6 @@ export interface EscrowDeps {
   readonly now?: () => number;
 }
 
-/** Who may see a sale: its buyer and its seller. */
-type Role = 'buyer' | 'seller';
-
 const ESCROW_ACTOR = 'escrow';
 /** Sale requests this edge remembers having sent (a sale waits for its offer 5 minutes by default). */
 const MAX_REMEMBERED_REQUESTS = 10_000;
@@ -263,7 +260,7 @@ export class Escrow {
   // ---- the seller's agent ----
 
   /** A seller's agent answered a SaleRequested. Never throws: a bad offer fails the sale. */
-  async offered(from: { accountId: number; label: (routeId: string) => string | undefined }, message: SaleOffered): Promise<void> {
+  async offered(from: { accountId: number }, message: SaleOffered): Promise<void> {
     try {
       await this.takeOffer(from, message);
     } catch (error) {
@@ -334,7 +331,7 @@ export class Escrow {
 
   // ---- inside ----
 
-  private async takeOffer(from: { accountId: number; label: (routeId: string) => string | undefined }, message: SaleOffered): Promise<void> {
+  private async takeOffer(from: { accountId: number }, message: SaleOffered): Promise<void> {
     const sale = await this.deps.sales.get(message.saleId);
     if (sale === null) return;
     if (sale.sellerId !== from.accountId) {
@@ -487,11 +484,6 @@ export class Escrow {
     const sale = await this.visible(account, id);
     if (sale.buyerId !== account.id) throw new UdnsError('forbidden', `you sold ${id}: only its buyer may do this`);
     return sale;
-  }
-
-  /** Role of `account` in `sale`. */
-  roleOf(account: AccountInfo, sale: SaleRecord): Role {
-    return sale.buyerId === account.id ? 'buyer' : 'seller';
   }
 
   async view(sale: SaleRecord): Promise<SaleView> {

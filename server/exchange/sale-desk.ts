@@ -13,7 +13,7 @@ export class SaleDesk {
 
   /** saleOffered / saleDeclined from an agent. Never throws (a bad message fails only its sale). */
   message(tunnel: TunnelSession, message: SaleOffered | SaleDeclined): void {
-    const from = { accountId: tunnel.account.id, label: (routeId: string) => tunnel.routes.get(routeId)?.name };
+    const from = { accountId: tunnel.account.id };
     if (message.type === 'saleOffered') void this.escrow.offered(from, message);
     else void this.escrow.declined(from, message);
   }
