@@ -103,6 +103,15 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
   test('a forged tree head fails verify (not signed by the pinned key) and audit (names it)', async () => {
     const { stateHome } = await start();
     const both = await verifiedBoth(stateHome);
+    // Every entry is the admin's to read, page by page; a member is pointed at their own.
+    const get = (token: string, query: string) => fetch(`${edge.serverUrl}/api/v1/ledger/entries?${query}`, { headers: { authorization: `Bearer ${token}` } });
+    const page = await get(edge.adminToken, 'limit=2');
+    expect(page.status).toBe(200);
+    expect(await page.json()).toMatchObject({ entries: [{ seq: 0, kind: 'key' }, { seq: 1, kind: 'credit' }], next: 1 });
+    expect(await (await get(edge.adminToken, 'after=1&limit=2')).json()).toMatchObject({ entries: [{ seq: 2, kind: 'credit' }], next: null });
+    const refused = await get(aliceToken, 'limit=2');
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: { code: 'forbidden', message: expect.stringMatching(/ledger\/mine for your own/) } });
     await executeSql(target, `${DROP_TRIGGERS[dialect]} UPDATE "LedgerHead" SET "rootHash" = '${'00'.repeat(32)}' WHERE "treeSize" = ${both.head.treeSize}`);
     expectCleanFailure(await runCli(['ledger', 'verify'], as(aliceToken, stateHome)),
       /^udns: ledger verification FAILED: the tree head of size 3 is not signed by the pinned ledger key [0-9a-f]{32}$/, 1);
