@@ -215,7 +215,7 @@ async function consent(request: BuyRequest, quote: PriceQuote): Promise<number> 
     return request.payUpTo;
   }
   if (request.ask === null || quote.price === undefined) throw consentMissing(file, quote);
-  const trust = quote.trust === undefined ? '' : quote.trust.score === null ? ', not rated yet' : `, trust ${quote.trust.score}/5 from ${quote.trust.ratings} ratings`;
+  const trust = quote.trust === undefined ? '' : quote.trust.score === null ? ' (not rated yet)' : ` (trust ${quote.trust.score}/5 from ${quote.trust.ratings} ${quote.trust.ratings === 1 ? 'rating' : 'ratings'}${quote.trust.disputesLost > 0 ? `, ${quote.trust.disputesLost} disputes lost` : ''})`;
   const seller = quote.seller === undefined ? `the owner of ${request.url.host}` : `${quote.seller}${trust}`;
   if (!await request.ask(`Pay ${quote.price} credits to ${seller} for ${file}?`)) {
     throw new UdnsError('payment_required', `not bought: ${file} costs ${quote.price} credits (pass --pay-up-to ${quote.price} to buy without being asked)`);

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -14,7 +15,7 @@ import { openAccountStore } from '../../server/accounts/account-store.js';
 import { apiCall } from '../helpers/edge-client.js';
 import { eventually } from '../helpers/eventually.js';
 import { HostileMuxAgent } from '../helpers/hostile-agent.js';
-import { runCli } from '../helpers/test-agent.js';
+import { runCli, spawnOnTerminal } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { findPostgresBinaries, requirePostgresInCi, startPostgresBackend, type TestBackend } from '../helpers/test-databases.js';
 
@@ -323,6 +324,33 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(keys).toHaveLength(2);
     const again = await runCli(['login', bobToken, '--server', edge.serverUrl], fresh);
     expect(again.stdout).toMatch(/already registered with the edge/);
+  });
+
+  test('on a terminal udns get asks before paying: no buys nothing, yes buys', async () => {
+    const before = await balance(bobToken);
+    const ask = async (answer: string): Promise<{ code: number | null; output: string; out: string }> => {
+      const out = outFile();
+      const run = spawnOnTerminal(['get', fileUrl, '-o', out, '--no-progress', '--via', 'relay'], buyerEnv());
+      const exited = once(run.child, 'exit');
+      try {
+        await eventually('the question', () => (/Pay 50 credits to alice.* for talk\.pdf\? \[y\/N\]/.test(run.output()) ? true : undefined), { timeoutMs: 20_000 });
+        run.child.stdin!.write(`${answer}\n`);
+        const [code] = await exited;
+        return { code: code as number | null, output: run.output(), out };
+      } finally {
+        if (run.child.exitCode === null && run.child.signalCode === null) process.kill(-run.child.pid!, 'SIGTERM');
+      }
+    };
+    const no = await ask('n');
+    expect(no.code).not.toBe(0);
+    expect(no.output).toMatch(/not bought: talk\.pdf costs 50 credits/);
+    expect(fs.existsSync(no.out)).toBe(false);
+    expect(await balance(bobToken)).toEqual(before);
+    const yes = await ask('y');
+    expect(yes.output).toMatch(/bought .*talk\.pdf for 50 credits from alice/);
+    expect(yes.code).toBe(0);
+    expect(sha256(fs.readFileSync(yes.out))).toBe(sha256(original));
+    expect(await balance(bobToken)).toEqual({ available: before.available - PRICE, held: 0 });
   });
 
   test('a seller who sealed another file than it listed: the buyer proves it after the key, the escrow refunds, nothing is kept', async () => {
