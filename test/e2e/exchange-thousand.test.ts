@@ -53,8 +53,10 @@ const RICH_BUYERS = 36;
 const POOR_BUYERS = 4;
 const RICH_GRANT = 5000;
 const POOR_GRANT = 3;
-const SALE_TIMEOUT = '20s';
-const DISPUTE_WINDOW = '8s';
+// Generous against a loaded machine (a buyer starved of CPU must not see its sale time out);
+// abandoned sales are drawn in the first half of the run only, so their refunds come before its end.
+const SALE_TIMEOUT = '60s';
+const DISPUTE_WINDOW = '20s';
 
 type Fate = 'honest' | 'retried' | 'abandon' | 'cancel' | 'poor' | 'corrupt' | 'liar';
 const FATES: Array<[Fate, number]> = [['honest', 0.62], ['retried', 0.1], ['abandon', 0.06], ['cancel', 0.06], ['poor', 0.05], ['corrupt', 0.05], ['liar', 0.06]];
@@ -152,7 +154,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     }
     const edge: EdgeProcess = await startEdgeProcess([
       ...(databaseUrl === undefined ? [] : ['--database-url', databaseUrl]),
-      '--offer-timeout', '20s', '--sale-timeout', SALE_TIMEOUT, '--dispute-window', DISPUTE_WINDOW,
+      '--offer-timeout', '60s', '--sale-timeout', SALE_TIMEOUT, '--dispute-window', DISPUTE_WINDOW,
     ]);
     cleanups.push(() => edge.stop());
     const target: DatabaseTarget = databaseUrl === undefined ? { dialect: 'sqlite', file: path.join(edge.dataDir, 'udns.db') } : { dialect: 'postgresql', url: databaseUrl };
@@ -233,7 +235,8 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
       return 'honest';
     };
     const plan = Array.from({ length: PURCHASES }, (_, index) => {
-      const fate = pickFate();
+      const drawn = pickFate();
+      const fate: Fate = drawn === 'abandon' && index >= PURCHASES / 2 ? 'cancel' : drawn;
       const buyer = fate === 'poor' ? buyers[RICH_BUYERS + random.int(0, POOR_BUYERS - 1)]! : buyers[random.int(0, RICH_BUYERS - 1)]!;
       return { index, fate, buyer, file: random.pick(files) };
     });
@@ -366,6 +369,13 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
         }
       } catch (error) {
         outcome.detail = (error as Error).message;
+        // A seller's agent declines a sale when its sealing queue is full (agent/exchange/sale-desk.ts,
+        // MAX_QUEUED_SEALINGS): a designed outcome under this load, nothing reserved.
+        if (fate !== 'poor' && fate !== 'corrupt' && /failed[:( ]+declined/.test(outcome.detail)) {
+          outcome.ok = true;
+          outcome.detail = 'declined';
+          outcome.saleId ??= /sale ([0-9a-f]{32})/.exec((error as Error).message)?.[1];
+        }
       }
       outcome.endedAt = Date.now();
     };
@@ -406,13 +416,13 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(sales.filter((sale) => sale.state === 'refunded' && sale.reason === 'proof upheld')).toEqual([]);
     // What each fate must have become.
     const stateOf = (outcome: Outcome): string | undefined => outcome.saleId === undefined ? undefined : byId.get(outcome.saleId)?.state;
-    for (const outcome of outcomes.filter((candidate) => candidate.ok)) {
-      const expected = { honest: 'settled', retried: 'settled', liar: 'settled', abandon: 'refunded', cancel: 'refunded', corrupt: 'refunded', poor: undefined }[outcome.fate];
+    for (const outcome of outcomes.filter((candidate) => candidate.ok && !(candidate.detail === 'declined' && candidate.saleId === undefined))) {
+      const expected = outcome.detail === 'declined' ? 'failed' : { honest: 'settled', retried: 'settled', liar: 'settled', abandon: 'refunded', cancel: 'refunded', corrupt: 'refunded', poor: undefined }[outcome.fate];
       expect({ index: outcome.index, fate: outcome.fate, state: stateOf(outcome) }).toEqual({ index: outcome.index, fate: outcome.fate, state: expected });
     }
     // Every sale is one of the purchases: those of the fates above, and at most one per disturbed failure.
     const known = new Set(outcomes.map((outcome) => outcome.saleId).filter((id) => id !== undefined));
-    expect(sales.filter((sale) => !known.has(sale.id)).length).toBeLessThanOrEqual(outcomes.filter((outcome) => !outcome.ok && outcome.saleId === undefined).length);
+    expect(sales.filter((sale) => !known.has(sale.id)).length).toBeLessThanOrEqual(outcomes.filter((outcome) => (!outcome.ok || outcome.detail === 'declined') && outcome.saleId === undefined).length);
 
     // The books: all wallets sum to 0, nothing in escrow or held, the members hold what was granted.
     const wallets = (await queryRows(target, 'SELECT "key", "balance" FROM "Wallet"')).map((row) => ({ key: String(row[0]), balance: Number(row[1]) }));
