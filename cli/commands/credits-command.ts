@@ -37,8 +37,9 @@ export function checkMemo(memo: string | undefined): string | undefined {
 
 /**
  * POSTs a movement, retrying with the same idempotency key when the answer was lost (timeout,
- * reset, refused, or something else than the edge answered): the edge moves the credits at
- * most once per key, so a retry either finds the first movement or makes it.
+ * reset, refused, or something else than the edge answered) or the edge failed (internal): the
+ * edge moves the credits at most once per key, so a retry either finds the first movement or
+ * makes it.
  */
 export async function postMovement(edge: EdgeTarget, path: string, body: { idempotencyKey: string } & Record<string, unknown>): Promise<CreditMoveAnswer> {
   for (let attempt = 0; ; attempt++) {
@@ -47,9 +48,10 @@ export async function postMovement(edge: EdgeTarget, path: string, body: { idemp
       if (!answer.success) throw new UdnsError('server_unreachable', `the edge answered POST ${path} with something else than a movement: is it an older udns edge?`);
       return answer.data;
     } catch (error) {
-      if (!isUdnsError(error, 'server_unreachable')) throw error;
+      // `internal`: the edge failed (a database hiccup); the same key makes a retry safe too.
+      if (!isUdnsError(error, 'server_unreachable') && !isUdnsError(error, 'internal')) throw error;
       if (attempt >= SEND_RETRIES) {
-        throw new UdnsError('server_unreachable', `${error.message}; the credits may or may not have moved: run the same command again with --key ${body.idempotencyKey} to finish it without paying twice`);
+        throw new UdnsError(error.code, `${error.message}; the credits may or may not have moved: run the same command again with --key ${body.idempotencyKey} to finish it without paying twice`);
       }
       warn(`${error.message}; retrying (${attempt + 1} of ${SEND_RETRIES}) with the same idempotency key`);
       await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));

@@ -166,6 +166,8 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
   }, 60_000);
 
   test('a send whose answer is lost (connection reset after the edge moved the credits) is retried with the same key: moved once, reported as done', async () => {
+    // Its own credits, so that it runs alone too (vitest -t).
+    expect((await runCli(['account', 'grant', 'alice', '100', '--key', 'lost-answer-grant', ...storeArgs()])).code).toBe(0);
     const proxy = await droppingProxy(edge.httpPort, 1);
     try {
       const before = [(await credits(aliceToken)).available, (await credits(bobToken)).available];

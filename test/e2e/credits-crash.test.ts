@@ -9,7 +9,9 @@ import { openCreditBook, type CreditBook } from '../../server/ledger/credit-book
 import { auditLedger } from '../../server/ledger/ledger-audit.js';
 import { openLedgerLog, type LedgerLog } from '../../server/ledger/ledger-log.js';
 import { SeededRandom } from '../helpers/seeded-random.js';
-import { PACKAGE_ROOT } from '../helpers/test-agent.js';
+import { startEdgeProcess, type EdgeProcess } from '../helpers/edge-process.js';
+import { eventually } from '../helpers/eventually.js';
+import { PACKAGE_ROOT, runCli, spawnCli } from '../helpers/test-agent.js';
 import { findPostgresBinaries, queryRows, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../helpers/test-databases.js';
 
 const pgBin = findPostgresBinaries();
@@ -174,5 +176,59 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     const { report } = await auditLedger(storeDatabase(store));
     expect(report.problems).toEqual([]);
     expect(report).toMatchObject({ ok: true, movements: moved.length + members.length, walletSum: '0' });
+  }, 300_000);
+
+  test('the edge killed with SIGKILL while udns credits send runs: after the restart the same commands with their keys finish every send exactly once', async () => {
+    const db = await backend.fresh();
+    const dbArgs = db.databaseUrl ? ['--database-url', db.databaseUrl] : [];
+    let edge: EdgeProcess = await startEdgeProcess(dbArgs, { dataDir: db.dataDir });
+    try {
+      const tokens = new Map<string, string>();
+      for (const name of ['ann', 'ben']) {
+        const file = path.join(work, `${dialect}-${name}.token`);
+        expect((await runCli(['account', 'create', name, '--token-file', file, '--data-dir', db.dataDir, ...dbArgs])).code).toBe(0);
+        tokens.set(name, fs.readFileSync(file, 'utf8').trim());
+      }
+      expect((await runCli(['account', 'grant', 'ann', '1000', '--data-dir', db.dataDir, ...dbArgs])).code).toBe(0);
+      const count = 12;
+      const send = (i: number, server: string) => spawnCli(['credits', 'send', 'ben', '3', '--key', `edge-crash-${i}`], { UDNS_SERVER: server, UDNS_TOKEN: tokens.get('ann')! });
+      const first = Array.from({ length: count }, (_, i) => send(i, edge.serverUrl));
+      const store = await openAccountStore({ dataDir: db.dataDir, databaseUrl: db.databaseUrl });
+      open.push(store);
+      const sends = async () => Number((await queryRows(db.target, `SELECT COUNT(*) FROM "CreditMovement" WHERE "kind" = 'send'`))[0]![0]);
+      // Killed once the first send has answered: the others are starting, in flight, or answered but not yet read.
+      await eventually('a first send answered', () => (first.some((cli) => /^sent /.test(cli.stdout())) ? true : undefined), { timeoutMs: 120_000 });
+      edge.cli.child.kill('SIGKILL');
+      await edge.cli.exited;
+      const results = await Promise.all(first.map(async (cli) => ({ code: (await cli.exited).code, out: cli.stdout(), err: cli.stderr() })));
+      const told = results.filter((r) => r.code === 0).length;
+      expect(told).toBeGreaterThan(0);
+      // Those that failed said how to finish: the same command with the key.
+      for (const r of results.filter((r) => r.code !== 0)) expect(r.err).toMatch(/run the same command again with --key edge-crash-\d+ to finish it without paying twice/);
+
+      edge = await startEdgeProcess(dbArgs, { dataDir: db.dataDir });
+      const again = await Promise.all(Array.from({ length: count }, async (_, i) => {
+        const cli = send(i, edge.serverUrl);
+        return { code: (await cli.exited).code, out: cli.stdout(), wasTold: results[i]!.code === 0 };
+      }));
+      for (const r of again) {
+        expect(r.code).toBe(0);
+        // What the first run reported as sent is found, not sent again.
+        if (r.wasTold) expect(r.out).toMatch(/^already sent 3 credits to ben/);
+      }
+      const ledger = await openLedgerLog(store, { dataDir: db.dataDir, logger: pino({ level: 'silent' }) });
+      open.push(ledger);
+      const book = openCreditBook(store, ledger);
+      const ids = new Map((await store.listAccounts()).map((a) => [a.name, a.id]));
+      expect(await book.balances(ids.get('ben')!)).toEqual({ available: 3 * count, held: 0 });
+      expect(await book.balances(ids.get('ann')!)).toEqual({ available: 1000 - 3 * count, held: 0 });
+      expect(await sends()).toBe(count);
+      expect((await book.totals()).sum).toBe(0n);
+      const { report } = await auditLedger(storeDatabase(store));
+      expect(report.problems).toEqual([]);
+      console.log(`credits edge crash on ${dialect}: ${told} of ${count} sends reported before the kill, all ${count} moved once after the retries`);
+    } finally {
+      await edge.stop();
+    }
   }, 300_000);
 });
