@@ -29,6 +29,16 @@ const locked = new WeakSet<object>();
  * would repeat wrongly.
  */
 export async function ledgerTx<T>(db: StoreDatabase, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const gate = gateOf(db.prisma);
+  await gate.enter();
+  try {
+    return await attempts(db, work);
+  } finally {
+    gate.leave();
+  }
+}
+
+async function attempts<T>(db: StoreDatabase, work: (tx: Tx) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.prisma.$transaction(async (tx) => {
@@ -40,6 +50,45 @@ export async function ledgerTx<T>(db: StoreDatabase, work: (tx: Tx) => Promise<T
       if (attempt >= LEDGER_TX_ATTEMPTS || !isRetryableLedgerError(error)) throw error;
     }
   }
+}
+
+/**
+ * At most this many ledgerTx of one process wait on the lock at once (one holding it, one ready
+ * behind it); the rest queue in memory. They run one at a time under the lock anyway, and a
+ * burst of hundreds would otherwise hold every pooled PostgreSQL connection blocked on the
+ * advisory lock, starving every other query and failing with P2028 once maxWait passes.
+ */
+const MAX_WAITING_ON_LOCK = 2;
+
+class Gate {
+  #inside = 0;
+  readonly #queue: Array<() => void> = [];
+
+  async enter(): Promise<void> {
+    if (this.#inside < MAX_WAITING_ON_LOCK) {
+      this.#inside++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#queue.push(resolve));
+  }
+
+  leave(): void {
+    const next = this.#queue.shift();
+    // The slot passes straight to the next in line.
+    if (next !== undefined) next();
+    else this.#inside--;
+  }
+}
+
+const gates = new WeakMap<object, Gate>();
+
+function gateOf(client: object): Gate {
+  let gate = gates.get(client);
+  if (gate === undefined) {
+    gate = new Gate();
+    gates.set(client, gate);
+  }
+  return gate;
 }
 
 /** True when `tx` is a transaction ledgerTx opened (and so holds the ledger lock). */
