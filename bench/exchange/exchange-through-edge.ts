@@ -29,6 +29,7 @@ import { checkShareStatus, requestShare, type ShareAccess } from '../../cli/down
 import { ensureSigningKey } from '../../cli/signing-key.js';
 import { openAccountStore } from '../../server/accounts/account-store.js';
 import { freePort, ProcessGroup, type ManagedProcess } from '../processes.js';
+import { measureCpu } from '../proc-stats.js';
 
 export interface EdgeExchangeOptions {
   workDir: string;
@@ -46,6 +47,8 @@ export interface RateResult {
   count: number;
   seconds: number;
   perSecond: number;
+  /** CPU milliseconds per item of the edge, the serving agent and the buyers (this process): steadier than rates on a shared machine. */
+  cpuMsPerItem: { edge: number; agent: number; buyers: number };
 }
 
 export interface EdgeExchangeResult {
@@ -106,8 +109,18 @@ async function freeDownload(url: URL, dest: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function rate(count: number, seconds: number): RateResult {
-  return { count, seconds, perSecond: count / seconds };
+/** Runs `work` (`count` items) and measures its rate and the CPU each party spent on it. */
+async function rated(count: number, edge: ManagedProcess, agent: ManagedProcess, work: () => Promise<void>): Promise<RateResult> {
+  const buyerCpu = process.cpuUsage();
+  const started = performance.now();
+  const { cpu } = await measureCpu([edge, agent], work);
+  const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(buyerCpu);
+  const perItem = (share: number | undefined): number => ((share ?? 0) * seconds * 1000) / count;
+  return {
+    count, seconds, perSecond: count / seconds,
+    cpuMsPerItem: { edge: perItem(cpu[edge.name]), agent: perItem(cpu[agent.name]), buyers: (used.user + used.system) / 1000 / count },
+  };
 }
 
 export async function measureThroughEdge(options: EdgeExchangeOptions): Promise<EdgeExchangeResult> {
@@ -194,19 +207,15 @@ export async function measureThroughEdge(options: EdgeExchangeOptions): Promise<
     // (a) exchanges per second against free downloads per second, same files, same concurrency.
     const work = Array.from({ length: options.exchanges }, (_, i) => small[i % small.length]!);
     progress(`${options.exchanges} free downloads of ${options.smallBytes} bytes through the edge, ${options.buyers} at a time`);
-    let started = performance.now();
-    await pool(work, options.buyers, async (file, worker) => {
+    const freeDownloads = await rated(options.exchanges, edge, shares[1]!, () => pool(work, options.buyers, async (file, worker) => {
       const dest = path.join(out, `free-${worker}-${file.name}`);
       if (await freeDownload(freeUrl(file.name), dest) !== file.sha256) throw new Error(`free ${file.name}: wrong bytes`);
       fs.rmSync(dest, { force: true });
-    });
-    const freeDownloads = rate(options.exchanges, (performance.now() - started) / 1000);
+    }));
     progress(`free: ${freeDownloads.perSecond.toFixed(1)} downloads/s; now ${options.exchanges} exchanges`);
-    started = performance.now();
-    await pool(work, options.buyers, async (file, worker) => {
+    const exchanges = await rated(options.exchanges, edge, shares[0]!, () => pool(work, options.buyers, async (file, worker) => {
       await buy(buyers[worker]!, file.name, file.sha256);
-    });
-    const exchanges = rate(options.exchanges, (performance.now() - started) / 1000);
+    }));
     progress(`paid: ${exchanges.perSecond.toFixed(1)} exchanges/s`);
 
     // (b) the big file: free through the edge, then bought (the seller seals it at the offer).
@@ -217,7 +226,7 @@ export async function measureThroughEdge(options: EdgeExchangeOptions): Promise<
     });
     await until('listing big.bin', 600_000, () => purchases.request(buyers[0]!.edge, { url: paidUrl('big.bin').href, maxPrice: PRICE, idempotencyKey: 'warm-big' }).then((sale) => purchases.cancel(buyers[0]!.edge, sale.id)));
     progress(`free download of ${(bigBytes / 2 ** 20).toFixed(0)} MiB through the edge`);
-    started = performance.now();
+    const started = performance.now();
     const freeDest = path.join(out, 'big-free.bin');
     if (await freeDownload(freeUrl('big.bin'), freeDest) !== bigSha) throw new Error('free big.bin: wrong bytes');
     const freeSeconds = (performance.now() - started) / 1000;
@@ -239,12 +248,17 @@ export async function measureThroughEdge(options: EdgeExchangeOptions): Promise<
   }
 }
 
+function cpuText(result: RateResult): string {
+  const { edge, agent, buyers } = result.cpuMsPerItem;
+  return `CPU ms each: edge ${edge.toFixed(1)}, agent ${agent.toFixed(1)}, buyer ${buyers.toFixed(1)}`;
+}
+
 export function formatEdgeReport(result: EdgeExchangeResult): string {
   const { exchanges, freeDownloads, big } = result;
   return [
     `through a real edge and seller agent (relay), ${result.buyers} concurrent buyers, ${(result.smallBytes / 1024).toFixed(0)} KiB files`,
-    `  free downloads:   ${freeDownloads.perSecond.toFixed(1).padStart(8)} /s (${freeDownloads.count} in ${freeDownloads.seconds.toFixed(1)} s)`,
-    `  paid exchanges:   ${exchanges.perSecond.toFixed(1).padStart(8)} /s (${exchanges.count} in ${exchanges.seconds.toFixed(1)} s; full exchange to released)`,
+    `  free downloads:   ${freeDownloads.perSecond.toFixed(1).padStart(8)} /s (${freeDownloads.count} in ${freeDownloads.seconds.toFixed(1)} s; ${cpuText(freeDownloads)})`,
+    `  paid exchanges:   ${exchanges.perSecond.toFixed(1).padStart(8)} /s (${exchanges.count} in ${exchanges.seconds.toFixed(1)} s, full exchange to released; ${cpuText(exchanges)})`,
     `  exchange / free:  ${result.ratio.toFixed(3)}`,
     `a ${(big.bytes / 2 ** 20).toFixed(0)} MiB file through the edge (relay), one buyer`,
     `  free download:    ${big.freeMBps.toFixed(0).padStart(8)} MB/s (${big.freeSeconds.toFixed(1)} s)`,
