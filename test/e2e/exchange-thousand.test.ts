@@ -68,7 +68,7 @@ const retry = { retries: 40, delayMs: () => 150 };
 
 interface PaidFile { seller: number; name: string; price: number; sha256: string; url: string }
 interface Buyer { name: string; token: string; edge: EdgeTarget; env: NodeJS.ProcessEnv; pair: SigningKeyPair; granted: number }
-interface Outcome { index: number; fate: Fate; buyer: string; file: PaidFile; saleId?: string; ok: boolean; detail: string; startedAt: number; endedAt: number }
+interface Outcome { reruns?: number; index: number; fate: Fate; buyer: string; file: PaidFile; saleId?: string; ok: boolean; detail: string; startedAt: number; endedAt: number }
 
 /**
  * A TCP proxy in front of the edge's HTTP port that flips the first body byte of every answer
@@ -301,10 +301,21 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
               expect(twice[1]!.id).toBe(twice[0]!.id);
               outcome.saleId = twice[0]!.id;
             }
-            const bought = await buyFile({
-              url, dest, edge: buyer.edge, env: buyer.env, access: { trust: { insecure: false } }, progress: silent, retry, member: null,
-              payUpTo: file.price, hintedPrice: file.price, ask: null, force: false,
-            });
+            // As a member would: a command that timed out against the busy edge is run again, and
+            // resumes the same sale (its idempotency key is saved beside the destination).
+            const bought = await (async () => {
+              for (let attempt = 1; ; attempt++) {
+                try {
+                  return await buyFile({
+                    url, dest, edge: buyer.edge, env: buyer.env, access: { trust: { insecure: false } }, progress: silent, retry, member: null,
+                    payUpTo: file.price, hintedPrice: file.price, ask: null, force: false,
+                  });
+                } catch (error) {
+                  if (attempt >= 4 || !isUdnsError(error, 'server_unreachable')) throw error;
+                  outcome.reruns = attempt;
+                }
+              }
+            })();
             if (outcome.saleId !== undefined) expect(bought.sale.id).toBe(outcome.saleId);
             outcome.saleId = bought.sale.id;
             expect(sha256(fs.readFileSync(dest))).toBe(file.sha256);
@@ -408,6 +419,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(failures.slice(0, 5).map((outcome) => `#${outcome.index} ${outcome.fate} ${outcome.buyer} ${outcome.file.url}: ${outcome.detail}`)).toEqual([]);
     const counts: Record<string, number> = {};
     for (const outcome of outcomes) counts[`${outcome.fate}${outcome.ok ? '' : ' (disturbed, failed)'}`] = (counts[`${outcome.fate}${outcome.ok ? '' : ' (disturbed, failed)'}`] ?? 0) + 1;
+    counts.rerunAfterTimeout = outcomes.filter((outcome) => outcome.reruns !== undefined).length;
     console.log(`exchange-thousand (${dialect}): ${PURCHASES} purchases in ${(runSeconds - setupSeconds).toFixed(1)} s after ${setupSeconds.toFixed(1)} s of setup: ${JSON.stringify(counts)}; seller ${KILLED} down ${((downtime.to - downtime.from) / 1000).toFixed(1)} s`);
     expect(sellers[KILLED]!.starts).toBe(2);
 
