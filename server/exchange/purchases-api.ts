@@ -18,8 +18,8 @@ import type { Escrow } from './escrow.js';
 
 /** Longest long-poll (`GET /purchases/:id?wait=`), under common proxies' 30 s idle limits. */
 export const MAX_PURCHASE_WAIT_MS = 25_000;
-/** How often a long-poll reads the sale again: the database is the truth, so any edge may answer. */
-export const PURCHASE_POLL_MS = 200;
+/** How often a long-poll reads the sale again when this process saw no change (another edge may have made one: the database is the truth). */
+export const PURCHASE_POLL_MS = 1_000;
 /** Most sales one list call returns. */
 export const MAX_PURCHASE_PAGE = 200;
 
@@ -88,7 +88,7 @@ export function createPurchasesRouter(deps: {
       res.once('close', () => { gone = true; });
       const until = Date.now() + wait;
       while (!gone && sale!.state === state && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(PURCHASE_POLL_MS, Math.max(1, until - Date.now()))));
+        await escrow.changed(id, Math.min(PURCHASE_POLL_MS, Math.max(1, until - Date.now())));
         sale = await escrow.stateOf(who, id);
       }
       if (gone) return;
