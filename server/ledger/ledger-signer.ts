@@ -49,7 +49,9 @@ export function loadLedgerKey(dataDir: string, logger: Logger): SigningKeyPair {
       if (theirs === null) throw error;
       return theirs;
     }
-    logger.info({ file, keyId: pair.keyId }, 'made the ledger signing key');
+    // Debug, not info: the rooms open before the listeners bind, and an edge that then cannot
+    // bind must fail with its one line. The key id is in every tree head and at /api/v1/ledger/key.
+    logger.debug({ file, keyId: pair.keyId }, 'made the ledger signing key');
     return pair;
   } catch (error) {
     if (error instanceof UdnsError) throw error;
