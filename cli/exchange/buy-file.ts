@@ -22,7 +22,7 @@ import { ensureSigningKey } from '../signing-key.js';
 import { checkManifest, checkOffer } from './offer-check.js';
 import { askToPay, consentMissing, quotePrice, type PriceQuote } from './price-quote.js';
 import { purchases } from './purchase-client.js';
-import { newIdempotencyKey, purchaseFilesFor, readSaleFile, removeWorkFiles, writeSaleFile, type PurchaseFiles, type SaleFile } from './sale-file.js';
+import { newIdempotencyKey, purchaseFilesFor, readSaleFile, removeWorkFiles, writeSaleFile, writeWhole, type PurchaseFiles, type SaleFile } from './sale-file.js';
 import { downloadSealed } from './sealed-download.js';
 import { unsealFile } from './unseal.js';
 
@@ -115,7 +115,7 @@ export async function buyFile(request: BuyRequest): Promise<BoughtFile> {
   saleUrl.searchParams.set(SHARE_QUERY.sale, sale.id);
   try {
     offer = checkOffer(sale, await purchases.keysOf(edge, sale.seller));
-    manifest = checkManifest(await fetchManifest(saleUrl, request), offer);
+    manifest = checkManifest(await savedOrFetchedManifest(files, saleUrl, request), offer);
   } catch (error) {
     if (!isUdnsError(error, 'protocol_violation')) throw error;
     throw await cancelled(request, files, sale, error.message);
@@ -153,8 +153,9 @@ export async function buyFile(request: BuyRequest): Promise<BoughtFile> {
   });
   if (!unsealed.ok) {
     if (unsealed.index === null) {
-      removeWorkFiles(files);
-      throw new UdnsError('hash_mismatch', `${label} matches the listing's chunk hashes but not its SHA-256 (${unsealed.sha256.slice(0, 16)}…): the listing contradicts itself and no chunk proves it; nothing was kept, sale ${sale.id} stays paid: report it to the operator`);
+      // Paid for and matching every chunk the listing committed to (what the escrow enforces):
+      // kept, with the sale file, rather than thrown away with no refund possible.
+      throw new UdnsError('hash_mismatch', `${label} matches the listing's chunk hashes but not its SHA-256 (${unsealed.sha256.slice(0, 16)}…): the listing contradicts itself and no chunk proves it; sale ${sale.id} stays paid and the decrypted file is kept as ${files.plain}: report it to the operator`);
     }
     progress.note(`chunk ${unsealed.index} of ${label} ${unsealed.why}: proving it to the escrow`);
     const disputed = await purchases.dispute(edge, sale.id, unsealed.proof);
@@ -221,6 +222,22 @@ async function consent(request: BuyRequest, quote: PriceQuote): Promise<number> 
     throw new UdnsError('payment_required', `not bought: ${file} costs ${quote.price} credits (pass --pay-up-to ${quote.price} to buy without being asked)`);
   }
   return quote.price;
+}
+
+/**
+ * The manifest saved by an earlier run of this sale, else fetched and saved. After the key's
+ * release the seller's agent may have forgotten the sale (a restart): without the manifest the
+ * buyer could neither decrypt-and-check nor prove a bad chunk before the dispute window closes.
+ * A saved copy is checked against the signed offer like a fetched one.
+ */
+async function savedOrFetchedManifest(files: PurchaseFiles, saleUrl: URL, request: BuyRequest): Promise<Buffer> {
+  try {
+    return fs.readFileSync(files.manifest);
+  } catch {
+    const fetched = await fetchManifest(saleUrl, request);
+    writeWhole(files.manifest, fetched);
+    return fetched;
+  }
 }
 
 /** The manifest (`?sale=<id>&manifest=1`), through the edge like any small request. */

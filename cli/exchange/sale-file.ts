@@ -37,10 +37,12 @@ export interface PurchaseFiles {
   readonly sealed: string;
   readonly plain: string;
   readonly receipt: string;
+  /** The sale's manifest as fetched and checked: a rerun after the acceptance needs no seller. */
+  readonly manifest: string;
 }
 
 export function purchaseFilesFor(dest: string): PurchaseFiles {
-  return { dest, sale: `${dest}.udns-sale.json`, sealed: `${dest}.sealed.part`, plain: `${dest}.part`, receipt: `${dest}.receipt.json` };
+  return { dest, sale: `${dest}.udns-sale.json`, sealed: `${dest}.sealed.part`, plain: `${dest}.part`, receipt: `${dest}.receipt.json`, manifest: `${dest}.sealed.manifest` };
 }
 
 /** A fresh idempotency key for a new purchase (random: one per purchase, never reused). */
@@ -72,7 +74,20 @@ export function writeSaleFile(files: PurchaseFiles, sale: SaleFile): void {
   fs.renameSync(tmp, files.sale);
 }
 
+/** Writes a file whole or not at all (temp file, fsync, rename). */
+export function writeWhole(file: string, bytes: Buffer): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, bytes);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
 /** Removes everything of the purchase but the receipt and the file itself. */
 export function removeWorkFiles(files: PurchaseFiles): void {
-  for (const file of [files.sale, files.sealed, `${files.sealed}.json`, files.plain]) fs.rmSync(file, { force: true });
+  for (const file of [files.sale, files.sealed, files.manifest, files.plain]) fs.rmSync(file, { force: true });
 }
