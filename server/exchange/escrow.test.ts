@@ -26,7 +26,7 @@ import { openLedgerLog, type LedgerLog } from '../ledger/ledger-log.js';
 import { PublicUrls } from '../public-urls.js';
 import { createSearchIndex } from '../search/sql-search-index.js';
 import { findPostgresBinaries, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
-import { Escrow, type EscrowSettings } from './escrow.js';
+import { Escrow, type EscrowSettings, MAX_OPEN_PURCHASES_PER_SHARE } from './escrow.js';
 import { SaleStore } from './sale-store.js';
 import { SaleSweeper } from './sale-sweeper.js';
 import { eventually } from '../../test/helpers/eventually.js';
@@ -505,6 +505,18 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(await w.escrow.list(w.carol, 'all', 10)).toEqual([]);
     expect(await w.escrow.stateOf(w.carol, sale.id)).toBeNull();
     expect((await w.escrow.get(w.alice, sale.id)).offer?.kind).toBe('offer');
+  });
+
+  test('one buyer may have 4 purchases of a share waiting at once (each costs the seller a sealing); a cancel makes room', async () => {
+    const w = await setUp();
+    const waiting = [];
+    for (let i = 0; i < MAX_OPEN_PURCHASES_PER_SHARE; i++) waiting.push(await buy(w));
+    expect(await rejection(buy(w))).toMatchObject({ code: 'rate_limited', message: expect.stringContaining('finish or cancel one') });
+    // The same key again is still the same sale, not a fifth.
+    expect((await buy(w, w.bob, { idempotencyKey: (await w.sales.get(waiting[0]!.id))!.buyerKey })).id).toBe(waiting[0]!.id);
+    await w.escrow.cancel(w.bob, waiting[0]!.id);
+    expect((await buy(w)).state).toBe('offering');
+    await expectBooksBalance(w);
   });
 
   test('concurrent purchases by many buyers: every one reserved or refused for credits, the books balance', async () => {

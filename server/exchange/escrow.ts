@@ -85,6 +85,12 @@ export interface EscrowDeps {
 const ESCROW_ACTOR = 'escrow';
 /** Sale requests this edge remembers having sent (a sale waits for its offer 5 minutes by default). */
 const MAX_REMEMBERED_REQUESTS = 10_000;
+/**
+ * Sales of one share one buyer may have waiting for an offer or an acceptance. Each makes the
+ * seller's agent seal the whole file (its queue holds 16): without a bound, a member with
+ * credits for one copy could keep a seller busy with purchases it never finishes.
+ */
+export const MAX_OPEN_PURCHASES_PER_SHARE = 4;
 /** Sales re-sent to a reconnecting seller at most (the oldest first). */
 const MAX_RESENT = 1_000;
 
@@ -120,6 +126,11 @@ export class Escrow {
     const { available } = await this.deps.books.balances(buyer.id);
     if (available < listing.price) throw new UdnsError('insufficient_credits', `${target.label}${target.path} costs ${listing.price} credits and you have ${available}: ask the operator or another member for credits`);
 
+    // Not in the insert's transaction: a soft bound (a burst of parallel requests may pass it by
+    // its size), which is enough to stop one member from keeping a seller sealing all day.
+    if (await this.deps.sales.openCount(buyer.id, target.label) >= MAX_OPEN_PURCHASES_PER_SHARE) {
+      throw new UdnsError('rate_limited', `you have ${MAX_OPEN_PURCHASES_PER_SHARE} purchases from ${target.label} waiting: finish or cancel one first (udns get resumes them)`);
+    }
     const now = this.now();
     const id = randomBytes(SALE_ID_BYTES).toString('hex');
     const inserted = await this.deps.sales.database.prisma.$transaction(async (tx) => {

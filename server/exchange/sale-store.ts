@@ -86,6 +86,11 @@ export class SaleStore {
     return row === null ? null : record(row);
   }
 
+  /** How many of the buyer's sales of one share wait for an offer or an acceptance. */
+  async openCount(buyerId: number, share: string): Promise<number> {
+    return this.prisma.sale.count({ where: { buyerId, share, state: { in: ['offering', 'reserved'] } } });
+  }
+
   async byBuyerKey(buyerId: number, buyerKey: string): Promise<SaleRecord | null> {
     const row = await this.prisma.sale.findUnique({ where: { buyerId_buyerKey: { buyerId, buyerKey } } });
     return row === null ? null : record(row);
