@@ -9,7 +9,7 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    include: ['test/chaos/**/*.chaos.ts', 'test/soak/**/*.soak.ts', '**/*fuzz*.test.ts', 'test/e2e/exchange-thousand.test.ts'],
+    include: ['test/chaos/**/*.chaos.ts', 'test/soak/**/*.soak.ts', '**/*fuzz*.test.ts', 'test/e2e/exchange-thousand.test.ts', 'test/e2e/exchange-crash.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**', 'bench/**'],
     testTimeout: 60 * 60_000,
     hookTimeout: 120_000,
