@@ -178,7 +178,9 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(report).toMatchObject({ ok: true, movements: moved.length + members.length, walletSum: '0' });
   }, 300_000);
 
-  test('the edge killed with SIGKILL while udns credits send runs: after the restart the same commands with their keys finish every send exactly once', async () => {
+  // SQLite only in npm test (CI's 15 minutes): PostgreSQL's side of a crash mid-send is the
+  // killed sender above; the edge's own recovery is the same code on both.
+  test.runIf(dialect === 'sqlite')('the edge killed with SIGKILL while udns credits send runs: after the restart the same commands with their keys finish every send exactly once', async () => {
     const db = await backend.fresh();
     const dbArgs = db.databaseUrl ? ['--database-url', db.databaseUrl] : [];
     let edge: EdgeProcess = await startEdgeProcess(dbArgs, { dataDir: db.dataDir });

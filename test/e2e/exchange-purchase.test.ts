@@ -243,7 +243,9 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(await balance(bobToken)).toEqual(before);
   });
 
-  test.each(['relay', 'direct', 'push'] as const)('a full purchase via %s: the original bytes, credits moved to the seller\'s held balance, a receipt that verifies offline', async (via) => {
+  // Every path on SQLite; on PostgreSQL the relay (the paths differ in the network, not in the
+  // escrow's transactions), so the suite stays inside CI's 15 minutes.
+  test.each(dialect === 'sqlite' ? (['relay', 'direct', 'push'] as const) : (['relay'] as const))('a full purchase via %s: the original bytes, credits moved to the seller\'s held balance, a receipt that verifies offline', async (via) => {
     const buyerBefore = await balance(bobToken);
     const sellerBefore = await balance(aliceToken);
     const out = outFile();
