@@ -7,6 +7,7 @@ import type { AccountInfo } from '../accounts/account-store.js';
 import type { TokenGate } from '../accounts/token-gate.js';
 import type { Logger } from '../logger.js';
 import { renderSearchPage, type SearchPageState } from '../pages/search-page.js';
+import { sendRenderedPage } from '../pages/send-page.js';
 import type { PublicUrls } from '../public-urls.js';
 import { bearerToken } from '../tunnel/tunnel-endpoint.js';
 import type { SearchHit, SearchIndex } from './search-index.js';
@@ -173,16 +174,7 @@ export function createSearchRouter(deps: {
 }
 
 function sendPage(res: Response, status: number, state: SearchPageState): void {
-  const page = renderSearchPage(state);
-  res.status(status)
-    .set('Content-Security-Policy', page.csp)
-    .set('Cache-Control', 'no-store')
-    // The query is in the page's URL: a click on a result (another origin) must not hand it to
-    // the sharer. Not no-referrer: browsers then send `Origin: null` on the sign-in form's POST.
-    .set('Referrer-Policy', 'same-origin')
-    .set('X-Content-Type-Options', 'nosniff')
-    .type('html')
-    .send(page.html);
+  sendRenderedPage(res, status, renderSearchPage(state));
 }
 
 /** The raw query string: express's `req.query` would turn `q[a]=1` into objects. */

@@ -9,6 +9,7 @@ import type { SearchIndex } from '../search/search-index.js';
 import { renderMemberPage, type MemberPageState } from './member-page.js';
 import type { RatingStore, RatingView, ReceivedRating } from './rating-store.js';
 import type { TrustRefresher } from './trust-refresh.js';
+import { sendRenderedPage } from '../pages/send-page.js';
 
 /** GET /api/v1/trust/:account's answer. */
 export interface TrustAnswer {
@@ -93,12 +94,5 @@ export function createMemberPageRouter(deps: TrustApiDeps & {
 }
 
 function send(res: Response, status: number, state: MemberPageState): void {
-  const page = renderMemberPage(state);
-  res.status(status)
-    .set('Content-Security-Policy', page.csp)
-    .set('Cache-Control', 'no-store')
-    .set('Referrer-Policy', 'same-origin')
-    .set('X-Content-Type-Options', 'nosniff')
-    .type('html')
-    .send(page.html);
+  sendRenderedPage(res, status, renderMemberPage(state));
 }
