@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { UdnsError } from '../../protocol/errors.js';
+import { readStateFile, writeStateFile } from './state-file.js';
 import { SignedTreeHead } from '../../protocol/ledger.js';
 import { KeyId, PublicKeyText } from '../../protocol/signing.js';
 
@@ -38,28 +38,10 @@ export function ledgerStatePath(server: string, env: NodeJS.ProcessEnv = process
 
 /** The saved state, or null the first time. @throws UdnsError config_invalid for a damaged file */
 export function readLedgerState(file: string): LedgerState | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new UdnsError('config_invalid', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  const parsed = LedgerState.safeParse(json);
-  if (!parsed.success) throw new UdnsError('config_invalid', `${file} is damaged: remove it to pin the edge's ledger key again (trust on first use)`);
-  return parsed.data;
+  return readStateFile(file, LedgerState, 'remove it to pin the edge\'s ledger key again (trust on first use)');
 }
 
 /** Writes the state whole (a temporary file renamed over the old one), mode 0600. */
 export function writeLedgerState(file: string, state: LedgerState): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  fs.renameSync(temporary, file);
+  writeStateFile(file, `${JSON.stringify(state, null, 2)}\n`);
 }
