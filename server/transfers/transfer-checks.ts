@@ -114,6 +114,7 @@ export class TransferChecks {
 
   private async probe(entry: TransferPort): Promise<void> {
     const { port, key } = entry;
+    const startedAt = Date.now();
     let failure: ProbeFailure | null;
     try {
       failure = await probeProof(entry.address, port, randomBytes(16).toString('hex'), key);
@@ -122,6 +123,8 @@ export class TransferChecks {
     }
     if (this.ports.get(entry.tunnel) !== entry || !entry.tunnel.alive || entry.port !== port || entry.key !== key) return;
     const reachable = failure === null;
+    // When it started tells which firewall it saw: an outcome can land seconds after a change.
+    entry.tunnel.logger.debug({ port, reachable, startedAt }, 'transfer port probed');
     // Every outcome goes to the index, not only changes: a share listed after the last change
     // (listShare comes after the offer) gets its mark at the next check at the latest.
     for (const label of entry.routes.values()) this.record(label, reachable);

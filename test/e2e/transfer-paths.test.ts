@@ -71,11 +71,26 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
    * edge told the agent (its 'transfer port check' log line). Not by asking for tickets: each
    * direct ticket would stay armed in the agent, unused, and count towards its limit.
    */
+  /** When the sharer's firewall last went up or down: a probe started before may still be in flight. */
+  let sharerFirewallChangedAt = 0;
+  const firewallSharer = async (options?: { cutEstablished?: boolean }): Promise<void> => {
+    await net.firewall('sharer', options);
+    sharerFirewallChangedAt = Date.now();
+  };
+  const unfirewallSharer = async (): Promise<void> => {
+    await net.unfirewall('sharer');
+    sharerFirewallChangedAt = Date.now();
+  };
+  /**
+   * Waits for the edge's probe of the sharer's transfer port to see the firewall as it is now:
+   * an outcome of a probe started after the last change (probes of one port run one at a time,
+   * so no older one can land after it).
+   */
   const sharerReachable = async (reachable: boolean): Promise<void> => {
+    const since = sharerFirewallChangedAt;
     await eventually(`the sharer's transfer port to be ${reachable ? 'reachable' : 'unreachable'} for the edge`, () => {
-      const checks = share.cli.stderr().split('\n').filter((line) => line.includes('"transfer port check"'));
-      const last = checks.length === 0 ? undefined : JSON.parse(checks[checks.length - 1]!);
-      return last?.reachable === reachable ? true : undefined;
+      const probes = edge.cli.stderr().split('\n').filter((line) => line.includes('"transfer port probed"')).map((line) => JSON.parse(line));
+      return probes.some((probe) => probe.startedAt >= since && probe.reachable === reachable) ? true : undefined;
     }, { timeoutMs: 20_000, intervalMs: 100 });
   };
 
@@ -111,7 +126,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     const configFile = path.join(work, 'edge.yml');
     // Direct checks every second, so a firewall change shows in DNS within one probe timeout (3 s).
     fs.writeFileSync(configFile, 'directRecheckSeconds: 1\n');
-    edge = await startEdgeProcess(['--domain', DOMAIN, '--public-ip', net.host('edge').address, '-c', configFile], {
+    edge = await startEdgeProcess(['--domain', DOMAIN, '--public-ip', net.host('edge').address, '-c', configFile, '--log-level', 'debug'], {
       netns: net.host('edge').netns, bind: net.host('edge').address, httpPort: 80, dnsPort: 53,
     });
     token = edge.adminToken;
@@ -136,11 +151,11 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     await new Promise((resolve) => listener.stdout!.once('data', resolve));
     const url = `http://${net.host('sharer').address}:8000/`;
     expect((await curlIn('receiver', url)).body).toBe('open');
-    await net.firewall('sharer');
+    await firewallSharer();
     await expect(net.runIn('receiver', 'curl', ['-sS', '--connect-timeout', '1', url])).rejects.toThrow(/timed out|Timeout/i);
     // The sharer's own outbound connections still work.
     expect((await curlIn('sharer', `${SERVER}/`)).remoteIp).toBe(net.host('edge').address);
-    await net.unfirewall('sharer');
+    await unfirewallSharer();
     expect((await curlIn('receiver', url)).body).toBe('open');
     listener.kill('SIGKILL');
 
@@ -155,7 +170,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     held.stderr!.on('data', (chunk: Buffer) => { heldErr += chunk; });
     const heldExit = new Promise<number | null>((resolve) => held.once('exit', resolve));
     await eventually('the receiver to connect', () => (/connected/.test(holderOut) ? true : undefined));
-    await net.firewall('sharer', { cutEstablished: true });
+    await firewallSharer({ cutEstablished: true });
     try {
       expect(await heldExit).toBe(56);
       expect(heldErr).toMatch(/reset/i);
@@ -164,7 +179,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       // Its own outbound connections still pass.
       expect((await curlIn('sharer', `${SERVER}/`)).remoteIp).toBe(net.host('edge').address);
     } finally {
-      await net.unfirewall('sharer');
+      await unfirewallSharer();
       holder.kill('SIGKILL');
     }
   });
@@ -177,7 +192,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     expect(first.stderr).toBe('');
     expect(fs.readFileSync(out, 'utf8')).toBe('hello across namespaces\n');
 
-    await net.firewall('sharer');
+    await firewallSharer();
     try {
       const again = path.join(work, 'relay-small-2.txt');
       const second = await udnsIn('receiver', ['get', `${share.url}/small.txt`, '-o', again, '--no-progress', '--via', 'relay']);
@@ -186,7 +201,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       expect(second.stdout).toMatch(/SHA-256 verified/);
       expect(fs.readFileSync(again, 'utf8')).toBe('hello across namespaces\n');
     } finally {
-      await net.unfirewall('sharer');
+      await unfirewallSharer();
     }
   });
 
@@ -202,7 +217,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     });
 
     test('the sharer firewalled, the receiver open: push (the sharer connects out), and the edge relays none of the file', async () => {
-      await net.firewall('sharer');
+      await firewallSharer();
       try {
         await sharerReachable(false);
         const got = await getIn('medium.bin');
@@ -211,12 +226,12 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
         expect(sha256File(got.saved)).toBe(mediumSha);
         expect(got.relayed).toBeLessThan(CONTROL_BYTES);
       } finally {
-        await net.unfirewall('sharer');
+        await unfirewallSharer();
       }
     });
 
     test('both firewalled: relay, every byte through the edge', async () => {
-      await net.firewall('sharer');
+      await firewallSharer();
       await net.firewall('receiver');
       try {
         await sharerReachable(false);
@@ -227,7 +242,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
         expect(got.relayed).toBeGreaterThanOrEqual(MEDIUM_BYTES);
       } finally {
         await net.unfirewall('receiver');
-        await net.unfirewall('sharer');
+        await unfirewallSharer();
       }
     });
   });
@@ -262,7 +277,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
     });
 
     test('a forced path that cannot work fails with one clear line and saves nothing', async () => {
-      await net.firewall('sharer');
+      await firewallSharer();
       await net.firewall('receiver');
       try {
         await sharerReachable(false);
@@ -274,7 +289,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
         }
       } finally {
         await net.unfirewall('receiver');
-        await net.unfirewall('sharer');
+        await unfirewallSharer();
       }
     });
   });
@@ -304,7 +319,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       const logFrom = share.cli.stderr().length;
       const { cli, saved, frozenAt } = await startFrozenDownload('fallback-push.bin');
       const before = await relayedBytes();
-      await net.firewall('sharer', { cutEstablished: true });
+      await firewallSharer({ cutEstablished: true });
       try {
         await net.unthrottle('sharer');
         cli.child.kill('SIGCONT');
@@ -322,7 +337,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       } finally {
         cli.child.kill('SIGCONT');
         await net.unthrottle('sharer');
-        await net.unfirewall('sharer');
+        await unfirewallSharer();
       }
     });
 
@@ -330,7 +345,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       const { cli, saved, frozenAt } = await startFrozenDownload('fallback-relay.bin');
       const before = await relayedBytes();
       await net.firewall('receiver');
-      await net.firewall('sharer', { cutEstablished: true });
+      await firewallSharer({ cutEstablished: true });
       try {
         await net.unthrottle('sharer');
         cli.child.kill('SIGCONT');
@@ -345,7 +360,7 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
         cli.child.kill('SIGCONT');
         await net.unthrottle('sharer');
         await net.unfirewall('receiver');
-        await net.unfirewall('sharer');
+        await unfirewallSharer();
       }
     });
   });
@@ -364,14 +379,14 @@ describe.skipIf(skip !== undefined)(`transfer paths between namespaces${skip ? `
       }, { timeoutMs: 20_000, intervalMs: 250 });
       expect(web.stderr()).toMatch(new RegExp(`direct: reachable at ${sharer.replaceAll('.', '\\.')}`));
 
-      await net.firewall('sharer');
+      await firewallSharer();
       const relayed = await eventually('DNS to point web back at the edge', async () => {
         const seen = await curlIn('receiver', `http://web.${DOMAIN}/`).catch(() => undefined);
         return seen?.remoteIp === edgeAddress ? seen : undefined;
       }, { timeoutMs: 20_000, intervalMs: 250 });
       expect(relayed.body).toBe('from the origin');
     } finally {
-      await net.unfirewall('sharer');
+      await unfirewallSharer();
       web.child.kill('SIGINT');
       await web.exited;
       origin.kill('SIGKILL');
