@@ -5,7 +5,10 @@
  * bench/results/.
  *
  *   node dist/bench/dns/run-dns-bench.js [--duration 10] [--warmup 2] [--names 1000]
- *     [--clients 4] [--outstanding 100] [--modes udp,tcp]
+ *     [--clients 4] [--outstanding 100] [--modes udp,tcp] [--profile DIR]
+ *
+ * `--profile DIR` runs the udns server under `node --cpu-prof` and leaves its profile in DIR
+ * (open it in Chrome DevTools' Performance tab, or any .cpuprofile viewer).
  */
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -32,6 +35,8 @@ interface Options {
   clients: number;
   outstanding: number;
   modes: Mode[];
+  /** Directory for the udns server's CPU profile, when asked for. */
+  profileDir: string | undefined;
 }
 
 /** One measured run. */
@@ -41,12 +46,17 @@ interface Measurement {
   dnsperf: DnsperfResult;
   /** Share of one core the server used during the run (1.0 = a full core). */
   serverCpu: number | undefined;
+  /**
+   * Server CPU time (user + system) per completed query, in microseconds: unlike the rate,
+   * this barely moves when other work shares the machine.
+   */
+  serverCpuUsPerQuery: number | undefined;
   /** os.loadavg() just before and just after the run: 1, 5, 15 minutes. */
   loadBefore: number[];
   loadAfter: number[];
 }
 
-const USAGE = 'usage: run-dns-bench [--duration S] [--warmup S] [--names N] [--clients N] [--outstanding N] [--modes udp,tcp]';
+const USAGE = 'usage: run-dns-bench [--duration S] [--warmup S] [--names N] [--clients N] [--outstanding N] [--modes udp,tcp] [--profile DIR]';
 const progress = (message: string): void => void process.stderr.write(`bench:dns: ${message}\n`);
 
 function parseOptions(argv: string[]): Options {
@@ -60,6 +70,7 @@ function parseOptions(argv: string[]): Options {
       clients: { type: 'string', default: '4' },
       outstanding: { type: 'string', default: '100' },
       modes: { type: 'string', default: 'udp,tcp' },
+      profile: { type: 'string' },
     },
   });
   const whole = (name: string, value: string, min: number, max: number): number => {
@@ -76,6 +87,7 @@ function parseOptions(argv: string[]): Options {
     clients: whole('clients', values.clients, 1, 256),
     outstanding: whole('outstanding', values.outstanding, 1, 10_000),
     modes: modes as Mode[],
+    profileDir: values.profile === undefined ? undefined : path.resolve(values.profile),
   };
 }
 
@@ -138,10 +150,11 @@ const fixed = (value: number, digits: number): string => value.toFixed(digits);
 const load = (values: number[]): string => values.map((v) => v.toFixed(2)).join(' ');
 
 function formatReport(options: Options, measurements: Measurement[]): string {
-  const header = ['mode', 'server', 'qps', 'avg ms', 'sd ms', 'max ms', 'lost', 'resp B', 'server CPU', 'load avg before', 'load avg after'];
+  const header = ['mode', 'server', 'qps', 'avg ms', 'sd ms', 'max ms', 'lost', 'resp B', 'server CPU', 'CPU µs/query', 'load avg before', 'load avg after'];
   const rows = measurements.map((m) => [
     m.mode, m.server, fixed(m.dnsperf.qps, 0), fixed(m.dnsperf.latencyAvgMs, 3), fixed(m.dnsperf.latencyStdDevMs, 3), fixed(m.dnsperf.latencyMaxMs, 1),
     String(m.dnsperf.queriesLost), String(m.dnsperf.responseBytes), m.serverCpu === undefined ? '-' : `${fixed(m.serverCpu * 100, 0)}%`,
+    m.serverCpuUsPerQuery === undefined ? '-' : fixed(m.serverCpuUsPerQuery, 1),
     load(m.loadBefore), load(m.loadAfter),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
@@ -156,7 +169,11 @@ function formatReport(options: Options, measurements: Measurement[]): string {
   for (const mode of options.modes) {
     const udns = measurements.find((m) => m.mode === mode && m.server === 'udns');
     const nsd = measurements.find((m) => m.mode === mode && m.server === 'nsd');
-    if (udns && nsd) lines.push(`${mode}: udns/NSD qps ${fixed(udns.dnsperf.qps / nsd.dnsperf.qps, 3)}  (latency ${fixed(udns.dnsperf.latencyAvgMs / nsd.dnsperf.latencyAvgMs, 1)}x)`);
+    if (!udns || !nsd) continue;
+    const cpu = udns.serverCpuUsPerQuery !== undefined && nsd.serverCpuUsPerQuery !== undefined
+      ? `, CPU per query ${fixed(udns.serverCpuUsPerQuery / nsd.serverCpuUsPerQuery, 2)}x`
+      : '';
+    lines.push(`${mode}: udns/NSD qps ${fixed(udns.dnsperf.qps / nsd.dnsperf.qps, 3)}  (latency ${fixed(udns.dnsperf.latencyAvgMs / nsd.dnsperf.latencyAvgMs, 1)}x${cpu})`);
   }
   return lines.join('\n');
 }
@@ -194,7 +211,9 @@ async function main(): Promise<void> {
     progress(`zone of ${options.names} names; ${benchQueries(options.names).split('\n').length - 1} distinct queries`);
 
     const serverScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'udns-dns-server.js');
-    const udns = group.start('udns dns', process.execPath, [serverScript, String(options.names)], { keepStdin: true });
+    const profiling = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir];
+    if (options.profileDir !== undefined) progress(`udns's CPU profile goes to ${options.profileDir} when it stops (warm-ups and both modes included)`);
+    const udns = group.start('udns dns', process.execPath, [...profiling, serverScript, String(options.names)], { keepStdin: true });
     const [, udpPort, tcpPort] = await udns.waitForLine(/^ready (\d+) (\d+)$/, 15_000);
     const nsdDir = path.join(workDir, 'nsd');
     fs.mkdirSync(nsdDir);
@@ -215,7 +234,13 @@ async function main(): Promise<void> {
         progress(`${server.name} over ${mode}: dnsperf ${options.durationSec} s`);
         const loadBefore = os.loadavg();
         const measured = await measureCpu([server.process], () => runDnsperf(group, { ...run, durationSec: options.durationSec }));
-        measurements.push({ mode, server: server.name, dnsperf: measured.value, serverCpu: measured.cpu[server.process.name], loadBefore, loadAfter: os.loadavg() });
+        const cpuSeconds = measured.cpuSeconds[server.process.name];
+        const completed = measured.value.queriesCompleted;
+        measurements.push({
+          mode, server: server.name, dnsperf: measured.value, serverCpu: measured.cpu[server.process.name],
+          serverCpuUsPerQuery: cpuSeconds === undefined || completed === 0 ? undefined : (cpuSeconds * 1e6) / completed,
+          loadBefore, loadAfter: os.loadavg(),
+        });
       }
     }
 
