@@ -8,6 +8,7 @@ import {
   HEARTBEAT_TIMEOUT_MS,
   MAX_SESSION_MEMORY_MB,
   MAX_STREAMS_PER_TUNNEL,
+  STREAMS_PER_TUNNEL,
   STREAM_WINDOW_BYTES,
 } from './limits.js';
 
@@ -21,7 +22,9 @@ import {
 const settings: http2.Settings = {
   enablePush: false,
   initialWindowSize: STREAM_WINDOW_BYTES,
-  maxConcurrentStreams: MAX_STREAMS_PER_TUNNEL,
+  // What the agent takes: as many streams as its memory holds (STREAMS_PER_TUNNEL); the edge
+  // caps its visitor slots by what the agent advertised.
+  maxConcurrentStreams: STREAMS_PER_TUNNEL,
   maxFrameSize: 64 * 1024,
 };
 

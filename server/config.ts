@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
 import {
-  DEFAULT_DISPUTE_WINDOW_MS, DEFAULT_KEEP_ALIVE_IDLE_MS, DEFAULT_OFFER_TIMEOUT_MS, DEFAULT_SALE_TIMEOUT_MS, DEFAULT_VISITOR_STREAMS_PER_NETWORK,
+  DEFAULT_DISPUTE_WINDOW_MS, DEFAULT_KEEP_ALIVE_IDLE_MS, DEFAULT_OFFER_TIMEOUT_MS, DEFAULT_SALE_TIMEOUT_MS, DEFAULT_VISITOR_STREAMS_PER_NETWORK, DEFAULT_VISITOR_STREAMS_PER_TUNNEL,
   DIRECT_RECHECK_INTERVAL_MS, MAX_VISITOR_STREAMS_PER_TUNNEL, UdnsError,
 } from '../protocol/index.js';
 import { LOG_LEVELS } from './logger.js';
@@ -70,8 +70,8 @@ export const EdgeConfigSchema = z.object({
   caa: z.preprocess((value) => (typeof value === 'string' ? value.split(';').map((v) => v.trim()).filter(Boolean) : value), z.array(z.string().min(1)).default([])),
   /** Add Strict-Transport-Security to the edge's own HTTPS pages. */
   hsts: z.stringbool().or(z.boolean()).default(false),
-  /** Visitor connections one tunnel carries at most (the agent's HTTP/2 stream limit is the ceiling). */
-  maxVisitorsPerTunnel: z.coerce.number().int().min(1).max(MAX_VISITOR_STREAMS_PER_TUNNEL).default(MAX_VISITOR_STREAMS_PER_TUNNEL),
+  /** Visitor connections one tunnel carries at most; by default what this machine's memory holds (protocol/limits.ts), and never more than the agent takes. */
+  maxVisitorsPerTunnel: z.coerce.number().int().min(1).max(MAX_VISITOR_STREAMS_PER_TUNNEL).default(DEFAULT_VISITOR_STREAMS_PER_TUNNEL),
   /** Of those, what one client network (an IPv4 address, an IPv6 /64) may hold; idle keep-alive connections make room. */
   maxVisitorsPerNetwork: z.coerce.number().int().min(1).max(MAX_VISITOR_STREAMS_PER_TUNNEL).default(DEFAULT_VISITOR_STREAMS_PER_NETWORK),
   /** Seconds an HTTP visitor connection may idle between requests before the edge closes it. */

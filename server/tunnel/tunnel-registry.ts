@@ -3,8 +3,8 @@ import type { Socket } from 'node:net';
 import {
   DEFAULT_KEEP_ALIVE_IDLE_MS,
   DEFAULT_VISITOR_STREAMS_PER_NETWORK,
+  DEFAULT_VISITOR_STREAMS_PER_TUNNEL,
   DIRECT_RECHECK_INTERVAL_MS,
-  MAX_VISITOR_STREAMS_PER_TUNNEL,
   UdnsError,
   isUdnsError,
   randomName,
@@ -52,9 +52,9 @@ const RANDOM_NAME_ATTEMPTS = 8;
 /** How often idle visitor connections are looked for: the idle limits are this much late at most. */
 const IDLE_SWEEP_INTERVAL_MS = 5_000;
 
-/** Visitor limits when the edge is given none. */
+/** Visitor limits when the edge is given none: what this machine's memory holds (protocol/limits.ts). */
 export const DEFAULT_VISITOR_LIMITS: VisitorSlotLimits = Object.freeze({
-  perTunnel: MAX_VISITOR_STREAMS_PER_TUNNEL,
+  perTunnel: DEFAULT_VISITOR_STREAMS_PER_TUNNEL,
   perNetwork: DEFAULT_VISITOR_STREAMS_PER_NETWORK,
   keepAliveIdleMs: DEFAULT_KEEP_ALIVE_IDLE_MS,
 });

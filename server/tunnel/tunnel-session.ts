@@ -126,7 +126,7 @@ export class TunnelSession extends EventEmitter {
   ) {
     super();
     this.logger = logger.child({ tunnel: this.id, account: account.name });
-    this.visitorSlots = new VisitorSlots(host.visitorLimits);
+    this.visitorSlots = new VisitorSlots(host.visitorLimits, Date.now, () => (this.mux.remoteSettings.maxConcurrentStreams ?? Infinity) - 1);
     this.index = host.openIndexSync?.({
       id: this.id,
       accountId: account.id,

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest';
+import { DEFAULT_VISITOR_STREAMS_PER_NETWORK, DEFAULT_VISITOR_STREAMS_PER_TUNNEL, MIN_STREAMS_PER_TUNNEL, visitorStreamsPerNetwork } from '../../protocol/index.js';
+import { DEFAULT_VISITOR_LIMITS } from './tunnel-registry.js';
 import { HTTP_MAX_SILENCE_MS, RECLAIM_MIN_IDLE_MS, VisitorSlots, type VisitorSlot } from './visitor-slots.js';
 
 function clock() {
@@ -95,5 +97,50 @@ describe('visitor slots', () => {
     slots.closeIdle();
     expect(closed).toEqual(['between requests', 'awaiting its answer', 'websocket']);
     expect(slots.size).toBe(1);
+  });
+
+  test('a flood from many addresses of one IPv6 /64 is one network at the default limits; the next /64 is another', () => {
+    const slots = new VisitorSlots(DEFAULT_VISITOR_LIMITS);
+    let admitted = 0;
+    // More distinct addresses than the per-network limit, spread over the /64's host bits.
+    for (let i = 0; i < DEFAULT_VISITOR_STREAMS_PER_NETWORK + 500; i++) {
+      const host = `${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}:${(i * 7919 & 0xffff).toString(16)}:${(i * 31 & 0xffff).toString(16)}`;
+      if (slots.admit(`2001:db8:aa:bb:${host}`, { kind: 'upgrade', reclaim: () => {} }) !== null) admitted++;
+    }
+    expect(admitted).toBe(DEFAULT_VISITOR_STREAMS_PER_NETWORK);
+    expect(slots.heldBy('2001:db8:aa:bb::1')).toBe(DEFAULT_VISITOR_STREAMS_PER_NETWORK);
+    expect(slots.admit('2001:db8:aa:bc::1', { kind: 'upgrade', reclaim: () => {} })).not.toBeNull();
+    // An IPv4-mapped address counts as its IPv4 address, whichever socket family it came on.
+    expect(slots.admit('::ffff:192.0.2.7', { kind: 'upgrade', reclaim: () => {} })).not.toBeNull();
+    expect(slots.heldBy('192.0.2.7')).toBe(1);
+  });
+
+  test('the default limits follow memory: more than the old 999 per tunnel, a quarter of it per network', () => {
+    expect(DEFAULT_VISITOR_LIMITS.perTunnel).toBe(DEFAULT_VISITOR_STREAMS_PER_TUNNEL);
+    expect(DEFAULT_VISITOR_STREAMS_PER_TUNNEL).toBeGreaterThanOrEqual(MIN_STREAMS_PER_TUNNEL - 1);
+    expect(DEFAULT_VISITOR_LIMITS.perNetwork).toBe(visitorStreamsPerNetwork(DEFAULT_VISITOR_STREAMS_PER_TUNNEL));
+  });
+
+  test('an agent that takes fewer streams than the edge allows caps the tunnel, and each network keeps a quarter of that', () => {
+    // An older agent advertises 1000 concurrent streams: 999 for visitors.
+    const slots = new VisitorSlots({ perTunnel: 20_000, perNetwork: 5_000, keepAliveIdleMs: 75_000 }, Date.now, () => 999);
+    let fromOne = 0;
+    while (slots.admit('192.0.2.1', { kind: 'upgrade', reclaim: () => {} }) !== null) fromOne++;
+    expect(fromOne).toBe(249);
+    for (let n = 2; n <= 4; n++) for (let i = 0; i < 249; i++) expect(slots.admit(`192.0.2.${n}`, { kind: 'upgrade', reclaim: () => {} })).not.toBeNull();
+    expect(slots.admit('192.0.2.5', { kind: 'upgrade', reclaim: () => {} })).not.toBeNull();
+    expect(slots.admit('192.0.2.6', { kind: 'upgrade', reclaim: () => {} })).not.toBeNull();
+    expect(slots.admit('192.0.2.7', { kind: 'upgrade', reclaim: () => {} })).not.toBeNull();
+    expect(slots.size).toBe(999);
+    expect(slots.admit('192.0.2.8', { kind: 'upgrade', reclaim: () => {} })).toBeNull();
+  });
+
+  test('an agent that takes more than the edge allows changes nothing: the edge\'s limits hold', () => {
+    const slots = new VisitorSlots({ perTunnel: 3, perNetwork: 2, keepAliveIdleMs: 75_000 }, Date.now, () => 65_535);
+    expect(slots.admit('192.0.2.1', { kind: 'tcp', reclaim: () => {} })).not.toBeNull();
+    expect(slots.admit('192.0.2.1', { kind: 'tcp', reclaim: () => {} })).not.toBeNull();
+    expect(slots.admit('192.0.2.1', { kind: 'tcp', reclaim: () => {} })).toBeNull();
+    expect(slots.admit('192.0.2.2', { kind: 'tcp', reclaim: () => {} })).not.toBeNull();
+    expect(slots.admit('192.0.2.3', { kind: 'tcp', reclaim: () => {} })).toBeNull();
   });
 });

@@ -1,4 +1,4 @@
-import { HTTP_VISITOR_IDLE_MS, networkOf } from '../../protocol/index.js';
+import { HTTP_VISITOR_IDLE_MS, networkOf, visitorStreamsPerNetwork } from '../../protocol/index.js';
 
 /** How many visitor connections one tunnel carries, how many of them one client network may hold, and for how long they may idle. */
 export interface VisitorSlotLimits {
@@ -57,9 +57,31 @@ interface Holder {
  */
 export class VisitorSlots {
   private readonly holders = new Set<Holder>();
+  /** The `http` ones, the only kind that can make room: a refused newcomer scans these, not every WebSocket. */
+  private readonly httpHolders = new Set<Holder>();
   private readonly byNetwork = new Map<string, number>();
 
-  constructor(private readonly limits: VisitorSlotLimits, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limits: VisitorSlotLimits,
+    private readonly now: () => number = Date.now,
+    /**
+     * Visitor streams the agent takes at most: its SETTINGS_MAX_CONCURRENT_STREAMS less the
+     * control stream (1000 from an older agent, what its memory holds from a newer one). Past it
+     * node:http2 would queue a stream until another closes: the visitor would hang, not get 503.
+     */
+    private readonly agentCeiling: () => number = () => Infinity,
+  ) {}
+
+  /**
+   * The limits in force: the edge's, lowered to what the agent takes. When the agent takes fewer
+   * than the edge allows, one network keeps its share of what the agent takes.
+   */
+  private current(): { perTunnel: number; perNetwork: number } {
+    const ceiling = this.agentCeiling();
+    if (!(ceiling < this.limits.perTunnel)) return this.limits;
+    const perTunnel = Math.max(1, ceiling);
+    return { perTunnel, perNetwork: Math.min(this.limits.perNetwork, visitorStreamsPerNetwork(perTunnel)) };
+  }
 
   /** Connections held right now. */
   get size(): number {
@@ -77,11 +99,13 @@ export class VisitorSlots {
    */
   admit(address: string, options: { kind: VisitorKind; reclaim: () => void; viaTrustedProxy?: boolean }): VisitorSlot | null {
     const network = networkOf(address);
+    const limits = this.current();
     // A trusted proxy (a CDN in front of the edge) carries many clients: only the tunnel's limit applies.
-    if (!options.viaTrustedProxy && (this.byNetwork.get(network) ?? 0) >= this.limits.perNetwork && !this.reclaimFrom(network)) return null;
-    if (this.holders.size >= this.limits.perTunnel && !this.reclaimFrom(null)) return null;
+    if (!options.viaTrustedProxy && (this.byNetwork.get(network) ?? 0) >= limits.perNetwork && !this.reclaimFrom(network)) return null;
+    if (this.holders.size >= limits.perTunnel && !this.reclaimFrom(null)) return null;
     const holder: Holder = { network, lastActivityMs: this.now(), answered: false, kind: options.kind, reclaim: options.reclaim };
     this.holders.add(holder);
+    if (holder.kind === 'http') this.httpHolders.add(holder);
     this.byNetwork.set(network, (this.byNetwork.get(network) ?? 0) + 1);
     return {
       network,
@@ -116,6 +140,7 @@ export class VisitorSlots {
 
   private release(holder: Holder): void {
     if (!this.holders.delete(holder)) return;
+    this.httpHolders.delete(holder);
     const left = (this.byNetwork.get(holder.network) ?? 1) - 1;
     if (left === 0) this.byNetwork.delete(holder.network);
     else this.byNetwork.set(holder.network, left);
@@ -129,8 +154,8 @@ export class VisitorSlots {
     const idleBefore = this.now() - RECLAIM_MIN_IDLE_MS;
     let best: Holder | undefined;
     let bestHeld = 0;
-    for (const holder of this.holders) {
-      if (holder.kind !== 'http' || !holder.answered || holder.lastActivityMs > idleBefore) continue;
+    for (const holder of this.httpHolders) {
+      if (!holder.answered || holder.lastActivityMs > idleBefore) continue;
       if (network !== null && holder.network !== network) continue;
       const held = this.byNetwork.get(holder.network) ?? 0;
       if (!best || held > bestHeld || (held === bestHeld && holder.lastActivityMs < best.lastActivityMs)) {
