@@ -1,8 +1,18 @@
 /** The paths a benchmark run can measure, in the order they always run. */
-export const ALL_PATHS = ['direct', 'udns', 'udns-ws', 'ssh'] as const;
+export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-ws', 'ssh', 'udns-far', 'ssh-far'] as const;
 
-/** One way of reaching the origin: directly, through udns (raw or ws transport), or `ssh -R`. */
+/**
+ * One way of reaching the origin: directly, through one nginx reverse-proxy hop, through udns
+ * (raw or ws transport), or `ssh -R`; the `-far` ones put a delay proxy on the tunnel's own
+ * connection (agent to edge, ssh to sshd) and measure bulk downloads only.
+ */
 export type PathName = (typeof ALL_PATHS)[number];
+
+/** The paths whose tunnel connection crosses the delay proxy. */
+export const FAR_PATHS: readonly PathName[] = ['udns-far', 'ssh-far'];
+
+/** nginx worker processes: `auto` (one per core) or a count. */
+export type NginxWorkers = 'auto' | number;
 
 /** Everything one `npm run bench` needs to know; defaults live only in {@link DEFAULTS}. */
 export interface BenchOptions {
@@ -14,6 +24,18 @@ export interface BenchOptions {
   connections: number;
   /** Size of the single bulk download per path, in bytes. */
   downloadBytes: number;
+  /** Size of the single upload per path, in bytes (0 skips uploads). */
+  uploadBytes: number;
+  /** Far paths: size of the single download, in bytes. */
+  farDownloadBytes: number;
+  /** Far paths: how many downloads run at once after the single one (0 skips them). */
+  farParallel: number;
+  /** Far paths: size of each of the concurrent downloads, in bytes. */
+  farParallelBytes: number;
+  /** Far paths: delay the proxy adds in each direction, in ms (the round trip gains twice this). */
+  farDelayMs: number;
+  /** nginx worker processes. */
+  nginxWorkers: NginxWorkers;
   /** Paths to run, in {@link ALL_PATHS} order whatever order they were given in. */
   paths: PathName[];
   /** Run edge and agent under `--cpu-prof` and print a summary of where their time went. */
@@ -24,9 +46,16 @@ export interface BenchOptions {
 
 const DEFAULTS: BenchOptions = {
   durationSec: 6,
-  warmupSec: 2,
+  warmupSec: 3,
   connections: 32,
   downloadBytes: 512 * 1024 * 1024,
+  uploadBytes: 256 * 1024 * 1024,
+  farDownloadBytes: 1024 * 1024 * 1024,
+  farParallel: 4,
+  farParallelBytes: 256 * 1024 * 1024,
+  farDelayMs: 20,
+  // Debian's shipped nginx.conf says `auto`: one worker per core, what an operator gets.
+  nginxWorkers: 'auto',
   paths: [...ALL_PATHS],
   profile: false,
   timeoutSec: 900,
@@ -38,21 +67,41 @@ const SOURCES = {
   warmup: 'BENCH_WARMUP',
   connections: 'BENCH_CONNECTIONS',
   'download-mib': 'BENCH_DOWNLOAD_MIB',
+  'upload-mib': 'BENCH_UPLOAD_MIB',
+  'far-mib': 'BENCH_FAR_MIB',
+  'far-parallel': 'BENCH_FAR_PARALLEL',
+  'far-parallel-mib': 'BENCH_FAR_PARALLEL_MIB',
+  'far-delay-ms': 'BENCH_FAR_DELAY_MS',
+  'nginx-workers': 'BENCH_NGINX_WORKERS',
   paths: 'BENCH_PATHS',
   profile: 'BENCH_PROFILE',
   timeout: 'BENCH_TIMEOUT',
 } as const;
 type OptionName = keyof typeof SOURCES;
 
+const MIB = 1024 * 1024;
+
 /** Help text for `npm run bench -- --help`. */
 export const USAGE = `usage: npm run bench -- [options]
-  --duration <s>       measured wrk seconds per path (default ${DEFAULTS.durationSec}; env BENCH_DURATION)
-  --warmup <s>         wrk warm-up seconds per path, 0 to skip (default ${DEFAULTS.warmupSec}; env BENCH_WARMUP)
-  --connections <n>    wrk connections (default ${DEFAULTS.connections}; env BENCH_CONNECTIONS)
-  --download-mib <n>   bulk download size in MiB (default ${DEFAULTS.downloadBytes / 1024 / 1024}; env BENCH_DOWNLOAD_MIB)
-  --paths <list>       comma-separated subset of ${ALL_PATHS.join(',')} (default all; env BENCH_PATHS)
-  --profile            run edge and agent with --cpu-prof and summarise (env BENCH_PROFILE=1)
-  --timeout <s>        abandon the whole run after this long (default ${DEFAULTS.timeoutSec}; env BENCH_TIMEOUT)`;
+Every path reaches the same origin; each near path gets a wrk warm-up, a measured wrk run on
+1 KiB answers, one download and one upload; each far path (tunnel connection through a delay
+proxy) gets one big download, then several at once.
+  --paths <list>          comma-separated subset of ${ALL_PATHS.join(',')}
+                          (default all; env BENCH_PATHS)
+  --duration <s>          measured wrk seconds per path (default ${DEFAULTS.durationSec}; env BENCH_DURATION)
+  --warmup <s>            wrk warm-up seconds per path, 0 to skip (default ${DEFAULTS.warmupSec}; env BENCH_WARMUP)
+  --connections <n>       wrk connections, one thread (default ${DEFAULTS.connections}; env BENCH_CONNECTIONS)
+  --download-mib <n>      download size in MiB (default ${DEFAULTS.downloadBytes / MIB}; env BENCH_DOWNLOAD_MIB)
+  --upload-mib <n>        upload size in MiB, 0 to skip (default ${DEFAULTS.uploadBytes / MIB}; env BENCH_UPLOAD_MIB)
+  --far-mib <n>           far paths: single download in MiB (default ${DEFAULTS.farDownloadBytes / MIB}; env BENCH_FAR_MIB)
+  --far-parallel <n>      far paths: downloads at once, 0 to skip (default ${DEFAULTS.farParallel}; env BENCH_FAR_PARALLEL)
+  --far-parallel-mib <n>  far paths: size of each of those in MiB (default ${DEFAULTS.farParallelBytes / MIB}; env BENCH_FAR_PARALLEL_MIB)
+  --far-delay-ms <ms>     far paths: delay added each way, RTT grows by twice this
+                          (default ${DEFAULTS.farDelayMs}; env BENCH_FAR_DELAY_MS)
+  --nginx-workers <n>     nginx worker_processes: auto (one per core) or a count
+                          (default ${DEFAULTS.nginxWorkers}; env BENCH_NGINX_WORKERS)
+  --profile               run edge and agent with --cpu-prof and summarise (env BENCH_PROFILE=1)
+  --timeout <s>           abandon the whole run after this long (default ${DEFAULTS.timeoutSec}; env BENCH_TIMEOUT)`;
 
 /** Thrown for bad options; `problems` lists every one found, not just the first. */
 export class BenchOptionsError extends Error {
@@ -98,7 +147,19 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
   const durationSec = Math.round(number('duration', DEFAULTS.durationSec, 1, 600));
   const warmupSec = Math.round(number('warmup', DEFAULTS.warmupSec, 0, 60));
   const connections = Math.round(number('connections', DEFAULTS.connections, 1, 10_000));
-  const downloadMib = number('download-mib', DEFAULTS.downloadBytes / 1024 / 1024, 1, 64 * 1024);
+  const downloadMib = number('download-mib', DEFAULTS.downloadBytes / MIB, 1, 64 * 1024);
+  const uploadMib = number('upload-mib', DEFAULTS.uploadBytes / MIB, 0, 64 * 1024);
+  const farMib = number('far-mib', DEFAULTS.farDownloadBytes / MIB, 1, 64 * 1024);
+  const farParallel = Math.round(number('far-parallel', DEFAULTS.farParallel, 0, 64));
+  const farParallelMib = number('far-parallel-mib', DEFAULTS.farParallelBytes / MIB, 1, 64 * 1024);
+  const farDelayMs = number('far-delay-ms', DEFAULTS.farDelayMs, 0, 1000);
+  let nginxWorkers = DEFAULTS.nginxWorkers;
+  const workersText = raw('nginx-workers');
+  if (workersText !== undefined && workersText !== '') {
+    if (workersText === 'auto') nginxWorkers = 'auto';
+    else if (/^\d+$/.test(workersText) && Number(workersText) >= 1 && Number(workersText) <= 64) nginxWorkers = Number(workersText);
+    else problems.push(`--nginx-workers (${SOURCES['nginx-workers']}) must be auto or a count from 1 to 64, got ${JSON.stringify(workersText)}`);
+  }
   const timeoutSec = number('timeout', DEFAULTS.timeoutSec, 30, 24 * 3600);
   const profileText = raw('profile');
   const profile = profileText !== undefined && !['', '0', 'false', 'no'].includes(profileText.toLowerCase());
@@ -118,7 +179,13 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     durationSec,
     warmupSec,
     connections,
-    downloadBytes: Math.round(downloadMib * 1024 * 1024),
+    downloadBytes: Math.round(downloadMib * MIB),
+    uploadBytes: Math.round(uploadMib * MIB),
+    farDownloadBytes: Math.round(farMib * MIB),
+    farParallel,
+    farParallelBytes: Math.round(farParallelMib * MIB),
+    farDelayMs,
+    nginxWorkers,
     paths,
     profile,
     timeoutSec,

@@ -1,5 +1,8 @@
 import http from 'node:http';
 
+/** What an upload writes, again and again. */
+const UPLOAD_CHUNK = Buffer.alloc(256 * 1024, 'u');
+
 /** Where a GET goes: always 127.0.0.1, with the Host header the path needs. */
 export interface HttpTarget {
   port: number;
@@ -14,9 +17,10 @@ export interface CountedResponse {
   seconds: number;
 }
 
-/** A bulk download: bytes received against bytes expected, and the rate. */
-export interface DownloadResult {
+/** A bulk transfer (download or upload): bytes moved against bytes expected, and the rate. */
+export interface TransferResult {
   expectedBytes: number;
+  /** Bytes received (download) or bytes the origin says it received (upload). */
   bytes: number;
   seconds: number;
   /** Decimal megabytes (10^6 bytes) per second, over the whole request. */
@@ -24,6 +28,18 @@ export interface DownloadResult {
   /** Status 200 and exactly `expectedBytes` received. */
   ok: boolean;
   status: number;
+}
+
+/** A bulk download's result. */
+export type DownloadResult = TransferResult;
+
+/** Several downloads started at once: each one's result, and how evenly they shared. */
+export interface ParallelDownloads {
+  downloads: DownloadResult[];
+  /** Slowest MB/s over fastest: 1 is perfectly fair. */
+  fairness: number;
+  /** All bytes over the time until the last one finished, in MB/s. */
+  aggregateMbPerSec: number;
 }
 
 /**
@@ -77,6 +93,74 @@ export async function measureDownload(target: HttpTarget, path: string, expected
     ok: status === 200 && bytes === expectedBytes,
     status,
   };
+}
+
+/** Starts `count` downloads of `path` at once on separate connections and waits for all. */
+export async function measureParallelDownloads(target: HttpTarget, path: string, expectedBytes: number, count: number, timeoutMs: number): Promise<ParallelDownloads> {
+  const started = process.hrtime.bigint();
+  const downloads = await Promise.all(Array.from({ length: count }, () => measureDownload(target, path, expectedBytes, timeoutMs)));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const rates = downloads.map((d) => d.mbPerSec);
+  const fastest = Math.max(...rates);
+  return {
+    downloads,
+    fairness: fastest > 0 ? Math.min(...rates) / fastest : 0,
+    aggregateMbPerSec: downloads.reduce((sum, d) => sum + d.bytes, 0) / 1e6 / seconds,
+  };
+}
+
+/**
+ * POSTs `totalBytes` to `path` (the origin counts and discards them and answers the count) on a
+ * fresh connection, writing one reused buffer with backpressure, so nothing piles up in memory.
+ * The time runs from the request until the origin's answer has arrived.
+ */
+export function measureUpload(target: HttpTarget, path: string, totalBytes: number, timeoutMs: number): Promise<TransferResult> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const request = http.request({
+      host: '127.0.0.1',
+      port: target.port,
+      path,
+      method: 'POST',
+      agent: false,
+      headers: {
+        host: target.host ?? `127.0.0.1:${target.port}`,
+        'content-type': 'application/octet-stream',
+        'content-length': totalBytes,
+      },
+    });
+    const timer = setTimeout(() => request.destroy(new Error(`POST ${path} took longer than ${timeoutMs} ms`)), timeoutMs);
+    request.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    let left = totalBytes;
+    const pump = (): void => {
+      while (left > 0 && !request.destroyed) {
+        const size = Math.min(left, UPLOAD_CHUNK.length);
+        left -= size;
+        if (!request.write(size === UPLOAD_CHUNK.length ? UPLOAD_CHUNK : UPLOAD_CHUNK.subarray(0, size))) {
+          request.once('drain', pump);
+          return;
+        }
+      }
+      if (left === 0) request.end();
+    };
+    pump();
+    request.on('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { text = (text + chunk).slice(0, 100); });
+      response.on('error', () => {});
+      response.on('close', () => {
+        clearTimeout(timer);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const status = response.statusCode ?? 0;
+        const counted = /^\d+$/.test(text.trim()) ? Number(text.trim()) : 0;
+        resolve({ expectedBytes: totalBytes, bytes: counted, seconds, mbPerSec: counted / 1e6 / seconds, ok: status === 200 && counted === totalBytes, status });
+      });
+    });
+  });
 }
 
 /**

@@ -1,7 +1,8 @@
 /*
  * The origin every benchmark path reaches: a minimal node:http server, run as its own process
  * by origin.ts. GET /1k answers 1 KiB; GET /download?bytes=N streams N bytes from one reused
- * buffer, honouring backpressure, so nothing is buffered whatever N is. It prints
+ * buffer, honouring backpressure, so nothing is buffered whatever N is; POST /upload counts the
+ * body's bytes, throws them away and answers the count as text. It prints
  * `origin listening on <port>` and exits when its stdin closes (the benchmark went away).
  */
 import http from 'node:http';
@@ -42,8 +43,19 @@ const server = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }
     streamBytes(res, bytes);
     return;
   }
+  if (req.method === 'POST' && url.pathname === '/upload') {
+    let received = 0;
+    req.on('data', (chunk: Buffer) => { received += chunk.length; });
+    // A client giving up mid-upload is the client's result to report, not the origin's problem.
+    req.on('error', () => {});
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`${received}\n`);
+    });
+    return;
+  }
   res.writeHead(404, { 'content-type': 'text/plain' });
-  res.end('try /1k or /download?bytes=N\n');
+  res.end('try GET /1k, GET /download?bytes=N or POST /upload\n');
 });
 // A benchmark client hanging up mid-download is expected; it must not crash the origin.
 server.on('clientError', (_error, socket) => socket.destroy());

@@ -9,6 +9,9 @@ export function downloadPath(bytes: number): string {
   return `/download?bytes=${bytes}`;
 }
 
+/** Path that counts and discards a POSTed body, answering the count as text. */
+export const UPLOAD_PATH = '/upload';
+
 /** The origin server (bench/origin-server.ts) running as a child process. */
 export interface Origin {
   port: number;

@@ -69,11 +69,14 @@ function treeTicks(rootPids: number[]): Map<number, Map<number, number>> {
 /** Share of one core each process (with its children) used over a window, 1.0 = a full core. */
 export type CpuShares = Record<string, number>;
 
+/** CPU seconds (user + system) each process (with its children) used over a window. */
+export type CpuSeconds = Record<string, number>;
+
 /**
- * Runs `work` and reports how much CPU each of `processes` used meanwhile, as a fraction of one
- * core. A process that exited during the window is left out.
+ * Runs `work` and reports how much CPU each of `processes` used meanwhile, in seconds and as a
+ * fraction of one core. A process that exited during the window is left out.
  */
-export async function measureCpu<T>(processes: ManagedProcess[], work: () => Promise<T>): Promise<{ value: T; cpu: CpuShares }> {
+export async function measureCpu<T>(processes: ManagedProcess[], work: () => Promise<T>): Promise<{ value: T; cpu: CpuShares; cpuSeconds: CpuSeconds }> {
   const tracked = processes.filter((p) => p.running && p.pid !== undefined);
   const pids = tracked.map((p) => p.pid!);
   const before = treeTicks(pids);
@@ -82,6 +85,7 @@ export async function measureCpu<T>(processes: ManagedProcess[], work: () => Pro
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const after = treeTicks(pids);
   const cpu: CpuShares = {};
+  const cpuSeconds: CpuSeconds = {};
   for (const managed of tracked) {
     const start = before.get(managed.pid!);
     const end = after.get(managed.pid!);
@@ -89,7 +93,8 @@ export async function measureCpu<T>(processes: ManagedProcess[], work: () => Pro
     let ticks = 0;
     // A child born during the window counts in full; one that came and went is missed (small).
     for (const [pid, endTicks] of end) ticks += endTicks - (start.get(pid) ?? 0);
+    cpuSeconds[managed.name] = ticks / TICKS_PER_SEC;
     cpu[managed.name] = ticks / TICKS_PER_SEC / seconds;
   }
-  return { value, cpu };
+  return { value, cpu, cpuSeconds };
 }

@@ -1,18 +1,22 @@
 /*
- * `npm run bench`: the same origin reached directly, through udns (raw and ws transports) and
- * through `ssh -R`, measured side by side in one run (wrk on 1 KiB, one bulk download), printed
- * as a table with ratios and written to bench/results/. See bench-options.ts for the options.
+ * `npm run bench`: the same origin reached directly, through one nginx reverse-proxy hop,
+ * through udns (raw and ws transports) and through `ssh -R`, measured side by side in one run
+ * (wrk on 1 KiB, one download, one upload, CPU per request and per MiB), then udns and `ssh -R`
+ * with their tunnel connection through a delay proxy (one big download, several at once);
+ * printed as tables with ratios and the issue's goals, and written to bench/results/. See
+ * bench-options.ts for the options.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BenchOptionsError, USAGE, parseBenchOptions, type BenchOptions, type PathName } from './bench-options.js';
+import { BenchOptionsError, FAR_PATHS, USAGE, parseBenchOptions, type BenchOptions, type PathName } from './bench-options.js';
 import { measureCpu } from './proc-stats.js';
 import { formatProfileSummary, summariseCpuProfileFile, type ProfileSummary } from './cpu-profile-summary.js';
-import { measureDownload, waitUntilServing, type HttpTarget } from './download.js';
-import { SMALL_PATH, downloadPath, startOrigin, type Origin } from './origin.js';
+import { measureDownload, measureParallelDownloads, measureUpload, waitUntilServing, type HttpTarget } from './download.js';
+import { startNginxHop } from './nginx-hop.js';
+import { SMALL_PATH, UPLOAD_PATH, downloadPath, startOrigin, type Origin } from './origin.js';
 import { ProcessGroup, redactTokens } from './processes.js';
 import { PATH_LABELS, analyse, formatReport, type PathResult } from './report.js';
 import { startSshForward } from './ssh-forward.js';
@@ -42,21 +46,37 @@ function commandOutput(command: string, args: string[]): string {
   return `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n')[0]?.trim() || `${command}: unavailable`;
 }
 
-async function openPath(name: PathName, origin: Origin, group: ProcessGroup, workDir: string, profileDir?: string): Promise<OpenPath> {
+async function openPath(name: PathName, origin: Origin, group: ProcessGroup, workDir: string, options: BenchOptions, profileDir?: string): Promise<OpenPath> {
   switch (name) {
     case 'direct':
       return { target: { port: origin.port }, stop: async () => {} };
+    case 'nginx': {
+      const nginx = await startNginxHop(group, { originPort: origin.port, workDir, workers: options.nginxWorkers });
+      return { target: { port: nginx.port }, stop: () => nginx.stop() };
+    }
     case 'udns':
-    case 'udns-ws': {
-      const udns = await startUdnsPath(group, { publish: { originPort: origin.port }, transport: name === 'udns' ? 'raw' : 'ws', workDir, profileDir });
+    case 'udns-ws':
+    case 'udns-far': {
+      const udns = await startUdnsPath(group, {
+        publish: { originPort: origin.port },
+        transport: name === 'udns-ws' ? 'ws' : 'raw',
+        workDir,
+        profileDir,
+        tunnelDelayMs: name === 'udns-far' ? options.farDelayMs : undefined,
+      });
       return { target: { port: udns.port, host: udns.host }, stop: () => udns.stop() };
     }
-    case 'ssh': {
-      const ssh = await startSshForward(group, { originPort: origin.port, workDir });
+    case 'ssh':
+    case 'ssh-far': {
+      const ssh = await startSshForward(group, { originPort: origin.port, workDir, tunnelDelayMs: name === 'ssh-far' ? options.farDelayMs : undefined });
       return { target: { port: ssh.port }, stop: () => ssh.stop() };
     }
   }
 }
+
+/** Bounded, yet loose enough for 5 MB/s: a slow path is a result, not a timeout. */
+const transferTimeoutMs = (bytes: number): number => 60_000 + (bytes / 5e6) * 1000;
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 /** Warms a path up, then measures it; fills `result` as it goes so partial numbers survive. */
 async function measurePath(result: PathResult, target: HttpTarget, group: ProcessGroup, options: BenchOptions): Promise<void> {
@@ -73,12 +93,36 @@ async function measurePath(result: PathResult, target: HttpTarget, group: Proces
   const measured = await measureCpu(group.live(), () => runWrk(group, { ...load, durationSec: options.durationSec }));
   result.wrk = measured.value;
   result.cpuDuringWrk = measured.cpu;
-  progress(`${result.label}: downloading ${(options.downloadBytes / 1024 / 1024).toFixed(0)} MiB`);
-  // Bounded, yet loose enough for 5 MB/s: a slow path is a result, not a timeout.
-  const timeoutMs = 60_000 + (options.downloadBytes / 5e6) * 1000;
-  const downloaded = await measureCpu(group.live(), () => measureDownload(target, downloadPath(options.downloadBytes), options.downloadBytes, timeoutMs));
+  result.cpuSecondsDuringWrk = measured.cpuSeconds;
+  progress(`${result.label}: downloading ${mib(options.downloadBytes)}`);
+  const downloaded = await measureCpu(group.live(), () => measureDownload(target, downloadPath(options.downloadBytes), options.downloadBytes, transferTimeoutMs(options.downloadBytes)));
   result.download = downloaded.value;
   result.cpuDuringDownload = downloaded.cpu;
+  result.cpuSecondsDuringDownload = downloaded.cpuSeconds;
+  if (options.uploadBytes > 0) {
+    progress(`${result.label}: uploading ${mib(options.uploadBytes)}`);
+    const uploaded = await measureCpu(group.live(), () => measureUpload(target, UPLOAD_PATH, options.uploadBytes, transferTimeoutMs(options.uploadBytes)));
+    result.upload = uploaded.value;
+    result.cpuSecondsDuringUpload = uploaded.cpuSeconds;
+  }
+}
+
+/**
+ * A far path: no warm-up (a window that has to grow is part of the result), one big download,
+ * then several at once on separate connections.
+ */
+async function measureFarPath(result: PathResult, target: HttpTarget, group: ProcessGroup, options: BenchOptions): Promise<void> {
+  await waitUntilServing(target, SMALL_PATH, 1024, 15_000);
+  result.far = { oneWayDelayMs: options.farDelayMs };
+  progress(`${result.label}: downloading ${mib(options.farDownloadBytes)} (${options.farDelayMs} ms each way)`);
+  const single = await measureCpu(group.live(), () => measureDownload(target, downloadPath(options.farDownloadBytes), options.farDownloadBytes, transferTimeoutMs(options.farDownloadBytes)));
+  result.far.single = single.value;
+  result.far.cpuSecondsDuringSingle = single.cpuSeconds;
+  if (options.farParallel > 0) {
+    progress(`${result.label}: ${options.farParallel} downloads of ${mib(options.farParallelBytes)} at once`);
+    const bytes = options.farParallelBytes;
+    result.far.parallel = await measureParallelDownloads(target, downloadPath(bytes), bytes, options.farParallel, transferTimeoutMs(bytes * options.farParallel));
+  }
 }
 
 function summariseProfiles(profileDir: string): ProfileSummary[] {
@@ -107,8 +151,9 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
     let open: OpenPath | undefined;
     try {
       progress(`${result.label}: starting`);
-      open = await openPath(name, origin, group, workDir, profileDir);
-      await measurePath(result, open.target, group, options);
+      open = await openPath(name, origin, group, workDir, options, profileDir);
+      if (FAR_PATHS.includes(name)) await measureFarPath(result, open.target, group, options);
+      else await measurePath(result, open.target, group, options);
     } catch (error) {
       result.error = redactTokens((error as Error).message);
       progress(`${result.label}: FAILED: ${result.error}`);
@@ -138,6 +183,7 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
       node: process.version,
       wrk: commandOutput('wrk', ['-v']),
       ssh: commandOutput('ssh', ['-V']),
+      nginx: commandOutput('/usr/sbin/nginx', ['-v']),
     },
     load: { before: loadAvgBefore, after: os.loadavg(), uptimeBefore, uptimeAfter },
     results,

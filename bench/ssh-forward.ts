@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, waitForPort, type ProcessGroup } from './processes.js';
 import { childPids } from './proc-stats.js';
+import { startFarLink, type FarLink } from './far-link.js';
 
 const SSHD = '/usr/sbin/sshd';
 const START_TIMEOUT_MS = 20_000;
@@ -42,9 +43,11 @@ function sshdConfig(dir: string, port: number): string {
 /**
  * Starts `sshd -D -e -f <config>` as root on a free loopback port with a generated host key and
  * an authorized_keys for a generated client key (all inside `workDir`), then
- * `ssh -N -R <port>:127.0.0.1:<origin>`, and waits until the forward serves connections.
+ * `ssh -N -R <port>:127.0.0.1:<origin>`, and waits until the forward serves connections. With
+ * `tunnelDelayMs`, ssh reaches sshd through a delay proxy adding that much each way (a far
+ * client, like a far udns agent).
  */
-export async function startSshForward(group: ProcessGroup, options: { originPort: number; workDir: string }): Promise<SshForward> {
+export async function startSshForward(group: ProcessGroup, options: { originPort: number; workDir: string; tunnelDelayMs?: number }): Promise<SshForward> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the ssh -R path starts sshd and needs root; leave it out with --paths direct,udns,udns-ws');
   }
@@ -65,11 +68,13 @@ export async function startSshForward(group: ProcessGroup, options: { originPort
   const sshd = group.start('sshd', SSHD, ['-D', '-e', '-f', config], { detached: true });
   await waitForPort(sshdPort, START_TIMEOUT_MS, sshd);
 
+  let link: FarLink | undefined;
+  if (options.tunnelDelayMs !== undefined) link = await startFarLink(group, { targetPort: sshdPort, oneWayDelayMs: options.tunnelDelayMs, name: 'delay proxy' });
   const forwardPort = await freePort();
   const ssh = group.start('ssh -R', 'ssh', [
     '-N', '-F', '/dev/null',
     '-R', `${forwardPort}:127.0.0.1:${options.originPort}`,
-    '-p', String(sshdPort),
+    '-p', String(link?.port ?? sshdPort),
     '-i', path.join(dir, 'client_key'),
     '-o', 'StrictHostKeyChecking=no',
     '-o', 'UserKnownHostsFile=/dev/null',
@@ -99,6 +104,7 @@ export async function startSshForward(group: ProcessGroup, options: { originPort
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       await sshd.stop(3000);
+      await link?.stop();
     },
   };
 }

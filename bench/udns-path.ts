@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFarLink, type FarLink } from './far-link.js';
 import { freePort, type ManagedProcess, type ProcessGroup } from './processes.js';
 
 /** The name the benchmark publishes the origin under. */
@@ -18,6 +19,11 @@ export interface UdnsPathOptions {
   workDir: string;
   /** When set, edge and agent run under `--cpu-prof` and write their profiles here. */
   profileDir?: string;
+  /**
+   * When set, the agent reaches the edge through a delay proxy adding this many ms each way
+   * (a far agent); visitors still reach the edge directly.
+   */
+  tunnelDelayMs?: number;
 }
 
 /** A live edge + agent pair publishing the origin (or folder) as `bench.localhost:<port>`. */
@@ -56,7 +62,8 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
   const httpPort = await freePort();
   const dnsPort = await freePort();
   const kind = 'shareDir' in options.publish ? 'share' : 'udns';
-  const label = `${kind}-${options.transport}`;
+  const far = options.tunnelDelayMs !== undefined;
+  const label = `${kind}-${options.transport}${far ? '-far' : ''}`;
   const dataDir = fs.mkdtempSync(path.join(options.workDir, `edge-${label}-`));
   const route = 'shareDir' in options.publish ? ['share', options.publish.shareDir] : ['http', String(options.publish.originPort)];
 
@@ -72,11 +79,13 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
   await edge.waitForLine(/udns login - --server /, EDGE_START_TIMEOUT_MS);
   const token = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
 
+  let link: FarLink | undefined;
+  if (far) link = await startFarLink(group, { targetPort: httpPort, oneWayDelayMs: options.tunnelDelayMs!, name: 'delay proxy' });
   const agent = group.start(`agent (${label})`, process.execPath, [
     ...nodeFlags(options.profileDir, `agent-${label}`),
     bin, ...route,
     '--name', NAME,
-    '--server', `http://127.0.0.1:${httpPort}`,
+    '--server', `http://127.0.0.1:${link?.port ?? httpPort}`,
     '--transport', options.transport,
   ], { env: { ...process.env, UDNS_TOKEN: token } });
   await agent.waitForLine(new RegExp(`^http://${NAME}\\.localhost:${httpPort} -> `), AGENT_START_TIMEOUT_MS);
@@ -91,6 +100,7 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
       const graceMs = options.profileDir ? 20_000 : 5000;
       await agent.stop(graceMs);
       await edge.stop(graceMs);
+      await link?.stop();
     },
   };
 }
