@@ -208,12 +208,15 @@ function row(cells: string[], widths: number[]): string {
   return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
 }
 
+/** Column order of the CPU tables: the hops' processes, then the origin and the delay proxy. */
+const ROLE_ORDER = ['edge', 'agent', 'nginx', 'sshd', 'ssh -R', 'origin', 'delay proxy'];
+
 /** A table of CPU µs per unit, one column per process role seen in any row, then the hop's total. */
 function cpuTable(title: string, rows: Array<{ label: string; costs: Record<string, number> | undefined }>): string[] {
   const present = rows.filter((r) => r.costs && Object.keys(r.costs).length > 0);
   if (present.length === 0) return [];
-  const roles = [...new Set(present.flatMap((r) => Object.keys(r.costs!)))]
-    .sort((a, b) => Number(NOT_THE_HOP.has(a)) - Number(NOT_THE_HOP.has(b)));
+  const rank = (role: string): number => (ROLE_ORDER.includes(role) ? ROLE_ORDER.indexOf(role) : NOT_THE_HOP.has(role) ? 100 : 50);
+  const roles = [...new Set(present.flatMap((r) => Object.keys(r.costs!)))].sort((a, b) => rank(a) - rank(b));
   const widths = [12, ...roles.map((role) => Math.max(7, role.length)), 9];
   const lines = ['', title, row(['path', ...roles, 'hop total'], widths)];
   for (const r of present) {
