@@ -54,6 +54,8 @@ const PER_AGENT_GOAL_BYTES = 150 * 1024;
 /** Heap after a GC may move this much over 100,000 streams and still count as "where it was". */
 const CHURN_HEAP_SLACK_BYTES = 2 * 1024 * 1024;
 const NAME = 'bench';
+/** How long closed connections may linger (cancel fallback 10 s, half-open grace 5 s) before memory is read again. */
+const SETTLE_MS = 12_000;
 
 const progress = (message: string): void => void process.stderr.write(`bench:scale: ${message}\n`);
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -113,7 +115,9 @@ async function webSockets(group: ProcessGroup, edge: ScaleEdge, agent: ManagedPr
   visitors.signal('SIGUSR2');
   await waitForEvent(visitors, 'closed', 60_000);
   await visitors.stop();
-  await new Promise((resolve) => setTimeout(resolve, 2000));
+  // Past the edge's 10 s fallback for streams it asked the agent to cancel, and the 5 s grace
+  // of a closed visitor: what is still held then is held for good.
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const edgeAfter = await probeMemory(edge.process);
   const agentAfter = await probeMemory(agent);
 
@@ -128,10 +132,10 @@ async function webSockets(group: ProcessGroup, edge: ScaleEdge, agent: ManagedPr
   say(`opened ${opened.open} in ${opened.seconds.toFixed(1)} s${Object.keys(opened.failures).length ? `, failed: ${JSON.stringify(opened.failures)}` : ''}; echo rounds: ${echoes.map((e) => `${e.echoed}/${e.of} in ${e.seconds.toFixed(1)} s`).join(', ')}; closed under them: ${echoes.at(-1)?.lost ?? 0}`);
   say(memoryLine('edge before', edgeBefore));
   say(memoryLine('edge with all open (after GC)', edgeHeld));
-  say(memoryLine('edge after closing them', edgeAfter));
+  say(memoryLine('edge 12 s after closing them', edgeAfter));
   say(memoryLine('agent before', agentBefore));
   say(memoryLine('agent with all open (after GC)', agentHeld));
-  say(memoryLine('agent after closing them', agentAfter));
+  say(memoryLine('agent 12 s after closing them', agentAfter));
   say(`per open WebSocket: edge ${kb(perStream.edgeRss)} RSS (${kb(perStream.edgeHeap)} heap), agent ${kb(perStream.agentRss)} RSS (${kb(perStream.agentHeap)} heap)`);
   const allEchoed = echoes.every((e) => e.echoed === WEBSOCKETS);
   say(`${verdict(allEchoed)}: all ${WEBSOCKETS} WebSockets open and echoing`);
@@ -155,8 +159,7 @@ async function churn(group: ProcessGroup, edge: ScaleEdge, agent: ManagedProcess
   const agentBefore = await probeMemory(agent);
   progress(`churn: ${STREAMS} requests on new connections`);
   const done = await run('churn', STREAMS);
-  // Closed connections linger a few seconds (the visitor grace, TIME_WAIT): let them go.
-  await new Promise((resolve) => setTimeout(resolve, 7000));
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const edgeAfter = await probeMemory(edge.process);
   const agentAfter = await probeMemory(agent);
   const ok = done.outcomes['HTTP/1.1 200'] ?? 0;
