@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NginxWorkers } from './bench-options.js';
+import { childPids } from './proc-stats.js';
 import { freePort, waitForPort, type ProcessGroup } from './processes.js';
 
 const NGINX = '/usr/sbin/nginx';
@@ -13,6 +14,8 @@ export interface NginxHop {
   port: number;
   /** `nginx -v`, for the results. */
   version: string;
+  /** How many worker processes it runs now (what `auto` came to, once they have started). */
+  workerCount(): number;
   stop(): Promise<void>;
 }
 
@@ -88,6 +91,7 @@ export async function startNginxHop(group: ProcessGroup, options: { originPort: 
   return {
     port,
     version: `${versionRun.stderr ?? ''}${versionRun.stdout ?? ''}`.trim() || 'unknown',
+    workerCount: () => (nginx.pid === undefined ? 0 : childPids(nginx.pid).length),
     stop: () => nginx.stop(3000),
   };
 }

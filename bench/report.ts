@@ -28,6 +28,8 @@ export interface FarResult {
 export interface PathResult {
   path: PathName;
   label: string;
+  /** How this path was set up, where that matters to read its numbers (nginx's workers). */
+  setup?: string;
   /** 1, 5 and 15 minute load averages just before this path started. */
   loadAvgAtStart: number[];
   wrk?: WrkResult;
@@ -261,6 +263,7 @@ export function formatReport(results: PathResult[], analysis: Analysis): string 
       return bytes === undefined ? '-' : `${(bytes / MIB).toFixed(0)} MiB`;
     };
     lines.push(`(wrk -t1 on 1 KiB answers; one download of ${sizes((r) => r.download)}, one upload of ${sizes((r) => r.upload)}; MB = 10^6 bytes)`);
+    for (const r of near.filter((r) => r.setup)) lines.push(`(${r.label}: ${r.setup})`);
     lines.push(...cpuTable('CPU µs per request during wrk (wrk not counted):',
       near.map((r) => ({ label: r.label, costs: perUnit(r.cpuSecondsDuringWrk, r.wrk?.requests) }))));
     lines.push(...cpuTable('CPU µs per MiB downloaded (the counting client, this process, not counted):',

@@ -29,6 +29,8 @@ const WARMUP_DOWNLOAD_BYTES = 16 * 1024 * 1024;
 /** A path that is up and serving, and how to take it down. */
 interface OpenPath {
   target: HttpTarget;
+  /** How it was set up, where that matters to read its numbers (asked once it has served). */
+  setup?: () => string;
   stop(): Promise<void>;
 }
 
@@ -52,7 +54,11 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
       return { target: { port: origin.port }, stop: async () => {} };
     case 'nginx': {
       const nginx = await startNginxHop(group, { originPort: origin.port, workDir, workers: options.nginxWorkers });
-      return { target: { port: nginx.port }, stop: () => nginx.stop() };
+      const setup = (): string => {
+        const workers = nginx.workerCount();
+        return `${nginx.version.replace(/^nginx version: /, '')}, worker_processes ${options.nginxWorkers} (${workers} worker${workers === 1 ? '' : 's'} on ${os.cpus().length} cores), keepalive 64 upstream`;
+      };
+      return { target: { port: nginx.port }, setup, stop: () => nginx.stop() };
     }
     case 'udns':
     case 'udns-ws':
@@ -138,6 +144,7 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
   const profileDir = options.profile ? path.join(resultsDir, `profiles-${stamp}`) : undefined;
   if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
   const startedAt = new Date().toISOString();
+  const started = Date.now();
   const uptimeBefore = commandOutput('uptime', []);
   const loadAvgBefore = os.loadavg();
   progress(`paths ${options.paths.join(', ')}; ${uptimeBefore}`);
@@ -154,6 +161,7 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
       open = await openPath(name, origin, group, workDir, options, profileDir);
       if (FAR_PATHS.includes(name)) await measureFarPath(result, open.target, group, options);
       else await measurePath(result, open.target, group, options);
+      result.setup = open.setup?.();
     } catch (error) {
       result.error = redactTokens((error as Error).message);
       progress(`${result.label}: FAILED: ${result.error}`);
@@ -166,7 +174,8 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
   const analysis = analyse(results);
   const uptimeAfter = commandOutput('uptime', []);
   const report = formatReport(results, analysis);
-  console.log(`\n${report}\n\nload before: ${uptimeBefore}\nload after:  ${uptimeAfter}`);
+  const elapsedSec = Math.round((Date.now() - started) / 1000);
+  console.log(`\n${report}\n\nload before: ${uptimeBefore}\nload after:  ${uptimeAfter}\nthe run took ${elapsedSec} s`);
 
   const profiles = profileDir ? summariseProfiles(profileDir) : [];
   for (const summary of profiles) console.log(`\n${formatProfileSummary(summary)}`);
@@ -176,6 +185,7 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
   const document = {
     startedAt,
     finishedAt: new Date().toISOString(),
+    elapsedSec,
     options,
     machine: {
       cpus: os.cpus().length,

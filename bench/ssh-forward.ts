@@ -49,7 +49,7 @@ function sshdConfig(dir: string, port: number): string {
  */
 export async function startSshForward(group: ProcessGroup, options: { originPort: number; workDir: string; tunnelDelayMs?: number }): Promise<SshForward> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new Error('the ssh -R path starts sshd and needs root; leave it out with --paths direct,udns,udns-ws');
+    throw new Error('the ssh -R path starts sshd and needs root; leave the ssh paths out with --paths direct,nginx,udns,udns-ws,udns-far');
   }
   const dir = fs.mkdtempSync(path.join(options.workDir, 'ssh-'));
   const keygen = (file: string): void => {

@@ -59,8 +59,6 @@ describe('bench nginx hop', () => {
     const hop = await startNginxHop(group, { originPort: origin.port, workDir, workers: 1 });
     expect(hop.version).toMatch(/nginx/);
     const [nginx] = group.live();
-    const workers = childPids(nginx!.pid!);
-    expect(workers).toHaveLength(1);
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(() => agent.destroy());
@@ -69,6 +67,9 @@ describe('bench nginx hop', () => {
     for (const answer of answers) expect(answer).toEqual({ for: '127.0.0.1', proto: 'http', host: 'bench.example' });
     // Kept-alive upstream: one worker, one client at a time, so one origin connection for all.
     expect(origin.connections()).toBe(1);
+    const workers = childPids(nginx!.pid!);
+    expect(hop.workerCount()).toBe(1);
+    expect(workers).toHaveLength(1);
 
     // Far above nginx's default 1 MiB body limit, and never spooled to a temp file.
     const upload = await measureUpload({ port: hop.port }, '/upload', 32 * 1024 * 1024, 30_000);
