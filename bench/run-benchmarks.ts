@@ -34,7 +34,10 @@ interface OpenPath {
   stop(): Promise<void>;
 }
 
-const progress = (message: string): void => { process.stderr.write(`bench: ${message}\n`); };
+const benchStarted = Date.now();
+const progress = (message: string): void => {
+  process.stderr.write(`bench: [${((Date.now() - benchStarted) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
+};
 
 function repoRoot(): string {
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
