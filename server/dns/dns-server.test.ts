@@ -490,10 +490,10 @@ describe('lifecycle', () => {
   });
 
   test('a fixed port serves both transports', async () => {
-    const port = await borrowUdpPort();
-    const server = await startDnsServer({ zone: zone4, port, bind: '127.0.0.1', logger });
+    // Borrowed ports are retried: on a busy machine another process's connection may take the TCP twin.
+    const server = await startOnOnePort({ zone: zone4 });
     try {
-      expect([server.udpPort, server.tcpPort]).toEqual([port, port]);
+      expect(server.udpPort).toBe(server.tcpPort);
       expect((await query(server, 'dig', 'tcp', ['v4.test'])).answer).toHaveLength(1);
     } finally {
       await server.close();

@@ -1,10 +1,11 @@
-import type { RemoteInfo } from 'node:dgram';
+import dgram, { type RemoteInfo } from 'node:dgram';
 import net from 'node:net';
 import dns2 from 'dns2';
 import { z } from 'zod';
 import { UdnsError } from '../../protocol/errors.js';
 import { isLabel } from '../../protocol/names.js';
 import type { Logger } from '../logger.js';
+import { ANSWER_CACHE_DEFAULTS, AnswerCache, type AnswerCacheLimits } from './answer-cache.js';
 import {
   buildResponse,
   EDNS_UDP_PAYLOAD_SIZE,
@@ -18,8 +19,10 @@ import {
 import { RATE_LIMIT_DEFAULTS, ResponseRateLimiter, type RateDecision, type RateLimitSettings } from './response-rate-limit.js';
 import { TCP_LIMIT_DEFAULTS, TcpGuard, type TcpLimits } from './tcp-guard.js';
 import { parseCaa } from './zone-records.js';
+import { RecordingZone } from './zone-reads.js';
 import type { ZoneView } from './zone.js';
 
+const { Packet } = dns2;
 type Packet = dns2.Packet;
 type Send = (response: Buffer) => unknown;
 type Transport = 'udp' | 'tcp';
@@ -53,6 +56,11 @@ export interface DnsServerOptions {
   clock?: () => number;
   /** What one TCP client may hold (see {@link TcpLimits}); fields left out take {@link TCP_LIMIT_DEFAULTS}. */
   tcp?: Partial<TcpLimits>;
+  /**
+   * How many encoded UDP answers to keep for reuse (see {@link AnswerCache}); fields left out
+   * take {@link ANSWER_CACHE_DEFAULTS}, `false` turns the cache off.
+   */
+  answerCache?: Partial<AnswerCacheLimits> | false;
 }
 
 const isDomain = (value: string): boolean => value.split('.').every(isLabel) && value.length <= 253;
@@ -100,6 +108,18 @@ const OptionsSchema = z.object({
     .partial()
     .strict()
     .optional(),
+  answerCache: z
+    .union([
+      z.literal(false),
+      z
+        .object({
+          maxEntries: z.number().int().min(1).max(10_000_000),
+          maxBytes: z.number().int().min(1024).max(1024 ** 3),
+        })
+        .partial()
+        .strict(),
+    ])
+    .optional(),
 });
 
 // Only for validation: the zone itself is used as given, since it may be a class whose methods
@@ -118,12 +138,26 @@ function rateLimiterFor(options: DnsServerOptions): ResponseRateLimiter | null {
   return new ResponseRateLimiter({ ...RATE_LIMIT_DEFAULTS, ...Object.fromEntries(given) }, clock);
 }
 
-function peerOf(client: unknown): string | undefined {
-  if (client instanceof net.Socket) return client.remoteAddress;
-  return (client as RemoteInfo | undefined)?.address;
+function answerCacheFor(options: DnsServerOptions): AnswerCache | null {
+  if (options.answerCache === false) return null;
+  const given = Object.entries(options.answerCache ?? {}).filter(([, value]) => value !== undefined);
+  return new AnswerCache({ ...ANSWER_CACHE_DEFAULTS, ...Object.fromEntries(given) });
 }
 
-function listenUdp(socket: dns2.UDPServer, port: number, bind: string): Promise<number> {
+/**
+ * A UDP socket whose sends skip the address lookup: every address it sends to is an IP
+ * literal (a query's source as the kernel reported it, or the bind address), while dgram's
+ * default runs each one through dns.lookup and sends a tick later.
+ */
+function createUdpSocket(bind: string): dgram.Socket {
+  const family = net.isIPv6(bind) ? 6 : 4;
+  return dgram.createSocket({
+    type: family === 6 ? 'udp6' : 'udp4',
+    lookup: (address, _options, callback) => callback(null, address, family),
+  });
+}
+
+function listenUdp(socket: dgram.Socket, port: number, bind: string): Promise<number> {
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.bind(port, bind, () => {
@@ -143,6 +177,16 @@ function listenTcp(server: dns2.TCPServer, port: number, bind: string): Promise<
   });
 }
 
+/** What the server made of one request: the bytes to send (none when it is dropped), and what to log. */
+interface Outcome {
+  bytes: Buffer | null;
+  kind: BuiltResponse['kind'] | 'servfail' | 'rate-limited';
+  rcode: number | undefined;
+  truncated: boolean;
+  /** The bytes are the zone's own answer, sent whole or TC=1 for its size: fit for the answer cache. */
+  reusable: boolean;
+}
+
 /**
  * Starts the zone's authoritative DNS server on UDP and TCP.
  *
@@ -153,9 +197,12 @@ function listenTcp(server: dns2.TCPServer, port: number, bind: string): Promise<
  * connections are bounded ({@link TcpLimits}: how many, per network, a query at least every
  * 10 s, and how much unread answer a client may leave).
  *
- * dns2's per-transport servers are used instead of `dns2.createServer`, whose `listen()` binds
- * TCP to every interface when asked for port 0, never settles when a bind fails, and hides the
- * TCP server whose idle connections (10 s keep-alive) would otherwise hold `close()` open.
+ * UDP is served from a plain dgram socket: a query the {@link AnswerCache} has seen is answered
+ * from its bytes (ID and name case patched) without being parsed, once the rate limiter has let
+ * it through; any other is parsed by dns2, answered, and its answer cached. TCP uses dns2's
+ * server, not `dns2.createServer`, whose `listen()` binds TCP to every interface when asked for
+ * port 0, never settles when a bind fails, and hides the TCP server whose idle connections
+ * (10 s keep-alive) would otherwise hold `close()` open.
  *
  * @throws UdnsError `config_invalid` for bad options (all problems listed), `port_unavailable`
  *   when either socket cannot be bound.
@@ -164,109 +211,163 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   validateOptions(options);
   const { zone, port, bind, logger } = options;
 
-  const udp = dns2.createUDPServer({ type: net.isIPv6(bind) ? 'udp6' : 'udp4' });
+  const udp = createUdpSocket(bind);
   const tcp = dns2.createTCPServer();
   const tcpSockets = new Set<net.Socket>();
 
   const limiter = rateLimiterFor(options);
+  const cache = answerCacheFor(options);
   const given = Object.entries(options.tcp ?? {}).filter(([, value]) => value !== undefined);
   const tcpGuard = new TcpGuard({ ...TCP_LIMIT_DEFAULTS, ...Object.fromEntries(given) });
 
-  /** Encodes within the transport's size limit and sends; returns whether it was truncated. */
-  const deliver = (send: Send, response: Packet, request: Packet, transport: Transport): boolean => {
-    const limit = transport === 'udp' ? udpResponseLimit(request) : MAX_TCP_MESSAGE_SIZE;
-    let encoded: { bytes: Buffer; truncated: boolean };
+  // A response that cannot go out (socket closing, unreachable peer, a spoofed port 0) is
+  // network noise, logged at debug.
+  const onSendError = (transport: Transport) => (error: unknown): void => logger.debug({ transport, err: error }, 'dns response not sent');
+  const onUdpSendError = onSendError('udp');
+  const onTcpSendError = onSendError('tcp');
+
+  const sendUdp = (bytes: Buffer, to: RemoteInfo): void => {
+    // Without a callback dgram drops a failed send silently; one costs a tick per answer, so
+    // it is there only when its failure would be logged.
+    const onSent = logger.isLevelEnabled('debug') ? (error: Error | null) => error !== null && onUdpSendError(error) : undefined;
     try {
-      encoded = encodeWithin(response, limit);
+      udp.send(bytes, to.port, to.address, onSent);
+    } catch (error) {
+      onUdpSendError(error);
+    }
+  };
+
+  const sendTcp = (send: Send, bytes: Buffer): void => {
+    try {
+      Promise.resolve(send(bytes)).catch(onTcpSendError);
+    } catch (error) {
+      onTcpSendError(error);
+    }
+  };
+
+  /** Encodes within the transport's size limit; a response that cannot be encoded becomes SERVFAIL. */
+  const encode = (response: Packet, request: Packet, transport: Transport): { bytes: Buffer; truncated: boolean; servfail: boolean } => {
+    const limit = transport === 'udp' ? udpResponseLimit(request) : MAX_TCP_MESSAGE_SIZE;
+    try {
+      return { ...encodeWithin(response, limit), servfail: false };
     } catch (error) {
       // A record that cannot be encoded (a malformed address in the directory) must still get
       // an answer.
       logger.error({ transport, err: error }, 'dns response could not be encoded, answering SERVFAIL');
-      encoded = encodeWithin(servfailFor(request), limit);
+      return { ...encodeWithin(servfailFor(request), limit), servfail: true };
     }
-    // UDP's send returns a promise that rejects when the datagram cannot go out (socket
-    // closing, unreachable peer, a spoofed port 0): network noise, logged at debug.
-    const onSendError = (error: unknown): void => logger.debug({ transport, err: error }, 'dns response not sent');
-    try {
-      Promise.resolve(send(encoded.bytes)).catch(onSendError);
-    } catch (error) {
-      onSendError(error);
-    }
-    return encoded.truncated;
   };
 
-  // Synchronous on purpose: dns2 emits requests from event listeners, where a rejected promise
-  // would be unhandled and take the process down. Every path either sends or returns having
-  // decided to drop, so no request is left pending.
-  const handle = (request: Packet, send: Send, client: unknown, transport: Transport): void => {
-    if (client instanceof net.Socket) {
-      // dns2 goes on parsing what a connection already sent after we dropped it.
-      if (client.destroyed) return;
-      // dns2 writes every answer whatever the client reads: bound what it may leave unread.
-      if (tcpGuard.notReading(client)) {
-        logger.debug({ transport, peer: client.remoteAddress, unsent: client.writableLength }, 'dns tcp client not reading its answers, dropped');
-        client.destroy();
+  /**
+   * The response to one request, read from `zoneView` (the zone, or a recorder of it), for a
+   * request the rate limiter sent, slipped or dropped. Synchronous on purpose: dns2 emits
+   * requests from event listeners, where a rejected promise would be unhandled and take the
+   * process down.
+   */
+  const respond = (request: Packet, zoneView: ZoneView, transport: Transport, rateLimit: RateDecision): Outcome => {
+    if (rateLimit === 'drop') return { bytes: null, kind: 'rate-limited', rcode: undefined, truncated: false, reusable: false };
+    let built: BuiltResponse | { kind: 'servfail'; packet: Packet };
+    try {
+      built = buildResponse(zoneView, request);
+    } catch (error) {
+      logger.error({ transport, err: error }, 'dns zone lookup failed, answering SERVFAIL');
+      built = { kind: 'servfail', packet: servfailFor(request) };
+    }
+    if (built.packet === null) return { bytes: null, kind: built.kind, rcode: undefined, truncated: false, reusable: false };
+    // A slipped response is the TC=1 form: tiny, and a real client retries it over TCP.
+    const response = rateLimit === 'slip' ? truncatedResponse(built.packet) : built.packet;
+    const encoded = encode(response, request, transport);
+    return {
+      bytes: encoded.bytes,
+      kind: built.kind,
+      rcode: built.packet.header.rcode,
+      truncated: encoded.truncated || rateLimit === 'slip',
+      reusable: built.kind === 'answered' && rateLimit === 'send' && !encoded.servfail,
+    };
+  };
+
+  const logQuery = (transport: Transport, peer: string | undefined, request: Packet, outcome: Omit<Outcome, 'bytes' | 'reusable'>, rateLimit: RateDecision, cached?: boolean): void => {
+    const question = request.questions[0];
+    logger.debug(
+      {
+        transport,
+        peer,
+        id: request.header.id,
+        name: question?.name,
+        type: question?.type,
+        kind: outcome.kind,
+        rcode: outcome.rcode,
+        truncated: outcome.truncated,
+        rateLimit,
+        cached,
+      },
+      'dns query',
+    );
+  };
+
+  // Messages too short for a header (or, on TCP, a broken frame, which also drops the
+  // connection) have no id to answer to: they are dropped.
+  const onRequestError = (transport: Transport) => (error: Error) =>
+    logger.debug({ transport, err: error.message }, 'undecodable dns message dropped');
+  const onUdpRequestError = onRequestError('udp');
+
+  udp.on('message', (bytes: Buffer, from: RemoteInfo) => {
+    // Decided before any work, so a flood of refused queries costs no lookups. Responses
+    // (QR=1) are never answered and take no token, nor does what has no header.
+    let rateLimit: RateDecision = 'send';
+    if (limiter !== null && bytes.length >= Packet.HEADER_SIZE && (bytes[2]! & 0x80) === 0) rateLimit = limiter.decide(from.address);
+
+    if (cache !== null && rateLimit === 'send') {
+      const cached = cache.answer(bytes, zone);
+      if (cached !== null) {
+        sendUdp(cached, from);
+        if (logger.isLevelEnabled('debug')) {
+          const outcome = { kind: 'answered' as const, rcode: cached[3]! & 0x0f, truncated: (cached[2]! & 0x02) !== 0 };
+          logQuery('udp', from.address, Packet.parse(bytes), outcome, rateLimit, true);
+        }
         return;
       }
-      tcpGuard.queried(client);
     }
-    const peer = peerOf(client);
-    // Decided before any work, so a flood of refused queries costs no lookups. Responses
-    // (QR=1) are never answered and take no token.
-    let rateLimit: RateDecision = 'send';
-    if (transport === 'udp' && limiter !== null && peer !== undefined && request.header.qr === 0) rateLimit = limiter.decide(peer);
 
-    let built: BuiltResponse | { kind: 'servfail'; packet: Packet } | { kind: 'rate-limited'; packet: null };
-    if (rateLimit === 'drop') {
-      built = { kind: 'rate-limited', packet: null };
+    let request: Packet;
+    try {
+      request = Packet.parse(bytes);
+    } catch (error) {
+      onUdpRequestError(error as Error);
+      return;
+    }
+    const recorder = cache !== null && rateLimit === 'send' ? new RecordingZone(zone) : null;
+    const outcome = respond(request, recorder ?? zone, 'udp', rateLimit);
+    if (outcome.bytes !== null) {
+      sendUdp(outcome.bytes, from);
+      if (recorder !== null && outcome.reusable) cache?.remember(bytes, outcome.bytes, recorder.reads);
+    }
+    if (logger.isLevelEnabled('debug')) logQuery('udp', from.address, request, outcome, rateLimit, false);
+  });
+
+  tcp.on('request', (request: Packet, send: Send, client: unknown) => {
+    if (!(client instanceof net.Socket)) return;
+    // dns2 goes on parsing what a connection already sent after we dropped it.
+    if (client.destroyed) return;
+    // dns2 writes every answer whatever the client reads: bound what it may leave unread.
+    if (tcpGuard.notReading(client)) {
+      logger.debug({ transport: 'tcp', peer: client.remoteAddress, unsent: client.writableLength }, 'dns tcp client not reading its answers, dropped');
+      client.destroy();
+      return;
+    }
+    tcpGuard.queried(client);
+    // TCP is exempt from rate limiting: its handshake proves the source.
+    const outcome = respond(request, zone, 'tcp', 'send');
+    if (outcome.bytes !== null) {
+      sendTcp(send, outcome.bytes);
     } else {
-      try {
-        built = buildResponse(zone, request);
-      } catch (error) {
-        logger.error({ transport, err: error }, 'dns zone lookup failed, answering SERVFAIL');
-        built = { kind: 'servfail', packet: servfailFor(request) };
-      }
-    }
-
-    let truncated = false;
-    if (built.packet !== null) {
-      // A slipped response is the TC=1 form: tiny, and a real client retries it over TCP.
-      const response = rateLimit === 'slip' ? truncatedResponse(built.packet) : built.packet;
-      truncated = deliver(send, response, request, transport) || rateLimit === 'slip';
-    } else if (client instanceof net.Socket) {
       // dns2 counts each TCP request until its send and keeps a half-closed connection open
       // while any is pending, so a request we never answer would pin it. A peer sending
       // responses over TCP is not a resolver: answers already queued are flushed, then FIN.
       client.end();
     }
-
-    if (logger.isLevelEnabled('debug')) {
-      const question = request.questions[0];
-      logger.debug(
-        {
-          transport,
-          peer,
-          id: request.header.id,
-          name: question?.name,
-          type: question?.type,
-          kind: built.kind,
-          rcode: built.packet?.header.rcode,
-          truncated,
-          rateLimit,
-        },
-        'dns query',
-      );
-    }
-  };
-
-  // Messages too short for a header (or, on TCP, a broken frame, which also drops the
-  // connection) have no id to answer to: dns2 reports them here and we drop them.
-  const onRequestError = (transport: Transport) => (error: Error) =>
-    logger.debug({ transport, err: error.message }, 'undecodable dns message dropped');
-
-  udp.on('request', (request, send, client) => handle(request, send, client, 'udp'));
-  udp.on('requestError', onRequestError('udp'));
-  tcp.on('request', (request: Packet, send: Send, client: unknown) => handle(request, send, client, 'tcp'));
+    if (logger.isLevelEnabled('debug')) logQuery('tcp', client.remoteAddress, request, outcome, 'send');
+  });
   tcp.on('requestError', onRequestError('tcp'));
   tcp.on('connection', (socket: net.Socket) => {
     // dns2 has its error listener on the socket already (reported through 'requestError').
