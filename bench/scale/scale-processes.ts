@@ -38,6 +38,7 @@ export function startNode(group: ProcessGroup, name: string, args: readonly stri
 export interface MemorySample {
   rss: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
   arrayBuffers: number;
   /** Peak resident size since the process started (VmHWM). */
@@ -51,7 +52,8 @@ export async function probeMemory(process_: ManagedProcess): Promise<MemorySampl
   const next = (sequences.get(process_) ?? 0) + 1;
   sequences.set(process_, next);
   process_.signal('SIGUSR2');
-  const match = await process_.waitForLine(new RegExp(`^udns-memory (\\{"sequence":${next},.*)$`), 30_000);
+  // Generous: a process digesting 10,000 closes on a busy 2-core machine answers late (a snapshot, later still).
+  const match = await process_.waitForLine(new RegExp(`^udns-memory (\\{"sequence":${next},.*)$`), 300_000);
   const sample = JSON.parse(match[1]!) as MemorySample;
   return { ...sample, peakRss: peakRss(process_.pid!) };
 }
