@@ -152,6 +152,66 @@ describe('RequestHeadRewriter', () => {
     expect(whole.out.match(/X-Forwarded-For/g)).toHaveLength(2);
   });
 
+  describe('the 100th request of one kept-alive connection, split at every byte', () => {
+    /**
+     * 99 requests of every shape a head can take (kept as sent, with dropped or rewritten lines,
+     * with bodies, another spelling of the same Host), then the 100th, which spoofs the
+     * forwarding headers. The rewriter keeps the forwarding lines and the Host check from one
+     * request to the next: they must still be right on the 100th.
+     */
+    const REQUESTS = Array.from({ length: 99 }, (_, i) => [
+      `GET /plain/${i} HTTP/1.1\r\nHost: alice.localhost:8080\r\nUser-Agent: t\r\n\r\n`,
+      `GET /spoof/${i} HTTP/1.1\r\nHost: alice.localhost:8080\r\nX-Forwarded-For: 10.0.0.${i}\r\nConnection: keep-alive, X-Real-IP\r\n\r\n`,
+      `POST /length/${i} HTTP/1.1\r\nHost: ALICE.localhost:8080\r\nContent-Length: 5\r\n\r\nGET /`,
+      `POST /chunked/${i} HTTP/1.1\r\nHost: alice.localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Real-IP: 10.1.1.1\r\n\r\n`,
+    ][i % 4]!);
+    const LAST = 'GET /hundredth HTTP/1.1\r\nhost:   alice.localhost:8080 \r\nX-Forwarded-For: 10.6.6.6\r\nx_forwarded_proto: https\r\nForwarded: for=10.6.6.6\r\nAccept: */*\r\n\r\n';
+    const stream = REQUESTS.join('') + LAST;
+    const lastStart = stream.length - LAST.length;
+    /** Exactly what the origin must get for the 100th request. */
+    const LAST_OUT = `GET /hundredth HTTP/1.1\r\nhost:   alice.localhost:8080 \r\nAccept: */*\r\n${FWD}\r\n`;
+
+    test('whole, it reaches the origin with exactly our forwarding headers', async () => {
+      const { out, rejected } = await rewrite([stream]);
+      expect(rejected).toBeNull();
+      expect(out.endsWith(LAST_OUT)).toBe(true);
+      expect(out.match(/X-Forwarded-For: /g)).toHaveLength(100);
+      // Each request's X-Forwarded-Host is its own Host, however the one before was spelt.
+      const hosts = [...stream.matchAll(/\r\nhost:[ \t]*(.*?)[ \t]*\r\n/gi)].map((match) => match[1]);
+      expect([...out.matchAll(/\r\nX-Forwarded-Host: (.*?)\r\n/g)].map((match) => match[1])).toEqual(hosts);
+      expect(new Set(hosts).size).toBe(3);
+      expect(out).not.toContain('10.0.0.');
+      expect(out).not.toContain('10.6.6.6');
+      expect(out).not.toContain('10.1.1.1');
+      // Bodies are untouched: the `GET /` inside one was not read as a head.
+      expect(out).toContain('\r\n\r\nGET /POST /chunked/3 HTTP/1.1\r\n');
+    });
+
+    test('split in two at every byte boundary from the 99th request on, and in 1-byte chunks, the output is the same', async () => {
+      const whole = await rewrite([stream]);
+      const from = stream.lastIndexOf('\r\n\r\n', lastStart - 5) - 40;
+      for (let at = from; at <= stream.length; at++) {
+        expect(await rewrite([stream.slice(0, at), stream.slice(at)])).toEqual(whole);
+      }
+      const last = await rewrite([stream.slice(0, lastStart), ...LAST.split('')]);
+      expect(last).toEqual(whole);
+    });
+
+    test('a later request for another name is refused 421 even after 99 accepted ones', async () => {
+      const { out, rejected } = await rewrite([stream.slice(0, lastStart), LAST.replace('alice.localhost:8080', 'bob.localhost:8080')]);
+      expect(rejected).toEqual({ status: 421, reason: 'this connection serves another name', firstRequest: false });
+      expect(out).not.toContain('/hundredth');
+    });
+
+    test('behind a trusted proxy, each request gets its own client, not the previous one\'s', async () => {
+      const proxied: VisitorInfo = { ...visitor, remoteAddress: '10.9.0.2', forwardedTrusted: true };
+      const heads = Array.from({ length: 100 }, (_, i) => `GET /${i} HTTP/1.1\r\nHost: alice.localhost\r\nX-Forwarded-For: 203.0.113.${i}\r\n\r\n`);
+      const { out } = await rewrite([heads.join('')], 'alice.localhost', proxied);
+      expect(headerValues(out.slice(out.indexOf('GET /99 ')), 'x-forwarded-for')).toEqual(['203.0.113.99']);
+      expect(headerValues(out.slice(out.indexOf('GET /98 ')), 'x-forwarded-for')[0]).toBe('203.0.113.98');
+    });
+  });
+
   /** Runs a rewriter where the origin answers the first request with `originStatusLine`. */
   async function withOrigin(chunks: string[], originStatusLine: string): Promise<{ out: string; rejected: RequestRejection | null }> {
     const rewriter = new RequestHeadRewriter(visitor, 'alice.localhost');
