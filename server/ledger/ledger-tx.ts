@@ -13,6 +13,20 @@ const TX_TIMEOUT_MS = 30_000;
 
 /** Transactions that hold the ledger lock: LedgerLog.appendIn refuses any other. */
 const locked = new WeakSet<object>();
+/** Work a ledgerTx runs after `work` and before its commit (LedgerLog's buffered appends). */
+const beforeCommit = new WeakMap<object, Array<() => Promise<void>>>();
+
+/**
+ * Runs `flush` inside `tx` once its work is done, just before the commit (in the order
+ * registered): LedgerLog.appendIn writes a transaction's entries in one statement there instead
+ * of one per call, every round trip under the lock being one that every other writer waits for.
+ * @throws UdnsError internal when `tx` is not a ledgerTx
+ */
+export function runBeforeCommit(tx: Tx, flush: () => Promise<void>): void {
+  const list = beforeCommit.get(tx);
+  if (list === undefined) throw new Error('runBeforeCommit: not a ledgerTx transaction');
+  list.push(flush);
+}
 
 /**
  * Runs `work` in one transaction holding the ledger lock, so every writer of the ledger and the
@@ -44,7 +58,11 @@ async function attempts<T>(db: StoreDatabase, work: (tx: Tx) => Promise<T>): Pro
       return await db.prisma.$transaction(async (tx) => {
         await takeLedgerLock(tx, db.dialect);
         locked.add(tx);
-        return work(tx);
+        const flushes: Array<() => Promise<void>> = [];
+        beforeCommit.set(tx, flushes);
+        const result = await work(tx);
+        for (const flush of flushes) await flush();
+        return result;
       }, { timeout: TX_TIMEOUT_MS, maxWait: TX_TIMEOUT_MS });
     } catch (error) {
       if (attempt >= LEDGER_TX_ATTEMPTS || !isRetryableLedgerError(error)) throw error;
@@ -105,10 +123,10 @@ async function takeLedgerLock(tx: Tx, dialect: StoreDatabase['dialect']): Promis
 /** Busy database, write conflict or deadlock, or another writer took the seq we computed. */
 export function isRetryableLedgerError(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; meta?: { target?: unknown; modelName?: unknown } } | null;
-  if (e?.code === 'P2002') {
-    const where = `${JSON.stringify(e.meta ?? {})} ${String(e.message)}`;
-    return /LedgerEntry|LedgerHead|chainHash|prevHash|"seq"|treeSize/.test(where);
-  }
+  const where = `${JSON.stringify(e?.meta ?? {})} ${String(e?.message)}`;
+  if (e?.code === 'P2002') return /LedgerEntry|LedgerHead|chainHash|prevHash|"seq"|treeSize/.test(where);
+  // The ledger's rows are written with plain SQL (ledger-log.ts): a unique violation there is a raw query's error.
+  if (e?.code === 'P2010') return /unique|23505|SQLITE_CONSTRAINT/i.test(where) && /LedgerEntry|LedgerParty|chainHash|seq/.test(where);
   if (e?.code === 'P2034') return true;
   return /SQLITE_BUSY|database is locked/i.test(String(e?.message));
 }
