@@ -41,14 +41,14 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
  * keeping the edge's own error code and message when it sent one. Uses node:http(s) rather
  * than fetch, which cannot be told to trust a private CA.
  */
-export async function callEdge<T>(edge: EdgeTarget, method: string, path: string, body?: unknown): Promise<T> {
+export async function callEdge<T>(edge: EdgeTarget, method: string, path: string, body?: unknown, options: { timeoutMs?: number } = {}): Promise<T> {
   let url: URL;
   try {
     url = new URL(path, edge.server);
   } catch {
     throw new UdnsError('config_invalid', `invalid server URL "${edge.server}": use e.g. http://localhost:8080`);
   }
-  const { status, text, retryAfter } = await request(url, method, edge, body === undefined ? undefined : JSON.stringify(body));
+  const { status, text, retryAfter } = await request(url, method, edge, body === undefined ? undefined : JSON.stringify(body), options.timeoutMs ?? EDGE_CALL_TIMEOUT_MS);
   if (status === 401) throw new UdnsError('unauthorized', 'token rejected: it is unknown or revoked');
   if (status === 429) {
     const seconds = /^\d+$/.test(retryAfter ?? '') ? Number(retryAfter) : 60;
@@ -92,13 +92,16 @@ function endpointLimit(text: string): string | null {
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
-function request(url: URL, method: string, edge: EdgeTarget, body: string | undefined): Promise<{ status: number; text: string; retryAfter?: string }> {
+/** How long callEdge waits for an answer unless told otherwise. */
+export const EDGE_CALL_TIMEOUT_MS = 10_000;
+
+function request(url: URL, method: string, edge: EdgeTarget, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string; retryAfter?: string }> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
     const req = (secure ? https : http).request(url, {
       method,
       agent: false,
-      timeout: 10_000,
+      timeout: timeoutMs,
       headers: { authorization: `Bearer ${edge.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) },
       ...(secure ? { ca: edge.trust.ca, rejectUnauthorized: !edge.trust.insecure } : {}),
     }, (res) => {

@@ -18,8 +18,18 @@ import { callEdge } from '../edge-api.js';
  * checked with the protocol's schema, so a wrong edge is one clear error, not a crash later.
  */
 
-/** How long one long-poll waits: under the CLI's 10 s request timeout (edge-api.ts). */
+/** How long one long-poll waits: well under PURCHASE_CALL_TIMEOUT_MS. */
 export const PURCHASE_WAIT_MS = 8_000;
+/**
+ * How long a call of the escrow may take. Each step is a transaction under the edge's one ledger
+ * lock, so on a busy edge it queues behind every other member's step (50 buyers at ~100-200 ms a
+ * transaction on PostgreSQL on a loaded 2-core machine: 5-10 s), past edge-api.ts's 10 s default.
+ * Giving up there only made it worse: the edge still ran the abandoned step, and the command's
+ * rerun queued again. Every call here is idempotent, and a dead edge still fails at once
+ * (connection refused).
+ */
+export const PURCHASE_CALL_TIMEOUT_MS = 60_000;
+const patient = { timeoutMs: PURCHASE_CALL_TIMEOUT_MS };
 
 const AccountKeys = z.object({ account: z.string(), keys: z.array(KeyView) });
 const EdgeKey = z.object({ keyId: z.string(), publicKey: PublicKeyText }).passthrough();
@@ -35,23 +45,23 @@ const salePath = (id: string, action = ''): string => `/api/v1/purchases/${id}${
 export const purchases = {
   /** POST /api/v1/purchases: the same idempotency key twice is the same sale. */
   async request(edge: EdgeTarget, request: PurchaseRequest): Promise<SaleView> {
-    return checked(SaleView, await callEdge<unknown>(edge, 'POST', '/api/v1/purchases', request), 'the purchase');
+    return checked(SaleView, await callEdge<unknown>(edge, 'POST', '/api/v1/purchases', request, patient), 'the purchase');
   },
   /** GET /api/v1/purchases/:id, waiting up to PURCHASE_WAIT_MS while it is still in `state`. */
   async waitWhile(edge: EdgeTarget, id: string, state: SaleState): Promise<SaleView> {
-    return checked(SaleView, await callEdge<unknown>(edge, 'GET', `${salePath(id)}?wait=${PURCHASE_WAIT_MS}&state=${state}`), 'the sale');
+    return checked(SaleView, await callEdge<unknown>(edge, 'GET', `${salePath(id)}?wait=${PURCHASE_WAIT_MS}&state=${state}`, undefined, patient), 'the sale');
   },
   async get(edge: EdgeTarget, id: string): Promise<SaleView> {
-    return checked(SaleView, await callEdge<unknown>(edge, 'GET', salePath(id)), 'the sale');
+    return checked(SaleView, await callEdge<unknown>(edge, 'GET', salePath(id), undefined, patient), 'the sale');
   },
   async accept(edge: EdgeTarget, id: string, acceptance: SignedStatement): Promise<AcceptAnswer> {
-    return checked(AcceptAnswer, await callEdge<unknown>(edge, 'POST', salePath(id, 'accept'), { acceptance }), 'the acceptance');
+    return checked(AcceptAnswer, await callEdge<unknown>(edge, 'POST', salePath(id, 'accept'), { acceptance }, patient), 'the acceptance');
   },
   async cancel(edge: EdgeTarget, id: string): Promise<SaleView> {
-    return checked(SaleView, await callEdge<unknown>(edge, 'POST', salePath(id, 'cancel')), 'the cancellation');
+    return checked(SaleView, await callEdge<unknown>(edge, 'POST', salePath(id, 'cancel'), undefined, patient), 'the cancellation');
   },
   async dispute(edge: EdgeTarget, id: string, proof: SaleProof): Promise<SaleView> {
-    return checked(SaleView, await callEdge<unknown>(edge, 'POST', salePath(id, 'dispute'), proof), 'the proof');
+    return checked(SaleView, await callEdge<unknown>(edge, 'POST', salePath(id, 'dispute'), proof, patient), 'the proof');
   },
   /** Every key `account` registered (revoked ones too): GET /api/v1/keys/:account. */
   async keysOf(edge: EdgeTarget, account: string): Promise<KeyView[]> {
