@@ -173,7 +173,18 @@ afterAll(async () => {
  * escrow's PostgreSQL paths run in npm test through escrow.test.ts (concurrent purchases, two
  * edges), exchange-purchase (relay) and exchange-crash (before-commit points).
  */
-const DIALECTS = pgBin === null || process.env.UDNS_THOUSAND_PURCHASES === undefined ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const);
+const DIALECTS = dialectsAsked(process.env.UDNS_THOUSAND_DIALECTS) ?? (pgBin === null || process.env.UDNS_THOUSAND_PURCHASES === undefined ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const));
+
+/** UDNS_THOUSAND_DIALECTS=postgresql (or sqlite, or both comma-separated) runs only those. */
+function dialectsAsked(value: string | undefined): ReadonlyArray<'sqlite' | 'postgresql'> | undefined {
+  if (value === undefined || value === '') return undefined;
+  const asked = value.split(',').map((name) => name.trim());
+  for (const name of asked) {
+    if (name !== 'sqlite' && name !== 'postgresql') throw new Error(`UDNS_THOUSAND_DIALECTS: ${name} is neither sqlite nor postgresql`);
+    if (name === 'postgresql' && pgBin === null) throw new Error('UDNS_THOUSAND_DIALECTS asks for postgresql, but no PostgreSQL binaries are installed: run npm run test:setup');
+  }
+  return asked as Array<'sqlite' | 'postgresql'>;
+}
 
 describe.each(DIALECTS)('concurrent purchases with random failures, on %s', (dialect) => {
   const PURCHASES = PURCHASES_ON[dialect];
@@ -429,6 +440,7 @@ describe.each(DIALECTS)('concurrent purchases with random failures, on %s', (dia
         }
       }
       outcome.endedAt = Date.now();
+      if (outcomes.filter((done) => done.endedAt > 0).length % 100 === 0) console.log(`exchange-thousand (${dialect}): ${outcomes.filter((done) => done.endedAt > 0).length} of ${PURCHASES} done after ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
     };
     await pool(plan, CONCURRENCY, purchase);
     const restartError = await restart;
