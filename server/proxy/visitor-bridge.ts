@@ -47,16 +47,39 @@ export function bridgeVisitor(
     stream.write(firstBytes);
     tunnel.countRelayed(firstBytes.length);
   }
-  // What the limits need to tell an idle keep-alive connection from one awaiting its answer;
-  // the byte count is the edge's relay counter (it proves direct and push bypassed the edge).
-  stream.on('data', (chunk: Buffer) => {
-    slot.touch(true);
-    tunnel.countRelayed(chunk.length);
-  });
-  socket.on('data', (chunk: Buffer) => {
+  // One listener per direction forwards, counts and touches (not pipe() plus a counting
+  // listener: one call and one emit fewer per chunk). The slot is what the limits need to tell an
+  // idle keep-alive connection from one awaiting its answer; the byte count is the edge's relay
+  // counter (it proves direct and push bypassed the edge). Backpressure as pipe() does it:
+  // HTTP/2 flow control one way, the visitor's TCP window the other.
+  const fromVisitor = (chunk: Buffer): void => {
     slot.touch(false);
     tunnel.countRelayed(chunk.length);
-  });
+    if (!stream.write(chunk)) socket.pause();
+  };
+  const visitorEnded = (): void => {
+    stream.end();
+  };
+  const resumeVisitor = (): void => {
+    socket.resume();
+  };
+  const toVisitor = (chunk: Buffer): void => {
+    slot.touch(true);
+    tunnel.countRelayed(chunk.length);
+    if (!socket.write(chunk)) stream.pause();
+  };
+  const resumeStream = (): void => {
+    stream.resume();
+  };
+  const stopUpstream = (): void => {
+    socket.off('data', fromVisitor);
+    socket.off('end', visitorEnded);
+    stream.off('drain', resumeVisitor);
+  };
+  const stopDownstream = (): void => {
+    stream.off('data', toVisitor);
+    socket.off('drain', resumeStream);
+  };
 
   stream.on('response', (headers) => {
     // The agent answers 200 once it has the stream; anything else means it could not serve it
@@ -67,10 +90,13 @@ export function bridgeVisitor(
     }
   });
 
-  socket.pipe(stream);
-  // Not `end: true`: when the tunnel dies Node may end streams cleanly, and passing that FIN on
-  // would hand the visitor a truncated body that looks complete.
-  stream.pipe(socket, { end: false });
+  socket.on('data', fromVisitor);
+  socket.on('end', visitorEnded);
+  stream.on('drain', resumeVisitor);
+  // The stream's end is not passed on as the visitor's: when the tunnel dies Node may end
+  // streams cleanly, and that FIN would hand the visitor a truncated body that looks complete.
+  stream.on('data', toVisitor);
+  socket.on('drain', resumeStream);
   stream.on('end', () => {
     if (!tunnel.alive || stream.rstCode) {
       resetVisitor(socket);
@@ -81,7 +107,7 @@ export function bridgeVisitor(
       // The origin closed an HTTP connection: nothing more can happen on it. Free the stream
       // now (ending our side too, not with RST_STREAM: see CancelStream) and the visitor soon,
       // even if it never closes its side (half-close only has a meaning for raw TCP).
-      socket.unpipe(stream);
+      stopUpstream();
       if (!stream.writableEnded) stream.end();
       // Late bytes from the visitor are read and dropped. The grace starts once the answer is
       // all handed to the kernel ('finish'), and ends with a close, not a reset: a reset would
@@ -102,8 +128,8 @@ export function bridgeVisitor(
   // the socket): cancel the stream.
   socket.on('close', () => {
     if (stream.destroyed) return;
-    socket.unpipe(stream);
-    stream.unpipe(socket);
+    stopUpstream();
+    stopDownstream();
     tunnel.cancelVisitorStream(stream);
   });
   return 'bridged';
