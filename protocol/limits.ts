@@ -9,11 +9,19 @@ export const HEARTBEAT_INTERVAL_MS = 10_000;
 export const HEARTBEAT_TIMEOUT_MS = 10_000;
 
 /**
- * Per-stream flow-control window. It bounds what one stalled visitor costs the edge in memory
- * and sets single-stream throughput on long round trips (1 MiB moves ~23 MB/s at 40 ms RTT).
+ * Per-stream flow-control window each tunnel starts with. A fixed window caps one stream at
+ * window / round trip (1 MiB moves ~23 MB/s at 40 ms RTT), so each end grows its receive window
+ * with the measured bandwidth-delay product (protocol/bdp-window.ts), up to
+ * {@link MAX_STREAM_WINDOW_BYTES}.
  */
 export const STREAM_WINDOW_BYTES = 1024 * 1024;
-/** Connection-level window, shared by every stream of a tunnel. */
+/**
+ * Ceiling of the adapted stream window: what one stalled visitor can make the edge buffer
+ * (and an upload the agent), and the window of the fastest single stream: 16 MiB carries
+ * ~300 MB/s over a 40 ms round trip (grpc-go's BDP ceiling too).
+ */
+export const MAX_STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+/** Connection-level window, shared by every stream of a tunnel: at least this, and twice the stream window. */
 export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 /**
  * What one open stream costs an end of a tunnel in memory: the unit the stream limits are

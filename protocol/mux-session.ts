@@ -1,9 +1,12 @@
 import http2 from 'node:http2';
+import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
+import { tuneWindows, type WindowTuner } from './bdp-window.js';
 import { duplexFacade } from './duplex-facade.js';
 import {
   CONNECTION_WINDOW_BYTES,
+  MAX_STREAM_WINDOW_BYTES,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TIMEOUT_MS,
   MAX_SESSION_MEMORY_MB,
@@ -25,8 +28,28 @@ const settings: http2.Settings = {
   // What the agent takes: as many streams as its memory holds (STREAMS_PER_TUNNEL); the edge
   // caps its visitor slots by what the agent advertised.
   maxConcurrentStreams: STREAMS_PER_TUNNEL,
+  // What the peer may send us; node:http2 itself sends DATA frames of at most 16 KiB whatever
+  // this says (it registers no nghttp2 read-length callback).
   maxFrameSize: 64 * 1024,
 };
+
+/**
+ * The connection window for a stream window: twice it, so that one stream's window is never
+ * capped by the connection's, and at least {@link CONNECTION_WINDOW_BYTES}. node:http2 returns
+ * connection credit as soon as it has read a DATA frame (a paused stream holds back only its
+ * own), so stalled streams do not eat into it.
+ */
+export function connectionWindowFor(streamWindow: number): number {
+  return Math.max(CONNECTION_WINDOW_BYTES, 2 * streamWindow);
+}
+
+/** The session's window tuner (protocol/bdp-window.ts), for tests and diagnostics. */
+const tuners = new WeakMap<http2.Http2Session, WindowTuner>();
+
+/** The BDP window tuner running on a session opened by this module. */
+export function windowTunerOf(session: http2.Http2Session): WindowTuner | undefined {
+  return tuners.get(session);
+}
 
 /**
  * Node 20 aborts the whole process (`Assertion failed: is_write_in_progress()` in
@@ -50,6 +73,7 @@ export function createEdgeMux(transport: Duplex): http2.ClientHttp2Session {
     peerMaxConcurrentStreams: MAX_STREAMS_PER_TUNNEL,
   });
   tieLifetimes(session, transport);
+  adaptWindows(session, transport);
   return session;
 }
 
@@ -61,7 +85,33 @@ export function createAgentMux(transport: Duplex): http2.ServerHttp2Session {
     maxSessionMemory: MAX_SESSION_MEMORY_MB,
   });
   tieLifetimes(session, transport);
+  adaptWindows(session, transport);
   return session;
+}
+
+/**
+ * Grows this end's receive windows with the measured bandwidth-delay product (downloads at the
+ * edge, uploads at the agent). Bytes received are read from the socket's own counter when
+ * node:http2 drives it natively (the raw transport), or counted on the JS stream it reads
+ * (WebSocket, TLS shield); http2 has already attached and paused that stream, so one more
+ * 'data' listener only watches.
+ */
+function adaptWindows(session: http2.Http2Session, transport: Duplex): void {
+  let bytesReceived: () => number;
+  if (transport instanceof Socket) {
+    const socket = transport;
+    bytesReceived = () => socket.bytesRead;
+  } else {
+    let counted = 0;
+    transport.on('data', (chunk: Buffer) => { counted += chunk.length; });
+    bytesReceived = () => counted;
+  }
+  tuners.set(session, tuneWindows(session, {
+    initialWindow: STREAM_WINDOW_BYTES,
+    maxWindow: MAX_STREAM_WINDOW_BYTES,
+    connectionWindowFor,
+    bytesReceived,
+  }));
 }
 
 /**

@@ -1,0 +1,179 @@
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startDelayProxy } from '../bench/delay-proxy.js';
+import { eventually } from '../test/helpers/eventually.js';
+import { BdpEstimator } from './bdp-window.js';
+import { duplexFacade } from './duplex-facade.js';
+import { MAX_STREAM_WINDOW_BYTES, STREAM_WINDOW_BYTES } from './limits.js';
+import { connectionWindowFor, createAgentMux, createEdgeMux, windowTunerOf } from './mux-session.js';
+
+const MIB = 1024 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 7);
+
+describe('BdpEstimator', () => {
+  it('grows the window to twice a sample that filled 2/3 of it', () => {
+    const estimator = new BdpEstimator(MIB, 16 * MIB);
+    expect(estimator.sample(0.9 * MIB, 40)).toBe(Math.ceil(1.8 * MIB));
+    expect(estimator.window).toBe(Math.ceil(1.8 * MIB));
+  });
+
+  it('keeps the window when the link, not the window, limited the sample', () => {
+    const estimator = new BdpEstimator(MIB, 16 * MIB);
+    expect(estimator.sample(0.5 * MIB, 40)).toBeUndefined();
+    expect(estimator.window).toBe(MIB);
+  });
+
+  it('does not grow again when a bigger sample only came with a longer round trip (a queue, not bandwidth)', () => {
+    const estimator = new BdpEstimator(MIB, 16 * MIB);
+    expect(estimator.sample(0.9 * MIB, 40)).toBeDefined();
+    // Same bytes per round trip as before but four times the round trip: less bandwidth.
+    for (let i = 0; i < 20; i += 1) estimator.sample(1.5 * MIB, 160);
+    const settled = estimator.window;
+    expect(estimator.sample(1.5 * MIB, 160)).toBeUndefined();
+    expect(estimator.window).toBe(settled);
+  });
+
+  it('stops at the ceiling and says so', () => {
+    const estimator = new BdpEstimator(MIB, 4 * MIB);
+    estimator.sample(0.9 * MIB, 10);
+    estimator.sample(1.5 * MIB, 10);
+    estimator.sample(3 * MIB, 10);
+    expect(estimator.window).toBe(4 * MIB);
+    expect(estimator.saturated).toBe(true);
+    expect(estimator.sample(4 * MIB, 10)).toBeUndefined();
+  });
+});
+
+/** A tunnel's two mux ends over real sockets, with a delay proxy in between. */
+async function farTunnel(oneWayDelayMs: number, wrap: (socket: net.Socket) => Duplex, cleanups: Array<() => unknown>) {
+  let agent: http2.ServerHttp2Session | undefined;
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {});
+    agent = createAgentMux(wrap(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  const proxy = await startDelayProxy({ targetHost: '127.0.0.1', targetPort: (server.address() as net.AddressInfo).port, oneWayDelayMs });
+  cleanups.push(() => proxy.close());
+  const socket = net.connect({ host: '127.0.0.1', port: proxy.port, allowHalfOpen: true });
+  socket.on('error', () => {});
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const edge = createEdgeMux(wrap(socket));
+  cleanups.push(() => edge.destroy());
+  await new Promise((resolve) => edge.once('connect', resolve));
+  const agentSession = await eventually('the agent session', () => agent);
+  cleanups.push(() => agentSession.destroy());
+  return { edge, agent: agentSession };
+}
+
+/** Writes CHUNKs to `stream` until it is closed, honouring backpressure. */
+function writeForever(stream: http2.Http2Stream): void {
+  const pump = (): void => {
+    while (!stream.destroyed && !stream.writableEnded) {
+      if (!stream.write(CHUNK)) {
+        stream.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
+}
+
+describe('tunnel windows over a 40 ms round trip', () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  for (const [transport, wrap] of [
+    ['raw socket', (socket: net.Socket): Duplex => socket],
+    ['JS stream (the WebSocket and TLS path)', (socket: net.Socket): Duplex => duplexFacade(socket, { passErrors: false })],
+  ] as const) {
+    it(`grows the edge's window for a download until the peer sends with it (${transport})`, async () => {
+      const { edge, agent } = await farTunnel(20, wrap, cleanups);
+      let agentStream: http2.ServerHttp2Stream | undefined;
+      agent.on('stream', (stream) => {
+        agentStream = stream;
+        stream.on('error', () => {});
+        stream.respond({ ':status': 200 });
+        writeForever(stream);
+      });
+      const download = edge.request({ ':path': '/download' });
+      download.on('error', () => {});
+      download.resume();
+
+      const tuner = windowTunerOf(edge)!;
+      await eventually('the edge window to grow', () => (tuner.estimator.window > STREAM_WINDOW_BYTES ? true : undefined), { timeoutMs: 45_000 });
+      // The agent applied the new window: it is what the edge advertised, for every stream.
+      await eventually('the agent to see the new window', () => (agent.remoteSettings.initialWindowSize! > STREAM_WINDOW_BYTES ? true : undefined));
+      expect(agent.remoteSettings.initialWindowSize).toBeLessThanOrEqual(MAX_STREAM_WINDOW_BYTES);
+      expect(edge.state.effectiveLocalWindowSize).toBeGreaterThanOrEqual(connectionWindowFor(STREAM_WINDOW_BYTES));
+
+      // The stream still resets cleanly after the change, at both ends, and the tunnel stays up.
+      const closed = new Promise<number | undefined>((resolve) => download.once('close', () => resolve(download.rstCode)));
+      download.close(http2.constants.NGHTTP2_CANCEL);
+      expect(await closed).toBe(http2.constants.NGHTTP2_CANCEL);
+      await eventually('the agent stream to close', () => (agentStream?.closed ? true : undefined));
+      expect(agentStream!.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      expect(edge.destroyed).toBe(false);
+      expect(agent.destroyed).toBe(false);
+    });
+  }
+
+  it("grows the agent's window for an upload", async () => {
+    const { edge, agent } = await farTunnel(20, (socket) => socket, cleanups);
+    agent.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200 });
+      stream.resume();
+    });
+    const upload = edge.request({ ':path': '/upload', ':method': 'POST' });
+    upload.on('error', () => {});
+    writeForever(upload);
+    const tuner = windowTunerOf(agent)!;
+    await eventually('the agent window to grow', () => (tuner.estimator.window > STREAM_WINDOW_BYTES ? true : undefined), { timeoutMs: 45_000 });
+    await eventually('the edge to see the new window', () => (edge.remoteSettings.initialWindowSize! > STREAM_WINDOW_BYTES ? true : undefined));
+    upload.close(http2.constants.NGHTTP2_CANCEL);
+  });
+
+  it('a visitor who stops reading costs the edge at most one stream window, even a grown one', async () => {
+    const { edge, agent } = await farTunnel(20, (socket) => socket, cleanups);
+    const agentStreams: http2.ServerHttp2Stream[] = [];
+    agent.on('stream', (stream) => {
+      stream.on('error', () => {});
+      agentStreams.push(stream);
+      stream.respond({ ':status': 200 });
+      writeForever(stream);
+    });
+    // A download that reads grows the window first.
+    const reader = edge.request({ ':path': '/reads' });
+    reader.on('error', () => {});
+    reader.resume();
+    const tuner = windowTunerOf(edge)!;
+    await eventually('the edge window to grow', () => (tuner.estimator.window > STREAM_WINDOW_BYTES ? true : undefined), { timeoutMs: 45_000 });
+
+    // A stalled visitor: the edge's stream is never read (as when a visitor's socket is full).
+    const stalled = edge.request({ ':path': '/stalls' });
+    stalled.on('error', () => {});
+    stalled.pause();
+    await new Promise((resolve) => stalled.once('response', resolve));
+    await eventually('the stalled stream to use up its window', () => (stalled.readableLength > 0 && stalled.state.localWindowSize === 0 ? true : undefined), { timeoutMs: 45_000 });
+    const buffered = stalled.readableLength;
+    // It was given the grown window, and holds exactly that much: no more is sent to it.
+    expect(buffered).toBeGreaterThan(STREAM_WINDOW_BYTES);
+    expect(buffered).toBeLessThanOrEqual(MAX_STREAM_WINDOW_BYTES);
+    expect(buffered).toBeLessThanOrEqual(edge.localSettings.initialWindowSize!);
+    // Its sender is held back: the agent's stream has data waiting that the window does not let out.
+    const stalledAtAgent = agentStreams[1]!;
+    expect(stalledAtAgent.writableLength).toBeGreaterThan(0);
+
+    // Reading again releases it.
+    const more = new Promise<void>((resolve) => stalled.once('data', () => resolve()));
+    stalled.resume();
+    await more;
+    reader.close(http2.constants.NGHTTP2_CANCEL);
+    stalled.close(http2.constants.NGHTTP2_CANCEL);
+  });
+});
