@@ -72,6 +72,26 @@ export const BDP_ROUND_SPACING_MS = 10;
 /** Bytes that must arrive between two polls (or during a ping) for the tunnel to count as busy. */
 const BUSY_BYTES = 64 * 1024;
 
+/**
+ * Quiet tunnels, checked together by one interval: an edge with a thousand idle agents pays a
+ * counter read per tunnel per poll, not a thousand timers.
+ */
+const quiet = new Set<() => void>();
+let quietTimer: NodeJS.Timeout | undefined;
+
+function watchQuiet(poll: () => void): void {
+  quiet.add(poll);
+  if (quietTimer) return;
+  quietTimer = setInterval(() => {
+    for (const each of quiet) each();
+    if (quiet.size === 0 && quietTimer) {
+      clearInterval(quietTimer);
+      quietTimer = undefined;
+    }
+  }, BDP_IDLE_POLL_MS);
+  quietTimer.unref();
+}
+
 /** The tuner of one session: its estimator, for tests and diagnostics. */
 export interface WindowTuner {
   readonly estimator: BdpEstimator;
@@ -83,8 +103,8 @@ export interface WindowTuner {
  * Measures the bandwidth-delay product of `session`'s receiving direction with PINGs while
  * data arrives, and grows the stream window (a SETTINGS frame: it applies to every stream,
  * open and future, since node:http2 has no per-stream window API) and the connection window
- * with it. Quiet tunnels cost one counter read every {@link BDP_IDLE_POLL_MS}; at the ceiling
- * the tuner stops for good.
+ * with it. A quiet tunnel costs one counter read every {@link BDP_IDLE_POLL_MS}; at the
+ * ceiling the tuner stops for good.
  */
 export function tuneWindows(session: http2.Http2Session, tuning: WindowTuning): WindowTuner {
   const estimator = new BdpEstimator(tuning.initialWindow, tuning.maxWindow);
@@ -94,45 +114,50 @@ export function tuneWindows(session: http2.Http2Session, tuning: WindowTuning): 
 
   const stop = (): void => {
     stopped = true;
+    quiet.delete(poll);
     if (timer) clearTimeout(timer);
     timer = undefined;
   };
-  const wait = (ms: number, then: () => void): void => {
-    if (stopped) return;
-    timer = setTimeout(then, ms);
-    timer.unref();
-  };
 
-  const poll = (): void => {
+  // Quiet: on each shared tick, start measuring once data arrives.
+  function poll(): void {
     const now = tuning.bytesReceived();
     const busy = now - seen >= BUSY_BYTES;
     seen = now;
-    if (busy) measure();
-    else wait(BDP_IDLE_POLL_MS, poll);
+    if (!busy) return;
+    quiet.delete(poll);
+    measure();
+  }
+
+  const rest = (): void => {
+    if (!stopped) watchQuiet(poll);
   };
 
+  // Busy: one PING at a time, the next one shortly after each ACK while data keeps coming.
   const measure = (): void => {
+    timer = undefined;
     if (stopped || session.destroyed || session.closed) return stop();
     const before = tuning.bytesReceived();
     const sent = session.ping((error, durationMs) => {
       if (stopped) return;
       if (error) return stop();
-      const bytes = tuning.bytesReceived() - before;
       seen = tuning.bytesReceived();
+      const bytes = seen - before;
       const grown = estimator.sample(bytes, durationMs);
       if (grown !== undefined && !session.destroyed) {
         session.settings({ initialWindowSize: grown });
         session.setLocalWindowSize(tuning.connectionWindowFor(grown));
       }
       if (estimator.saturated) return stop();
-      if (bytes >= BUSY_BYTES) wait(BDP_ROUND_SPACING_MS, measure);
-      else wait(BDP_IDLE_POLL_MS, poll);
+      if (bytes < BUSY_BYTES) return rest();
+      timer = setTimeout(measure, BDP_ROUND_SPACING_MS);
+      timer.unref();
     });
-    // Too many pings outstanding (heartbeats): try again on the next poll.
-    if (!sent) wait(BDP_IDLE_POLL_MS, poll);
+    // Too many pings outstanding (heartbeats): try again later.
+    if (!sent) rest();
   };
 
-  wait(BDP_IDLE_POLL_MS, poll);
+  rest();
   session.once('close', stop);
   return { estimator, stop };
 }
