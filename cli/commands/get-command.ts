@@ -13,6 +13,7 @@ import { openMemberTransfers, parseVia } from '../download/member-transfer.js';
 import { canPrompt, promptPassword } from '../download/password-prompt.js';
 import { PasswordRequired, PaymentRequiredError, type ShareAccess } from '../download/share-http.js';
 import { resolveShareTarget, type ShareTarget } from '../download/share-target.js';
+import { folderPurchases } from '../exchange/folder-purchases.js';
 import { getPaidFile } from '../exchange/get-paid-file.js';
 
 interface GetFlags {
@@ -97,10 +98,14 @@ async function runGet(input: string, flags: GetFlags, env: NodeJS.ProcessEnv): P
       report(saved);
     } else if (flags.recursive) {
       const dir = flags.output === undefined ? outputPath(undefined, folderName(target.url)) : path.resolve(flags.output);
-      const summary = await getFolderRecursive(target.url, target.listing, dir, fileContext);
+      // Files for sale: skipped with a line each, or bought with --pay-up-to (cli/exchange/folder-purchases.ts).
+      const summary = await getFolderRecursive(target.url, target.listing, dir, fileContext, folderPurchases({ payUpTo: flags.payUpTo, env, member, context: fileContext }));
       const skipped = summary.skipped > 0 ? `, ${summary.skipped} already there` : '';
+      const { bought, skipped: notBought, failed } = summary.priced;
+      const forSale = [bought > 0 ? `${bought} bought` : '', notBought > 0 ? `${notBought} for sale skipped` : '', failed > 0 ? `${failed} purchases failed` : ''].filter(Boolean).join(', ');
       if (Object.keys(summary.via).length > 0) warn(`transferred via ${Object.entries(summary.via).map(([via, files]) => `${via} (${files} ${files === 1 ? 'file' : 'files'})`).join(', ')}`);
-      say(`saved ${display(dir)}${path.sep} (${summary.files} ${summary.files === 1 ? 'file' : 'files'}, ${formatBytes(summary.bytes)}${skipped})`);
+      say(`saved ${display(dir)}${path.sep} (${summary.files} ${summary.files === 1 ? 'file' : 'files'}, ${formatBytes(summary.bytes)}${skipped}${forSale === '' ? '' : `; ${forSale}`})`);
+      if (failed > 0) throw new UdnsError('payment_required', `${failed} of the folder's files for sale could not be bought (see above); every free file arrived: run the same command again to retry them`);
     } else {
       if (flags.via !== undefined && flags.via !== 'relay') throw new UdnsError('bad_request', `--via ${flags.via} is for files: a folder's ZIP goes through the edge; pass --recursive to fetch it file by file`);
       report(await getFolderZip(target.url, outputPath(flags.output, `${folderName(target.url)}.zip`), context));

@@ -5,6 +5,7 @@ import { unsafeNameReason } from './download-name.js';
 import { withRetries } from './download-retry.js';
 import { getSharedFile, type DownloadContext, type SavedFile } from './file-download.js';
 import { downloadFile } from './resumable-download.js';
+import { PaymentRequiredError } from './share-http.js';
 import { fetchListing } from './share-target.js';
 
 /**
@@ -30,15 +31,35 @@ export interface FolderSummary {
   bytes: number;
   /** Downloaded files by the last transfer path each took (logged-in members only). */
   via: Partial<Record<string, number>>;
+  /** Files the share sells, by what became of them (see PricedFileHandler). */
+  priced: { bought: number; skipped: number; failed: number };
 }
+
+/** A file of the folder that the share sells (its listing names a price, or it answered 402). */
+export interface PricedFile {
+  url: URL;
+  /** Where it would go. */
+  target: string;
+  /** Its path as shown to the user (`talks/a.pdf`). */
+  label: string;
+  /** Credits, when the listing or the 402 said. */
+  price: number | undefined;
+}
+
+/**
+ * What `--recursive` does with a file for sale: buy it, or skip it with a line on stderr
+ * (cli/exchange/folder-purchases.ts). Resolves with the outcome; a failed purchase is reported
+ * by the handler and the walk goes on with the next file.
+ */
+export type PricedFileHandler = (file: PricedFile) => Promise<'bought' | 'skipped' | 'failed'>;
 
 /**
  * A folder file by file into `dir`, preserving the tree (empty folders included). Each file
  * gets the single-file treatment: resume, size and SHA-256 checks, skip when already there.
  * Names come from the share, so each is checked before it touches the disk.
  */
-export async function getFolderRecursive(folderUrl: URL, listing: ShareListing, dir: string, context: DownloadContext): Promise<FolderSummary> {
-  const summary: FolderSummary = { files: 0, skipped: 0, bytes: 0, via: {} };
+export async function getFolderRecursive(folderUrl: URL, listing: ShareListing, dir: string, context: DownloadContext, priced: PricedFileHandler): Promise<FolderSummary> {
+  const summary: FolderSummary = { files: 0, skipped: 0, bytes: 0, via: {}, priced: { bought: 0, skipped: 0, failed: 0 } };
   const root = path.resolve(dir);
   const walk = async (url: URL, folder: ShareListing, local: string): Promise<void> => {
     makeFolder(local);
@@ -51,7 +72,24 @@ export async function getFolderRecursive(folderUrl: URL, listing: ShareListing, 
         continue;
       }
       const label = path.relative(path.dirname(root), target);
-      const saved = await getSharedFile(new URL(encodeURIComponent(entry.name), url), target, entry.size, label, context);
+      const fileUrl = new URL(encodeURIComponent(entry.name), url);
+      // A file for sale is never downloaded in clear: the handler buys it or skips it.
+      const forSale = async (price: number | undefined): Promise<void> => {
+        summary.priced[await priced({ url: fileUrl, target, label, price })] += 1;
+      };
+      if (entry.price !== undefined) {
+        await forSale(entry.price);
+        continue;
+      }
+      const saved = await getSharedFile(fileUrl, target, entry.size, label, context).catch((error: unknown) => {
+        // Priced since the listing was read.
+        if (error instanceof PaymentRequiredError) return error;
+        throw error;
+      });
+      if (saved instanceof PaymentRequiredError) {
+        await forSale(saved.price);
+        continue;
+      }
       summary.files += 1;
       summary.bytes += saved.size;
       const last = saved.skipped ? undefined : saved.via?.at(-1);
