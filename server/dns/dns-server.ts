@@ -311,7 +311,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     logger.debug({ transport, err: error.message }, 'undecodable dns message dropped');
   const onUdpRequestError = onRequestError('udp');
 
-  udp.on('message', (bytes: Buffer, from: RemoteInfo) => {
+  const answerUdp = (bytes: Buffer, from: RemoteInfo): void => {
     // Decided before any work, so a flood of refused queries costs no lookups. Responses
     // (QR=1) are never answered and take no token, nor does what has no header.
     let rateLimit: RateDecision = 'send';
@@ -343,6 +343,14 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       if (recorder !== null && outcome.reusable) cache?.remember(bytes, outcome.bytes, recorder.reads);
     }
     if (logger.isLevelEnabled('debug')) logQuery('udp', from.address, request, outcome, rateLimit, false);
+  };
+  udp.on('message', (bytes: Buffer, from: RemoteInfo) => {
+    try {
+      answerUdp(bytes, from);
+    } catch (error) {
+      // Nothing above is expected to throw; if something does, one query is lost, not the edge.
+      logger.error({ transport: 'udp', peer: from.address, err: error }, 'dns query failed, dropped');
+    }
   });
 
   tcp.on('request', (request: Packet, send: Send, client: unknown) => {
