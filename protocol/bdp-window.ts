@@ -143,7 +143,9 @@ export function tuneWindows(session: http2.Http2Session, tuning: WindowTuning): 
       if (error) return stop();
       seen = tuning.bytesReceived();
       const bytes = seen - before;
-      const grown = estimator.sample(bytes, durationMs);
+      // Until the peer has acknowledged the last window change, measure nothing new: a peer
+      // that never acknowledges must not make us queue SETTINGS (node:http2 throws past 10).
+      const grown = session.pendingSettingsAck ? undefined : estimator.sample(bytes, durationMs);
       if (grown !== undefined && !session.destroyed) {
         session.settings({ initialWindowSize: grown });
         session.setLocalWindowSize(tuning.connectionWindowFor(grown));
