@@ -91,6 +91,8 @@ const MAX_REMEMBERED_REQUESTS = 10_000;
  * credits for one copy could keep a seller busy with purchases it never finishes.
  */
 export const MAX_OPEN_PURCHASES_PER_SHARE = 4;
+/** Account names the escrow keeps in memory (ids to names, a few hundred KB at most). */
+const MAX_REMEMBERED_NAMES = 10_000;
 /** Sales re-sent to a reconnecting seller at most (the oldest first). */
 const MAX_RESENT = 1_000;
 
@@ -101,6 +103,12 @@ export class Escrow {
   private readonly requested = new Map<string, true>();
   /** Long-polls of this process waiting for a sale to change (see changed()). */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /**
+   * Account names by id (an account's name never changes, and ids are not reused): every view
+   * of a sale names its buyer and seller, and a query per answer was a large part of the edge's
+   * work per purchase on PostgreSQL (each query costs its CPU in Prisma and a socket round trip).
+   */
+  private readonly nameOf = new Map<number, string>();
 
   constructor(private readonly deps: EscrowDeps) {
     this.now = deps.now ?? Date.now;
@@ -172,7 +180,7 @@ export class Escrow {
 
   async list(account: AccountInfo, role: 'bought' | 'sold' | 'all', limit: number, before?: Date): Promise<SaleView[]> {
     const sales = await this.deps.sales.listFor(account.id, role, limit, before);
-    const names = await this.deps.sales.accountNames(sales.flatMap((sale) => [sale.buyerId, sale.sellerId]));
+    const names = await this.accountNames(sales.flatMap((sale) => [sale.buyerId, sale.sellerId]));
     return sales.map((sale) => this.viewWith(sale, names));
   }
 
@@ -418,7 +426,7 @@ export class Escrow {
     if (line === null) return false;
     this.requested.set(sale.id, true);
     if (this.requested.size > MAX_REMEMBERED_REQUESTS) this.requested.delete(this.requested.keys().next().value!);
-    const names = await this.deps.sales.accountNames([sale.buyerId]);
+    const names = await this.accountNames([sale.buyerId]);
     line.send({
       type: 'saleRequested', saleId: sale.id, routeId: line.routeId, path: sale.path, price: sale.price, size: sale.size,
       plainRoot: sale.plainRoot, buyer: names.get(sale.buyerId) ?? '', expiresAt: sale.deadline,
@@ -474,7 +482,7 @@ export class Escrow {
   }
 
   private async names(sale: SaleRecord): Promise<{ buyer: string; seller: string }> {
-    const names = await this.deps.sales.accountNames([sale.buyerId, sale.sellerId]);
+    const names = await this.accountNames([sale.buyerId, sale.sellerId]);
     return { buyer: names.get(sale.buyerId) ?? `#${sale.buyerId}`, seller: names.get(sale.sellerId) ?? `#${sale.sellerId}` };
   }
 
@@ -529,7 +537,24 @@ export class Escrow {
   }
 
   async view(sale: SaleRecord): Promise<SaleView> {
-    return this.viewWith(sale, await this.deps.sales.accountNames([sale.buyerId, sale.sellerId]));
+    return this.viewWith(sale, await this.accountNames([sale.buyerId, sale.sellerId]));
+  }
+
+  /** Names of accounts, from memory when seen before (bounded: MAX_REMEMBERED_NAMES). */
+  private async accountNames(ids: readonly number[]): Promise<Map<number, string>> {
+    const missing = ids.filter((id) => !this.nameOf.has(id));
+    if (missing.length > 0) {
+      for (const [id, name] of await this.deps.sales.accountNames(missing)) {
+        if (this.nameOf.size >= MAX_REMEMBERED_NAMES) this.nameOf.delete(this.nameOf.keys().next().value!);
+        this.nameOf.set(id, name);
+      }
+    }
+    const names = new Map<number, string>();
+    for (const id of ids) {
+      const name = this.nameOf.get(id);
+      if (name !== undefined) names.set(id, name);
+    }
+    return names;
   }
 
   private viewWith(sale: SaleRecord, names: Map<number, string>): SaleView {
