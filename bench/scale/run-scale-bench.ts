@@ -64,7 +64,7 @@ const SETTLE_MS = 12_000;
  * (the transfer records keep the last 10,000 of a tunnel for the agent's reports), which
  * otherwise show as 4 MB of "growth" in the first wave and none after.
  */
-const CHURN_WARM_UP = 12_000;
+const CHURN_WARM_UP = envInt('UDNS_SCALE_CHURN_WARM_UP', 12_000);
 
 const progress = (message: string): void => void process.stderr.write(`bench:scale: ${message}\n`);
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;

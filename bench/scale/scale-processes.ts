@@ -80,7 +80,10 @@ export async function startScaleEdge(group: ProcessGroup, workDir: string, label
   const httpPort = await freePort();
   const dnsPort = await freePort();
   const dataDir = fs.mkdtempSync(path.join(workDir, `edge-${label}-`));
+  // UDNS_SCALE_CPU_PROF_DIR: the edge writes a CPU profile there when it stops.
+  const profileDir = process.env.UDNS_SCALE_CPU_PROF_DIR;
   const edge = startNode(group, `edge (${label})`, [
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=edge-${label}.cpuprofile`] : []),
     '--expose-gc', '--import', pathToFileURL(sibling('memory-probe')).href,
     udnsBin(), 'server',
     '--http-port', String(httpPort), '--dns-port', String(dnsPort),
