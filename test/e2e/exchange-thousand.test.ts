@@ -68,10 +68,12 @@ const RICH_BUYERS = 36;
 const POOR_BUYERS = 4;
 const RICH_GRANT = 5000;
 const POOR_GRANT = 3;
-// Generous against a loaded machine (a buyer starved of CPU must not see its sale time out);
-// abandoned sales are drawn in the first half of the run only, so their refunds come before its end.
-const SALE_TIMEOUT = '60s';
-const DISPUTE_WINDOW = '20s';
+// Generous against a loaded machine (a buyer starved of CPU must not see its sale time out: 30 s
+// from the reservation to the acceptance of at most 2 MiB); abandoned sales are drawn in the first
+// half of the run only, so their refunds come before its end. The run ends by waiting out the
+// last dispute window: a liar disputes right after its acceptance, well inside 8 s.
+const SALE_TIMEOUT = '30s';
+const DISPUTE_WINDOW = '8s';
 
 type Fate = 'honest' | 'retried' | 'abandon' | 'cancel' | 'poor' | 'corrupt' | 'liar';
 const FATES: Array<[Fate, number]> = [['honest', 0.62], ['retried', 0.1], ['abandon', 0.06], ['cancel', 0.06], ['poor', 0.05], ['corrupt', 0.05], ['liar', 0.06]];
@@ -265,14 +267,19 @@ describe.each(DIALECTS)('concurrent purchases with random failures, on %s', (dia
         originals.set(`${s}/${name}`, sha256(data));
       }
       fs.writeFileSync(path.join(dir, 'readme.txt'), 'free\n');
+    }
+    // All four at once (the files and prices above are drawn first, so the seed gives the same run).
+    await Promise.all(Array.from({ length: SELLERS }, async (_, s) => {
+      const dir = path.join(work, 'sellers', `seller${s}`, 'share');
+      const label = `shop${s}-${dialect === 'sqlite' ? 's' : 'p'}`;
       const prices = files.filter((file) => file.seller === s).flatMap((file) => ['--price', `${file.name}=${file.price}`]);
       const agent = await AgentProcess.start([
         'share', dir, '--name', label, '--list', ...prices, '--server', edge.serverUrl, '--token-file', writeTokenFile(tokens.get(`seller${s}`)!),
       ], { UDNS_CONFIG: path.join(work, 'sellers', `seller${s}`, 'config.json'), XDG_CACHE_HOME: path.join(work, 'sellers', `seller${s}`, 'cache') });
       cleanups.push(() => agent.stop());
-      sellers.push(agent);
+      sellers[s] = agent;
       for (const file of files.filter((candidate) => candidate.seller === s)) file.url = `${agent.url}/${file.name}`;
-    }
+    }));
     const listedCount = async (): Promise<number> => Number((await queryRows(target, 'SELECT COUNT(*) FROM "IndexedFile" WHERE "price" IS NOT NULL AND "merkleRoot" IS NOT NULL'))[0]![0]);
     await eventually('every paid file listed with its price and root', async () => (await listedCount()) === files.length ? true : undefined, { timeoutMs: 30_000, intervalMs: 200 });
 
