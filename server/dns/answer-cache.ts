@@ -27,6 +27,10 @@ const MAX_NAME_BYTES = 255;
 const ENTRY_OVERHEAD_BYTES = 160;
 const READ_OVERHEAD_BYTES = 64;
 
+/** The transport an answer was built for: UDP answers are cut to the client's size, TCP ones are not. */
+export type Transport = 'udp' | 'tcp';
+const TCP_KEY_MARK = '\u0100';
+
 interface Entry {
   /** The response to the query that was first seen with this key, as it was sent. */
   readonly response: Buffer;
@@ -53,7 +57,7 @@ interface QueryKey {
  * counts, question, EDNS record with its size, DO bit and options — so two queries with one
  * key can only differ in their ID and in the case of the question's name.
  */
-function keyOf(query: Buffer): QueryKey | null {
+function keyOf(query: Buffer, transport: Transport): QueryKey | null {
   if (query.length < HEADER_BYTES + 5 || query.length > MAX_KEY_BYTES) return null;
   if ((query[2]! & 0x80) !== 0 || query[4] !== 0 || query[5] !== 1) return null;
   let at = HEADER_BYTES;
@@ -76,11 +80,14 @@ function keyOf(query: Buffer): QueryKey | null {
   const nameStart = HEADER_BYTES - 2;
   const nameStop = nameEnd - 2;
   if (upper) key = key.slice(0, nameStart) + asciiLowercase(key.slice(nameStart, nameStop)) + key.slice(nameStop);
+  // A TCP answer is never truncated for size, a UDP one may be: they are kept apart. No byte
+  // read as latin1 gives U+0100, so no UDP key can equal a TCP one.
+  if (transport === 'tcp') key += TCP_KEY_MARK;
   return { key, nameEnd };
 }
 
 /**
- * Encoded UDP answers, reused for queries that differ only in their ID and the case of the
+ * Encoded answers (UDP and TCP apart), reused for queries that differ only in their ID and the case of the
  * question's name: a hit copies the response and writes the query's ID and name bytes into it,
  * instead of parsing, looking up and encoding again (most of the server's time per query).
  *
@@ -110,11 +117,11 @@ export class AnswerCache {
   }
 
   /**
-   * The response to `query` when one is cached and `zone` still reads as it did for it: a new
+   * The response to `query`, received over `transport`, when one is cached and `zone` still reads as it did for it: a new
    * buffer carrying the query's ID and question name. A stale entry is dropped. Null otherwise.
    */
-  answer(query: Buffer, zone: ZoneView): Buffer | null {
-    const queryKey = keyOf(query);
+  answer(query: Buffer, zone: ZoneView, transport: Transport = 'udp'): Buffer | null {
+    const queryKey = keyOf(query, transport);
     if (queryKey === null) return null;
     const entry = this.entries.get(queryKey.key);
     if (entry === undefined) return null;
@@ -140,12 +147,12 @@ export class AnswerCache {
   }
 
   /**
-   * Keeps `response`, built for `query` from the zone `reads`, for later queries with the same
+   * Keeps `response`, built for `query` over `transport` from the zone `reads`, for later queries with the same
    * key. Ignored when the query is not cacheable or the response does not echo the query's
    * question name byte for byte (the only part, with the ID, a hit rewrites).
    */
-  remember(query: Buffer, response: Buffer, reads: readonly ZoneRead[]): void {
-    const queryKey = keyOf(query);
+  remember(query: Buffer, response: Buffer, reads: readonly ZoneRead[], transport: Transport = 'udp'): void {
+    const queryKey = keyOf(query, transport);
     if (queryKey === null) return;
     const { key, nameEnd } = queryKey;
     if (response.length < nameEnd || response.compare(query, HEADER_BYTES, nameEnd, HEADER_BYTES, nameEnd) !== 0) return;

@@ -18,14 +18,17 @@ import {
 } from './dns-response.js';
 import { RATE_LIMIT_DEFAULTS, ResponseRateLimiter, type RateDecision, type RateLimitSettings } from './response-rate-limit.js';
 import { TCP_LIMIT_DEFAULTS, TcpGuard, type TcpLimits } from './tcp-guard.js';
+import { TcpMessageReader } from './tcp-reader.js';
 import { parseCaa } from './zone-records.js';
 import { RecordingZone } from './zone-reads.js';
 import type { ZoneView } from './zone.js';
 
 const { Packet } = dns2;
 type Packet = dns2.Packet;
-type Send = (response: Buffer) => unknown;
 type Transport = 'udp' | 'tcp';
+
+/** A TCP connection with no traffic this long is closed (RFC 7766 §6.2.3 recommends at least 10 s). */
+const TCP_IDLE_TIMEOUT_MS = 10_000;
 
 /** A running DNS server. */
 export interface DnsServerHandle {
@@ -167,7 +170,7 @@ function listenUdp(socket: dgram.Socket, port: number, bind: string): Promise<nu
   });
 }
 
-function listenTcp(server: dns2.TCPServer, port: number, bind: string): Promise<number> {
+function listenTcp(server: net.Server, port: number, bind: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, bind, () => {
@@ -199,10 +202,10 @@ interface Outcome {
  *
  * UDP is served from a plain dgram socket: a query the {@link AnswerCache} has seen is answered
  * from its bytes (ID and name case patched) without being parsed, once the rate limiter has let
- * it through; any other is parsed by dns2, answered, and its answer cached. TCP uses dns2's
- * server, not `dns2.createServer`, whose `listen()` binds TCP to every interface when asked for
- * port 0, never settles when a bind fails, and hides the TCP server whose idle connections
- * (10 s keep-alive) would otherwise hold `close()` open.
+ * it through; any other is parsed by dns2, answered, and its answer cached. TCP is a plain
+ * net server whose connections are read by a {@link TcpMessageReader}: a bounded number of
+ * messages per turn of the event loop, nothing more once a connection is dropped, and the
+ * same answer cache (TCP entries apart from UDP ones, which may be truncated).
  *
  * @throws UdnsError `config_invalid` for bad options (all problems listed), `port_unavailable`
  *   when either socket cannot be bound.
@@ -212,7 +215,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const { zone, port, bind, logger } = options;
 
   const udp = createUdpSocket(bind);
-  const tcp = dns2.createTCPServer();
+  const tcp = net.createServer({ allowHalfOpen: true });
   const tcpSockets = new Set<net.Socket>();
 
   const limiter = rateLimiterFor(options);
@@ -237,9 +240,14 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
   };
 
-  const sendTcp = (send: Send, bytes: Buffer): void => {
+  const sendTcp = (socket: net.Socket, bytes: Buffer): void => {
+    if (socket.destroyed || !socket.writable) return;
+    // One write per answer, length prefix included (RFC 1035 §4.2.2).
+    const framed = Buffer.allocUnsafe(2 + bytes.length);
+    framed.writeUInt16BE(bytes.length, 0);
+    framed.set(bytes, 2);
     try {
-      Promise.resolve(send(bytes)).catch(onTcpSendError);
+      socket.write(framed);
     } catch (error) {
       onTcpSendError(error);
     }
@@ -260,9 +268,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
 
   /**
    * The response to one request, read from `zoneView` (the zone, or a recorder of it), for a
-   * request the rate limiter sent, slipped or dropped. Synchronous on purpose: dns2 emits
-   * requests from event listeners, where a rejected promise would be unhandled and take the
-   * process down.
+   * request the rate limiter sent, slipped or dropped. Synchronous on purpose: requests arrive
+   * in event listeners, where a rejected promise would be unhandled and take the process down.
    */
   const respond = (request: Packet, zoneView: ZoneView, transport: Transport, rateLimit: RateDecision): Outcome => {
     if (rateLimit === 'drop') return { bytes: null, kind: 'rate-limited', rcode: undefined, truncated: false, reusable: false };
@@ -353,32 +360,58 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
   });
 
-  tcp.on('request', (request: Packet, send: Send, client: unknown) => {
-    if (!(client instanceof net.Socket)) return;
-    // dns2 goes on parsing what a connection already sent after we dropped it.
-    if (client.destroyed) return;
-    // dns2 writes every answer whatever the client reads: bound what it may leave unread.
-    if (tcpGuard.notReading(client)) {
-      logger.debug({ transport: 'tcp', peer: client.remoteAddress, unsent: client.writableLength }, 'dns tcp client not reading its answers, dropped');
-      client.destroy();
-      return;
+  const onTcpRequestError = onRequestError('tcp');
+
+  /**
+   * Answers one message a TCP connection sent; false when the connection is done with (dropped
+   * or closing), so its reader stops at once.
+   */
+  const answerTcp = (bytes: Buffer, socket: net.Socket): boolean => {
+    // Answers are written whatever the client reads: bound what it may leave unread.
+    if (tcpGuard.notReading(socket)) {
+      logger.debug({ transport: 'tcp', peer: socket.remoteAddress, unsent: socket.writableLength }, 'dns tcp client not reading its answers, dropped');
+      socket.destroy();
+      return false;
     }
-    tcpGuard.queried(client);
     // TCP is exempt from rate limiting: its handshake proves the source.
-    const outcome = respond(request, zone, 'tcp', 'send');
-    if (outcome.bytes !== null) {
-      sendTcp(send, outcome.bytes);
-    } else {
-      // dns2 counts each TCP request until its send and keeps a half-closed connection open
-      // while any is pending, so a request we never answer would pin it. A peer sending
-      // responses over TCP is not a resolver: answers already queued are flushed, then FIN.
-      client.end();
+    if (cache !== null) {
+      const cached = cache.answer(bytes, zone, 'tcp');
+      if (cached !== null) {
+        tcpGuard.queried(socket);
+        sendTcp(socket, cached);
+        if (logger.isLevelEnabled('debug')) {
+          const outcome = { kind: 'answered' as const, rcode: cached[3]! & 0x0f, truncated: (cached[2]! & 0x02) !== 0 };
+          logQuery('tcp', socket.remoteAddress, Packet.parse(bytes), outcome, 'send', true);
+        }
+        return true;
+      }
     }
-    if (logger.isLevelEnabled('debug')) logQuery('tcp', client.remoteAddress, request, outcome, 'send');
-  });
-  tcp.on('requestError', onRequestError('tcp'));
+    let request: Packet;
+    try {
+      request = Packet.parse(bytes);
+    } catch (error) {
+      // No header to answer to, or a broken message: the stream cannot be trusted further.
+      onTcpRequestError(error as Error);
+      socket.destroy();
+      return false;
+    }
+    tcpGuard.queried(socket);
+    const recorder = cache !== null ? new RecordingZone(zone) : null;
+    const outcome = respond(request, recorder ?? zone, 'tcp', 'send');
+    if (logger.isLevelEnabled('debug')) logQuery('tcp', socket.remoteAddress, request, outcome, 'send', false);
+    if (outcome.bytes === null) {
+      // A peer sending responses over TCP is not a resolver: answers already queued are
+      // flushed, then FIN, and nothing more it sent is read.
+      socket.end();
+      return false;
+    }
+    sendTcp(socket, outcome.bytes);
+    if (recorder !== null && outcome.reusable) cache?.remember(bytes, outcome.bytes, recorder.reads, 'tcp');
+    return true;
+  };
+
   tcp.on('connection', (socket: net.Socket) => {
-    // dns2 has its error listener on the socket already (reported through 'requestError').
+    socket.on('error', (error: Error) => logger.debug({ transport: 'tcp', peer: socket.remoteAddress, err: error.message }, 'dns tcp connection error'));
     const refused = tcpGuard.admit(socket);
     if (refused !== null) {
       logger.debug({ transport: 'tcp', peer: socket.remoteAddress, refused, open: tcpGuard.connections }, 'dns tcp connection refused');
@@ -387,13 +420,32 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
     tcpSockets.add(socket);
     socket.once('close', () => tcpSockets.delete(socket));
-    // dns2 only end()s an idle connection; with its allowHalfOpen a peer that never sends
-    // FIN would keep the socket forever. destroySoon frees it once our FIN is out, but waits for
-    // every queued answer first: nothing having moved for the whole idle time, answers still
-    // queued mean the peer takes none, and the socket goes at once.
+    // With allowHalfOpen (so a client that sent its query with end() still gets the answer) a
+    // peer that never sends FIN would keep the socket forever. destroySoon frees it once our
+    // FIN is out, but waits for every queued answer first: nothing having moved for the whole
+    // idle time, answers still queued mean the peer takes none, and the socket goes at once.
+    socket.setTimeout(TCP_IDLE_TIMEOUT_MS);
     socket.on('timeout', () => {
       if (socket.writableLength > 0) socket.destroy();
       else socket.destroySoon();
+    });
+    new TcpMessageReader(socket, {
+      message: (bytes) => {
+        try {
+          return answerTcp(bytes, socket);
+        } catch (error) {
+          // Nothing above is expected to throw; if something does, one connection is lost, not the edge.
+          logger.error({ transport: 'tcp', peer: socket.remoteAddress, err: error }, 'dns query failed, connection dropped');
+          socket.destroy();
+          return false;
+        }
+      },
+      broken: (reason) => {
+        onTcpRequestError(new Error(`TCP message truncated: ${reason}`));
+        socket.destroy();
+      },
+      // Every answer is written by now: our FIN follows them.
+      ended: () => socket.end(),
     });
   });
 
