@@ -367,6 +367,21 @@ describe('the cache stays within its bounds', () => {
     expect(cache.size).toBe(0);
   });
 
+  test('UDP and TCP entries are kept apart: one transport never gets the other\'s answer', () => {
+    const cache = new AnswerCache({ maxEntries: 100, maxBytes: 1024 * 1024 });
+    const message = query(`alice.${DOMAIN}`, TYPE.A);
+    const { response, reads } = built(message);
+    const udpOnly = Buffer.from(response);
+    udpOnly[2] = udpOnly[2]! | 0x02; // as if truncated for a UDP client's size
+    cache.remember(message, udpOnly, reads, 'udp');
+    expect(cache.answer(message, zone, 'tcp')).toBeNull();
+    cache.remember(message, response, reads, 'tcp');
+    expect(cache.answer(message, zone, 'tcp')).toEqual(response);
+    expect(cache.answer(message, zone, 'udp')).toEqual(udpOnly);
+    expect(cache.answer(message, zone)).toEqual(udpOnly);
+    expect(cache.size).toBe(2);
+  });
+
   test('a server with a tiny cache still answers everything right', async () => {
     const log = queryLog();
     const server = await startDnsServer({ zone, port: 0, bind: '127.0.0.1', logger: log.logger, answerCache: { maxEntries: 2 } });
