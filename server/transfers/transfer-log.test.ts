@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
+import { openAccountStore, storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import { executeSql, findPostgresBinaries, queryRows, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
-import { GENESIS_HASH } from './transfer-chain.js';
+import { chainHash, GENESIS_HASH, type ChainedFields } from './transfer-chain.js';
 import { openTransferLog, type TransferInput, type TransferLog } from './transfer-log.js';
 
 const pgBin = findPostgresBinaries();
@@ -147,5 +147,72 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     expect(verdict).toMatchObject({ ok: true, records: 51 });
     const prevs = await queryRows(db.target, `SELECT "prevHash" FROM "TransferRecord"`);
     expect(new Set(prevs.map((r) => r[0])).size).toBe(51);
+  }, 60_000);
+
+  test('a batch written with plain SQL reads back through Prisma field by field like a row Prisma wrote, dates stored alike, and the chain verifies across both', async () => {
+    const { store, log, db, alice, bob } = await setUp();
+    const { prisma } = storeDatabase(store);
+    // A row as the earlier writer (Prisma's createMany) stored it.
+    const old: ChainedFields = {
+      reportId: 'prisma-written', share: 'alice-docs', path: '/old.pdf', sha256: 'cd'.repeat(32), size: 9_007_199_254_740_993n, offset: 7n,
+      ownerId: alice, receiverId: bob, receiverNetwork: null, via: 'direct', startedAt: new Date(1_700_000_000_001), endedAt: new Date(1_700_000_000_999),
+      bytes: 9_007_199_254_740_993n, bytesUp: 0n, outcome: 'partial', reportedBy: 'agent', ticketId: 'ticket-1', recordedAt: new Date(1_700_000_001_000),
+    };
+    await prisma.transferRecord.createMany({ data: [{ ...old, prevHash: GENESIS_HASH, hash: chainHash(GENESIS_HASH, old) }] });
+    const inputs: TransferInput[] = [
+      transfer(alice, { receiverId: bob, offset: 1_000, ticketId: 'ticket-2', outcome: 'partial', reportedBy: 'agent', via: 'direct' }),
+      transfer(alice, { via: 'http', path: '', size: null, sha256: null, bytes: 0, bytesUp: 2 ** 53 - 1, startedAt: new Date(0), endedAt: new Date(Date.UTC(2099, 11, 31, 23, 59, 59, 999)) }),
+      transfer(bob, { path: 'ünïcode \'quoted\' "path"; --', share: 'bob-share', receiverNetwork: '2001:db8:1::/48' }),
+    ];
+    const before = Date.now();
+    expect(await log.append(inputs)).toEqual({ appended: 3, duplicates: 0 });
+    const rows = await prisma.transferRecord.findMany({ orderBy: { id: 'asc' } });
+    expect(rows).toHaveLength(4);
+    expect(rows[0]).toEqual({ id: 1, ...old, prevHash: GENESIS_HASH, hash: chainHash(GENESIS_HASH, old) });
+    let head = rows[0]!.hash;
+    for (const [i, input] of inputs.entries()) {
+      const row = rows[i + 1]!;
+      expect(row.recordedAt).toBeInstanceOf(Date);
+      expect(row.recordedAt.getTime()).toBeGreaterThanOrEqual(before - 1);
+      const expected: ChainedFields = {
+        reportId: input.reportId, share: input.share, path: input.path, sha256: input.sha256 ?? null,
+        size: input.size === null || input.size === undefined ? null : BigInt(input.size), offset: BigInt(input.offset ?? 0),
+        ownerId: input.ownerId, receiverId: input.receiverId ?? null, receiverNetwork: input.receiverId === undefined ? input.receiverNetwork ?? null : null,
+        via: input.via, startedAt: input.startedAt, endedAt: input.endedAt, bytes: BigInt(input.bytes), bytesUp: BigInt(input.bytesUp ?? 0),
+        outcome: input.outcome, reportedBy: input.reportedBy, ticketId: input.ticketId ?? null, recordedAt: row.recordedAt,
+      };
+      expect(row).toEqual({ id: i + 2, ...expected, prevHash: head, hash: chainHash(head, expected) });
+      head = row.hash;
+    }
+    // The same storage as Prisma's own write (SQLite: ISO text with +00:00; PostgreSQL: timestamp(3)).
+    const typeOf = dialect === 'sqlite' ? 'typeof' : 'pg_typeof';
+    const stored = await queryRows(db.target, `SELECT ${typeOf}("startedAt")::text, ${typeOf}("endedAt")::text, ${typeOf}("recordedAt")::text, ${typeOf}("size")::text, ${typeOf}("bytes")::text FROM "TransferRecord" WHERE "size" IS NOT NULL ORDER BY "id"`.replaceAll('::text', dialect === 'sqlite' ? '' : '::text'));
+    expect(stored).toHaveLength(3);
+    for (const row of stored) expect(row).toEqual(stored[0]);
+    if (dialect === 'sqlite') {
+      const text = await queryRows(db.target, `SELECT "startedAt", "recordedAt" FROM "TransferRecord" ORDER BY "id"`);
+      expect(text[0]).toEqual(['2023-11-14T22:13:20.001+00:00', '2023-11-14T22:13:21.000+00:00']);
+      expect(text[1]![0]).toBe('2025-11-24T16:00:00.123+00:00');
+      expect(text[2]![0]).toBe('1970-01-01T00:00:00.000+00:00');
+    }
+    expect(await log.verifyChain()).toEqual({ ok: true, records: 4, head });
+  });
+
+  test('duplicate reportIds, in a batch and against the table, across INSERT chunks: each stored once, in first-seen order, the chain unbroken', async () => {
+    const { store, log, alice } = await setUp();
+    const a = transfer(alice);
+    const b = transfer(alice);
+    expect(await log.append([a, b])).toEqual({ appended: 2, duplicates: 0 });
+    const c = transfer(alice);
+    const d = transfer(alice);
+    expect(await log.append([b, c, c, a, d, b])).toEqual({ appended: 2, duplicates: 4 });
+    // More than two INSERT chunks (1,000 rows each), with repeats inside and of earlier rows.
+    const many = Array.from({ length: 2_300 }, () => transfer(alice, { via: 'http', path: '', size: null, sha256: null }));
+    const batch = [...many.slice(0, 1_200), c, many[5]!, ...many.slice(1_200), many[2_299]!, a];
+    expect(await log.append(batch)).toEqual({ appended: 2_300, duplicates: 4 });
+    const ids = (await storeDatabase(store).prisma.transferRecord.findMany({ orderBy: { id: 'asc' }, select: { id: true, reportId: true } }));
+    expect(ids.map((row) => row.reportId)).toEqual([a, b, c, d, ...many].map((t) => t.reportId));
+    expect(ids.map((row) => row.id)).toEqual(Array.from({ length: 2_304 }, (_, i) => i + 1));
+    expect(await log.verifyChain()).toMatchObject({ ok: true, records: 2_304 });
   }, 60_000);
 });

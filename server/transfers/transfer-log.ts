@@ -1,7 +1,7 @@
 import { UdnsError } from '../../protocol/errors.js';
 import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import type { Dialect } from '../accounts/database-target.js';
-import type { PrismaClient } from '../accounts/generated/client.js';
+import { Prisma, type PrismaClient } from '../accounts/generated/client.js';
 import type { LedgerAppend, LedgerLog } from '../ledger/ledger-log.js';
 import { ledgerTx } from '../ledger/ledger-tx.js';
 import { chainHash, GENESIS_HASH, verifyLinks, type ChainedFields, type ChainVerdict } from './transfer-chain.js';
@@ -83,6 +83,16 @@ export const MAX_PENDING_RECORDS = 50_000;
 const CHAIN_LOCK_KEY = 0x75646e73_7472; // "udnstr"
 const APPEND_ATTEMPTS = 5;
 const VERIFY_PAGE = 1_000;
+/** The columns an append writes, in the order of its VALUES (the migrations' names). */
+const INSERT_COLUMNS = [
+  'reportId', 'share', 'path', 'sha256', 'size', 'offset', 'ownerId', 'receiverId', 'receiverNetwork', 'via',
+  'startedAt', 'endedAt', 'bytes', 'bytesUp', 'outcome', 'reportedBy', 'ticketId', 'recordedAt', 'prevHash', 'hash',
+] as const;
+/**
+ * Rows per INSERT and reportIds per look-up: 1,000 × 20 columns is 20,000 bound parameters,
+ * under SQLite's 32,766 and PostgreSQL's 65,535.
+ */
+const ROWS_PER_STATEMENT = 1_000;
 
 /** The append-only transfer log (see transfer-chain.ts). */
 export interface TransferLog {
@@ -280,13 +290,17 @@ class SqlTransferLog implements TransferLog {
       // sees the newest head.
       await tx.$executeRawUnsafe(`UPDATE "TransferRecord" SET "id" = "id" WHERE 0`);
     }
+    // Plain SQL under the lock, like the ledger (server/ledger/ledger-log.ts): Prisma's model
+    // queries cost the edge about four times the CPU, and the edge appends a record per http
+    // visitor connection.
     const wanted = [...new Set(records.map((r) => r.reportId))];
     const existing = new Set<string>();
-    for (let i = 0; i < wanted.length; i += 500) {
-      const found = await tx.transferRecord.findMany({ where: { reportId: { in: wanted.slice(i, i + 500) } }, select: { reportId: true } });
+    for (let i = 0; i < wanted.length; i += ROWS_PER_STATEMENT) {
+      const ids = wanted.slice(i, i + ROWS_PER_STATEMENT);
+      const found = await tx.$queryRaw<Array<{ reportId: string }>>`SELECT "reportId" FROM "TransferRecord" WHERE "reportId" IN (${Prisma.join(ids)})`;
       for (const row of found) existing.add(row.reportId);
     }
-    const last = await tx.transferRecord.findFirst({ orderBy: { id: 'desc' }, select: { hash: true } });
+    const [last] = await tx.$queryRaw<Array<{ hash: string }>>`SELECT "hash" FROM "TransferRecord" ORDER BY "id" DESC LIMIT 1`;
     let head = last?.hash ?? GENESIS_HASH;
     const recordedAt = new Date();
     const rows: Array<ChainedFields & { prevHash: string; hash: string }> = [];
@@ -298,9 +312,13 @@ class SqlTransferLog implements TransferLog {
       rows.push({ ...fields, prevHash: head, hash });
       head = hash;
     }
-    // One multi-row INSERT: both databases number the rows in the order of its VALUES, so ids
-    // follow the chain (verifyChain checks exactly that). Per-row creates cost 4 ms each here.
-    if (rows.length > 0) await tx.transferRecord.createMany({ data: rows });
+    // Multi-row INSERTs in chain order: both databases number the rows in the order of their
+    // VALUES, so ids follow the chain (verifyChain checks exactly that). Dates go as Date
+    // parameters, which the adapter stores as Prisma's own writes do (SQLite: ISO text).
+    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+      const values = rows.slice(i, i + ROWS_PER_STATEMENT).map((row) => Prisma.sql`(${Prisma.join(INSERT_COLUMNS.map((column) => row[column]))})`);
+      await tx.$executeRaw`INSERT INTO "TransferRecord" (${Prisma.raw(INSERT_COLUMNS.map((column) => `"${column}"`).join(', '))}) VALUES ${Prisma.join(values)}`;
+    }
     if (ledger !== null) {
       const entries = rows.filter(isLedgerTransfer).map((row): LedgerAppend => ({
         kind: 'transfer',
@@ -345,6 +363,13 @@ function toFields(input: TransferInput, recordedAt: Date): ChainedFields {
 function isRetryable(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; meta?: { target?: unknown } } | null;
   if (e?.code === 'P2002') return JSON.stringify(e.meta?.target ?? '').includes('prevHash') || String(e.message).includes('prevHash');
+  // The same race from the plain-SQL INSERT: Prisma reports a raw query's unique violation as
+  // P2010 with the adapter's error in meta (SQLite: "UNIQUE constraint failed: TransferRecord.prevHash";
+  // PostgreSQL: 23505 on "TransferRecord_prevHash_key").
+  if (e?.code === 'P2010') {
+    const where = JSON.stringify(e.meta ?? '') + String(e.message);
+    return /UniqueConstraintViolation|23505|SQLITE_CONSTRAINT/.test(where) && where.includes('prevHash');
+  }
   if (e?.code === 'P2034') return true; // write conflict / deadlock
   return /SQLITE_BUSY|database is locked/i.test(String(e?.message));
 }
