@@ -3,7 +3,7 @@ import { networkOf } from '../../protocol/network-prefix.js';
 import { DNS_SOURCE_NETWORK } from './response-rate-limit.js';
 
 /**
- * What one DNS-over-TCP client may hold. dns2 alone bounds none of it: a client that pipelines
+ * What one DNS-over-TCP client may hold. dns2's TCP server (used until December 2026) bounded none of it: a client that pipelines
  * queries for a large answer and never reads made the server buffer ~125 bytes of answer per
  * byte of query (+358 MB from 1.7 MB of queries, still held after the idle timeout), one that
  * dribbles a byte every few seconds kept its connection forever, and nothing limited how many
@@ -21,7 +21,7 @@ export interface TcpLimits {
 }
 
 /**
- * Defaults: 256 connections, 32 per network, a query every 10 s (dns2's idle timeout), 64 KiB
+ * Defaults: 256 connections, 32 per network, a query every 10 s (the connection's idle timeout), 64 KiB
  * unsent (one largest message). At most ~200 KiB per connection (64 KiB of half-received query,
  * up to 128 KiB of answers), so ~50 MB for all of them.
  */
