@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   generateSigningKey,
   signStatement,
@@ -25,7 +25,7 @@ import { openCreditBook, type CreditBook } from '../ledger/credit-book.js';
 import { openLedgerLog, type LedgerLog } from '../ledger/ledger-log.js';
 import { PublicUrls } from '../public-urls.js';
 import { createSearchIndex } from '../search/sql-search-index.js';
-import { findPostgresBinaries, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
+import { findPostgresBinaries, rejection, requirePostgresInCi, describeOnDatabases } from '../../test/helpers/test-databases.js';
 import { Escrow, type EscrowSettings, MAX_OPEN_PURCHASES_PER_SHARE } from './escrow.js';
 import { SaleStore } from './sale-store.js';
 import { SaleSweeper } from './sale-sweeper.js';
@@ -52,16 +52,7 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('escrow on %s', (dialect) => {
-  let backend: TestBackend;
-  const open: Array<{ close(): Promise<void> }> = [];
-  beforeAll(async () => {
-    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
-  }, 60_000);
-  afterEach(async () => {
-    for (const item of open.splice(0).reverse()) await item.close();
-  });
-  afterAll(() => backend?.cleanup());
+describeOnDatabases('escrow on %s', ({ backend, open }) => {
 
   interface World {
     store: AccountStore;

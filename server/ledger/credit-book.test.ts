@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import pino from 'pino';
 import { CreditEntryBody } from '../../protocol/ledger.js';
 import { openAccountStore, type AccountStore } from '../accounts/account-store.js';
-import { executeSql, findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import { executeSql, findPostgresBinaries, queryRows, rejection, requirePostgresInCi, describeOnDatabases, type TestDatabase } from '../../test/helpers/test-databases.js';
 import { openCreditBook, type CreditBook, type MovementInput } from './credit-book.js';
 import { openLedgerLog, type LedgerLog } from './ledger-log.js';
 
@@ -27,16 +27,7 @@ async function rawSql(db: TestDatabase, sql: string): Promise<void> {
 let serial = 0;
 const key = (label = 'k') => `${label}-${++serial}-${Math.random().toString(36).slice(2, 10)}`;
 
-describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('credit book on %s', (dialect) => {
-  let backend: TestBackend;
-  const open: Array<{ close(): Promise<void> }> = [];
-  beforeAll(async () => {
-    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
-  }, 60_000);
-  afterEach(async () => {
-    for (const item of open.splice(0).reverse()) await item.close();
-  });
-  afterAll(() => backend?.cleanup());
+describeOnDatabases('credit book on %s', ({ dialect, backend, open }) => {
 
   async function setUp(): Promise<{ store: AccountStore; ledger: LedgerLog; book: CreditBook; db: TestDatabase; alice: number; bob: number; carol: number }> {
     const db = await backend.fresh();

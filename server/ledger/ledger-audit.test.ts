@@ -1,8 +1,8 @@
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { LEDGER_GENESIS_CHAIN, ledgerChainHash, ledgerLeafHash } from '../../protocol/ledger.js';
 import { openAccountStore, storeDatabase, type AccountStore } from '../accounts/account-store.js';
-import { executeSql, findPostgresBinaries, queryRows, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import { executeSql, findPostgresBinaries, queryRows, requirePostgresInCi, describeOnDatabases, type TestDatabase } from '../../test/helpers/test-databases.js';
 import { openCreditBook } from './credit-book.js';
 import { auditLedger, formatProblem, type AuditMemory, type AuditReport } from './ledger-audit.js';
 import { openLedgerLog, type LedgerLog } from './ledger-log.js';
@@ -20,16 +20,7 @@ const DROP_TRIGGERS = {
     .map((table) => `DROP TRIGGER "${table}_no_update_delete" ON "${table}";`).join(' '),
 };
 
-describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('ledger audit on %s', (dialect) => {
-  let backend: TestBackend;
-  const open: Array<{ close(): Promise<void> }> = [];
-  beforeAll(async () => {
-    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
-  }, 60_000);
-  afterEach(async () => {
-    for (const item of open.splice(0).reverse()) await item.close();
-  });
-  afterAll(() => backend?.cleanup());
+describeOnDatabases('ledger audit on %s', ({ dialect, backend, open }) => {
 
   /**
    * A small history: the edge key (seq 0), grants and sends between alice and bob (credit entries

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { LEDGER_GENESIS_CHAIN, ledgerChainHash, ledgerLeafHash, verifyTreeHead, type SignedTreeHead } from '../../protocol/ledger.js';
 import { verifyConsistency, verifyInclusion } from '../../protocol/merkle.js';
 import { openAccountStore, storeDatabase, type AccountStore } from '../accounts/account-store.js';
-import { findPostgresBinaries, queryRows, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import { findPostgresBinaries, queryRows, rejection, requirePostgresInCi, describeOnDatabases, type TestDatabase } from '../../test/helpers/test-databases.js';
 import { openTransferLog, type TransferInput } from '../transfers/transfer-log.js';
 import { openLedgerLog, type LedgerAppend, type LedgerLog } from './ledger-log.js';
 import { LEDGER_KEY_FILE } from './ledger-signer.js';
@@ -27,16 +27,7 @@ function ratingEntry(rater: number, seller: number): LedgerAppend {
   return { kind: 'rating', body: { saleId: serial.toString(16).padStart(32, '0'), rater, seller, score: 4, comment: `nice ${serial}` }, parties: [rater, seller] };
 }
 
-describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('ledger log on %s', (dialect) => {
-  let backend: TestBackend;
-  const open: Array<{ close(): Promise<void> }> = [];
-  beforeAll(async () => {
-    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
-  }, 60_000);
-  afterEach(async () => {
-    for (const item of open.splice(0).reverse()) await item.close();
-  });
-  afterAll(() => backend?.cleanup());
+describeOnDatabases('ledger log on %s', ({ dialect, backend, open }) => {
 
   async function setUp(now = clock().now): Promise<{ store: AccountStore; ledger: LedgerLog; db: TestDatabase; alice: number; bob: number }> {
     const db = await backend.fresh();

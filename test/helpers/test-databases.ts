@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, test } from 'vitest';
 import { isUdnsError, type ErrorCode } from '../../protocol/index.js';
 import { createAdapterFactory, type DatabaseTarget } from '../../server/accounts/database-target.js';
 import { findPostgresBinaries, startPostgresCluster } from '../../bench/search/private-postgres.js';
@@ -101,5 +101,39 @@ export function requirePostgresInCi(pgBin: string | null): void {
   test.runIf(pgBin === null)('PostgreSQL binaries are installed', (ctx) => {
     if (process.env.CI) throw new Error(POSTGRES_MISSING);
     ctx.skip(POSTGRES_MISSING);
+  });
+}
+
+/** What a describeOnDatabases body gets: its dialect, fresh databases, and things to close after each test. */
+export interface DatabaseSuite {
+  readonly dialect: DatabaseTarget['dialect'];
+  /** Fresh, empty databases of the suite's dialect (removed after the suite). */
+  readonly backend: Pick<TestBackend, 'fresh'>;
+  /** Stores, ledgers… opened by a test: closed after it, the last opened first. */
+  readonly open: Array<{ close(): Promise<void> }>;
+}
+
+/**
+ * `describe.each` over SQLite and, when its binaries are installed, PostgreSQL (`name` takes
+ * `%s` for the dialect), with the backend started before the suite and cleaned up after it, and
+ * whatever a test pushed on `open` closed after that test. The file still calls
+ * requirePostgresInCi(pgBin) once.
+ */
+export function describeOnDatabases(name: string, body: (suite: DatabaseSuite) => void, pgBin: string | null = findPostgresBinaries()): void {
+  describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))(name, (dialect) => {
+    let started: TestBackend | undefined;
+    const open: Array<{ close(): Promise<void> }> = [];
+    beforeAll(async () => {
+      started = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
+    }, 60_000);
+    afterEach(async () => {
+      for (const item of open.splice(0).reverse()) await item.close();
+    });
+    afterAll(() => started?.cleanup());
+    body({
+      dialect,
+      backend: { fresh: () => started!.fresh() },
+      open,
+    });
   });
 }
