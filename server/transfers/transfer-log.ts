@@ -1,7 +1,7 @@
 import { UdnsError } from '../../protocol/errors.js';
 import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import type { Dialect } from '../accounts/database-target.js';
-import { Prisma, type PrismaClient } from '../accounts/generated/client.js';
+import type { PrismaClient } from '../accounts/generated/client.js';
 import type { LedgerAppend, LedgerLog } from '../ledger/ledger-log.js';
 import { ledgerTx } from '../ledger/ledger-tx.js';
 import { chainHash, GENESIS_HASH, verifyLinks, type ChainedFields, type ChainVerdict } from './transfer-chain.js';
@@ -83,16 +83,49 @@ export const MAX_PENDING_RECORDS = 50_000;
 const CHAIN_LOCK_KEY = 0x75646e73_7472; // "udnstr"
 const APPEND_ATTEMPTS = 5;
 const VERIFY_PAGE = 1_000;
-/** The columns an append writes, in the order of its VALUES (the migrations' names). */
+/** The columns an append writes, in the order of its rows' JSON arrays (the migrations' names). */
 const INSERT_COLUMNS = [
   'reportId', 'share', 'path', 'sha256', 'size', 'offset', 'ownerId', 'receiverId', 'receiverNetwork', 'via',
   'startedAt', 'endedAt', 'bytes', 'bytesUp', 'outcome', 'reportedBy', 'ticketId', 'recordedAt', 'prevHash', 'hash',
 ] as const;
-/**
- * Rows per INSERT and reportIds per look-up: 1,000 × 20 columns is 20,000 bound parameters,
- * under SQLite's 32,766 and PostgreSQL's 65,535.
- */
+type Column = (typeof INSERT_COLUMNS)[number];
+const BIGINT_COLUMNS = new Set<Column>(['size', 'offset', 'bytes', 'bytesUp']);
+const INT_COLUMNS = new Set<Column>(['ownerId', 'receiverId']);
+const DATE_COLUMNS = new Set<Column>(['startedAt', 'endedAt', 'recordedAt']);
+/** Rows per INSERT (one JSON parameter each: no bound-parameter limit applies, this bounds the statement's size). */
 const ROWS_PER_STATEMENT = 1_000;
+
+/**
+ * The rows go as one JSON parameter (an array of arrays in INSERT_COLUMNS order) that the
+ * database unpacks: Prisma's raw queries still pass every bound parameter through its query
+ * compiler (WASM), which cost about as much CPU as the rest of the append at 20 parameters a
+ * row. Bigints travel as decimal strings (exact), dates as the text each database keeps.
+ */
+function insertSql(dialect: Dialect): string {
+  const columns = INSERT_COLUMNS.map((column) => `"${column}"`).join(', ');
+  if (dialect === 'postgresql') {
+    const values = INSERT_COLUMNS.map((column, i) =>
+      BIGINT_COLUMNS.has(column) ? `(e->>${i})::bigint` : INT_COLUMNS.has(column) ? `(e->>${i})::integer` : DATE_COLUMNS.has(column) ? `(e->>${i})::timestamp(3)` : `e->>${i}`);
+    return `INSERT INTO "TransferRecord" (${columns}) SELECT ${values.join(', ')} FROM json_array_elements($1::json) WITH ORDINALITY AS t(e, n) ORDER BY n`;
+  }
+  const values = INSERT_COLUMNS.map((column, i) =>
+    BIGINT_COLUMNS.has(column) ? `CAST(json_extract(value, '$[${i}]') AS INTEGER)` : `json_extract(value, '$[${i}]')`);
+  return `INSERT INTO "TransferRecord" (${columns}) SELECT ${values.join(', ')} FROM json_each(?) ORDER BY key`;
+}
+
+/** A date as each database stores it: PostgreSQL's timestamp(3) reads UTC ISO text (its zone ignored); SQLite keeps the adapter's ISO text with +00:00 (what Prisma's own writes store). */
+function storedDate(date: Date, dialect: Dialect): string {
+  const iso = date.toISOString();
+  return dialect === 'postgresql' ? iso : iso.replace('Z', '+00:00');
+}
+
+function rowJson(row: ChainedFields & { prevHash: string; hash: string }, dialect: Dialect): unknown[] {
+  return [
+    row.reportId, row.share, row.path, row.sha256, row.size === null ? null : row.size.toString(), row.offset.toString(), row.ownerId, row.receiverId,
+    row.receiverNetwork, row.via, storedDate(row.startedAt, dialect), storedDate(row.endedAt, dialect), row.bytes.toString(), row.bytesUp.toString(),
+    row.outcome, row.reportedBy, row.ticketId, storedDate(row.recordedAt, dialect), row.prevHash, row.hash,
+  ];
+}
 
 /** The append-only transfer log (see transfer-chain.ts). */
 export interface TransferLog {
@@ -295,11 +328,11 @@ class SqlTransferLog implements TransferLog {
     // visitor connection.
     const wanted = [...new Set(records.map((r) => r.reportId))];
     const existing = new Set<string>();
-    for (let i = 0; i < wanted.length; i += ROWS_PER_STATEMENT) {
-      const ids = wanted.slice(i, i + ROWS_PER_STATEMENT);
-      const found = await tx.$queryRaw<Array<{ reportId: string }>>`SELECT "reportId" FROM "TransferRecord" WHERE "reportId" IN (${Prisma.join(ids)})`;
-      for (const row of found) existing.add(row.reportId);
-    }
+    const lookUp = this.dialect === 'postgresql'
+      ? `SELECT "reportId" FROM "TransferRecord" WHERE "reportId" IN (SELECT json_array_elements_text($1::json))`
+      : `SELECT "reportId" FROM "TransferRecord" WHERE "reportId" IN (SELECT value FROM json_each(?))`;
+    const found = await tx.$queryRawUnsafe<Array<{ reportId: string }>>(lookUp, JSON.stringify(wanted));
+    for (const row of found) existing.add(row.reportId);
     const [last] = await tx.$queryRaw<Array<{ hash: string }>>`SELECT "hash" FROM "TransferRecord" ORDER BY "id" DESC LIMIT 1`;
     let head = last?.hash ?? GENESIS_HASH;
     const recordedAt = new Date();
@@ -312,12 +345,11 @@ class SqlTransferLog implements TransferLog {
       rows.push({ ...fields, prevHash: head, hash });
       head = hash;
     }
-    // Multi-row INSERTs in chain order: both databases number the rows in the order of their
-    // VALUES, so ids follow the chain (verifyChain checks exactly that). Dates go as Date
-    // parameters, which the adapter stores as Prisma's own writes do (SQLite: ISO text).
+    // Multi-row INSERTs in chain order: both databases number the rows in the order of the
+    // SELECT (ORDER BY the JSON array's index), so ids follow the chain (verifyChain checks that).
     for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-      const values = rows.slice(i, i + ROWS_PER_STATEMENT).map((row) => Prisma.sql`(${Prisma.join(INSERT_COLUMNS.map((column) => row[column]))})`);
-      await tx.$executeRaw`INSERT INTO "TransferRecord" (${Prisma.raw(INSERT_COLUMNS.map((column) => `"${column}"`).join(', '))}) VALUES ${Prisma.join(values)}`;
+      const json = JSON.stringify(rows.slice(i, i + ROWS_PER_STATEMENT).map((row) => rowJson(row, this.dialect)));
+      await tx.$executeRawUnsafe(insertSql(this.dialect), json);
     }
     if (ledger !== null) {
       const entries = rows.filter(isLedgerTransfer).map((row): LedgerAppend => ({
