@@ -510,6 +510,39 @@ describeOnDatabases('escrow on %s', ({ backend, open }) => {
     await expectBooksBalance(w);
   });
 
+  test('sales open when the seller went away end by their deadlines, also after it comes back and re-lists; the buyer\'s open count returns to 0', async () => {
+    const w = await setUp({ clock: true });
+    // Two sales reserved (offered before the seller went away), two still waiting for an offer.
+    const first = [await buy(w), await buy(w)];
+    for (const sale of first) await w.escrow.offered(fromSeller(w), (await offer(w, sale.id)).message);
+    const waiting = [await buy(w), await buy(w)];
+    expect((await Promise.all([...first, ...waiting].map((sale) => w.sales.get(sale.id)))).map((sale) => sale!.state)).toEqual(['reserved', 'reserved', 'offering', 'offering']);
+    expect(await rejection(buy(w))).toMatchObject({ code: 'rate_limited' });
+
+    // The seller's agent dies; every deadline passes (the sweeper has not come round yet).
+    w.seller.online = false;
+    w.clock.now += Math.max(w.settings.offerTimeoutMs, w.settings.saleTimeoutMs) + 1;
+    // The restarted agent lists the share again and answers whatever it is sent.
+    w.seller.online = true;
+    w.sent.length = 0;
+    await w.escrow.shareListed(w.alice.id, SHARE);
+    for (const sale of [...first, ...waiting]) await w.escrow.offered(fromSeller(w), (await offer(w, sale.id)).message);
+    // No sale past its deadline was asked for again, and none was reserved by a late offer.
+    for (const sale of waiting) expect((await w.sales.get(sale.id))!.state).not.toBe('reserved');
+    expect(w.sent.filter((message) => message.type === 'saleRequested')).toEqual([]);
+    // Nothing past its deadline counts against the buyer, swept or not: a new purchase goes through.
+    expect((await buy(w)).state).toBe('offering');
+
+    // The sweeper ends the rest.
+    await w.escrow.sweep();
+    const ended = await Promise.all([...first, ...waiting].map(async (sale) => (await w.sales.get(sale.id))!));
+    expect(ended.map((sale) => [sale.state, sale.reason])).toEqual([
+      ['refunded', 'sale timeout'], ['refunded', 'sale timeout'], ['failed', 'offer timeout'], ['failed', 'offer timeout'],
+    ]);
+    expect(await w.sales.openCount(w.bob.id, SHARE, w.clock.now)).toBe(1);
+    await expectBooksBalance(w);
+  });
+
   test('concurrent purchases by many buyers: every one reserved or refused for credits, the books balance', async () => {
     const w = await setUp();
     const buyers = await Promise.all(Array.from({ length: 8 }, async (_, i) => {

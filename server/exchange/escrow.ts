@@ -136,7 +136,7 @@ export class Escrow {
 
     // Not in the insert's transaction: a soft bound (a burst of parallel requests may pass it by
     // its size), which is enough to stop one member from keeping a seller sealing all day.
-    if (await this.deps.sales.openCount(buyer.id, target.label) >= MAX_OPEN_PURCHASES_PER_SHARE) {
+    if (await this.deps.sales.openCount(buyer.id, target.label, this.now()) >= MAX_OPEN_PURCHASES_PER_SHARE) {
       throw new UdnsError('rate_limited', `you have ${MAX_OPEN_PURCHASES_PER_SHARE} purchases from ${target.label} waiting: finish or cancel one first (udns get resumes them)`);
     }
     const now = this.now();
@@ -304,11 +304,12 @@ export class Escrow {
 
   /**
    * A seller's tunnel (re)listed share `label`: ask again for every sale of it still waiting
-   * for an offer or reserved (same ids), so a restarted agent serves them again.
+   * for an offer or reserved (same ids) before its deadline, so a restarted agent serves them
+   * again. One past its deadline is not asked for: the sweeper ends it.
    */
   async shareListed(sellerId: number, label: string): Promise<number> {
     try {
-      const open = await this.deps.sales.ofShare(sellerId, label, ['offering', 'reserved'], MAX_RESENT);
+      const open = await this.deps.sales.ofShare(sellerId, label, ['offering', 'reserved'], this.now(), MAX_RESENT);
       let sent = 0;
       for (const sale of open) if (await this.requestOffer(sale)) sent++;
       if (sent > 0) this.log.info({ name: label, sent }, 'sale requests sent again to a reconnected seller');
@@ -373,10 +374,13 @@ export class Escrow {
     let outcome: 'reserved' | 'lost' | 'insufficient';
     try {
       outcome = await ledgerTx(this.deps.sales.database, async (tx) => {
+        // Only before the offer's deadline: a late offer (an agent restarted after it, answering
+        // the sale again) reserving it would give it a fresh sale timeout, and the buyer, who
+        // may have given up on it, a sale held open long after it was due to fail.
         const moved = await this.deps.sales.transition(tx, sale.id, 'offering', 'reserved', {
           offer: JSON.stringify(message.offer), cipherRoot: (message.offer.body as OfferBody).cipherRoot, sealKey: message.key,
           deadline: now + this.deps.settings().saleTimeoutMs,
-        }, new Date(now));
+        }, new Date(now), { after: now });
         if (!moved) return 'lost';
         await this.move(tx, sale, 'reserve', { member: sale.buyerId }, 'escrow');
         await this.deps.ledger.appendIn(tx, [this.entry({ ...sale, offer: JSON.stringify(message.offer), cipherRoot: (message.offer.body as OfferBody).cipherRoot }, 'reserved', null, now)]);
@@ -389,6 +393,11 @@ export class Escrow {
     }
     if (outcome === 'insufficient') {
       await this.end(sale, 'offering', 'failed', 'insufficient credits');
+      return;
+    }
+    if (outcome === 'lost') {
+      // Past its deadline (or moved by someone else meanwhile): ended now rather than at the next sweep.
+      if (sale.deadline <= now) await this.end(sale, 'offering', 'failed', 'offer timeout', { dueBy: now });
       return;
     }
     if (outcome === 'reserved') {

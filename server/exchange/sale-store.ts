@@ -86,9 +86,13 @@ export class SaleStore {
     return row === null ? null : record(row);
   }
 
-  /** How many of the buyer's sales of one share wait for an offer or an acceptance. */
-  async openCount(buyerId: number, share: string): Promise<number> {
-    return this.prisma.sale.count({ where: { buyerId, share, state: { in: ['offering', 'reserved'] } } });
+  /**
+   * How many of the buyer's sales of one share wait for an offer or an acceptance, and may still
+   * get it: one past its deadline can neither be offered nor accepted any more (the sweeper ends
+   * it, however far behind it runs).
+   */
+  async openCount(buyerId: number, share: string, nowMs: number): Promise<number> {
+    return this.prisma.sale.count({ where: { buyerId, share, state: { in: ['offering', 'reserved'] }, deadline: { gt: BigInt(nowMs) } } });
   }
 
   async byBuyerKey(buyerId: number, buyerKey: string): Promise<SaleRecord | null> {
@@ -159,10 +163,13 @@ export class SaleStore {
     return rows.map(record);
   }
 
-  /** A seller's sales of one share in `states` (for re-sending requests to a reconnected agent). */
-  async ofShare(sellerId: number, share: string, states: readonly SaleState[], limit: number): Promise<SaleRecord[]> {
+  /**
+   * A seller's sales of one share in `states` whose deadline is after `nowMs` (for re-sending
+   * requests to a reconnected agent: a sale past its deadline is the sweeper's).
+   */
+  async ofShare(sellerId: number, share: string, states: readonly SaleState[], nowMs: number, limit: number): Promise<SaleRecord[]> {
     const rows = await this.prisma.sale.findMany({
-      where: { sellerId, share, state: { in: [...states] } },
+      where: { sellerId, share, state: { in: [...states] }, deadline: { gt: BigInt(nowMs) } },
       orderBy: { createdAt: 'asc' },
       take: limit,
     });
