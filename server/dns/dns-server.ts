@@ -391,7 +391,9 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       request = Packet.parse(bytes);
     } catch (error) {
       // No header to answer to, or a broken message: the stream cannot be trusted further.
+      // The answers before it are still sent (the reader corks them for one write per batch).
       onTcpRequestError(error as Error);
+      while (socket.writableCorked > 0) socket.uncork();
       socket.destroy();
       return false;
     }
