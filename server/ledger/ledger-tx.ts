@@ -125,8 +125,9 @@ export function isRetryableLedgerError(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; meta?: { target?: unknown; modelName?: unknown } } | null;
   const where = `${JSON.stringify(e?.meta ?? {})} ${String(e?.message)}`;
   if (e?.code === 'P2002') return /LedgerEntry|LedgerHead|chainHash|prevHash|"seq"|treeSize/.test(where);
-  // The ledger's rows are written with plain SQL (ledger-log.ts): a unique violation there is a raw query's error.
-  if (e?.code === 'P2010') return /unique|23505|SQLITE_CONSTRAINT/i.test(where) && /LedgerEntry|LedgerParty|chainHash|seq/.test(where);
+  // The ledger's rows and the transfer records' chain are written with plain SQL (ledger-log.ts,
+  // transfer-log.ts): a unique violation there is a raw query's error.
+  if (e?.code === 'P2010') return /unique|23505|SQLITE_CONSTRAINT/i.test(where) && /LedgerEntry|LedgerParty|chainHash|prevHash|seq/.test(where);
   if (e?.code === 'P2034') return true;
   return /SQLITE_BUSY|database is locked/i.test(String(e?.message));
 }
