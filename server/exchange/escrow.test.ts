@@ -543,6 +543,28 @@ describeOnDatabases('escrow on %s', ({ backend, open }) => {
     await expectBooksBalance(w);
   });
 
+  test('one sweep ends sales of every state together (one transaction per batch): each moves once, with its movement, entry and saleClosed', async () => {
+    const w = await setUp({ clock: true });
+    const settledOnes = [await released(w), await released(w)].map((done) => done.sale);
+    const refundedOnes = [(await reserved(w)).sale, (await reserved(w)).sale];
+    const failedOnes = [await buy(w), await buy(w)];
+    const cancelled = refundedOnes[1]!;
+    await w.escrow.cancel(w.bob, cancelled.id);
+    w.clock.now += Math.max(w.settings.offerTimeoutMs, w.settings.saleTimeoutMs, w.settings.disputeWindowMs) + 1;
+    w.sent.length = 0;
+    expect(await w.escrow.sweep()).toBe(5);
+    const states = async (sales: Array<{ id: string }>) => Promise.all(sales.map(async (sale) => { const row = (await w.sales.get(sale.id))!; return [row.state, row.reason]; }));
+    expect(await states(settledOnes)).toEqual([['settled', null], ['settled', null]]);
+    expect(await states(refundedOnes)).toEqual([['refunded', 'sale timeout'], ['refunded', 'cancelled']]);
+    expect(await states(failedOnes)).toEqual([['failed', 'offer timeout'], ['failed', 'offer timeout']]);
+    expect(w.sent.map((message) => message.type === 'saleClosed' ? message.saleId : '').sort()).toEqual([...settledOnes, refundedOnes[0]!, ...failedOnes].map((sale) => sale.id).sort());
+    for (const sale of [...settledOnes, refundedOnes[0]!, ...failedOnes]) expect((await saleEntries(w, sale.id)).at(-1)!.state).toBe((await w.sales.get(sale.id))!.state);
+    expect(await w.books.balances(w.bob.id)).toEqual({ available: 1000 - 2 * PRICE, held: 0 });
+    expect(await w.books.balances(w.alice.id)).toEqual({ available: 2 * PRICE, held: 0 });
+    expect(await w.escrow.sweep()).toBe(0);
+    await expectBooksBalance(w);
+  });
+
   test('concurrent purchases by many buyers: every one reserved or refused for credits, the books balance', async () => {
     const w = await setUp();
     const buyers = await Promise.all(Array.from({ length: 8 }, async (_, i) => {

@@ -334,19 +334,50 @@ export class Escrow {
     return sent;
   }
 
-  /** Ends every sale past its deadline (at most `limit`); returns how many moved. */
+  /**
+   * Ends every sale past its deadline (at most `limit`); returns how many moved. Up to
+   * SWEEP_BATCH sales end in one transaction: each ledgerTx waits its turn behind every buyer's
+   * (ledger-tx.ts), and one at a time the sweeper fell behind the settlements of a busy edge,
+   * leaving sales open long past their deadlines. A batch that fails is ended one sale at a
+   * time, so one bad sale does not hold up the others.
+   */
   async sweep(limit = 200): Promise<number> {
     const now = this.now();
     const due = await this.deps.sales.due(now, limit);
     let moved = 0;
-    for (const sale of due) {
+    for (let at = 0; at < due.length; at += SWEEP_BATCH) {
+      const batch = due.slice(at, at + SWEEP_BATCH);
+      let ended: Array<{ sale: SaleRecord; end: DueEnd }> | null = null;
       try {
-        const ok = sale.state === 'offering' ? await this.end(sale, 'offering', 'failed', 'offer timeout', { dueBy: now })
-          : sale.state === 'reserved' ? await this.end(sale, 'reserved', 'refunded', 'sale timeout', { dueBy: now })
-            : await this.end(sale, 'released', 'settled', null, { dueBy: now });
-        if (ok) moved++;
+        ended = await ledgerTx(this.deps.sales.database, async (tx) => {
+          const done: Array<{ sale: SaleRecord; end: DueEnd }> = [];
+          for (const sale of batch) {
+            const end = dueEnd(sale);
+            if (await this.endIn(tx, sale, end.from, end.to, end.reason, now, { dueBy: now })) done.push({ sale, end });
+          }
+          return done;
+        });
       } catch (error) {
-        this.log.error({ err: error, sale: sale.id }, 'could not end a sale past its deadline');
+        this.log.warn({ err: error, sales: batch.length }, 'could not end a batch of sales past their deadline: ending them one by one');
+      }
+      if (ended !== null) {
+        for (const { sale, end } of ended) {
+          try {
+            this.ended(sale, end.from, end.to, end.reason);
+          } catch (error) {
+            this.log.error({ err: error, sale: sale.id }, 'could not tell the seller a sale ended');
+          }
+        }
+        moved += ended.length;
+        continue;
+      }
+      for (const sale of batch) {
+        try {
+          const end = dueEnd(sale);
+          if (await this.end(sale, end.from, end.to, end.reason, { dueBy: now })) moved++;
+        } catch (error) {
+          this.log.error({ err: error, sale: sale.id }, 'could not end a sale past its deadline');
+        }
       }
     }
     return moved;
@@ -448,24 +479,33 @@ export class Escrow {
    * entry, in one transaction; false when the sale was no longer in `from` (someone else moved it).
    */
   private async end(sale: SaleRecord, from: SaleState, to: SaleState, reason: SaleEndReason | null, deadline?: { after?: number; dueBy?: number }): Promise<boolean> {
-    const step = to === 'settled' ? 'settle' : from === 'reserved' ? 'refund' : from === 'released' ? 'reclaim' : null;
     const now = this.now();
-    const moved = await ledgerTx(this.deps.sales.database, async (tx) => {
-      const patch: SalePatch = { reason };
-      if (!(await this.deps.sales.transition(tx, sale.id, from, to, patch, new Date(now), deadline))) return false;
-      if (step === 'settle') await this.move(tx, sale, 'settle', { held: sale.sellerId }, { member: sale.sellerId });
-      if (step === 'refund') await this.move(tx, sale, 'refund', 'escrow', { member: sale.buyerId });
-      if (step === 'reclaim') await this.move(tx, sale, 'reclaim', { held: sale.sellerId }, { member: sale.buyerId });
-      await this.deps.ledger.appendIn(tx, [this.entry(sale, to, reason, now)]);
-      if (step !== null) failpoint(`sale.${step}.before-commit`);
-      return true;
-    });
+    const moved = await ledgerTx(this.deps.sales.database, (tx) => this.endIn(tx, sale, from, to, reason, now, deadline));
     if (!moved) return false;
+    this.ended(sale, from, to, reason);
+    return true;
+  }
+
+  /** end()'s work inside `tx` (a ledgerTx); false when the sale was no longer in `from`. */
+  private async endIn(tx: Tx, sale: SaleRecord, from: SaleState, to: SaleState, reason: SaleEndReason | null, now: number, deadline?: { after?: number; dueBy?: number }): Promise<boolean> {
+    const step = endStep(from, to);
+    const patch: SalePatch = { reason };
+    if (!(await this.deps.sales.transition(tx, sale.id, from, to, patch, new Date(now), deadline))) return false;
+    if (step === 'settle') await this.move(tx, sale, 'settle', { held: sale.sellerId }, { member: sale.sellerId });
+    if (step === 'refund') await this.move(tx, sale, 'refund', 'escrow', { member: sale.buyerId });
+    if (step === 'reclaim') await this.move(tx, sale, 'reclaim', { held: sale.sellerId }, { member: sale.buyerId });
+    await this.deps.ledger.appendIn(tx, [this.entry(sale, to, reason, now)]);
+    if (step !== null) failpoint(`sale.${step}.before-commit`);
+    return true;
+  }
+
+  /** After an end's commit: long-polls wake, the seller's agent forgets the sale. */
+  private ended(sale: SaleRecord, from: SaleState, to: SaleState, reason: SaleEndReason | null): void {
+    const step = endStep(from, to);
     if (step !== null) failpoint(`sale.${step}.after-commit`);
     this.wake(sale.id);
     this.log.info({ sale: sale.id, from, to, reason }, 'sale ended');
     this.deps.sellers(sale.share, sale.sellerId)?.send({ type: 'saleClosed', saleId: sale.id, state: to });
-    return true;
   }
 
   private async move(tx: Tx, sale: SaleRecord, step: 'reserve' | 'pay' | 'settle' | 'refund' | 'reclaim', from: WalletRef, to: WalletRef): Promise<void> {
@@ -575,6 +615,23 @@ export class Escrow {
       offer: parseStatement(sale.offer), deadline: sale.deadline, createdAt: sale.createdAt.toISOString(),
     };
   }
+}
+
+/** Sales past their deadline the sweeper ends in one transaction (ledger entries of one batch go in one statement). */
+const SWEEP_BATCH = 50;
+
+type DueEnd = { from: SaleState; to: SaleState; reason: SaleEndReason | null };
+
+/** What the sweeper makes of a sale past its deadline. */
+function dueEnd(sale: SaleRecord): DueEnd {
+  return sale.state === 'offering' ? { from: 'offering', to: 'failed', reason: 'offer timeout' }
+    : sale.state === 'reserved' ? { from: 'reserved', to: 'refunded', reason: 'sale timeout' }
+      : { from: 'released', to: 'settled', reason: null };
+}
+
+/** The credit movement of an end, if any. */
+function endStep(from: SaleState, to: SaleState): 'settle' | 'refund' | 'reclaim' | null {
+  return to === 'settled' ? 'settle' : from === 'reserved' ? 'refund' : from === 'released' ? 'reclaim' : null;
 }
 
 function parseStatement(text: string | null): SignedStatement | null {
