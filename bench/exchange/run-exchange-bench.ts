@@ -42,16 +42,9 @@ import {
   type SealedCommitment,
 } from '../../protocol/sealed-file.js';
 import { formatEdgeReport, measureThroughEdge, type EdgeExchangeResult } from './exchange-through-edge.js';
+import { envInt } from '../env-int.js';
 
 const progress = (message: string): void => void process.stderr.write(`bench:exchange: ${message}\n`);
-
-function envInt(name: string, fallback: number): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value.replace(/_/g, ''));
-  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
-  return parsed;
-}
 
 const FILE_BYTES = envInt('UDNS_EXCHANGE_BENCH_MIB', 1024) * CHUNK_BYTES;
 const ROUNDS = envInt('UDNS_EXCHANGE_BENCH_ROUNDS', 3);

@@ -36,14 +36,7 @@ import {
 } from './scale-processes.js';
 import type { AgentFleetOptions } from './agent-fleet.js';
 import type { VisitorClientOptions } from './visitor-client.js';
-
-function envInt(name: string, fallback: number): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value.replace(/_/g, ''));
-  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
-  return parsed;
-}
+import { envInt } from '../env-int.js';
 
 const WEBSOCKETS = envInt('UDNS_SCALE_WEBSOCKETS', 10_000);
 const STREAMS = envInt('UDNS_SCALE_STREAMS', 100_000);

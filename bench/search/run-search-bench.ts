@@ -26,16 +26,9 @@ import { searchKey } from '../../server/search/search-text.js';
 import { formatDeltaSync, measureDeltaSync, type DeltaSyncResult } from './delta-sync-bytes.js';
 import { generateFiles } from './file-names.js';
 import { findPostgresBinaries, startPrivatePostgres, type PrivatePostgres } from './private-postgres.js';
+import { envInt } from '../env-int.js';
 
 const progress = (message: string): void => void process.stderr.write(`bench:search: ${message}\n`);
-
-function envInt(name: string, fallback: number): number {
-  const value = process.env[name];
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value.replace(/_/g, ''));
-  if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
-  return parsed;
-}
 
 const FILES = envInt('UDNS_SEARCH_BENCH_FILES', 1_000_000);
 const SHARES = Math.min(envInt('UDNS_SEARCH_BENCH_SHARES', 1000), FILES);
