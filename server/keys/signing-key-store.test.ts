@@ -1,25 +1,16 @@
 import fs from 'node:fs';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { generateSigningKey, keyIdOf } from '../../protocol/index.js';
 import { openAccountStore } from '../accounts/account-store.js';
-import { findPostgresBinaries, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
+import { findPostgresBinaries, rejection, requirePostgresInCi, describeOnDatabases } from '../../test/helpers/test-databases.js';
 import { openLedgerLog } from '../ledger/ledger-log.js';
 import { keyLedgerOf, MAX_KEYS_PER_ACCOUNT, openSigningKeyStore } from './signing-key-store.js';
 
 const pgBin = findPostgresBinaries();
 requirePostgresInCi(pgBin);
 
-describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('signing key store on %s', (dialect) => {
-  let backend: TestBackend;
-  const open: Array<{ close(): Promise<void> }> = [];
-  beforeAll(async () => {
-    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
-  }, 60_000);
-  afterEach(async () => {
-    for (const item of open.splice(0).reverse()) await item.close();
-  });
-  afterAll(() => backend?.cleanup());
+describeOnDatabases('signing key store on %s', ({ backend, open }) => {
 
   async function setUp() {
     const db = await backend.fresh();

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { openAccountStore, storeDatabase, type AccountStore } from '../accounts/account-store.js';
-import { executeSql, findPostgresBinaries, queryRows, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend, type TestDatabase } from '../../test/helpers/test-databases.js';
+import { executeSql, findPostgresBinaries, queryRows, requirePostgresInCi, describeOnDatabases, type TestDatabase } from '../../test/helpers/test-databases.js';
 import { chainHash, GENESIS_HASH, type ChainedFields } from './transfer-chain.js';
 import { openTransferLog, type TransferInput, type TransferLog } from './transfer-log.js';
 
@@ -43,16 +43,7 @@ function transfer(ownerId: number, overrides: Partial<TransferInput> = {}): Tran
   };
 }
 
-describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('transfer log on %s', (dialect) => {
-  let backend: TestBackend;
-  const open: Array<{ close(): Promise<void> }> = [];
-  beforeAll(async () => {
-    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
-  }, 60_000);
-  afterEach(async () => {
-    for (const item of open.splice(0).reverse()) await item.close();
-  });
-  afterAll(() => backend?.cleanup());
+describeOnDatabases('transfer log on %s', ({ dialect, backend, open }) => {
 
   async function setUp(): Promise<{ store: AccountStore; log: TransferLog; db: TestDatabase; alice: number; bob: number }> {
     const db = await backend.fresh();

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { RatingEntryBody } from '../../protocol/ledger.js';
 import { openAccountStore, storeDatabase, type AccountStore } from '../accounts/account-store.js';
 import { openCreditBook } from '../ledger/credit-book.js';
 import { openLedgerLog, type LedgerLog } from '../ledger/ledger-log.js';
-import { findPostgresBinaries, rejection, requirePostgresInCi, sqliteBackend, startPostgresBackend, type TestBackend } from '../../test/helpers/test-databases.js';
+import { findPostgresBinaries, rejection, requirePostgresInCi, describeOnDatabases } from '../../test/helpers/test-databases.js';
 import { openRatingStore, type RatingStore } from './rating-store.js';
 import { refreshTrustScores, startTrustRefresh } from './trust-refresh.js';
 
@@ -13,16 +13,7 @@ const pgBin = findPostgresBinaries();
 requirePostgresInCi(pgBin);
 const logger = pino({ level: 'silent' });
 
-describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql'] as const))('ratings on %s', (dialect) => {
-  let backend: TestBackend;
-  const open: Array<{ close(): Promise<void> }> = [];
-  beforeAll(async () => {
-    backend = dialect === 'sqlite' ? sqliteBackend() : await startPostgresBackend(pgBin!);
-  }, 60_000);
-  afterEach(async () => {
-    for (const item of open.splice(0).reverse()) await item.close();
-  });
-  afterAll(() => backend?.cleanup());
+describeOnDatabases('ratings on %s', ({ backend, open }) => {
 
   async function setUp(): Promise<{ store: AccountStore; ledger: LedgerLog; ratings: RatingStore; buyer: number; seller: number; other: number; sale: (state: string, buyerId?: number, reason?: string) => Promise<string> }> {
     const db = await backend.fresh();
