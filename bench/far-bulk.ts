@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { startDelayProxy, type DelayProxy } from './delay-proxy.js';
 import { measureDownload, measureUpload, waitUntilServing, type HttpTarget, type TransferResult } from './download.js';
 import { downloadPath, startOrigin, UPLOAD_PATH } from './origin.js';
+import { processCpuMs } from './proc-stats.js';
 import { ProcessGroup, freePort, type ManagedProcess } from './processes.js';
 
 const NAME = 'far';
@@ -27,13 +28,6 @@ interface Pair {
   edge: ManagedProcess;
   agent: ManagedProcess;
   proxy?: DelayProxy;
-}
-
-/** CPU time a pid has used, in ms of user and of system (kernel) time (ticks are 10 ms). */
-function cpuMs(pid: number): { user: number; system: number } {
-  const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
 }
 
 interface Observed {
@@ -71,8 +65,8 @@ async function startPair(group: ProcessGroup, label: string, bin: string, origin
 async function observe<T>(pair: Pair, work: () => Promise<T>): Promise<Observed & { value: T }> {
   const edgePid = pair.edge.pid!;
   const agentPid = pair.agent.pid!;
-  const edgeBefore = cpuMs(edgePid);
-  const agentBefore = cpuMs(agentPid);
+  const edgeBefore = processCpuMs(edgePid);
+  const agentBefore = processCpuMs(agentPid);
   let edgeRss = rssMiB(edgePid);
   let agentRss = rssMiB(agentPid);
   const sampler = setInterval(() => {
@@ -81,8 +75,8 @@ async function observe<T>(pair: Pair, work: () => Promise<T>): Promise<Observed 
   }, 100);
   try {
     const value = await work();
-    const edgeAfter = cpuMs(edgePid);
-    const agentAfter = cpuMs(agentPid);
+    const edgeAfter = processCpuMs(edgePid);
+    const agentAfter = processCpuMs(agentPid);
     return {
       value,
       edgeCpu: { user: edgeAfter.user - edgeBefore.user, system: edgeAfter.system - edgeBefore.system },

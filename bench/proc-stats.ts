@@ -14,6 +14,9 @@ interface ProcStat {
   ppid: number;
   /** utime + stime, in ticks. */
   ticks: number;
+  /** utime and stime apart, in ticks. */
+  userTicks: number;
+  systemTicks: number;
 }
 
 function readStat(pid: number): ProcStat | undefined {
@@ -21,10 +24,18 @@ function readStat(pid: number): ProcStat | undefined {
     const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: split after its last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+    const userTicks = Number(fields[11]);
+    const systemTicks = Number(fields[12]);
+    return { pid, ppid: Number(fields[1]), ticks: userTicks + systemTicks, userTicks, systemTicks };
   } catch {
     return undefined;
   }
+}
+
+/** CPU time `pid` has used so far, in ms of user and of system (kernel) time; zeros where /proc is unavailable. */
+export function processCpuMs(pid: number): { user: number; system: number } {
+  const stat = readStat(pid);
+  return stat === undefined ? { user: 0, system: 0 } : { user: (stat.userTicks * 1000) / TICKS_PER_SEC, system: (stat.systemTicks * 1000) / TICKS_PER_SEC };
 }
 
 /** Every process's parent and CPU ticks, from /proc (empty where /proc is unavailable). */
