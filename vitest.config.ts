@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import SlowestFirstSequencer from './test/helpers/slowest-first-sequencer.js';
 
 export default defineConfig({
   test: {
@@ -14,5 +15,7 @@ export default defineConfig({
     // Two cores: more parallel files only make timing-sensitive network tests slower.
     maxWorkers: 2,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    // A clean clone has no vitest cache: without this, CI orders files by size (see the class).
+    sequence: { sequencer: SlowestFirstSequencer },
   },
 });
