@@ -280,9 +280,10 @@ class PrismaAccountStore implements AccountStore {
     // of the secret matched.
     const row = await this.#prisma.token.findUnique({
       where: { hash: hashToken(token) },
-      select: { id: true, revokedAt: true, lastUsedAt: true, account: { select: accountFields } },
+      select: { id: true, revokedAt: true, lastUsedAt: true, account: { select: { ...accountFields, suspendedAt: true } } },
     });
-    if (row === null || row.revokedAt !== null) return null;
+    // A suspended account's tokens stop working everywhere at once (the console's operator view).
+    if (row === null || row.revokedAt !== null || row.account.suspendedAt !== null) return null;
     const now = new Date();
     const cutoff = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
     if (row.lastUsedAt === null || row.lastUsedAt <= cutoff) {
@@ -291,7 +292,8 @@ class PrismaAccountStore implements AccountStore {
         data: { lastUsedAt: now },
       });
     }
-    return { ...row.account };
+    const { suspendedAt: _suspended, ...account } = row.account;
+    return account;
   }
 
   async claimName(accountId: number, label: string): Promise<'claimed' | 'already-owned'> {

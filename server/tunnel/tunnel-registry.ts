@@ -33,6 +33,11 @@ import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transf
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 import type { SaleDesk } from '../exchange/sale-desk.js';
+import type { VisitorObserver } from '../observe/visitor-observer.js';
+import { BasicAuthThrottle } from '../access/basic-auth-throttle.js';
+import { RouteAccessGate } from '../access/route-access-gate.js';
+import type { PrivateRoutes } from '../private/private-routes.js';
+import type { VisitorQuotas } from '../quotas/visitor-quotas.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -42,10 +47,12 @@ export interface HttpRouteEntry {
   readonly tunnel: TunnelSession;
   readonly routeId: string;
   readonly label: string;
+  /** Who may visit (`--basic-auth`, `--allow-ip`, `--deny-ip`); null: anyone. */
+  readonly access: RouteAccessGate | null;
 }
 
 type RouteEntry =
-  | { kind: 'http'; tunnel: TunnelSession; routeId: string; label: string }
+  | { kind: 'http'; tunnel: TunnelSession; routeId: string; label: string; access: RouteAccessGate | null }
   | { kind: 'tcp'; tunnel: TunnelSession; routeId: string; forward: TcpForward };
 
 const RANDOM_NAME_ATTEMPTS = 8;
@@ -74,10 +81,18 @@ export class TunnelRegistry implements TunnelHost {
   transferRecorder: TransferRecorder | null = null;
   /** Bytes carried between visitors and tunnels, both ways, since the edge started. */
   relayedBytes = 0;
+  /** Metrics and access log of visitor connections (server/observe/), set by the edge; null: none. */
+  visitorObserver: VisitorObserver | null = null;
   /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
   indexSync: IndexSync | null = null;
   /** The escrow's side of the control messages (server/exchange/), set by the exchange rooms; null: sale messages are ignored. */
   saleDesk: Pick<SaleDesk, 'message' | 'shareListed'> | null = null;
+  /** The wrong-password budget of every route's `--basic-auth` on this edge (per network and for all). */
+  readonly basicAuthThrottle = new BasicAuthThrottle();
+  /** Private routes (server/private/), set by the edge; null: `private` registrations are refused. */
+  privateRoutes: PrivateRoutes | null = null;
+  /** The operator's limits and the byte counts per name (server/quotas/), set by the edge; null: none. */
+  quotas: VisitorQuotas | null = null;
 
   constructor(
     private readonly names: NameClaims,
@@ -120,12 +135,36 @@ export class TunnelRegistry implements TunnelHost {
     return [...this.tunnels].filter((tunnel) => tunnel.account.id === accountId && tunnel.alive);
   }
 
+  /** Every live tunnel (the operator's console). */
+  allTunnels(): TunnelSession[] {
+    return [...this.tunnels].filter((tunnel) => tunnel.alive);
+  }
+
+  /** Ends every tunnel of an account with `error` (a suspension); returns how many. */
+  closeAccount(accountId: number, error: UdnsError): number {
+    const ending = [...this.tunnels].filter((tunnel) => tunnel.account.id === accountId);
+    for (const tunnel of ending) tunnel.end(error);
+    if (ending.length > 0) this.logger.info({ accountId, tunnels: ending.length, code: error.code }, 'tunnels of the account ended');
+    return ending.length;
+  }
+
   get tunnelCount(): number {
     return this.tunnels.size;
   }
 
+  /** Live routes (http and tcp), for the metrics. */
+  get routeCount(): number {
+    return this.byRouteId.size;
+  }
+
   async registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
     try {
+      // The account's limits read now, so that its first visitors already meet them.
+      await this.quotas?.prepare(tunnel.account.id);
+      if (request.private !== undefined) {
+        if (this.privateRoutes === null) throw new UdnsError('forbidden', 'this edge does not offer private routes');
+        return await this.privateRoutes.register(tunnel, request);
+      }
       return request.kind === 'http'
         ? await this.registerHttp(tunnel, request)
         : await this.registerTcp(tunnel, request);
@@ -172,6 +211,7 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
+    this.privateRoutes?.unregister(routeId);
     this.direct.withdraw(routeId);
     this.transferChecks?.withdraw(routeId);
     const entry = this.byRouteId.get(routeId);
@@ -186,6 +226,7 @@ export class TunnelRegistry implements TunnelHost {
 
   tunnelClosed(tunnel: TunnelSession): void {
     this.tunnels.delete(tunnel);
+    this.privateRoutes?.tunnelClosed(tunnel);
     this.transferChecks?.tunnelClosed(tunnel);
     this.ticketOffice?.tunnelClosed(tunnel);
     for (const [routeId, entry] of this.byRouteId) {
@@ -215,6 +256,8 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async registerHttp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    // Before the name is claimed: malformed rules refuse the route and change nothing.
+    const access = RouteAccessGate.of(request.access, 'http', this.basicAuthThrottle);
     const label = request.name === undefined
       ? await this.claimRandomName(tunnel.account.id)
       : await this.claim(tunnel.account.id, validateName(request.name));
@@ -225,7 +268,7 @@ export class TunnelRegistry implements TunnelHost {
       throw new UdnsError('route_invalid', `this tunnel already serves "${label}"`);
     }
     const routeId = newRouteId();
-    const entry: HttpRouteEntry = { tunnel, routeId, label };
+    const entry: HttpRouteEntry = { tunnel, routeId, label, access };
     this.byLabel.set(label, entry);
     this.byRouteId.set(routeId, { kind: 'http', ...entry });
     if (previous && previous.tunnel !== tunnel) {
@@ -239,6 +282,7 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async registerTcp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    const access = RouteAccessGate.of(request.access, 'tcp', this.basicAuthThrottle);
     const previous = request.preferredPort === undefined ? undefined : this.tcpRouteOnPort(request.preferredPort);
     if (previous && previous.tunnel !== tunnel && previous.tunnel.account.id === tunnel.account.id) {
       // Same account reconnecting before the edge noticed its old tunnel died (a NAT or
@@ -248,7 +292,7 @@ export class TunnelRegistry implements TunnelHost {
       await previous.forward.close();
     }
     const routeId = newRouteId();
-    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket));
+    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket), access?.ip);
     if (!tunnel.alive) {
       void forward.close();
       throw new UdnsError('internal', 'tunnel closed during registration');
@@ -266,19 +310,31 @@ export class TunnelRegistry implements TunnelHost {
 
   private acceptTcp(tunnel: TunnelSession, routeId: string, socket: Socket): void {
     const log = tunnel.logger.child({ routeId, visitor: socket.remoteAddress });
+    const name = tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}`;
+    const admission = this.quotas?.admit(tunnel.account, name, routeId);
+    if (admission !== undefined && !admission.ok) {
+      // A raw TCP visitor cannot be told why: the log line says it.
+      log.warn({ route: name, port: socket.localPort, limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'tcp visitor refused: concurrent visitors limit reached, connection closed');
+      socket.destroy();
+      return;
+    }
     const outcome = tunnel.alive ? bridgeVisitor(socket, tunnel, {
       routeId,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
       scheme: 'tcp',
       host: `${this.urls.domain}:${socket.localPort ?? 0}`,
-    }, null, log, 'tcp') : 'tunnel-gone';
-    if (outcome !== 'bridged') socket.destroy();
+    }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name: tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}` }, socket.localPort ?? 0), admission?.quota) : 'tunnel-gone';
+    if (outcome !== 'bridged') {
+      admission?.quota.release();
+      socket.destroy();
+    }
   }
 
   private async claim(accountId: number, label: string): Promise<string> {
     // The ZoneEditor adds the label to DNS itself, inside its queue (decisions §24).
-    await this.names.claimName(accountId, label);
+    if (this.quotas === null) await this.names.claimName(accountId, label);
+    else await this.quotas.claimName(accountId, label, () => this.names.claimName(accountId, label));
     return label;
   }
 

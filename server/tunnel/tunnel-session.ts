@@ -262,6 +262,11 @@ export class TunnelSession extends EventEmitter {
     if (!authorized) this.fail(new UdnsError('unauthorized', 'token revoked: run `udns login` with a valid token'));
   }
 
+  /** Ends the tunnel with an error the agent is told first (`unauthorized` makes it stop, not reconnect). */
+  end(error: UdnsError): void {
+    this.fail(error);
+  }
+
   /** Ends the tunnel: GOAWAY to the agent, then the transport goes. */
   close(reason: string): void {
     if (this.closed) return;
