@@ -32,13 +32,8 @@ import { openTransferLog } from './transfers/transfer-log.js';
 import { TransferRecorder } from './transfers/relay-recorder.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
-import { openObservability } from './metrics/edge-observability.js';
-import { openCustomDomains } from './domains/open-custom-domains.js';
-import type { DomainRouting } from './domains/custom-domains.js';
 import { openConsole } from './console/console.js';
 import { clientAddress } from './proxy/trusted-proxies.js';
-import { PrivateRoutes } from './private/private-routes.js';
-import { createConnectEndpoint, createConnectRouter, isConnectUpgrade } from './private/connect-endpoint.js';
 import { diffConfigs, effectiveConfig, type ReloadOutcome } from './reload.js';
 import { parseCaa } from './dns/zone-records.js';
 
@@ -64,8 +59,6 @@ export interface EdgeHandle {
   relayedBytes(): number;
   /** Counters of the token checks at the API, tunnel and dyndns2 entry points. */
   tokenChecks(): TokenGateStats;
-  /** Port of the `--metrics-listen` listener, when set. */
-  readonly metricsPort: number | undefined;
   /**
    * Applies a new config (`SIGHUP`): log level, TLS certificate files (read again even when
    * their names are unchanged), CAA, HSTS and visitor limits take effect at once; the outcome
@@ -114,8 +107,6 @@ async function startServices(
   let onTlsConnection: (socket: tls.TLSSocket) => void = (socket) => socket.destroy();
   const challenges = new ChallengeRecords();
   let acme: AcmeCertificates | undefined;
-  // Members' custom domains (server/domains/), opened below: their certificates by SNI.
-  let customDomains: DomainRouting | undefined;
   if (config.httpsPort !== undefined) {
     let credentials: TlsCredentials;
     if (config.acme) {
@@ -133,7 +124,7 @@ async function startServices(
     } else {
       credentials = loadTlsCredentials(config.tlsCert!, config.tlsKey!);
     }
-    const listener = createTlsListener(credentials, (socket) => onTlsConnection(socket), logger, (servername) => customDomains?.secureContext(servername));
+    const listener = createTlsListener(credentials, (socket) => onTlsConnection(socket), logger);
     httpsPort = await listenOrExplain(listener, config.httpsPort, config.bind, HTTPS_LISTENER);
     cleanups.push(() => closeServer(listener));
     tlsListener = listener;
@@ -145,9 +136,6 @@ async function startServices(
   const visitorLimits = { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork, keepAliveIdleMs: config.keepAliveTimeout * 1000 };
   const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000, visitorLimits);
   let current = config;
-  // Metrics (`--metrics-listen`, the apex's /metrics for the operator) and the access log.
-  const observability = await openObservability({ config: () => current, registry, tokens: () => tokens, logger });
-  cleanups.push(() => observability.close());
   // The members' index, in the member database. Its sync closes after the tunnels (cleanups run
   // in reverse), so their last "offline" marks are written before the database closes.
   const searchIndex = createSearchIndex(store);
@@ -166,7 +154,7 @@ async function startServices(
   // Transfer records: relayed downloads paired with the agent's reports, http connections,
   // direct and push transfers the agents report for their tickets. Closed after the tunnels
   // (cleanups run in reverse), so their last records are written before the database closes.
-  const transferLog = openTransferLog(store, { onError: (error, dropped) => { observability.metrics.databaseError('transfer_log'); logger.error({ err: error, dropped }, 'transfer records could not be written'); } });
+  const transferLog = openTransferLog(store, { onError: (error, dropped) => logger.error({ err: error, dropped }, 'transfer records could not be written') });
   const transferRecorder = new TransferRecorder(transferLog, logger.child({ component: 'records' }));
   registry.transferRecorder = transferRecorder;
   ticketOffice.onServed = (served, ticket) => transferRecorder.served(served, ticket);
@@ -180,29 +168,21 @@ async function startServices(
   // Credits, ledger, escrow and trust: closed before the transfer log and the store.
   const exchange = await openExchangeRooms({ store, registry, config: () => current, urls, logger, transferLog });
   cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => exchange.close());
-  // Private routes (`--private`, `udns connect`): no name in DNS, no Host routing, no public port.
-  const privateRoutes = new PrivateRoutes((label) => store.nameOwner(label), logger.child({ component: 'private' }));
-  registry.privateRoutes = privateRoutes;
   // The console (/console, `udns console`): sessions in the database; the operator suspends accounts.
   const edgeConsole = openConsole({
     store, editor, registry, tokens, urls, logger, shares: searchIndex,
     clientAddress: (req) => clientAddress(req, config.trustedProxy),
   });
-  // Custom domains (`udns domain …`): claims and proofs in the database, routing from memory.
-  const domains = await openCustomDomains({ config, store, logger: logger.child({ component: 'domains' }) });
-  cleanups.push(() => domains.close());
-  customDomains = domains.routing;
   const app = createEdgeApp({
     domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy,
-    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter, createConnectRouter(privateRoutes), domains.router], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
+    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
   });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
-    if (!observability.serveApex(req, res)) app(req, res);
+    app(req, res);
   });
   httpServer.keepAliveTimeout = 30_000;
   const endpoint = createTunnelEndpoint(tokens, registry, logger, config.trustedProxy);
-  const connectEndpoint = createConnectEndpoint({ tokens, routes: privateRoutes, logger: logger.child({ component: 'private' }), trustedProxies: config.trustedProxy });
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
     // A WebSocket to a member name whose agent is gone: the same answer as a plain request, not
@@ -212,7 +192,7 @@ async function startServices(
       socket.end(rawHttpAnswer(absent.status, `${absent.status} ${absent.title}: ${absent.detail}\n`, { 'Content-Type': 'text/plain; charset=utf-8' }));
       return;
     }
-    (isConnectUpgrade(req) ? connectEndpoint : endpoint)(req, socket as net.Socket, head).catch((error: unknown) => {
+    endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
       logger.error({ err: error }, 'tunnel upgrade failed');
       socket.destroy();
     });
@@ -229,9 +209,9 @@ async function startServices(
   const plainScheme = config.publicUrl?.startsWith('https:') ? 'https' : 'http';
   const plainDoor = createFrontDoor({
     domain: config.domain, scheme: plainScheme, registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy,
-    redirectToHttpsPort: config.httpsRedirect ? httpsPort : undefined, customDomains,
+    redirectToHttpsPort: config.httpsRedirect ? httpsPort : undefined,
   });
-  const tlsDoor = createFrontDoor({ domain: config.domain, scheme: 'https', registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy, customDomains });
+  const tlsDoor = createFrontDoor({ domain: config.domain, scheme: 'https', registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy });
   // On shutdown, tunnels and visitors are cut rather than drained: agents reconnect anyway.
   const sockets = new Set<net.Socket>();
   const track = (socket: net.Socket): void => {
@@ -240,12 +220,10 @@ async function startServices(
   };
   front.on('connection', (socket: net.Socket) => {
     track(socket);
-    observability.connection(socket, 'http');
     plainDoor(socket);
   });
   onTlsConnection = (socket) => {
     track(socket);
-    observability.connection(socket, 'https');
     tlsDoor(socket);
   };
   tlsListener?.on('error', (error) => logger.error({ err: error }, 'https listener failed'));
@@ -272,7 +250,6 @@ async function startServices(
     port: config.dnsPort,
     bind: config.bind,
     logger: logger.child({ component: 'dns' }),
-    onQuery: observability.dnsQuery,
   }).catch((error: unknown) => {
     throw isUdnsError(error, 'port_unavailable') ? listenFailure(DNS_LISTENER, config.bind, config.dnsPort, error.cause) : error;
   });
@@ -284,7 +261,6 @@ async function startServices(
 
   // Ordering needs our DNS up: the CA asks it for the challenge values.
   acme?.start();
-  domains.start();
   logger.info({ httpPort, dnsUdpPort: dns.udpPort, dnsTcpPort: dns.tcpPort, domain: config.domain }, 'edge listening');
 
   let closing: Promise<void> | null = null;
@@ -330,7 +306,6 @@ async function startServices(
     tunnelCount: () => registry.tunnelCount,
     relayedBytes: () => registry.relayedBytes,
     tokenChecks: () => tokens.stats(),
-    metricsPort: observability.metricsPort,
     close: () => {
       closing ??= (async () => {
         for (const cleanup of cleanups.reverse()) await cleanup();

@@ -33,11 +33,6 @@ import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transf
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 import type { SaleDesk } from '../exchange/sale-desk.js';
-import type { VisitorObserver } from '../observe/visitor-observer.js';
-import { BasicAuthThrottle } from '../access/basic-auth-throttle.js';
-import { RouteAccessGate } from '../access/route-access-gate.js';
-import type { PrivateRoutes } from '../private/private-routes.js';
-import type { VisitorQuotas } from '../quotas/visitor-quotas.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -47,12 +42,10 @@ export interface HttpRouteEntry {
   readonly tunnel: TunnelSession;
   readonly routeId: string;
   readonly label: string;
-  /** Who may visit (`--basic-auth`, `--allow-ip`, `--deny-ip`); null: anyone. */
-  readonly access: RouteAccessGate | null;
 }
 
 type RouteEntry =
-  | { kind: 'http'; tunnel: TunnelSession; routeId: string; label: string; access: RouteAccessGate | null }
+  | { kind: 'http'; tunnel: TunnelSession; routeId: string; label: string }
   | { kind: 'tcp'; tunnel: TunnelSession; routeId: string; forward: TcpForward };
 
 const RANDOM_NAME_ATTEMPTS = 8;
@@ -81,18 +74,10 @@ export class TunnelRegistry implements TunnelHost {
   transferRecorder: TransferRecorder | null = null;
   /** Bytes carried between visitors and tunnels, both ways, since the edge started. */
   relayedBytes = 0;
-  /** Metrics and access log of visitor connections (server/observe/), set by the edge; null: none. */
-  visitorObserver: VisitorObserver | null = null;
   /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
   indexSync: IndexSync | null = null;
   /** The escrow's side of the control messages (server/exchange/), set by the exchange rooms; null: sale messages are ignored. */
   saleDesk: Pick<SaleDesk, 'message' | 'shareListed'> | null = null;
-  /** The wrong-password budget of every route's `--basic-auth` on this edge (per network and for all). */
-  readonly basicAuthThrottle = new BasicAuthThrottle();
-  /** Private routes (server/private/), set by the edge; null: `private` registrations are refused. */
-  privateRoutes: PrivateRoutes | null = null;
-  /** The operator's limits and the byte counts per name (server/quotas/), set by the edge; null: none. */
-  quotas: VisitorQuotas | null = null;
 
   constructor(
     private readonly names: NameClaims,
@@ -152,19 +137,8 @@ export class TunnelRegistry implements TunnelHost {
     return this.tunnels.size;
   }
 
-  /** Live routes (http and tcp), for the metrics. */
-  get routeCount(): number {
-    return this.byRouteId.size;
-  }
-
   async registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
     try {
-      // The account's limits read now, so that its first visitors already meet them.
-      await this.quotas?.prepare(tunnel.account.id);
-      if (request.private !== undefined) {
-        if (this.privateRoutes === null) throw new UdnsError('forbidden', 'this edge does not offer private routes');
-        return await this.privateRoutes.register(tunnel, request);
-      }
       return request.kind === 'http'
         ? await this.registerHttp(tunnel, request)
         : await this.registerTcp(tunnel, request);
@@ -211,7 +185,6 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
-    this.privateRoutes?.unregister(routeId);
     this.direct.withdraw(routeId);
     this.transferChecks?.withdraw(routeId);
     const entry = this.byRouteId.get(routeId);
@@ -226,7 +199,6 @@ export class TunnelRegistry implements TunnelHost {
 
   tunnelClosed(tunnel: TunnelSession): void {
     this.tunnels.delete(tunnel);
-    this.privateRoutes?.tunnelClosed(tunnel);
     this.transferChecks?.tunnelClosed(tunnel);
     this.ticketOffice?.tunnelClosed(tunnel);
     for (const [routeId, entry] of this.byRouteId) {
@@ -256,8 +228,6 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async registerHttp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
-    // Before the name is claimed: malformed rules refuse the route and change nothing.
-    const access = RouteAccessGate.of(request.access, 'http', this.basicAuthThrottle);
     const label = request.name === undefined
       ? await this.claimRandomName(tunnel.account.id)
       : await this.claim(tunnel.account.id, validateName(request.name));
@@ -268,7 +238,7 @@ export class TunnelRegistry implements TunnelHost {
       throw new UdnsError('route_invalid', `this tunnel already serves "${label}"`);
     }
     const routeId = newRouteId();
-    const entry: HttpRouteEntry = { tunnel, routeId, label, access };
+    const entry: HttpRouteEntry = { tunnel, routeId, label };
     this.byLabel.set(label, entry);
     this.byRouteId.set(routeId, { kind: 'http', ...entry });
     if (previous && previous.tunnel !== tunnel) {
@@ -282,7 +252,6 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async registerTcp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
-    const access = RouteAccessGate.of(request.access, 'tcp', this.basicAuthThrottle);
     const previous = request.preferredPort === undefined ? undefined : this.tcpRouteOnPort(request.preferredPort);
     if (previous && previous.tunnel !== tunnel && previous.tunnel.account.id === tunnel.account.id) {
       // Same account reconnecting before the edge noticed its old tunnel died (a NAT or
@@ -292,7 +261,7 @@ export class TunnelRegistry implements TunnelHost {
       await previous.forward.close();
     }
     const routeId = newRouteId();
-    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket), access?.ip);
+    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket));
     if (!tunnel.alive) {
       void forward.close();
       throw new UdnsError('internal', 'tunnel closed during registration');
@@ -310,31 +279,19 @@ export class TunnelRegistry implements TunnelHost {
 
   private acceptTcp(tunnel: TunnelSession, routeId: string, socket: Socket): void {
     const log = tunnel.logger.child({ routeId, visitor: socket.remoteAddress });
-    const name = tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}`;
-    const admission = this.quotas?.admit(tunnel.account, name, routeId);
-    if (admission !== undefined && !admission.ok) {
-      // A raw TCP visitor cannot be told why: the log line says it.
-      log.warn({ route: name, port: socket.localPort, limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'tcp visitor refused: concurrent visitors limit reached, connection closed');
-      socket.destroy();
-      return;
-    }
     const outcome = tunnel.alive ? bridgeVisitor(socket, tunnel, {
       routeId,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
       scheme: 'tcp',
       host: `${this.urls.domain}:${socket.localPort ?? 0}`,
-    }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name: tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}` }, socket.localPort ?? 0), admission?.quota) : 'tunnel-gone';
-    if (outcome !== 'bridged') {
-      admission?.quota.release();
-      socket.destroy();
-    }
+    }, null, log, 'tcp') : 'tunnel-gone';
+    if (outcome !== 'bridged') socket.destroy();
   }
 
   private async claim(accountId: number, label: string): Promise<string> {
     // The ZoneEditor adds the label to DNS itself, inside its queue (decisions §24).
-    if (this.quotas === null) await this.names.claimName(accountId, label);
-    else await this.quotas.claimName(accountId, label, () => this.names.claimName(accountId, label));
+    await this.names.claimName(accountId, label);
     return label;
   }
 
