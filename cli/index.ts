@@ -18,6 +18,7 @@ import { registerTransfersCommand } from './commands/transfers-command.js';
 import { registerLedgerCommands } from './commands/ledger-command.js';
 import { registerCreditsCommand } from './commands/credits-command.js';
 import { registerCompletionCommand } from './commands/completion-command.js';
+import { registerDomainCommands } from './commands/domain-command.js';
 import { registerConsoleCommand } from './commands/console-command.js';
 import { addHelpExamples } from './help-examples.js';
 import { UDNS_VERSION } from './package-version.js';
@@ -52,6 +53,7 @@ registerTransfersCommand(program);
 registerLedgerCommands(program);
 registerCreditsCommand(program);
 registerConsoleCommand(program);
+registerDomainCommands(program);
 registerCompletionCommand(program);
 addHelpExamples(program);
 

@@ -20,3 +20,4 @@ export * from './addresses.js';
 export * from './share-api.js';
 export * from './network-prefix.js';
 export * from './raw-answer.js';
+export * from './custom-domains.js';

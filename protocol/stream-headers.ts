@@ -16,6 +16,7 @@ const HEADER_REMOTE_PORT = 'udns-remote-port';
 const HEADER_SCHEME = 'udns-scheme';
 const HEADER_HOST = 'udns-host';
 const HEADER_FORWARDED_TRUSTED = 'udns-forwarded-trusted';
+const HEADER_CUSTOM_HOST = 'udns-custom-host';
 
 /** Who is on the other end of a visitor stream, as the edge saw them. */
 export const VisitorInfo = z.object({
@@ -33,6 +34,12 @@ export const VisitorInfo = z.object({
    * the peer is the client.
    */
   forwardedTrusted: z.boolean().optional(),
+  /**
+   * The verified custom domain (`shop.example.com`, lower-case) the edge routed this connection
+   * by: the agent accepts it as a Host beside the route's own name. Absent from older edges (and
+   * ignored by older agents, which answer 421 to such a Host).
+   */
+  customHost: z.string().max(253).optional(),
 }).strict();
 export type VisitorInfo = z.infer<typeof VisitorInfo>;
 
@@ -47,6 +54,7 @@ export function visitorStreamHeaders(info: VisitorInfo): OutgoingHttpHeaders {
     [HEADER_SCHEME]: info.scheme,
     [HEADER_HOST]: info.host,
     ...(info.forwardedTrusted ? { [HEADER_FORWARDED_TRUSTED]: '1' } : {}),
+    ...(info.customHost !== undefined ? { [HEADER_CUSTOM_HOST]: info.customHost } : {}),
   };
 }
 
@@ -60,6 +68,7 @@ export function parseVisitorStreamHeaders(headers: IncomingHttpHeaders): Visitor
     scheme: headers[HEADER_SCHEME],
     host: headers[HEADER_HOST],
     ...(headers[HEADER_FORWARDED_TRUSTED] === '1' ? { forwardedTrusted: true } : {}),
+    ...(typeof headers[HEADER_CUSTOM_HOST] === 'string' ? { customHost: headers[HEADER_CUSTOM_HOST] } : {}),
   });
   return parsed.success ? parsed.data : null;
 }

@@ -84,6 +84,10 @@ export const EdgeConfigSchema = z.object({
   acmeEmail: z.email().optional(),
   /** PEM file of a CA to trust for the ACME server's own HTTPS (a private ACME server). */
   acmeCa: z.string().min(1).optional(),
+  /** DNS resolver (`host:port`) that custom-domain proofs are checked through; the system's when unset. */
+  domainResolver: z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[0-9.]+)(?::\d{1,5})?$/, 'must be an address such as 192.0.2.53:53 or [2001:db8::53]:53').optional(),
+  /** How often verified custom domains' proofs are checked again (and their certificates renewed when due). */
+  domainCheckInterval: duration.default(3_600_000),
   /**
    * Who may search the members' index (`GET /api/v1/search`, the apex search page): `public`
    * (anyone), `members` (a token), `off` (nobody, and agents' `--list` is refused).
@@ -174,6 +178,8 @@ export const ENV_KEYS: Readonly<Record<string, keyof EdgeConfigInput>> = {
   UDNS_ACME_DIRECTORY: 'acmeDirectory',
   UDNS_ACME_EMAIL: 'acmeEmail',
   UDNS_ACME_CA: 'acmeCa',
+  UDNS_DOMAIN_RESOLVER: 'domainResolver',
+  UDNS_DOMAIN_CHECK_INTERVAL: 'domainCheckInterval',
   UDNS_TRUSTED_PROXIES: 'trustedProxy',
   UDNS_SEARCH: 'search',
   UDNS_SEARCH_OFFLINE: 'searchOffline',

@@ -32,6 +32,8 @@ import { openTransferLog } from './transfers/transfer-log.js';
 import { TransferRecorder } from './transfers/relay-recorder.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
+import { openCustomDomains } from './domains/open-custom-domains.js';
+import type { DomainRouting } from './domains/custom-domains.js';
 import { openConsole } from './console/console.js';
 import { clientAddress } from './proxy/trusted-proxies.js';
 import { diffConfigs, effectiveConfig, type ReloadOutcome } from './reload.js';
@@ -107,6 +109,8 @@ async function startServices(
   let onTlsConnection: (socket: tls.TLSSocket) => void = (socket) => socket.destroy();
   const challenges = new ChallengeRecords();
   let acme: AcmeCertificates | undefined;
+  // Members' custom domains (server/domains/), opened below: their certificates by SNI.
+  let customDomains: DomainRouting | undefined;
   if (config.httpsPort !== undefined) {
     let credentials: TlsCredentials;
     if (config.acme) {
@@ -124,7 +128,7 @@ async function startServices(
     } else {
       credentials = loadTlsCredentials(config.tlsCert!, config.tlsKey!);
     }
-    const listener = createTlsListener(credentials, (socket) => onTlsConnection(socket), logger);
+    const listener = createTlsListener(credentials, (socket) => onTlsConnection(socket), logger, (servername) => customDomains?.secureContext(servername));
     httpsPort = await listenOrExplain(listener, config.httpsPort, config.bind, HTTPS_LISTENER);
     cleanups.push(() => closeServer(listener));
     tlsListener = listener;
@@ -173,9 +177,13 @@ async function startServices(
     store, editor, registry, tokens, urls, logger, shares: searchIndex,
     clientAddress: (req) => clientAddress(req, config.trustedProxy),
   });
+  // Custom domains (`udns domain …`): claims and proofs in the database, routing from memory.
+  const domains = await openCustomDomains({ config, store, logger: logger.child({ component: 'domains' }) });
+  cleanups.push(() => domains.close());
+  customDomains = domains.routing;
   const app = createEdgeApp({
     domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy,
-    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
+    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter, domains.router], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
   });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
@@ -209,9 +217,9 @@ async function startServices(
   const plainScheme = config.publicUrl?.startsWith('https:') ? 'https' : 'http';
   const plainDoor = createFrontDoor({
     domain: config.domain, scheme: plainScheme, registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy,
-    redirectToHttpsPort: config.httpsRedirect ? httpsPort : undefined,
+    redirectToHttpsPort: config.httpsRedirect ? httpsPort : undefined, customDomains,
   });
-  const tlsDoor = createFrontDoor({ domain: config.domain, scheme: 'https', registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy });
+  const tlsDoor = createFrontDoor({ domain: config.domain, scheme: 'https', registry, fallback: httpServer, logger, trustedProxies: config.trustedProxy, customDomains });
   // On shutdown, tunnels and visitors are cut rather than drained: agents reconnect anyway.
   const sockets = new Set<net.Socket>();
   const track = (socket: net.Socket): void => {
@@ -261,6 +269,7 @@ async function startServices(
 
   // Ordering needs our DNS up: the CA asks it for the challenge values.
   acme?.start();
+  domains.start();
   logger.info({ httpPort, dnsUdpPort: dns.udpPort, dnsTcpPort: dns.tcpPort, domain: config.domain }, 'edge listening');
 
   let closing: Promise<void> | null = null;

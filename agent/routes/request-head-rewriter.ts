@@ -295,7 +295,9 @@ export class RequestHeadRewriter extends Transform {
     }
     if (hostCount > 1 || (http11 && hostCount === 0)) return this.rejectHead(400, 'a request needs exactly one Host header');
     if (this.publicHost !== null && host !== null && host !== this.acceptedHost) {
-      if (normaliseHost(host) !== this.publicHost) return this.rejectHead(421, 'this connection serves another name');
+      // A verified custom domain the edge routed this connection by (its VisitorInfo says so) is ours too.
+      const asked = normaliseHost(host);
+      if (asked !== this.publicHost && asked !== this.visitor.customHost) return this.rejectHead(421, 'this connection serves another name');
       this.acceptedHost = host;
     }
 

@@ -69,6 +69,8 @@ export function registerServerCommand(program: Command): void {
     .option('--acme-directory <url>', 'ACME directory URL (default Let\'s Encrypt production)')
     .option('--acme-email <email>', 'contact address for the ACME account')
     .option('--acme-ca <file>', 'PEM CA to trust for the ACME server\'s HTTPS (private ACME servers)')
+    .option('--domain-resolver <host:port>', 'DNS resolver for checking members\' custom-domain proofs (default: the system\'s)')
+    .option('--domain-check-interval <duration>', 'how often verified custom domains are checked again (default 1h)')
     .option('--https-redirect', 'send plain-HTTP visitors to HTTPS (ACME challenge paths excepted)')
     .option('--hsts', 'add Strict-Transport-Security to the edge\'s own HTTPS pages')
     .option('--caa <record>', 'CAA record at the apex, e.g. \'0 issue "letsencrypt.org"\' (repeatable)', (value: string, all: string[] = []) => [...all, value])

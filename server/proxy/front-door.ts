@@ -6,6 +6,7 @@ import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { isTrustedProxy } from './trusted-proxies.js';
 import { bridgeVisitor } from './visitor-bridge.js';
 import { rawHttpAnswer } from '../../protocol/index.js';
+import type { DomainRouting } from '../domains/custom-domains.js';
 import { FirstHeadReader, MAX_REQUEST_HEAD_BYTES, classifyHost, httpsLocation, isRefusal, type RequestHead } from './request-head.js';
 
 /** How long a new connection may take to send its first request head (slowloris guard). */
@@ -44,8 +45,10 @@ export function createFrontDoor(options: {
   logger: Logger;
   /** Networks of proxies in front of the edge (`--trusted-proxy`): their visitors' X-Forwarded-For is believed. */
   trustedProxies?: readonly string[];
+  /** Members' verified custom domains (server/domains/): hosts outside the zone routed to a name. */
+  customDomains?: DomainRouting;
 }) {
-  const { domain, scheme, registry, fallback, logger, redirectToHttpsPort, trustedProxies = [] } = options;
+  const { domain, scheme, registry, fallback, logger, redirectToHttpsPort, trustedProxies = [], customDomains } = options;
 
   function handOver(socket: Socket, buffered: Buffer): void {
     const deadline = setTimeout(() => socket.destroy(), APEX_CONNECTION_MAX_MS);
@@ -70,7 +73,26 @@ export function createFrontDoor(options: {
       return;
     }
     const hostClass = classifyHost(host, domain);
-    const entry = hostClass.kind === 'name' ? registry.lookupHttp(hostClass.label) : undefined;
+    let entry = hostClass.kind === 'name' ? registry.lookupHttp(hostClass.label) : undefined;
+    let customHost: string | undefined;
+    if (hostClass.kind === 'foreign' && customDomains !== undefined && host !== null) {
+      // A custom domain: ACME HTTP-01 answers and "not found" here; a verified one is routed to
+      // its name's tunnel while the name is still the same account's.
+      const visit = customDomains.visit(host, head.path, headWantsHtml(buffered));
+      if (visit?.kind === 'answer') {
+        socket.end(visit.bytes);
+        return;
+      }
+      if (visit?.kind === 'route') {
+        entry = registry.lookupHttp(visit.label);
+        if (entry?.tunnel.account.id !== visit.accountId) entry = undefined;
+        if (entry === undefined) {
+          refuse(socket, buffered, 502, 'Offline', `${host} points at a PC that is not connected right now. Try again later.`);
+          return;
+        }
+        customHost = host.toLowerCase();
+      }
+    }
     if (!entry) {
       handOver(socket, buffered);
       return;
@@ -83,6 +105,7 @@ export function createFrontDoor(options: {
       scheme,
       host: host ?? '',
       ...(isTrustedProxy(socket.remoteAddress, trustedProxies) ? { forwardedTrusted: true } : {}),
+      ...(customHost !== undefined ? { customHost } : {}),
     }, buffered, log, head.upgrade ? 'upgrade' : 'http');
     // The tunnel died between lookup and open: the fallback answers 502 "offline".
     if (outcome === 'tunnel-gone') handOver(socket, buffered);

@@ -47,10 +47,17 @@ export function replaceTlsCredentials(server: tls.Server, credentials: TlsCreden
  * connection to the same front door as plain HTTP, so names, the apex and the tunnel endpoint
  * (`wss://`) all work over it.
  */
-export function createTlsListener(credentials: TlsCredentials, onConnection: (socket: tls.TLSSocket) => void, logger: Logger): tls.Server {
+export function createTlsListener(
+  credentials: TlsCredentials,
+  onConnection: (socket: tls.TLSSocket) => void,
+  logger: Logger,
+  /** A certificate of its own for some server names (members' custom domains); undefined: the listener's. */
+  contextFor?: (servername: string) => tls.SecureContext | undefined,
+): tls.Server {
   const server = tls.createServer({
     ...credentials,
     ...CONTEXT_OPTIONS,
+    ...(contextFor === undefined ? {} : { SNICallback: (servername: string, done: (error: Error | null, context?: tls.SecureContext) => void) => done(null, contextFor(servername)) }),
     ALPNProtocols: ['http/1.1'],
     // A visitor that opens a connection and never completes the handshake is cut here.
     handshakeTimeout: 15_000,

@@ -41,10 +41,11 @@ export async function freeDnsPort(): Promise<number> {
 /**
  * Starts pebble on free loopback ports with a generated config, validating DNS-01 against
  * `dnsServer` (`127.0.0.1:<port>`), without its random sleeps and nonce rejections.
+ * `httpPort`: where it fetches HTTP-01 answers (an edge's HTTP port); a closed port by default.
  */
-export async function startPebble(dnsServer: string): Promise<Pebble> {
+export async function startPebble(dnsServer: string, options: { httpPort?: number } = {}): Promise<Pebble> {
   const certs = makeTestCertificates('localhost');
-  const [listenPort, managementPort, httpPort, tlsPort] = [await closedPort(), await closedPort(), await closedPort(), await closedPort()];
+  const [listenPort, managementPort, httpPort, tlsPort] = [await closedPort(), await closedPort(), options.httpPort ?? await closedPort(), await closedPort()];
   const configFile = path.join(certs.dir, 'pebble-config.json');
   fs.writeFileSync(configFile, JSON.stringify({
     pebble: {
