@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { BatchedWriter } from '../../protocol/batched-writes.js';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
@@ -63,10 +64,12 @@ export function bridgeVisitor(
   const resumeVisitor = (): void => {
     socket.resume();
   };
+  // The tunnel's 16 KiB frames that arrive in one turn go to the visitor as one writev.
+  const visitorWriter = new BatchedWriter(socket);
   const toVisitor = (chunk: Buffer): void => {
     slot.touch(true);
     tunnel.countRelayed(chunk.length);
-    if (!socket.write(chunk)) stream.pause();
+    if (!visitorWriter.write(chunk)) stream.pause();
   };
   const resumeStream = (): void => {
     stream.resume();
