@@ -19,7 +19,7 @@ export interface EdgeConfigFileLayer {
  * Settings that name files: a relative path in the config file means relative to the file's
  * folder, as in Caddy, nginx and frp, so that the file works whatever folder starts the edge.
  */
-const PATH_KEYS = new Set(['dataDir', 'tlsCert', 'tlsKey', 'acmeCa']);
+const PATH_KEYS = new Set(['dataDir', 'tlsCert', 'tlsKey', 'acmeCa', 'accessLog']);
 
 /**
  * Reads the config file. Keys are the flags' names in camelCase (`httpPort`, `tlsCert`), the
@@ -57,7 +57,7 @@ export function readEdgeConfigFile(file: string, knownKeys: readonly string[]): 
       continue;
     }
     if (value === null || value === undefined) continue; // `tlsCert:` left empty means unset
-    layer.values[key] = PATH_KEYS.has(key) && typeof value === 'string' ? path.resolve(base, value) : value;
+    layer.values[key] = PATH_KEYS.has(key) && typeof value === 'string' && value !== '-' ? path.resolve(base, value) : value;
   }
   return layer;
 }

@@ -7,6 +7,8 @@ import {
 import { LOG_LEVELS } from './logger.js';
 import { parseProxyNetwork } from './proxy/trusted-proxies.js';
 import type { EdgeConfigFileLayer } from './config-file.js';
+import { DEFAULT_METRICS_MAX_NAMES } from './metrics/label-budget.js';
+import { parseListenAddress } from './metrics/listen-address.js';
 
 /** Let's Encrypt's production ACME directory, the `--acme-directory` default. */
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -95,6 +97,16 @@ export const EdgeConfigSchema = z.object({
   search: z.enum(['public', 'members', 'off']).default('members'),
   /** Results of shares whose agent is offline: listed and marked offline (`show`), or left out (`hide`). */
   searchOffline: z.enum(['show', 'hide']).default('show'),
+  /** Prometheus `/metrics` on a listener of its own, `host:port` (127.0.0.1:9464), with no token: bind it where only the scraper reaches. */
+  metricsListen: z.string().refine((value) => parseListenAddress(value) !== null, 'must be host:port such as 127.0.0.1:9464 or [::1]:9464').optional(),
+  /** Label values per account and per name in the byte metrics; later ones count as "other". */
+  metricsMaxNames: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_METRICS_MAX_NAMES),
+  /** One line per visitor request (http) or connection (tcp): a file, or `-` for stderr; none when unset. */
+  accessLog: z.string().min(1).optional(),
+  /** Rotate the access log once it would grow past this many bytes (0: never; logrotate and SIGHUP instead). */
+  accessLogMaxBytes: z.coerce.number().int().min(0).max(2 ** 50).default(64 * 1024 * 1024),
+  /** Rotated access logs kept (FILE.1 … FILE.<n>). */
+  accessLogKeep: z.coerce.number().int().min(0).max(1000).default(5),
   /** Files one listed share may index; a share over it is refused (`index_limit`) and dropped from the index. */
   indexMaxEntriesPerShare: z.coerce.number().int().min(1).max(100_000_000).default(250_000),
   /** Files all listed shares of one account may index together. */
@@ -190,6 +202,11 @@ export const ENV_KEYS: Readonly<Record<string, keyof EdgeConfigInput>> = {
   UDNS_OFFER_TIMEOUT: 'offerTimeout',
   UDNS_SALE_TIMEOUT: 'saleTimeout',
   UDNS_DISPUTE_WINDOW: 'disputeWindow',
+  UDNS_METRICS_LISTEN: 'metricsListen',
+  UDNS_METRICS_MAX_NAMES: 'metricsMaxNames',
+  UDNS_ACCESS_LOG: 'accessLog',
+  UDNS_ACCESS_LOG_MAX_BYTES: 'accessLogMaxBytes',
+  UDNS_ACCESS_LOG_KEEP: 'accessLogKeep',
 };
 
 /** The schema's keys: what flags, `UDNS_*` variables and the config file may set. */

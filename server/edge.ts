@@ -32,6 +32,7 @@ import { openTransferLog } from './transfers/transfer-log.js';
 import { TransferRecorder } from './transfers/relay-recorder.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
+import { openObservability } from './metrics/edge-observability.js';
 import { openCustomDomains } from './domains/open-custom-domains.js';
 import type { DomainRouting } from './domains/custom-domains.js';
 import { openConsole } from './console/console.js';
@@ -61,6 +62,8 @@ export interface EdgeHandle {
   relayedBytes(): number;
   /** Counters of the token checks at the API, tunnel and dyndns2 entry points. */
   tokenChecks(): TokenGateStats;
+  /** Port of the `--metrics-listen` listener, when set. */
+  readonly metricsPort: number | undefined;
   /**
    * Applies a new config (`SIGHUP`): log level, TLS certificate files (read again even when
    * their names are unchanged), CAA, HSTS and visitor limits take effect at once; the outcome
@@ -140,6 +143,9 @@ async function startServices(
   const visitorLimits = { perTunnel: config.maxVisitorsPerTunnel, perNetwork: config.maxVisitorsPerNetwork, keepAliveIdleMs: config.keepAliveTimeout * 1000 };
   const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000, visitorLimits);
   let current = config;
+  // Metrics (`--metrics-listen`, the apex's /metrics for the operator) and the access log.
+  const observability = await openObservability({ config: () => current, registry, tokens: () => tokens, logger });
+  cleanups.push(() => observability.close());
   // The members' index, in the member database. Its sync closes after the tunnels (cleanups run
   // in reverse), so their last "offline" marks are written before the database closes.
   const searchIndex = createSearchIndex(store);
@@ -158,7 +164,7 @@ async function startServices(
   // Transfer records: relayed downloads paired with the agent's reports, http connections,
   // direct and push transfers the agents report for their tickets. Closed after the tunnels
   // (cleanups run in reverse), so their last records are written before the database closes.
-  const transferLog = openTransferLog(store, { onError: (error, dropped) => logger.error({ err: error, dropped }, 'transfer records could not be written') });
+  const transferLog = openTransferLog(store, { onError: (error, dropped) => { observability.metrics.databaseError('transfer_log'); logger.error({ err: error, dropped }, 'transfer records could not be written'); } });
   const transferRecorder = new TransferRecorder(transferLog, logger.child({ component: 'records' }));
   registry.transferRecorder = transferRecorder;
   ticketOffice.onServed = (served, ticket) => transferRecorder.served(served, ticket);
@@ -187,7 +193,7 @@ async function startServices(
   });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
-    app(req, res);
+    if (!observability.serveApex(req, res)) app(req, res);
   });
   httpServer.keepAliveTimeout = 30_000;
   const endpoint = createTunnelEndpoint(tokens, registry, logger, config.trustedProxy);
@@ -228,10 +234,12 @@ async function startServices(
   };
   front.on('connection', (socket: net.Socket) => {
     track(socket);
+    observability.connection(socket, 'http');
     plainDoor(socket);
   });
   onTlsConnection = (socket) => {
     track(socket);
+    observability.connection(socket, 'https');
     tlsDoor(socket);
   };
   tlsListener?.on('error', (error) => logger.error({ err: error }, 'https listener failed'));
@@ -258,6 +266,7 @@ async function startServices(
     port: config.dnsPort,
     bind: config.bind,
     logger: logger.child({ component: 'dns' }),
+    onQuery: observability.dnsQuery,
   }).catch((error: unknown) => {
     throw isUdnsError(error, 'port_unavailable') ? listenFailure(DNS_LISTENER, config.bind, config.dnsPort, error.cause) : error;
   });
@@ -315,6 +324,7 @@ async function startServices(
     tunnelCount: () => registry.tunnelCount,
     relayedBytes: () => registry.relayedBytes,
     tokenChecks: () => tokens.stats(),
+    metricsPort: observability.metricsPort,
     close: () => {
       closing ??= (async () => {
         for (const cleanup of cleanups.reverse()) await cleanup();

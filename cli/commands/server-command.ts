@@ -87,6 +87,11 @@ export function registerServerCommand(program: Command): void {
     .option('--sale-timeout <duration>', 'how long reserved credits wait for the buyer\'s acceptance before they go back (default 1h)')
     .option('--dispute-window <duration>', 'how long after the key\'s release a buyer may prove a bad file before the seller is paid (default 24h)')
     .option('--trusted-proxy <cidr>', 'network of a proxy or CDN in front of the edge whose X-Forwarded-For/-Proto origins may believe (repeatable)', (value: string, all: string[] = []) => [...all, value])
+    .option('--metrics-listen <host:port>', 'Prometheus /metrics on a listener of its own, no token (e.g. 127.0.0.1:9464); the apex\'s /metrics takes the admin token')
+    .option('--metrics-max-names <n>', 'accounts and names with their own label in the byte metrics; later ones count as "other" (default 100)')
+    .option('--access-log <file>', 'one JSON line per visitor request (http) or connection (tcp), to a file or - for stderr (default none)')
+    .option('--access-log-max-bytes <bytes>', 'rotate the access log past this size, 0 never (default 67108864; SIGHUP reopens it for logrotate)')
+    .option('--access-log-keep <n>', 'rotated access logs kept, FILE.1 newest (default 5)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('-c, --config <file>', 'YAML file of these settings, keys in camelCase (httpPort: 8080); flags and UDNS_* win over it; SIGHUP re-reads it')
     .option('--check', 'validate the settings (flags, UDNS_*, --config), print every problem, and exit')
@@ -132,6 +137,7 @@ export function registerServerCommand(program: Command): void {
         `  urls  ${edge.urls.apex()}  (names: ${edge.urls.forName('<name>')})`,
         `  dns   ${config.bind} port ${edge.dnsUdpPort} udp, ${edge.dnsTcpPort} tcp`,
         `  data  ${config.databaseUrl ? '(database url)' : config.dataDir}`,
+        ...(edge.metricsPort !== undefined ? [`  metrics http://${config.metricsListen!.replace(/:\d+$/, '')}:${edge.metricsPort}/metrics`] : []),
       ];
       const terminal = process.stdout.isTTY === true;
       // After the lines logged while starting, not in between them.

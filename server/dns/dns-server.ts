@@ -64,6 +64,8 @@ export interface DnsServerOptions {
    * take {@link ANSWER_CACHE_DEFAULTS}, `false` turns the cache off.
    */
   answerCache?: Partial<AnswerCacheLimits> | false;
+  /** Told of every query answered (or not: `answer` null), cache hits included: the metrics count here. */
+  onQuery?: (transport: 'udp' | 'tcp', request: Buffer, answer: Buffer | null) => void;
 }
 
 const isDomain = (value: string): boolean => value.split('.').every(isLabel) && value.length <= 253;
@@ -328,6 +330,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       const cached = cache.answer(bytes, zone);
       if (cached !== null) {
         sendUdp(cached, from);
+        options.onQuery?.('udp', bytes, cached);
         if (logger.isLevelEnabled('debug')) {
           const outcome = { kind: 'answered' as const, rcode: cached[3]! & 0x0f, truncated: (cached[2]! & 0x02) !== 0 };
           logQuery('udp', from.address, Packet.parse(bytes), outcome, rateLimit, true);
@@ -345,6 +348,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
     const recorder = cache !== null && rateLimit === 'send' ? new RecordingZone(zone) : null;
     const outcome = respond(request, recorder ?? zone, 'udp', rateLimit);
+    options.onQuery?.('udp', bytes, outcome.bytes);
     if (outcome.bytes !== null) {
       sendUdp(outcome.bytes, from);
       if (recorder !== null && outcome.reusable) cache?.remember(bytes, outcome.bytes, recorder.reads);
@@ -379,6 +383,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       if (cached !== null) {
         tcpGuard.queried(socket);
         sendTcp(socket, cached);
+        options.onQuery?.('tcp', bytes, cached);
         if (logger.isLevelEnabled('debug')) {
           const outcome = { kind: 'answered' as const, rcode: cached[3]! & 0x0f, truncated: (cached[2]! & 0x02) !== 0 };
           logQuery('tcp', socket.remoteAddress, Packet.parse(bytes), outcome, 'send', true);
@@ -400,6 +405,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     tcpGuard.queried(socket);
     const recorder = cache !== null ? new RecordingZone(zone) : null;
     const outcome = respond(request, recorder ?? zone, 'tcp', 'send');
+    options.onQuery?.('tcp', bytes, outcome.bytes);
     if (logger.isLevelEnabled('debug')) logQuery('tcp', socket.remoteAddress, request, outcome, 'send', false);
     if (outcome.bytes === null) {
       // A peer sending responses over TCP is not a resolver: answers already queued are

@@ -106,10 +106,11 @@ export function createFrontDoor(options: {
       host: host ?? '',
       ...(isTrustedProxy(socket.remoteAddress, trustedProxies) ? { forwardedTrusted: true } : {}),
       ...(customHost !== undefined ? { customHost } : {}),
-    }, buffered, log, head.upgrade ? 'upgrade' : 'http');
+    }, buffered, log, head.upgrade ? 'upgrade' : 'http', registry.visitorObserver?.http({ account: entry.tunnel.account.name, name: entry.label }, head.upgrade ? 'upgrade' : 'http'));
     // The tunnel died between lookup and open: the fallback answers 502 "offline".
     if (outcome === 'tunnel-gone') handOver(socket, buffered);
     else if (outcome === 'busy') {
+      registry.visitorObserver?.refused('visitor_limit');
       refuse(socket, buffered, 503, 'Too many connections', 'This PC has too many open connections right now. Try again shortly.', { 'Retry-After': 5 });
     }
   }
@@ -134,6 +135,7 @@ export function createFrontDoor(options: {
       // Answered here, never routed: whoever got these bytes next could read another request
       // (or another Host) in them than the one this decision would be made on.
       logger.debug({ visitor: socket.remoteAddress, status: head.status, reason: head.reason }, 'request head refused');
+      registry.visitorObserver?.refused(head.status === 431 ? 'head_too_large' : 'bad_request_head');
       if (head.status === 431) refuse(socket, buffered, 431, 'Request header fields too large', `The request head is over ${MAX_REQUEST_HEAD_BYTES / 1024} KiB.`);
       else refuse(socket, buffered, 400, 'Bad request', `The request head is malformed: ${head.reason}.`);
     };

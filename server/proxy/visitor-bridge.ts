@@ -5,6 +5,7 @@ import type { VisitorInfo } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
 import type { VisitorKind } from '../tunnel/visitor-slots.js';
+import type { VisitorWatch } from '../observe/visitor-observer.js';
 
 /** Once the agent has finished a connection, a visitor that keeps its side open gets this long. */
 const HALF_OPEN_GRACE_MS = 5_000;
@@ -25,6 +26,8 @@ export function bridgeVisitor(
   logger: Logger,
   /** What the connection carries (the front door knows whether its first request switches protocols). */
   kind: VisitorKind,
+  /** Metrics and access log (server/observe/): watches the bytes both ways, changes none. */
+  watch?: VisitorWatch,
 ): BridgeOutcome {
   let opened: ReturnType<TunnelSession['openVisitorStream']>;
   try {
@@ -44,6 +47,7 @@ export function bridgeVisitor(
     return 'busy';
   }
   const { stream, slot } = opened;
+  watch?.attach(socket, stream, firstBytes);
   if (firstBytes && firstBytes.length > 0) {
     stream.write(firstBytes);
     tunnel.countRelayed(firstBytes.length);

@@ -33,6 +33,7 @@ import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transf
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 import type { SaleDesk } from '../exchange/sale-desk.js';
+import type { VisitorObserver } from '../observe/visitor-observer.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -74,6 +75,8 @@ export class TunnelRegistry implements TunnelHost {
   transferRecorder: TransferRecorder | null = null;
   /** Bytes carried between visitors and tunnels, both ways, since the edge started. */
   relayedBytes = 0;
+  /** Metrics and access log of visitor connections (server/observe/), set by the edge; null: none. */
+  visitorObserver: VisitorObserver | null = null;
   /** The members' index sync, set by the edge once its store is open; null: listShare is refused. */
   indexSync: IndexSync | null = null;
   /** The escrow's side of the control messages (server/exchange/), set by the exchange rooms; null: sale messages are ignored. */
@@ -135,6 +138,11 @@ export class TunnelRegistry implements TunnelHost {
 
   get tunnelCount(): number {
     return this.tunnels.size;
+  }
+
+  /** Live routes (http and tcp), for the metrics. */
+  get routeCount(): number {
+    return this.byRouteId.size;
   }
 
   async registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
@@ -285,7 +293,7 @@ export class TunnelRegistry implements TunnelHost {
       remotePort: socket.remotePort ?? 0,
       scheme: 'tcp',
       host: `${this.urls.domain}:${socket.localPort ?? 0}`,
-    }, null, log, 'tcp') : 'tunnel-gone';
+    }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name: tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}` }, socket.localPort ?? 0)) : 'tunnel-gone';
     if (outcome !== 'bridged') socket.destroy();
   }
 

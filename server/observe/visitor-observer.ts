@@ -1,0 +1,126 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { networkOf } from '../../protocol/index.js';
+import type { AccessLog } from '../access-log/access-log.js';
+import type { EdgeMetrics, RefusalReason } from '../metrics/edge-metrics.js';
+import { RECORD_NETWORK } from '../transfers/relay-recorder.js';
+import { ExchangeWatch, type ObservedExchange } from './exchange-watch.js';
+
+/** Longest path kept in an access log line. */
+const MAX_LOGGED_PATH = 2048;
+
+/** What a bridge tells the observer once a visitor's connection has its tunnel stream. */
+export interface VisitorWatch {
+  /** The stream is open and the bridge forwards: `firstBytes` already went (the front door's peek). */
+  attach(socket: Socket, stream: Duplex, firstBytes: Buffer | null): void;
+}
+
+/** Who a visitor connection is for. */
+export interface VisitorTarget {
+  readonly account: string;
+  /** The name (label) the route serves; for a tcp route without one, `tcp:<port>`. */
+  readonly name: string;
+}
+
+/**
+ * The edge's eyes on visitor connections bridged into tunnels: counts them and their bytes for
+ * the metrics, and, when `observeRequests` is on, tells the HTTP requests and responses apart
+ * in the bytes going by (ExchangeWatch: nothing is changed or held) for the latency histogram
+ * and the access log. The front door and the registry ask it for a {@link VisitorWatch} per
+ * connection; the bridge attaches it (one line each).
+ */
+export class VisitorObserver {
+  constructor(
+    private readonly metrics: EdgeMetrics,
+    private readonly accessLog: AccessLog | null,
+    /** Per-request observation (access log, latency histogram); off: connections and bytes only. */
+    private readonly observeRequests: boolean,
+  ) {}
+
+  /** A visitor connection on an http route (its first request may ask for an upgrade). */
+  http(target: VisitorTarget, kind: 'http' | 'upgrade'): VisitorWatch {
+    return { attach: (socket, stream, firstBytes) => this.attach(socket, stream, firstBytes, target, kind) };
+  }
+
+  /** A visitor connection on a tcp route. */
+  tcp(target: VisitorTarget, port: number): VisitorWatch {
+    return { attach: (socket, stream, firstBytes) => this.attach(socket, stream, firstBytes, target, 'tcp', port) };
+  }
+
+  refused(reason: RefusalReason): void {
+    this.metrics.refused(reason);
+  }
+
+  private attach(socket: Socket, stream: Duplex, firstBytes: Buffer | null, target: VisitorTarget, kind: 'http' | 'upgrade' | 'tcp', port?: number): void {
+    const { metrics } = this;
+    metrics.streamOpened(kind);
+    const traffic = metrics.traffic.entry(target.account, target.name);
+    const client = networkOf(socket.remoteAddress ?? '', RECORD_NETWORK);
+    const watch = kind !== 'tcp' && this.observeRequests
+      ? new ExchangeWatch((exchange) => this.exchanged(target, client, exchange))
+      : null;
+    const startedAt = Date.now();
+    const startedAtMono = performance.now();
+    let bytesIn = 0;
+    let bytesOut = 0;
+    const fromVisitor = (chunk: Buffer): void => {
+      bytesIn += chunk.length;
+      traffic.bytesIn += chunk.length;
+      watch?.fromVisitor(chunk);
+    };
+    if (firstBytes !== null && firstBytes.length > 0) fromVisitor(firstBytes);
+    socket.on('data', fromVisitor);
+    stream.on('data', (chunk: Buffer) => {
+      bytesOut += chunk.length;
+      traffic.bytesOut += chunk.length;
+      watch?.toVisitor(chunk);
+    });
+    if (watch !== null) stream.once('end', () => watch.responsesEnded());
+    socket.once('close', () => {
+      metrics.streamClosed(kind);
+      if (watch !== null) watch.closed();
+      else if (kind === 'tcp') this.log({ time: new Date(startedAt).toISOString(), kind, name: target.name, port, client, bytesIn, bytesOut, durationMs: round(performance.now() - startedAtMono) });
+    });
+  }
+
+  private exchanged(target: VisitorTarget, client: string, exchange: ObservedExchange): void {
+    this.metrics.httpRequest(exchange.status, exchange.durationMs);
+    this.log({
+      time: new Date(exchange.startedAt).toISOString(),
+      kind: 'http',
+      name: target.name,
+      client,
+      method: exchange.method,
+      path: loggedPath(exchange.target),
+      status: exchange.status,
+      bytesIn: exchange.bytesIn,
+      bytesOut: exchange.bytesOut,
+      durationMs: round(exchange.durationMs),
+    });
+  }
+
+  private log(line: Record<string, unknown>): void {
+    this.accessLog?.write(JSON.stringify(line));
+  }
+}
+
+/**
+ * The path of a request target without its query: query strings carry tokens and personal data
+ * often enough (`?token=`, `?email=`) that an operator's log should not keep them.
+ */
+export function loggedPath(target: string | null): string | null {
+  if (target === null) return null;
+  let path = target;
+  // absolute-form (`GET http://host/a HTTP/1.1`): the path part.
+  if (!path.startsWith('/')) {
+    const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/i.exec(path);
+    if (match !== null) path = match[1] || '/';
+  }
+  const query = path.search(/[?#]/);
+  if (query !== -1) path = path.slice(0, query);
+  return path.length > MAX_LOGGED_PATH ? path.slice(0, MAX_LOGGED_PATH) : path;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
