@@ -7,6 +7,8 @@ import { HashCache } from './index/hash-cache.js';
 import { ListedShare } from './index/listed-share.js';
 import { DirectListener } from './routes/direct-listener.js';
 import { HttpRoute } from './routes/http-route.js';
+import { PrivateHttpRoute } from './private/private-http-route.js';
+import { PrivateAccess } from '../protocol/private-route.js';
 import { LocalPortNotice } from './routes/local-port-notice.js';
 import { TcpRoute } from './routes/tcp-route.js';
 import { ShareOptions } from './share/share-options.js';
@@ -25,8 +27,14 @@ export const RouteSpec = z.discriminatedUnion('kind', [
     kind: z.literal('http'), localPort, localHost, name: z.string().optional(),
     /** Direct mode: also accept visitors on this port of every interface (see DirectListener). */
     directPort: localPort.optional(),
+    /** A private route: no public URL; reached by these members with `udns connect <name>`. */
+    private: PrivateAccess.optional(),
   }).strict(),
-  z.object({ kind: z.literal('tcp'), localPort, localHost }).strict(),
+  z.object({
+    kind: z.literal('tcp'), localPort, localHost,
+    /** A private route (see http): its name in `udns connect <name>`; public tcp routes have none. */
+    private: PrivateAccess.optional(), name: z.string().optional(),
+  }).strict(),
   /** A folder the agent serves itself (`udns share`). */
   ShareOptions.extend({ kind: z.literal('share') }).strict(),
 ]);
@@ -117,6 +125,10 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     if (spec.kind === 'http') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
       const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }), noticeFor('app'));
+      if (spec.private !== undefined) {
+        if (spec.directPort !== undefined) throw new UdnsError('config_invalid', 'a private route has no direct mode: drop --direct-port (or --private)');
+        return { kind: 'http', name, target: handler.target, handler: new PrivateHttpRoute(handler), private: spec.private };
+      }
       const direct = spec.directPort === undefined ? undefined : new DirectListener(spec.directPort, handler, log.child({ route: name ?? 'http', direct: spec.directPort }));
       return { kind: 'http', name, target: handler.target, handler, direct };
     }
@@ -127,6 +139,8 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       return { kind: 'http', name, target: handler.target, handler };
     }
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }), noticeFor('service'));
+    if (spec.private !== undefined) return { kind: 'tcp', name: spec.name === undefined ? undefined : validateName(spec.name), target: handler.target, handler, private: spec.private };
+    if (spec.name !== undefined) throw new UdnsError('config_invalid', 'a public tcp route has no name (its address is a port): drop the name, or make it --private');
     return { kind: 'tcp', target: handler.target, handler };
   };
   // Opened with the first listed share, kept for the agent's life (one SQLite handle for all).

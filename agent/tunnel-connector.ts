@@ -20,6 +20,7 @@ import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
 import { IndexSyncClient } from './index/index-sync-client.js';
 import type { DirectListener } from './routes/direct-listener.js';
+import type { PrivateAccess } from '../protocol/private-route.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import type { TransferAgent } from './transfer/transfer-agent.js';
 import { EdgeDownError, RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
@@ -37,6 +38,8 @@ export interface ManagedRoute {
   readonly handler: RouteHandler;
   /** Direct mode (http only): the agent's own listener for visitors, offered to the edge. */
   readonly direct?: DirectListener;
+  /** A private route (`--private`): the members allowed; its `name` names it for `udns connect`. */
+  readonly private?: PrivateAccess;
 }
 
 /** A route as published by the edge. */
@@ -133,6 +136,7 @@ export class TunnelConnector extends EventEmitter {
       control.send({
         type: 'registerRoute', requestId, kind: route.kind, target: route.target,
         ...(route.kind === 'http' && route.name ? { name: route.name } : {}),
+        ...privateFields(route),
       });
     });
   }
@@ -338,6 +342,7 @@ export class TunnelConnector extends EventEmitter {
             control.send({
               type: 'registerRoute', requestId, kind: route.kind, target: route.target,
               ...(route.kind === 'http' && route.name ? { name: route.name } : {}),
+              ...privateFields(route),
               ...(route.kind === 'tcp' && route.port ? { preferredPort: route.port } : {}),
             });
           });
@@ -483,4 +488,10 @@ export class TunnelConnector extends EventEmitter {
       });
     }, delayMs);
   }
+}
+
+/** What a private route adds to its registration: the members, and its name for tcp routes too. */
+function privateFields(route: ManagedRoute): { private?: PrivateAccess; name?: string } {
+  if (route.private === undefined) return {};
+  return { private: route.private, ...(route.name ? { name: route.name } : {}) };
 }

@@ -5,13 +5,20 @@ import { z } from 'zod';
 import type { RouteSpec } from '../agent/agent.js';
 import { PriceList, priceRulesOf } from '../agent/exchange/price-list.js';
 import { UdnsError } from '../protocol/index.js';
+import { MEMBER_NAME } from '../protocol/private-route.js';
+import { privateRouteSpec } from './private-flags.js';
 
 const port = z.number().int().min(1).max(65535);
+/** `udns http|tcp --private --allow-member <account>`; `name` on a tcp route only with `private: true`. */
+const privateKeys = {
+  private: z.boolean().optional(),
+  allowMembers: z.array(z.string().transform((value) => value.toLowerCase()).pipe(z.string().regex(MEMBER_NAME, 'a member is an account name (1-32 letters, digits or \'-\')'))).optional(),
+};
 
 /** A route in the agent's config file; keys are the command-line flags' names in camelCase. */
 const FileRoute = z.union([
-  z.object({ http: port, name: z.string().optional(), localHost: z.string().optional(), directPort: port.optional() }).strict(),
-  z.object({ tcp: port, localHost: z.string().optional() }).strict(),
+  z.object({ http: port, name: z.string().optional(), localHost: z.string().optional(), directPort: port.optional(), ...privateKeys }).strict(),
+  z.object({ tcp: port, localHost: z.string().optional(), ...privateKeys, name: z.string().optional() }).strict(),
   z.object({
     share: z.string().min(1),
     name: z.string().optional(),
@@ -38,6 +45,10 @@ const FileRoute = z.union([
  *   - http: 3000
  *     name: blog
  *   - tcp: 22
+ *   - http: 8080               # no public URL: reached with `udns connect nas` (like --private)
+ *     name: nas
+ *     private: true
+ *     allowMembers: [bob]      # like --allow-member; the owner always may
  *   - share: ~/Documents
  *     name: docs
  *     password: correct horse
@@ -113,7 +124,12 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
   }
   const priceProblems: string[] = [];
   parsed.data.routes.forEach((route, index) => {
-    if (!('share' in route) || route.prices === undefined) return;
+    if (!('share' in route)) {
+      if (route.allowMembers !== undefined && route.private !== true) priceProblems.push(`routes.${index}.allowMembers: needs private: true (a public route is open to everyone)`);
+      if ('tcp' in route && route.name !== undefined && route.private !== true) priceProblems.push(`routes.${index}.name: a public tcp route has no name (its address is a port); add private: true or drop it`);
+      return;
+    }
+    if (route.prices === undefined) return;
     if (Object.keys(route.prices).length > 0 && route.list !== true) priceProblems.push(`routes.${index}.prices: prices need list: true (buyers find paid files through the members' search)`);
     try {
       new PriceList(priceRulesOf(route.prices));
@@ -125,8 +141,9 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
   // Relative folders are relative to the config file, like every config format people know.
   const base = path.dirname(path.resolve(file));
   const routes = parsed.data.routes.map((route): RouteSpec => {
-    if ('http' in route) return { kind: 'http', localPort: route.http, name: route.name, localHost: route.localHost, directPort: route.directPort };
-    if ('tcp' in route) return { kind: 'tcp', localPort: route.tcp, localHost: route.localHost };
+    const privacy = 'share' in route ? {} : privateRouteSpec({ private: route.private, allowMember: route.allowMembers });
+    if ('http' in route) return { kind: 'http', localPort: route.http, name: route.name, localHost: route.localHost, directPort: route.directPort, ...privacy };
+    if ('tcp' in route) return { kind: 'tcp', localPort: route.tcp, localHost: route.localHost, ...(route.name === undefined ? {} : { name: route.name }), ...privacy };
     return {
       kind: 'share',
       dir: path.resolve(base, expandHome(route.share)),

@@ -19,6 +19,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   http: [
     'udns http 3000 --name alice                   # http://alice.<zone> -> http://127.0.0.1:3000',
     'udns http 5173 --qr                           # a random name, and a QR code of its URL',
+    'udns http 8080 --name nas --private --allow-member bob   # no public URL: bob runs udns connect nas',
   ],
   tcp: [
     'udns tcp 22                                   # ssh -p <public port> <zone>',
@@ -30,6 +31,10 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'udns share ~/Documents --name docs --list     # members find its files with udns search',
   ],
   up: ['udns up --config udns.yml'],
+  connect: [
+    'udns connect nas --port 8000                  # alice\'s private route nas at http://127.0.0.1:8000',
+    'udns connect db                               # a free local port, printed',
+  ],
   status: ['udns status', 'udns status --json | jq .names'],
   console: ['udns console                                  # a sign-in link for the browser, good once for 5 minutes', 'udns console --json | jq -r .url'],
   ddns: ['udns ddns home                                # keeps home.<zone> on this machine\'s address', 'udns ddns home --once --ipv4'],
@@ -45,10 +50,6 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'name claim': ['udns name claim alice'],
   'name release': ['udns name release alice'],
   'name ls': ['udns name ls', 'udns name ls --json'],
-  'domain add': ['udns domain add shop.example.com --name alice   # prints the TXT and CNAME records to publish', 'udns domain add bücher.example --name alice --json | jq -r .txtValue'],
-  'domain verify': ['udns domain verify shop.example.com            # once the records are published: routed, and HTTPS follows'],
-  'domain list': ['udns domain list', 'udns domain list --json | jq \'.domains[] | {domain, status, certificateValidTo}\''],
-  'domain remove': ['udns domain remove shop.example.com'],
   'dns add': ['udns dns add alice TXT "v=spf1 -all"', 'udns dns add mail.alice A 203.0.113.9 --ttl 300'],
   'dns set': ['udns dns set alice AAAA 2001:db8::1 2001:db8::2'],
   'dns rm': ['udns dns rm alice TXT', 'udns dns rm mail.alice'],
