@@ -7,10 +7,14 @@ import { say, warn } from './cli-output.js';
 /** Editors write a file in several steps (truncate, write, rename): one reload after they settle. */
 const DEBOUNCE_MS = 200;
 
+/** Keys inside a route's `access` (RouteAccessSpec). */
+const ACCESS_KEYS = ['basicAuth', 'allowIp', 'denyIp', 'user', 'password'];
+
 /** What a route is, for telling which routes an edit added or removed (a share's prices change in place). */
 function routeKey(spec: RouteSpec): string {
   const { prices: _prices, ...rest } = spec as RouteSpec & { prices?: unknown };
-  return JSON.stringify(rest, Object.keys(rest).sort());
+  // The key list filters nested objects too: name the access rules' keys, or an edit of them would not replace the route.
+  return JSON.stringify(rest, [...Object.keys(rest), ...ACCESS_KEYS].sort());
 }
 
 /** A share's price rules, as text for comparing. */

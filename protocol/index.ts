@@ -20,4 +20,5 @@ export * from './addresses.js';
 export * from './share-api.js';
 export * from './network-prefix.js';
 export * from './raw-answer.js';
+export * from './route-access.js';
 export * from './custom-domains.js';

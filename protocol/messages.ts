@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
 import { MAX_ROUTES_PER_TUNNEL } from './limits.js';
 import { PROTOCOL_VERSION } from './version.js';
-import { PrivateAccess } from './private-route.js';
+import { RouteAccessWire } from './route-access.js';
 import { IndexAck, IndexBatch, IndexRefused, IndexWanted, ListShare, UnlistShare } from './index-sync.js';
 import { OfferTransfer, TransferAccepted, TransferChecked, TransferFailed, TransferServed, TransferTicket } from './transfer.js';
 import { TransferReport, TransferReportRefused } from './transfer-records.js';
@@ -55,10 +55,11 @@ export const RegisterRoute = z.object({
   /** Human description of the local side, shown by `udns status` (e.g. `http://127.0.0.1:3000`). */
   target: z.string().max(512),
   /**
-   * A private route (protocol/private-route.ts): no public URL at all; only its owner and these
-   * members reach it, through `udns connect <name>`. `name` then names it in that command.
+   * Who may visit (`--basic-auth`, `--allow-ip`, `--deny-ip`; protocol/route-access.ts): the
+   * edge checks every visitor connection against it before anything reaches the agent.
+   * Passwords come as salted scrypt hashes only. An edge refuses the route when a network is malformed.
    */
-  private: PrivateAccess.optional(),
+  access: RouteAccessWire.optional(),
 }).strict();
 
 /** The route is live: visitors of `url` now reach this agent on streams tagged `routeId`. */

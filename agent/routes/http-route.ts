@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { pipeBatched } from '../../protocol/batched-writes.js';
 import { rawHttpAnswer, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { RouteGuard } from '../access/route-guard.js';
 import { renderAgentErrorPage } from './agent-error-page.js';
 import type { LocalPortNotice } from './local-port-notice.js';
 import { RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
@@ -20,6 +21,8 @@ export class HttpRoute implements RouteHandler {
   readonly target: string;
   private publicHost: string | null = null;
   private readonly open = new Set<net.Socket>();
+  /** Access rules checked on every request head (`--basic-auth`, `--allow-ip`); null: none. */
+  guard: RouteGuard | null = null;
 
   /** `notice`: tells the agent's user when the local server refuses visitors (LocalPortNotice). */
   constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger, private readonly notice?: LocalPortNotice) {
@@ -28,6 +31,7 @@ export class HttpRoute implements RouteHandler {
 
   published(url: string): void {
     this.publicHost = new URL(url).hostname;
+    if (this.guard !== null) this.guard.realm = this.publicHost.split('.')[0]!;
   }
 
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
@@ -43,6 +47,8 @@ export class HttpRoute implements RouteHandler {
   serve(stream: Duplex, visitor: VisitorInfo, abort: () => void, checkHost = true): void {
     const log = this.logger.child({ visitor: visitor.remoteAddress });
     const rewriter = new RequestHeadRewriter(visitor, checkHost ? this.publicHost : null);
+    const guard = this.guard;
+    if (guard !== null) rewriter.authorize = (head) => guard.check(visitor, head);
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
     this.open.add(local);
     let connected = false;
@@ -59,7 +65,7 @@ export class HttpRoute implements RouteHandler {
     stream.once('data', (chunk: Buffer) => { firstChunk = chunk; });
 
     const refuse = (refused: RequestRejection): void => {
-      this.answer(stream, refused.status, 'Request refused', `udns refused this request: ${refused.reason}.`, false);
+      this.answer(stream, refused.status, refused.title ?? 'Request refused', `udns refused this request: ${refused.reason}.`, firstChunk !== null && prefersHtml(firstChunk), refused.headers);
     };
     rewriter.on('rejected', (refused: RequestRejection) => {
       log.debug({ status: refused.status, reason: refused.reason }, 'request refused');
@@ -115,10 +121,10 @@ export class HttpRoute implements RouteHandler {
   }
 
   /** Writes a complete HTTP/1.1 error response on the visitor stream and ends it. */
-  private answer(stream: Duplex, status: number, title: string, detail: string, html: boolean): void {
+  private answer(stream: Duplex, status: number, title: string, detail: string, html: boolean, headers: Record<string, string | number> = {}): void {
     if (stream.destroyed || stream.writableEnded) return;
     const page = renderAgentErrorPage(status, title, detail, html);
-    stream.end(rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType }));
+    stream.end(rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType, ...headers }));
   }
 }
 

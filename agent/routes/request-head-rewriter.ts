@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { VisitorInfo } from '../../protocol/index.js';
 import { forwardingHeaderLines, isForwardingLowerCase } from './forwarding-headers.js';
+import type { AccessRefusal, HeadCredentials } from '../access/route-guard.js';
 
 /** Largest request head accepted (Node's own HTTP server allows 16 KiB). */
 export const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
@@ -14,8 +15,12 @@ export const REQUEST_HEAD_TIMEOUT_MS = 15_000;
 
 /** Why a request was refused, as the HTTP status the visitor should see. */
 export interface RequestRejection {
-  status: 400 | 408 | 421 | 431;
+  status: 400 | 401 | 403 | 408 | 421 | 429 | 431;
   reason: string;
+  /** Title of the error page (default: "Request refused"). */
+  title?: string;
+  /** Extra response headers (`WWW-Authenticate`, `Retry-After`). */
+  headers?: Record<string, string | number>;
   /** True when it was the connection's first request: nothing was sent to the origin yet. */
   firstRequest: boolean;
 }
@@ -96,6 +101,13 @@ export class RequestHeadRewriter extends Transform {
   private held: { chunk: Buffer; done: TransformCallback } | null = null;
   /** Runs while a request head has begun and not ended (REQUEST_HEAD_TIMEOUT_MS). */
   private headClock: NodeJS.Timeout | null = null;
+  /**
+   * The route's access rules (agent/access/route-guard.ts), asked about every request head:
+   * a refusal rejects the request (nothing of it reaches the origin) and ends the connection.
+   * While set, Authorization headers are the tunnel's and never reach the origin. Null: no
+   * rules, nothing called.
+   */
+  authorize: ((head: HeadCredentials) => AccessRefusal | null) | null = null;
 
   constructor(private readonly visitor: VisitorInfo, private readonly publicHost: string | null) {
     super();
@@ -251,6 +263,7 @@ export class RequestHeadRewriter extends Transform {
     let host: string | null = null;
     let hostCount = 0;
     let upgrade = false;
+    const authorization: string[] = [];
     for (let start = firstBreak + 2; firstBreak !== -1 && start < head.length + 2;) {
       const lineEnd = head.indexOf('\r\n', start);
       const stop = lineEnd === -1 ? head.length : lineEnd;
@@ -270,10 +283,13 @@ export class RequestHeadRewriter extends Transform {
       else if (lower === 'upgrade') upgrade = true;
       else if (lower === 'x-forwarded-for') forwardedFor.push(trimValue(raw));
       else if (lower === 'x-forwarded-proto') forwardedProto.push(trimValue(raw));
+      else if (lower === 'authorization') authorization.push(trimValue(raw));
 
       // What goes out instead of this line: itself (undefined), nothing (null) or another line.
       let instead: string | null | undefined;
       if (isForwardingLowerCase(lower)) instead = null;
+      // The tunnel's password is for the tunnel: the origin never sees it.
+      else if (lower === 'authorization' && this.authorize !== null) instead = null;
       // A later request may not switch protocols: the origin's answer could not be told apart
       // from answers to the requests before it.
       else if (lower === 'upgrade' && later) instead = null;
@@ -299,6 +315,13 @@ export class RequestHeadRewriter extends Transform {
       const asked = normaliseHost(host);
       if (asked !== this.publicHost && asked !== this.visitor.customHost) return this.rejectHead(421, 'this connection serves another name');
       this.acceptedHost = host;
+    }
+    if (this.authorize !== null) {
+      const refused = this.authorize({ authorization, forwardedFor });
+      if (refused !== null) {
+        this.reject(refused.status, refused.reason, refused.title, refused.headers);
+        return null;
+      }
     }
 
     if (encodings.length > 0) {
@@ -371,7 +394,7 @@ export class RequestHeadRewriter extends Transform {
     if (FRAMING_TRAILERS.has(name)) return this.reject(400, `${name} as a trailer`);
     // A forwarding header as a trailer is dropped like one in the head: some servers merge
     // trailers into the headers.
-    if (end === 0 || !isForwardingLowerCase(name)) this.push(input.subarray(0, end + 2));
+    if (end === 0 || !(isForwardingLowerCase(name) || (name === 'authorization' && this.authorize !== null))) this.push(input.subarray(0, end + 2));
     // The empty line ends the trailers and the message.
     if (end === 0) this.state = this.afterMessage();
     return end + 2;
@@ -392,10 +415,10 @@ export class RequestHeadRewriter extends Transform {
     return null;
   }
 
-  private reject(status: RequestRejection['status'], reason: string): number {
+  private reject(status: RequestRejection['status'], reason: string, title?: string, headers?: Record<string, string | number>): number {
     this.stopHeadClock();
     this.state = { kind: 'rejected' };
-    this.emit('rejected', { status, reason, firstRequest: this.requests === 0 } satisfies RequestRejection);
+    this.emit('rejected', { status, reason, firstRequest: this.requests === 0, ...(title === undefined ? {} : { title }), ...(headers === undefined ? {} : { headers }) } satisfies RequestRejection);
     this.push(null);
     return Number.MAX_SAFE_INTEGER;
   }

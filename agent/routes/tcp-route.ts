@@ -3,6 +3,7 @@ import http2 from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { RouteGuard } from '../access/route-guard.js';
 import type { LocalPortNotice } from './local-port-notice.js';
 import type { RouteHandler } from './route-handler.js';
 
@@ -10,6 +11,8 @@ import type { RouteHandler } from './route-handler.js';
 export class TcpRoute implements RouteHandler {
   readonly target: string;
   private readonly open = new Set<net.Socket>();
+  /** `--allow-ip` / `--deny-ip`, checked again here (the edge closes refused visitors first); null: none. */
+  guard: RouteGuard | null = null;
 
   /** `notice`: tells the agent's user when the local service refuses visitors (LocalPortNotice). */
   constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger, private readonly notice?: LocalPortNotice) {
@@ -18,6 +21,11 @@ export class TcpRoute implements RouteHandler {
 
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
     const log = this.logger.child({ visitor: visitor.remoteAddress });
+    if (this.guard !== null && !this.guard.ip.allows(visitor.remoteAddress)) {
+      log.info('tcp visitor refused by --allow-ip/--deny-ip');
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
     this.open.add(local);
     local.once('close', () => this.open.delete(local));

@@ -6,6 +6,8 @@ import type { Duplex } from 'node:stream';
 import { duplexFacade } from '../../protocol/duplex-facade.js';
 import { HTTP_VISITOR_IDLE_MS, UdnsError, type SigningKeyPair, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { RouteGuard } from '../access/route-guard.js';
+import { renderAgentErrorPage } from '../routes/agent-error-page.js';
 import { PriceList, type PriceRule } from '../exchange/price-list.js';
 import { SaleDesk } from '../exchange/sale-desk.js';
 import { ShareExchange } from '../exchange/share-exchange.js';
@@ -35,6 +37,8 @@ export class ShareRoute implements RouteHandler {
   readonly exchange: ShareExchange | null;
   private readonly http: http.Server;
   private readonly visitors = new WeakMap<Duplex, ShareVisitor>();
+  /** The tunnel's (or direct listener's) account of each connection, for the access rules. */
+  private readonly visitorInfos = new WeakMap<Duplex, VisitorInfo>();
   private readonly open = new Set<Duplex>();
   /** Tunnel stream of each visitor connection, for the transfer reports. */
   private readonly streamIds = new WeakMap<Duplex, number>();
@@ -44,7 +48,7 @@ export class ShareRoute implements RouteHandler {
    * `signingKey`: the member's key, which signs the offers of a share with prices.
    * @throws UdnsError `config_invalid` when the folder cannot be shared or its prices are wrong.
    */
-  constructor(options: ShareOptions, private readonly logger: AgentLogger, nowMs = Date.now(), signingKey: SigningKeyPair | null = null) {
+  constructor(options: ShareOptions, private readonly logger: AgentLogger, nowMs = Date.now(), signingKey: SigningKeyPair | null = null, private readonly guard: RouteGuard | null = null) {
     if (options.prices.length > 0 && !options.list) {
       throw new UdnsError('config_invalid', 'prices need a listed share: add --list (list: true in a config file); buyers find and buy paid files through the members\' index');
     }
@@ -70,6 +74,7 @@ export class ShareRoute implements RouteHandler {
       expiresAtMs: this.expiresAtMs,
       webdav: options.webdav ? lazyWebdav(policy, options.allowUpload, logger) : null,
       exchange: this.exchange,
+      basicAuthTaken: guard?.basicAuth ?? false,
       logger,
       visitorOf: (req) => this.visitors.get(req.socket as unknown as Duplex) ?? { remoteAddress: req.socket.remoteAddress ?? '', secure: false },
       // Only files sent over tunnel streams: the edge records those it relayed (direct and push
@@ -80,7 +85,7 @@ export class ShareRoute implements RouteHandler {
         if (streamId !== undefined && reporter !== null) meterFileResponse(res, file, streamId, reporter);
       },
     });
-    this.http = http.createServer({ keepAliveTimeout: 30_000 }, this.server.handle);
+    this.http = http.createServer({ keepAliveTimeout: 30_000 }, guard === null ? this.server.handle : (req, res) => this.guarded(guard, req, res));
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       logger.debug({ err: error }, 'bad request from a share visitor');
       if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
@@ -107,6 +112,28 @@ export class ShareRoute implements RouteHandler {
 
   published(url: string): void {
     this.server.publicHost = new URL(url).hostname;
+    if (this.guard !== null) this.guard.realm = this.server.publicHost.split('.')[0]!;
+  }
+
+  /**
+   * The route's access rules on every request, before the share sees it: a refusal is answered
+   * here and ends the connection (each further guess needs a new one, which the edge counts).
+   */
+  private guarded(guard: RouteGuard, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const visitor = this.visitorInfos.get(req.socket as unknown as Duplex);
+    const refused = visitor === undefined
+      ? { status: 403 as const, title: 'Forbidden', reason: 'unknown visitor', headers: {} }
+      : guard.check(visitor, { authorization: req.headersDistinct.authorization ?? [], forwardedFor: req.headersDistinct['x-forwarded-for'] ?? [] });
+    if (refused === null) {
+      // The route's password is not the share's: the share's own gate never sees it.
+      if (guard.basicAuth) delete req.headers.authorization;
+      this.server.handle(req, res);
+      return;
+    }
+    const page = renderAgentErrorPage(refused.status, refused.title, `udns refused this request: ${refused.reason}.`, (req.headers.accept ?? '').includes('text/html'));
+    res.shouldKeepAlive = false;
+    res.writeHead(refused.status, { ...refused.headers, 'Content-Type': page.contentType, 'Content-Length': Buffer.byteLength(page.body), Connection: 'close' });
+    res.end(page.body);
   }
 
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
@@ -123,6 +150,7 @@ export class ShareRoute implements RouteHandler {
   serve(stream: Duplex, visitor: VisitorInfo): Duplex {
     const connection = connectionFor(stream);
     this.visitors.set(connection, { remoteAddress: visitor.remoteAddress, secure: visitor.scheme === 'https' });
+    this.visitorInfos.set(connection, visitor);
     this.open.add(connection);
     connection.once('close', () => this.open.delete(connection));
     stream.on('error', (error) => this.logger.debug({ err: error }, 'share visitor stream error'));

@@ -50,6 +50,12 @@ export interface ShareServerOptions {
   readonly fileSent?: (req: http.IncomingMessage, res: http.ServerResponse, file: ServedFile) => void;
   /** Prices and sales (`--price`, agent/exchange/): priced files are never sent in clear. */
   readonly exchange?: ShareExchange | null;
+  /**
+   * The route has `--basic-auth`: the Authorization header is the route's (checked and removed
+   * before this server sees the request), so the share's own password is asked through its
+   * login page only, never with a Basic challenge a browser would answer with the wrong secret.
+   */
+  readonly basicAuthTaken?: boolean;
 }
 
 /** What one browser upload may hold. */
@@ -347,6 +353,10 @@ export class ShareServer {
     if (credentials === 'wrong') this.throttle.recordFailure(visitor.remoteAddress);
     if (prefersHtml(req) && (req.method === 'GET' || req.method === 'HEAD') && credentials === 'absent') {
       res.writeHead(303, { Location: `${SHARE_LOGIN_PATH}?next=${encodeURIComponent(target)}`, 'Content-Length': 0 }).end();
+      return false;
+    }
+    if (this.options.basicAuthTaken) {
+      this.fail(req, res, 401, 'Password required', `This share also needs its own password: log in at ${SHARE_LOGIN_PATH}.`);
       return false;
     }
     res.setHeader('WWW-Authenticate', 'Basic realm="udns share", charset="UTF-8"');

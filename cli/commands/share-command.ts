@@ -6,8 +6,9 @@ import { warn } from '../cli-output.js';
 import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
 import { QR_FLAG_HELP } from '../qr-code.js';
 import { parsePort } from '../parse-args.js';
+import { accessRouteSpec, withAccessFlags, type AccessFlags } from '../access-flags.js';
 
-interface ShareFlags extends AgentFlags {
+interface ShareFlags extends AgentFlags, AccessFlags {
   name?: string;
   password?: string;
   allowUpload?: boolean;
@@ -21,7 +22,7 @@ interface ShareFlags extends AgentFlags {
 
 /** `udns share <dir>`: a folder, served by the agent itself under a name. */
 export function registerShareCommand(program: Command): void {
-  withAgentFlags(
+  withAgentFlags(withAccessFlags(
     program.command('share')
       .description('share a folder: browse, view and download it (and upload, mount with WebDAV) by name')
       .argument('<dir>', 'folder to share')
@@ -37,12 +38,13 @@ export function registerShareCommand(program: Command): void {
       .option('--price <glob=credits>', 'sell the files matching GLOB (a share path like talks/*.pdf; ** for any folders) for CREDITS each; repeat for more, the first match wins; needs --list', (value: string, previous: string[]) => [...previous, value], [] as string[])
       .option('--transfer-port <port>', 'port of this PC for direct and push transfers to logged-in members (default: any free one; forward it on your router to allow direct)', parsePort)
       .option('--no-transfers', 'no direct or push transfers: every download goes through the edge'),
-  ).action(async (dir: string, flags: ShareFlags) => {
+  'http')).action(async (dir: string, flags: ShareFlags) => {
     if (flags.price.length > 0 && !flags.list) {
       throw new UdnsError('config_invalid', '--price needs --list: buyers find and buy paid files through the members\' search (add --list)');
     }
     const prices = flags.price.map(parsePriceFlag);
     const expiresIn = flags.expires === undefined ? null : parseDuration(flags.expires);
+    const access = accessRouteSpec(flags, 'http');
     await expose([{
       kind: 'share',
       dir,
@@ -55,6 +57,7 @@ export function registerShareCommand(program: Command): void {
       followSymlinks: flags.followSymlinks ?? false,
       list: flags.list ?? false,
       prices,
+      ...access,
     }], flags);
     if (expiresIn !== null) {
       warn(`the share expires in ${flags.expires} (at ${new Date(Date.now() + expiresIn).toLocaleTimeString()})`);

@@ -5,6 +5,7 @@ import { renderErrorPage } from '../pages/error-page.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { isTrustedProxy } from './trusted-proxies.js';
 import { bridgeVisitor } from './visitor-bridge.js';
+import { admitHttpVisitor, visitorClient } from '../access/http-access.js';
 import { rawHttpAnswer } from '../../protocol/index.js';
 import type { DomainRouting } from '../domains/custom-domains.js';
 import { FirstHeadReader, MAX_REQUEST_HEAD_BYTES, classifyHost, httpsLocation, isRefusal, type RequestHead } from './request-head.js';
@@ -97,6 +98,9 @@ export function createFrontDoor(options: {
       handOver(socket, buffered);
       return;
     }
+    const trusted = isTrustedProxy(socket.remoteAddress, trustedProxies);
+    // Access rules (`--basic-auth`, `--allow-ip`): refused visitors get their answer here.
+    if (entry.access !== null && !admitHttpVisitor(socket, buffered, head.end, entry.access, entry.label, visitorClient(socket, buffered, head.end, trusted), entry.tunnel.logger)) return;
     const log = entry.tunnel.logger.child({ name: entry.label, visitor: socket.remoteAddress });
     const outcome = bridgeVisitor(socket, entry.tunnel, {
       routeId: entry.routeId,
@@ -104,7 +108,7 @@ export function createFrontDoor(options: {
       remotePort: socket.remotePort ?? 0,
       scheme,
       host: host ?? '',
-      ...(isTrustedProxy(socket.remoteAddress, trustedProxies) ? { forwardedTrusted: true } : {}),
+      ...(trusted ? { forwardedTrusted: true } : {}),
       ...(customHost !== undefined ? { customHost } : {}),
     }, buffered, log, head.upgrade ? 'upgrade' : 'http', registry.visitorObserver?.http({ account: entry.tunnel.account.name, name: entry.label }, head.upgrade ? 'upgrade' : 'http'));
     // The tunnel died between lookup and open: the fallback answers 502 "offline".

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
-import { UdnsError } from '../../protocol/index.js';
+import { UdnsError, type IpRules } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 
 /** A public TCP port bound for one tcp route. */
@@ -22,10 +22,11 @@ export class TcpForwards {
 
   /**
    * Listens on `preferred` when it is free and in range (a reconnecting agent keeps its port),
-   * otherwise on the first free port from a random point in the range.
+   * otherwise on the first free port from a random point in the range. A visitor `ipRules`
+   * refuses (`--allow-ip`, `--deny-ip`) is closed at once: nothing reaches the agent.
    * @throws UdnsError `port_unavailable` when the whole range is taken
    */
-  async open(preferred: number | undefined, onConnection: (socket: net.Socket) => void): Promise<TcpForward> {
+  async open(preferred: number | undefined, onConnection: (socket: net.Socket) => void, ipRules?: IpRules): Promise<TcpForward> {
     const size = this.range.high - this.range.low + 1;
     const start = randomInt(size);
     const candidates: number[] = [];
@@ -37,6 +38,11 @@ export class TcpForwards {
       const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
         // For the socket's whole life: a visitor's reset must never be an unhandled 'error'.
         socket.on('error', (error) => this.logger.debug({ err: error, port }, 'tcp visitor socket error'));
+        if (ipRules !== undefined && !ipRules.allows(socket.remoteAddress ?? '')) {
+          this.logger.info({ port, visitor: socket.remoteAddress }, 'tcp visitor refused by --allow-ip/--deny-ip');
+          socket.resetAndDestroy();
+          return;
+        }
         onConnection(socket);
       });
       const listening = await listen(server, port, this.bind);

@@ -33,7 +33,8 @@ import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transf
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 import type { SaleDesk } from '../exchange/sale-desk.js';
-import type { PrivateRoutes } from '../private/private-routes.js';
+import { BasicAuthThrottle } from '../access/basic-auth-throttle.js';
+import { RouteAccessGate } from '../access/route-access-gate.js';
 import type { VisitorObserver } from '../observe/visitor-observer.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
@@ -44,10 +45,12 @@ export interface HttpRouteEntry {
   readonly tunnel: TunnelSession;
   readonly routeId: string;
   readonly label: string;
+  /** Who may visit (`--basic-auth`, `--allow-ip`, `--deny-ip`); null: anyone. */
+  readonly access: RouteAccessGate | null;
 }
 
 type RouteEntry =
-  | { kind: 'http'; tunnel: TunnelSession; routeId: string; label: string }
+  | { kind: 'http'; tunnel: TunnelSession; routeId: string; label: string; access: RouteAccessGate | null }
   | { kind: 'tcp'; tunnel: TunnelSession; routeId: string; forward: TcpForward };
 
 const RANDOM_NAME_ATTEMPTS = 8;
@@ -82,8 +85,8 @@ export class TunnelRegistry implements TunnelHost {
   indexSync: IndexSync | null = null;
   /** The escrow's side of the control messages (server/exchange/), set by the exchange rooms; null: sale messages are ignored. */
   saleDesk: Pick<SaleDesk, 'message' | 'shareListed'> | null = null;
-  /** Private routes (server/private/), set by the edge; null: `private` registrations are refused. */
-  privateRoutes: PrivateRoutes | null = null;
+  /** The wrong-password budget of every route's `--basic-auth` on this edge (per network and for all). */
+  readonly basicAuthThrottle = new BasicAuthThrottle();
 
   constructor(
     private readonly names: NameClaims,
@@ -150,10 +153,6 @@ export class TunnelRegistry implements TunnelHost {
 
   async registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
     try {
-      if (request.private !== undefined) {
-        if (this.privateRoutes === null) throw new UdnsError('forbidden', 'this edge does not offer private routes');
-        return await this.privateRoutes.register(tunnel, request);
-      }
       return request.kind === 'http'
         ? await this.registerHttp(tunnel, request)
         : await this.registerTcp(tunnel, request);
@@ -200,7 +199,6 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
-    this.privateRoutes?.unregister(routeId);
     this.direct.withdraw(routeId);
     this.transferChecks?.withdraw(routeId);
     const entry = this.byRouteId.get(routeId);
@@ -215,7 +213,6 @@ export class TunnelRegistry implements TunnelHost {
 
   tunnelClosed(tunnel: TunnelSession): void {
     this.tunnels.delete(tunnel);
-    this.privateRoutes?.tunnelClosed(tunnel);
     this.transferChecks?.tunnelClosed(tunnel);
     this.ticketOffice?.tunnelClosed(tunnel);
     for (const [routeId, entry] of this.byRouteId) {
@@ -245,6 +242,8 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async registerHttp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    // Before the name is claimed: malformed rules refuse the route and change nothing.
+    const access = RouteAccessGate.of(request.access, 'http', this.basicAuthThrottle);
     const label = request.name === undefined
       ? await this.claimRandomName(tunnel.account.id)
       : await this.claim(tunnel.account.id, validateName(request.name));
@@ -255,7 +254,7 @@ export class TunnelRegistry implements TunnelHost {
       throw new UdnsError('route_invalid', `this tunnel already serves "${label}"`);
     }
     const routeId = newRouteId();
-    const entry: HttpRouteEntry = { tunnel, routeId, label };
+    const entry: HttpRouteEntry = { tunnel, routeId, label, access };
     this.byLabel.set(label, entry);
     this.byRouteId.set(routeId, { kind: 'http', ...entry });
     if (previous && previous.tunnel !== tunnel) {
@@ -269,6 +268,7 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   private async registerTcp(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
+    const access = RouteAccessGate.of(request.access, 'tcp', this.basicAuthThrottle);
     const previous = request.preferredPort === undefined ? undefined : this.tcpRouteOnPort(request.preferredPort);
     if (previous && previous.tunnel !== tunnel && previous.tunnel.account.id === tunnel.account.id) {
       // Same account reconnecting before the edge noticed its old tunnel died (a NAT or
@@ -278,7 +278,7 @@ export class TunnelRegistry implements TunnelHost {
       await previous.forward.close();
     }
     const routeId = newRouteId();
-    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket));
+    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket), access?.ip);
     if (!tunnel.alive) {
       void forward.close();
       throw new UdnsError('internal', 'tunnel closed during registration');
