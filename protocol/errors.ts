@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   'proof_rejected',
   'route_invalid',
   'route_limit',
+  'name_limit',
   'port_unavailable',
   'protocol_version',
   'protocol_violation',

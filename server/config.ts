@@ -9,6 +9,7 @@ import { parseProxyNetwork } from './proxy/trusted-proxies.js';
 import type { EdgeConfigFileLayer } from './config-file.js';
 import { DEFAULT_METRICS_MAX_NAMES } from './metrics/label-budget.js';
 import { parseListenAddress } from './metrics/listen-address.js';
+import { BYTE_RATE_HINT, MAX_BYTE_RATE, MIN_BYTE_RATE, parseByteRate } from './quotas/byte-rate.js';
 
 /** Let's Encrypt's production ACME directory, the `--acme-directory` default. */
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -39,6 +40,10 @@ const duration = z.preprocess((value) => {
   for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(amount) * DURATION_MS[unit!]!;
   return ms;
 }, z.number({ error: 'must be a duration such as 30s, 5m, 24h or 1h30m' }).int().min(100, 'must be at least 100ms').max(30 * 86_400_000, 'must be at most 30d'));
+
+/** A byte rate such as `10MB/s`, `512KiB/s` or `100Mbit/s`, in bytes per second (a number is bytes per second already). */
+const byteRate = z.preprocess((value) => (typeof value === 'string' ? parseByteRate(value) ?? value : value),
+  z.number({ error: `must be ${BYTE_RATE_HINT}` }).int().min(MIN_BYTE_RATE, `must be at least ${MIN_BYTE_RATE} bytes per second`).max(MAX_BYTE_RATE));
 
 /** Every edge setting, with its only default. Flags > UDNS_* environment > these defaults. */
 export const EdgeConfigSchema = z.object({
@@ -130,6 +135,16 @@ export const EdgeConfigSchema = z.object({
     (value) => (typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : value),
     z.array(z.string().refine((value) => parseProxyNetwork(value) !== null, 'must be networks such as 203.0.113.0/24 or 2001:db8::/32')).default([]),
   ),
+  /** Names one account may hold (server/quotas/); unlimited when unset. `udns account limits` overrides it per account. */
+  maxNamesPerAccount: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  /** Bytes per second over all of one account's routes, both directions together (`10MB/s`); unlimited when unset. */
+  accountBandwidth: byteRate.optional(),
+  /** Bytes per second for one route (inside its account's); unlimited when unset. */
+  routeBandwidth: byteRate.optional(),
+  /** Concurrent visitor connections over all of one account's routes (over it: 429, or a closed TCP connection); unlimited when unset. */
+  maxVisitorsPerAccount: z.coerce.number().int().min(1).max(10_000_000).optional(),
+  /** Concurrent visitor connections of one route; unlimited when unset. */
+  maxVisitorsPerRoute: z.coerce.number().int().min(1).max(10_000_000).optional(),
 }).strict().superRefine((config, context) => {
   if (config.acme && (config.tlsCert !== undefined || config.tlsKey !== undefined)) {
     context.addIssue({ code: 'custom', path: ['acme'], message: '--acme and --tls-cert/--tls-key exclude each other: choose automatic or file certificates' });
@@ -207,6 +222,11 @@ export const ENV_KEYS: Readonly<Record<string, keyof EdgeConfigInput>> = {
   UDNS_ACCESS_LOG: 'accessLog',
   UDNS_ACCESS_LOG_MAX_BYTES: 'accessLogMaxBytes',
   UDNS_ACCESS_LOG_KEEP: 'accessLogKeep',
+  UDNS_MAX_NAMES_PER_ACCOUNT: 'maxNamesPerAccount',
+  UDNS_ACCOUNT_BANDWIDTH: 'accountBandwidth',
+  UDNS_ROUTE_BANDWIDTH: 'routeBandwidth',
+  UDNS_MAX_VISITORS_PER_ACCOUNT: 'maxVisitorsPerAccount',
+  UDNS_MAX_VISITORS_PER_ROUTE: 'maxVisitorsPerRoute',
 };
 
 /** The schema's keys: what flags, `UDNS_*` variables and the config file may set. */

@@ -29,11 +29,12 @@ import { IndexSync, indexSyncSettings } from './search/index-sync.js';
 import { createSearchIndex } from './search/sql-search-index.js';
 import { TicketOffice } from './transfers/ticket-office.js';
 import { openTransferLog } from './transfers/transfer-log.js';
+import { openTrafficMeter } from './traffic/traffic-meter.js';
+import { openAccountLimits } from './quotas/account-limits.js';
+import { VisitorQuotas } from './quotas/visitor-quotas.js';
 import { TransferRecorder } from './transfers/relay-recorder.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
-import { PrivateRoutes } from './private/private-routes.js';
-import { createConnectEndpoint, createConnectRouter, isConnectUpgrade } from './private/connect-endpoint.js';
 import { openObservability } from './metrics/edge-observability.js';
 import { openCustomDomains } from './domains/open-custom-domains.js';
 import type { DomainRouting } from './domains/custom-domains.js';
@@ -58,6 +59,8 @@ export interface EdgeHandle {
   adminTokenFile(): string | null;
   /** The ACME certificate keeper, with `--acme` (its `ready` settles once a CA-issued certificate serves). */
   readonly acme: AcmeCertificates | undefined;
+  /** The operator's limits and the traffic meter (`quotas.meter`: bytes per account and name). */
+  readonly quotas: VisitorQuotas;
   /** Live tunnels right now. */
   tunnelCount(): number;
   /** Bytes relayed between visitors and tunnels, both ways, since the start (direct and push transfers add none). */
@@ -172,6 +175,12 @@ async function startServices(
   ticketOffice.onServed = (served, ticket) => transferRecorder.served(served, ticket);
   ticketOffice.onRelay = (grant) => transferRecorder.expectRelay(grant);
   cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => transferLog.close());
+  // Bytes per (account, name), added to the database every few seconds; and the operator's
+  // limits (server/quotas/). The meter flushes a last time after the tunnels are closed.
+  const trafficMeter = openTrafficMeter(store, { onError: (error) => logger.error({ err: error }, 'traffic counts could not be written; they go with the next flush') });
+  const quotas = new VisitorQuotas({ limits: openAccountLimits(store), meter: trafficMeter, defaults: () => current, logger: logger.child({ component: 'quotas' }) });
+  registry.quotas = quotas;
+  cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => trafficMeter.close(), () => quotas.close());
   const adminToken = new AdminTokenHandover(store, config.dataDir, logger);
   // One gate for the API, the tunnel and dyndns2: failed checks are throttled per network.
   const tokens = new TokenGate(adminToken.tokens, { logger: logger.child({ component: 'auth' }), ...tokenGate });
@@ -189,12 +198,9 @@ async function startServices(
   const domains = await openCustomDomains({ config, store, logger: logger.child({ component: 'domains' }) });
   cleanups.push(() => domains.close());
   customDomains = domains.routing;
-  // Private routes (`--private`, `udns connect`): no name in DNS, no Host routing, no public port.
-  const privateRoutes = new PrivateRoutes((label) => store.nameOwner(label), logger.child({ component: 'private' }));
-  registry.privateRoutes = privateRoutes;
   const app = createEdgeApp({
     domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy,
-    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter, createConnectRouter(privateRoutes), domains.router], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
+    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter, domains.router], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
   });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
@@ -202,7 +208,6 @@ async function startServices(
   });
   httpServer.keepAliveTimeout = 30_000;
   const endpoint = createTunnelEndpoint(tokens, registry, logger, config.trustedProxy);
-  const connectEndpoint = createConnectEndpoint({ tokens, routes: privateRoutes, logger: logger.child({ component: 'private' }), trustedProxies: config.trustedProxy });
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
     // A WebSocket to a member name whose agent is gone: the same answer as a plain request, not
@@ -212,7 +217,7 @@ async function startServices(
       socket.end(rawHttpAnswer(absent.status, `${absent.status} ${absent.title}: ${absent.detail}\n`, { 'Content-Type': 'text/plain; charset=utf-8' }));
       return;
     }
-    (isConnectUpgrade(req) ? connectEndpoint : endpoint)(req, socket as net.Socket, head).catch((error: unknown) => {
+    endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
       logger.error({ err: error }, 'tunnel upgrade failed');
       socket.destroy();
     });
@@ -327,6 +332,7 @@ async function startServices(
     initialAdminToken,
     adminTokenFile: () => adminToken.pendingFile(),
     acme,
+    quotas,
     tunnelCount: () => registry.tunnelCount,
     relayedBytes: () => registry.relayedBytes,
     tokenChecks: () => tokens.stats(),

@@ -27,6 +27,12 @@ export const LIVE_KEYS: ReadonlySet<keyof EdgeConfig> = new Set<keyof EdgeConfig
   'offerTimeout',
   'saleTimeout',
   'disputeWindow',
+  // The quotas read these on every decision (server/quotas/visitor-quotas.ts).
+  'maxNamesPerAccount',
+  'accountBandwidth',
+  'routeBandwidth',
+  'maxVisitorsPerAccount',
+  'maxVisitorsPerRoute',
 ]);
 
 /** What a reload changed: applied live, or named because only a restart applies it. */

@@ -154,6 +154,18 @@ export function registerAccountCommands(program: Command): void {
       }
     });
 
+  withJsonFlag(storeOptions(account.command('limits')
+    .description('show an account\'s limits, or set them (each: a value, unlimited, or default for the edge\'s setting)')
+    .argument('<user>')
+    .option('--names <n>', 'names the account may hold')
+    .option('--bandwidth <rate>', 'bytes per second over all its routes, both directions together, e.g. 10MB/s or 512KiB/s')
+    .option('--route-bandwidth <rate>', 'bytes per second for each of its routes (inside --bandwidth)')
+    .option('--visitors <n>', 'concurrent visitor connections over all its routes')
+    .option('--route-visitors <n>', 'concurrent visitor connections of each route')))
+    .action(async (user: string, flags: StoreFlags & LimitFlags & { json?: boolean }) => {
+      await accountLimits(user, flags);
+    });
+
   withJsonFlag(storeOptions(account.command('grant')
     .description('grant new credits to an account (from the operator\'s issuance; recorded in the ledger)')
     .argument('<user>')
@@ -168,6 +180,65 @@ export function registerAccountCommands(program: Command): void {
       if (flags.json) return printJson(answer);
       say(`${answer.replayed ? 'already granted' : 'granted'} ${amount} credits to "${user}" (movement ${answer.movement.id}, ledger entry ${answer.movement.ledgerSeq}, key ${idempotencyKey}); ${user} has ${answer.available} available`);
     });
+}
+
+/** A count flag of `udns account limits`: a whole number, `unlimited` (0) or `default` (null). @throws UdnsError `config_invalid` */
+function limitCount(flag: string, text: string | undefined): number | null | undefined {
+  if (text === undefined) return undefined;
+  const word = text.trim().toLowerCase();
+  if (word === 'default') return null;
+  if (word === 'unlimited') return 0;
+  if (!/^\d{1,8}$/.test(word) || Number(word) < 1) throw new UdnsError('config_invalid', `${flag}: "${text}" is not a number such as 10, nor unlimited or default`);
+  return Number(word);
+}
+
+/** A rate flag of `udns account limits`: bytes per second, `unlimited` (0) or `default` (null). @throws UdnsError `config_invalid` */
+async function limitRate(flag: string, text: string | undefined): Promise<number | null | undefined> {
+  if (text === undefined) return undefined;
+  const word = text.trim().toLowerCase();
+  if (word === 'default') return null;
+  if (word === 'unlimited') return 0;
+  const { parseByteRate, BYTE_RATE_HINT } = await import('../../server/quotas/byte-rate.js');
+  const rate = parseByteRate(text);
+  if (rate === null) throw new UdnsError('config_invalid', `${flag}: "${text}" is not ${BYTE_RATE_HINT}, nor unlimited or default (at least 1KiB/s)`);
+  return rate;
+}
+
+interface LimitFlags {
+  names?: string;
+  bandwidth?: string;
+  routeBandwidth?: string;
+  visitors?: string;
+  routeVisitors?: string;
+}
+
+/** `udns account limits <user> [--names N] [--bandwidth R] …`: sets the given limits, then shows them all. */
+async function accountLimits(user: string, flags: StoreFlags & LimitFlags & { json?: boolean }): Promise<void> {
+  // Every flag checked before the database is opened: bad input changes nothing.
+  const changes = {
+    maxNames: limitCount('--names', flags.names),
+    bandwidth: await limitRate('--bandwidth', flags.bandwidth),
+    routeBandwidth: await limitRate('--route-bandwidth', flags.routeBandwidth),
+    maxVisitors: limitCount('--visitors', flags.visitors),
+    routeMaxVisitors: limitCount('--route-visitors', flags.routeVisitors),
+  };
+  const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+  const { openAccountLimits } = await import('../../server/quotas/account-limits.js');
+  const { formatByteRate } = await import('../../server/quotas/byte-rate.js');
+  const limits = await withStore(flags, async (store) => {
+    const table = openAccountLimits(store);
+    if (Object.keys(given).length > 0) return (await table.set(user, given)).limits;
+    return table.getByName(user);
+  });
+  if (flags.json) return printJson({ account: user, limits });
+  const count = (value: number | null): string => (value === null ? 'default (the edge\'s setting)' : value === 0 ? 'unlimited' : String(value));
+  const rate = (value: number | null): string => (value === null ? 'default (the edge\'s setting)' : value === 0 ? 'unlimited' : formatByteRate(value));
+  say(`limits of "${user}"${Object.keys(given).length > 0 ? ' (saved; running edges apply them within 30 s)' : ''}:`);
+  say(`  names            ${count(limits.maxNames)}`);
+  say(`  bandwidth        ${rate(limits.bandwidth)}  (all its routes, both directions together)`);
+  say(`  route bandwidth  ${rate(limits.routeBandwidth)}  (each route)`);
+  say(`  visitors         ${count(limits.maxVisitors)}  (concurrent connections, all its routes)`);
+  say(`  route visitors   ${count(limits.routeMaxVisitors)}  (each route)`);
 }
 
 /** `udns account grant`: one grant through the edge's books and ledger, on its database. */

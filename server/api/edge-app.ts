@@ -173,7 +173,7 @@ function sendError(req: Request, res: Response, status: number, title: string, d
 function statusFor(error: UdnsError): number {
   switch (error.code) {
     case 'unauthorized': return 401;
-    case 'forbidden': case 'name_taken': return 403;
+    case 'forbidden': case 'name_taken': case 'name_limit': return 403;
     case 'not_found': return 404;
     case 'record_conflict': case 'record_limit': return 409;
     case 'insufficient_credits': case 'payment_required': return 402;

@@ -41,7 +41,7 @@ export function createNamesRouter(deps: {
   domain: string;
   names: NameReader;
   editor: ZoneEditor;
-  registry: Pick<TunnelRegistry, 'lookupHttp' | 'closeName'>;
+  registry: Pick<TunnelRegistry, 'lookupHttp' | 'closeName' | 'quotas'>;
   urls: PublicUrls;
 }): express.Router {
   const { domain, names, editor, registry, urls } = deps;
@@ -87,7 +87,9 @@ export function createNamesRouter(deps: {
   router.post('/names', async (req, res) => {
     const body = parseBody(ClaimNameBody, req.body);
     const label = validateName(relativeOwner(body.name, domain));
-    const outcome = await editor.claimName(account(res).id, label);
+    const claim = (): Promise<'claimed' | 'already-owned'> => editor.claimName(account(res).id, label);
+    // The operator's names limit (server/quotas/): `name_limit`, 403.
+    const outcome = registry.quotas === null ? await claim() : await registry.quotas.claimName(account(res).id, label, claim);
     const [view] = await nameViews(account(res).id, label);
     res.status(outcome === 'claimed' ? 201 : 200).json({ claimed: outcome === 'claimed', name: view });
   });

@@ -5,6 +5,7 @@ import { renderErrorPage } from '../pages/error-page.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { isTrustedProxy } from './trusted-proxies.js';
 import { bridgeVisitor } from './visitor-bridge.js';
+import { VISITOR_LIMIT_RETRY_AFTER_S } from '../quotas/visitor-quotas.js';
 import { admitHttpVisitor, visitorClient } from '../access/http-access.js';
 import { rawHttpAnswer } from '../../protocol/index.js';
 import type { DomainRouting } from '../domains/custom-domains.js';
@@ -101,6 +102,13 @@ export function createFrontDoor(options: {
     const trusted = isTrustedProxy(socket.remoteAddress, trustedProxies);
     // Access rules (`--basic-auth`, `--allow-ip`): refused visitors get their answer here.
     if (entry.access !== null && !admitHttpVisitor(socket, buffered, head.end, entry.access, entry.label, visitorClient(socket, buffered, head.end, trusted), entry.tunnel.logger)) return;
+    // The operator's limits (server/quotas/): over the concurrent-visitors limit, a 429 here.
+    const admission = registry.quotas?.admit(entry.tunnel.account, entry.label, entry.routeId);
+    if (admission !== undefined && !admission.ok) {
+      entry.tunnel.logger.warn({ name: entry.label, visitor: socket.remoteAddress, limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'visitor refused: concurrent visitors limit reached');
+      refuse(socket, buffered, 429, 'Too many visitors', admission.message, { 'Retry-After': VISITOR_LIMIT_RETRY_AFTER_S });
+      return;
+    }
     const log = entry.tunnel.logger.child({ name: entry.label, visitor: socket.remoteAddress });
     const outcome = bridgeVisitor(socket, entry.tunnel, {
       routeId: entry.routeId,
@@ -110,7 +118,7 @@ export function createFrontDoor(options: {
       host: host ?? '',
       ...(trusted ? { forwardedTrusted: true } : {}),
       ...(customHost !== undefined ? { customHost } : {}),
-    }, buffered, log, head.upgrade ? 'upgrade' : 'http', registry.visitorObserver?.http({ account: entry.tunnel.account.name, name: entry.label }, head.upgrade ? 'upgrade' : 'http'));
+    }, buffered, log, head.upgrade ? 'upgrade' : 'http', registry.visitorObserver?.http({ account: entry.tunnel.account.name, name: entry.label }, head.upgrade ? 'upgrade' : 'http'), admission?.quota);
     // The tunnel died between lookup and open: the fallback answers 502 "offline".
     if (outcome === 'tunnel-gone') handOver(socket, buffered);
     else if (outcome === 'busy') {

@@ -6,6 +6,8 @@ import type { Logger } from '../logger.js';
 import type { TunnelSession } from '../tunnel/tunnel-session.js';
 import type { VisitorKind } from '../tunnel/visitor-slots.js';
 import type { VisitorWatch } from '../observe/visitor-observer.js';
+import { DOWN, UP } from '../quotas/connection-shaper.js';
+import type { VisitorQuota } from '../quotas/visitor-quotas.js';
 
 /** Once the agent has finished a connection, a visitor that keeps its side open gets this long. */
 const HALF_OPEN_GRACE_MS = 5_000;
@@ -28,6 +30,8 @@ export function bridgeVisitor(
   kind: VisitorKind,
   /** Metrics and access log (server/observe/): watches the bytes both ways, changes none. */
   watch?: VisitorWatch,
+  /** Byte counts and bandwidth limits (server/quotas/), admitted by the caller; released here when the connection ends or is not bridged. */
+  quota?: VisitorQuota,
 ): BridgeOutcome {
   let opened: ReturnType<TunnelSession['openVisitorStream']>;
   try {
@@ -40,17 +44,26 @@ export function bridgeVisitor(
     });
   } catch (error) {
     logger.debug({ err: error }, 'tunnel could not open a stream');
+    quota?.release();
     return 'tunnel-gone';
   }
   if (opened === 'busy') {
     logger.warn({ visitor: info.remoteAddress }, 'stream limit reached, visitor refused');
+    quota?.release();
     return 'busy';
   }
   const { stream, slot } = opened;
   watch?.attach(socket, stream, firstBytes);
+  // Counted per (account, name) in place (two additions a chunk); shaped by pausing the side
+  // the bytes came from while a bucket is in debt (connection-shaper.ts).
+  const counter = quota?.counter ?? null;
+  const shaper = quota?.shaper ?? null;
+  if (quota !== undefined) socket.once('close', () => quota.release());
   if (firstBytes && firstBytes.length > 0) {
     stream.write(firstBytes);
     tunnel.countRelayed(firstBytes.length);
+    if (counter !== null) counter.bytesIn += firstBytes.length;
+    if (shaper !== null) shaper.charge(UP, firstBytes.length, socket, stream);
   }
   // One listener per direction forwards, counts and touches (not pipe() plus a counting
   // listener: one call and one emit fewer per chunk). The slot is what the limits need to tell an
@@ -61,12 +74,14 @@ export function bridgeVisitor(
     slot.touch(false);
     tunnel.countRelayed(chunk.length);
     if (!stream.write(chunk)) socket.pause();
+    if (counter !== null) counter.bytesIn += chunk.length;
+    if (shaper !== null) shaper.charge(UP, chunk.length, socket, stream);
   };
   const visitorEnded = (): void => {
     stream.end();
   };
   const resumeVisitor = (): void => {
-    socket.resume();
+    if (shaper === null || !shaper.holds(UP)) socket.resume();
   };
   // The tunnel's 16 KiB frames that arrive in one turn go to the visitor as one writev.
   const visitorWriter = new BatchedWriter(socket);
@@ -74,9 +89,11 @@ export function bridgeVisitor(
     slot.touch(true);
     tunnel.countRelayed(chunk.length);
     if (!visitorWriter.write(chunk)) stream.pause();
+    if (counter !== null) counter.bytesOut += chunk.length;
+    if (shaper !== null) shaper.charge(DOWN, chunk.length, stream, socket);
   };
   const resumeStream = (): void => {
-    stream.resume();
+    if (shaper === null || !shaper.holds(DOWN)) stream.resume();
   };
   const stopUpstream = (): void => {
     socket.off('data', fromVisitor);

@@ -33,10 +33,10 @@ import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transf
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 import type { SaleDesk } from '../exchange/sale-desk.js';
-import type { PrivateRoutes } from '../private/private-routes.js';
 import { BasicAuthThrottle } from '../access/basic-auth-throttle.js';
 import { RouteAccessGate } from '../access/route-access-gate.js';
 import type { VisitorObserver } from '../observe/visitor-observer.js';
+import type { VisitorQuotas } from '../quotas/visitor-quotas.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
 type NameClaims = Pick<ZoneEditor, 'claimName'>;
@@ -86,8 +86,8 @@ export class TunnelRegistry implements TunnelHost {
   indexSync: IndexSync | null = null;
   /** The escrow's side of the control messages (server/exchange/), set by the exchange rooms; null: sale messages are ignored. */
   saleDesk: Pick<SaleDesk, 'message' | 'shareListed'> | null = null;
-  /** Private routes (server/private/), set by the edge; null: `private` registrations are refused. */
-  privateRoutes: PrivateRoutes | null = null;
+  /** The operator's limits and the byte counts per name (server/quotas/), set by the edge; null: none. */
+  quotas: VisitorQuotas | null = null;
   /** The wrong-password budget of every route's `--basic-auth` on this edge (per network and for all). */
   readonly basicAuthThrottle = new BasicAuthThrottle();
 
@@ -156,10 +156,8 @@ export class TunnelRegistry implements TunnelHost {
 
   async registerRoute(tunnel: TunnelSession, request: RegisterRoute): Promise<RegistrationResult> {
     try {
-      if (request.private !== undefined) {
-        if (this.privateRoutes === null) throw new UdnsError('forbidden', 'this edge does not offer private routes');
-        return await this.privateRoutes.register(tunnel, request);
-      }
+      // The account's limits read now, so that its first visitors already meet them.
+      await this.quotas?.prepare(tunnel.account.id);
       return request.kind === 'http'
         ? await this.registerHttp(tunnel, request)
         : await this.registerTcp(tunnel, request);
@@ -206,7 +204,6 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
-    this.privateRoutes?.unregister(routeId);
     this.direct.withdraw(routeId);
     this.transferChecks?.withdraw(routeId);
     const entry = this.byRouteId.get(routeId);
@@ -221,7 +218,6 @@ export class TunnelRegistry implements TunnelHost {
 
   tunnelClosed(tunnel: TunnelSession): void {
     this.tunnels.delete(tunnel);
-    this.privateRoutes?.tunnelClosed(tunnel);
     this.transferChecks?.tunnelClosed(tunnel);
     this.ticketOffice?.tunnelClosed(tunnel);
     for (const [routeId, entry] of this.byRouteId) {
@@ -305,19 +301,31 @@ export class TunnelRegistry implements TunnelHost {
 
   private acceptTcp(tunnel: TunnelSession, routeId: string, socket: Socket): void {
     const log = tunnel.logger.child({ routeId, visitor: socket.remoteAddress });
+    const name = tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}`;
+    const admission = this.quotas?.admit(tunnel.account, name, routeId);
+    if (admission !== undefined && !admission.ok) {
+      // A raw TCP visitor cannot be told why: the log line says it.
+      log.warn({ route: name, port: socket.localPort, limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'tcp visitor refused: concurrent visitors limit reached, connection closed');
+      socket.destroy();
+      return;
+    }
     const outcome = tunnel.alive ? bridgeVisitor(socket, tunnel, {
       routeId,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
       scheme: 'tcp',
       host: `${this.urls.domain}:${socket.localPort ?? 0}`,
-    }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name: tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}` }, socket.localPort ?? 0)) : 'tunnel-gone';
-    if (outcome !== 'bridged') socket.destroy();
+    }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name: tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}` }, socket.localPort ?? 0), admission?.quota) : 'tunnel-gone';
+    if (outcome !== 'bridged') {
+      admission?.quota.release();
+      socket.destroy();
+    }
   }
 
   private async claim(accountId: number, label: string): Promise<string> {
     // The ZoneEditor adds the label to DNS itself, inside its queue (decisions §24).
-    await this.names.claimName(accountId, label);
+    if (this.quotas === null) await this.names.claimName(accountId, label);
+    else await this.quotas.claimName(accountId, label, () => this.names.claimName(accountId, label));
     return label;
   }
 
