@@ -7,6 +7,8 @@ import { HashCache } from './index/hash-cache.js';
 import { ListedShare } from './index/listed-share.js';
 import { DirectListener } from './routes/direct-listener.js';
 import { HttpRoute } from './routes/http-route.js';
+import { PrivateHttpRoute } from './private/private-http-route.js';
+import { PrivateAccess } from '../protocol/private-route.js';
 import { LocalPortNotice } from './routes/local-port-notice.js';
 import { TcpRoute } from './routes/tcp-route.js';
 import { RouteGuard } from './access/route-guard.js';
@@ -27,6 +29,8 @@ export const RouteSpec = z.discriminatedUnion('kind', [
     kind: z.literal('http'), localPort, localHost, name: z.string().optional(),
     /** Direct mode: also accept visitors on this port of every interface (see DirectListener). */
     directPort: localPort.optional(),
+    /** A private route: no public URL; reached by these members with `udns connect <name>`. */
+    private: PrivateAccess.optional(),
     /** Who may visit (`--basic-auth`, `--allow-ip`, `--deny-ip`): checked by the edge and again here. */
     access: RouteAccessSpec.optional(),
   }).strict(),
@@ -34,6 +38,8 @@ export const RouteSpec = z.discriminatedUnion('kind', [
     kind: z.literal('tcp'), localPort, localHost,
     /** Who may connect (`--allow-ip`, `--deny-ip`; no Basic auth on raw TCP). */
     access: RouteAccessSpec.optional(),
+    /** A private route (see http): its name in `udns connect <name>`; public tcp routes have none. */
+    private: PrivateAccess.optional(), name: z.string().optional(),
   }).strict(),
   /** A folder the agent serves itself (`udns share`). */
   ShareOptions.extend({ kind: z.literal('share'), access: RouteAccessSpec.optional() }).strict(),
@@ -125,6 +131,10 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     if (spec.kind === 'http') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
       const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }), noticeFor('app'));
+      if (spec.private !== undefined) {
+        if (spec.directPort !== undefined) throw new UdnsError('config_invalid', 'a private route has no direct mode: drop --direct-port (or --private)');
+        return { kind: 'http', name, target: handler.target, handler: new PrivateHttpRoute(handler), private: spec.private };
+      }
       const guard = RouteGuard.of(spec.access, 'http');
       handler.guard = guard;
       const direct = spec.directPort === undefined ? undefined : new DirectListener(spec.directPort, handler, log.child({ route: name ?? 'http', direct: spec.directPort }));
@@ -138,6 +148,8 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       return { kind: 'http', name, target: handler.target, handler, ...(guard?.wire === undefined ? {} : { access: guard.wire }) };
     }
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }), noticeFor('service'));
+    if (spec.private !== undefined) return { kind: 'tcp', name: spec.name === undefined ? undefined : validateName(spec.name), target: handler.target, handler, private: spec.private };
+    if (spec.name !== undefined) throw new UdnsError('config_invalid', 'a public tcp route has no name (its address is a port): drop the name, or make it --private');
     const guard = RouteGuard.of(spec.access, 'tcp');
     handler.guard = guard;
     return { kind: 'tcp', target: handler.target, handler, ...(guard?.wire === undefined ? {} : { access: guard.wire }) };

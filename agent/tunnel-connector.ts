@@ -20,6 +20,7 @@ import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
 import { IndexSyncClient } from './index/index-sync-client.js';
 import type { DirectListener } from './routes/direct-listener.js';
+import type { PrivateAccess } from '../protocol/private-route.js';
 import type { RouteAccessWire } from '../protocol/route-access.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import type { TransferAgent } from './transfer/transfer-agent.js';
@@ -38,6 +39,8 @@ export interface ManagedRoute {
   readonly handler: RouteHandler;
   /** Direct mode (http only): the agent's own listener for visitors, offered to the edge. */
   readonly direct?: DirectListener;
+  /** A private route (`--private`): the members allowed; its `name` names it for `udns connect`. */
+  readonly private?: PrivateAccess;
   /** Who may visit (`--basic-auth`, `--allow-ip`, `--deny-ip`), as the edge gets it: passwords as salted hashes. */
   readonly access?: RouteAccessWire;
 }
@@ -136,6 +139,7 @@ export class TunnelConnector extends EventEmitter {
       control.send({
         type: 'registerRoute', requestId, kind: route.kind, target: route.target,
         ...(route.kind === 'http' && route.name ? { name: route.name } : {}),
+        ...privateFields(route),
         ...accessFields(route),
       });
     });
@@ -342,6 +346,7 @@ export class TunnelConnector extends EventEmitter {
             control.send({
               type: 'registerRoute', requestId, kind: route.kind, target: route.target,
               ...(route.kind === 'http' && route.name ? { name: route.name } : {}),
+              ...privateFields(route),
               ...accessFields(route),
               ...(route.kind === 'tcp' && route.port ? { preferredPort: route.port } : {}),
             });
@@ -488,6 +493,12 @@ export class TunnelConnector extends EventEmitter {
       });
     }, delayMs);
   }
+}
+
+/** What a private route adds to its registration: the members, and its name for tcp routes too. */
+function privateFields(route: ManagedRoute): { private?: PrivateAccess; name?: string } {
+  if (route.private === undefined) return {};
+  return { private: route.private, ...(route.name ? { name: route.name } : {}) };
 }
 
 /** A route's access rules, for its registration (absent without rules: older edges refuse the key). */

@@ -5,9 +5,16 @@ import { z } from 'zod';
 import type { RouteSpec } from '../agent/agent.js';
 import { PriceList, priceRulesOf } from '../agent/exchange/price-list.js';
 import { UdnsError } from '../protocol/index.js';
+import { MEMBER_NAME } from '../protocol/private-route.js';
+import { privateRouteSpec } from './private-flags.js';
 import { accessRouteSpec } from './access-flags.js';
 
 const port = z.number().int().min(1).max(65535);
+/** `udns http|tcp --private --allow-member <account>`; `name` on a tcp route only with `private: true`. */
+const privateKeys = {
+  private: z.boolean().optional(),
+  allowMembers: z.array(z.string().transform((value) => value.toLowerCase()).pipe(z.string().regex(MEMBER_NAME, 'a member is an account name (1-32 letters, digits or \'-\')'))).optional(),
+};
 
 /** `--allow-ip` / `--deny-ip` (every route) and `--basic-auth` (http and share routes), as lists. */
 const ipKeys = { allowIp: z.array(z.string()).optional(), denyIp: z.array(z.string()).optional() };
@@ -15,8 +22,8 @@ const accessKeys = { basicAuth: z.array(z.string()).optional(), ...ipKeys };
 
 /** A route in the agent's config file; keys are the command-line flags' names in camelCase. */
 const FileRoute = z.union([
-  z.object({ http: port, name: z.string().optional(), localHost: z.string().optional(), directPort: port.optional(), ...accessKeys }).strict(),
-  z.object({ tcp: port, localHost: z.string().optional(), ...ipKeys }).strict(),
+  z.object({ http: port, name: z.string().optional(), localHost: z.string().optional(), directPort: port.optional(), ...privateKeys, ...accessKeys }).strict(),
+  z.object({ tcp: port, localHost: z.string().optional(), ...privateKeys, name: z.string().optional(), ...ipKeys }).strict(),
   z.object({
     share: z.string().min(1),
     name: z.string().optional(),
@@ -48,6 +55,10 @@ const FileRoute = z.union([
  *   - http: 8123
  *     name: nas
  *     basicAuth: ["alice:correct horse"]         # like --basic-auth user:password
+ *   - http: 8080               # no public URL: reached with `udns connect nas` (like --private)
+ *     name: nas
+ *     private: true
+ *     allowMembers: [bob]      # like --allow-member; the owner always may
  *   - share: ~/Documents
  *     name: docs
  *     password: correct horse
@@ -132,7 +143,12 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
   };
   const accesses = parsed.data.routes.map(accessOf);
   parsed.data.routes.forEach((route, index) => {
-    if (!('share' in route) || route.prices === undefined) return;
+    if (!('share' in route)) {
+      if (route.allowMembers !== undefined && route.private !== true) priceProblems.push(`routes.${index}.allowMembers: needs private: true (a public route is open to everyone)`);
+      if ('tcp' in route && route.name !== undefined && route.private !== true) priceProblems.push(`routes.${index}.name: a public tcp route has no name (its address is a port); add private: true or drop it`);
+      return;
+    }
+    if (route.prices === undefined) return;
     if (Object.keys(route.prices).length > 0 && route.list !== true) priceProblems.push(`routes.${index}.prices: prices need list: true (buyers find paid files through the members' search)`);
     try {
       new PriceList(priceRulesOf(route.prices));
@@ -145,8 +161,9 @@ export async function readAgentConfigFile(file: string): Promise<{ config: Agent
   const base = path.dirname(path.resolve(file));
   const routes = parsed.data.routes.map((route, index): RouteSpec => {
     const access = accesses[index]!;
-    if ('http' in route) return { kind: 'http', localPort: route.http, name: route.name, localHost: route.localHost, directPort: route.directPort, ...access };
-    if ('tcp' in route) return { kind: 'tcp', localPort: route.tcp, localHost: route.localHost, ...access };
+    const privacy = 'share' in route ? {} : privateRouteSpec({ private: route.private, allowMember: route.allowMembers });
+    if ('http' in route) return { kind: 'http', localPort: route.http, name: route.name, localHost: route.localHost, directPort: route.directPort, ...privacy, ...access };
+    if ('tcp' in route) return { kind: 'tcp', localPort: route.tcp, localHost: route.localHost, ...(route.name === undefined ? {} : { name: route.name }), ...privacy, ...access };
     return {
       kind: 'share',
       dir: path.resolve(base, expandHome(route.share)),

@@ -19,6 +19,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   http: [
     'udns http 3000 --name alice                   # http://alice.<zone> -> http://127.0.0.1:3000',
     'udns http 5173 --qr                           # a random name, and a QR code of its URL',
+    'udns http 8080 --name nas --private --allow-member bob   # no public URL: bob runs udns connect nas',
   ],
   tcp: [
     'udns tcp 22                                   # ssh -p <public port> <zone>',
@@ -30,6 +31,10 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'udns share ~/Documents --name docs --list     # members find its files with udns search',
   ],
   up: ['udns up --config udns.yml'],
+  connect: [
+    'udns connect nas --port 8000                  # alice\'s private route nas at http://127.0.0.1:8000',
+    'udns connect db                               # a free local port, printed',
+  ],
   status: ['udns status', 'udns status --json | jq .names'],
   console: ['udns console                                  # a sign-in link for the browser, good once for 5 minutes', 'udns console --json | jq -r .url'],
   ddns: ['udns ddns home                                # keeps home.<zone> on this machine\'s address', 'udns ddns home --once --ipv4'],

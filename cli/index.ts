@@ -18,6 +18,7 @@ import { registerTransfersCommand } from './commands/transfers-command.js';
 import { registerLedgerCommands } from './commands/ledger-command.js';
 import { registerCreditsCommand } from './commands/credits-command.js';
 import { registerCompletionCommand } from './commands/completion-command.js';
+import { registerConnectCommand } from './commands/connect-command.js';
 import { registerDomainCommands } from './commands/domain-command.js';
 import { registerConsoleCommand } from './commands/console-command.js';
 import { addHelpExamples } from './help-examples.js';
@@ -54,6 +55,7 @@ registerLedgerCommands(program);
 registerCreditsCommand(program);
 registerConsoleCommand(program);
 registerDomainCommands(program);
+registerConnectCommand(program);
 registerCompletionCommand(program);
 addHelpExamples(program);
 

@@ -4,10 +4,10 @@ import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDelayProxy } from '../bench/delay-proxy.js';
 import { eventually } from '../test/helpers/eventually.js';
-import { BdpEstimator } from './bdp-window.js';
+import { BdpEstimator, windowShare } from './bdp-window.js';
 import { duplexFacade } from './duplex-facade.js';
-import { MAX_STREAM_WINDOW_BYTES, STREAM_WINDOW_BYTES } from './limits.js';
-import { connectionWindowFor, createAgentMux, createEdgeMux, windowTunerOf } from './mux-session.js';
+import { MAX_STREAM_WINDOW_BYTES, STREAM_WINDOW_BYTES, TUNNEL_WINDOW_BUDGET_BYTES } from './limits.js';
+import { connectionWindowFor, createAgentMux, createEdgeMux, openStreamCount, windowTunerOf } from './mux-session.js';
 
 const MIB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 7);
@@ -43,6 +43,27 @@ describe('BdpEstimator', () => {
     expect(estimator.window).toBe(4 * MIB);
     expect(estimator.saturated).toBe(true);
     expect(estimator.sample(4 * MIB, 10)).toBeUndefined();
+  });
+});
+
+describe('the window budget', () => {
+  it('gives each open stream an equal share, never under the floor', () => {
+    expect(windowShare(64 * MIB, 0, MIB)).toBe(64 * MIB);
+    expect(windowShare(64 * MIB, 1, MIB)).toBe(64 * MIB);
+    expect(windowShare(64 * MIB, 8, MIB)).toBe(8 * MIB);
+    expect(windowShare(64 * MIB, 100, MIB)).toBe(MIB);
+  });
+
+  it('caps growth at the share and lowers a grown window when the share shrinks', () => {
+    const estimator = new BdpEstimator(MIB, 16 * MIB);
+    // The sample asks for 6 MiB; the share allows 4.
+    expect(estimator.sample(3 * MIB, 10, 4 * MIB)).toBe(4 * MIB);
+    // Nothing to grow into while the share stays 4 MiB.
+    expect(estimator.sample(3.5 * MIB, 10, 4 * MIB)).toBeUndefined();
+    expect(estimator.lower(2 * MIB)).toBe(2 * MIB);
+    expect(estimator.lower(3 * MIB)).toBeUndefined();
+    expect(estimator.window).toBe(2 * MIB);
+    expect(estimator.saturated).toBe(false);
   });
 });
 
@@ -136,6 +157,41 @@ describe('tunnel windows over a 40 ms round trip', () => {
     await eventually('the agent window to grow', () => (tuner.estimator.window > STREAM_WINDOW_BYTES ? true : undefined), { timeoutMs: 45_000 });
     await eventually('the edge to see the new window', () => (edge.remoteSettings.initialWindowSize! > STREAM_WINDOW_BYTES ? true : undefined));
     upload.close(http2.constants.NGHTTP2_CANCEL);
+  });
+
+  it('more open streams bring a grown window down to their share of the budget, at both ends', async () => {
+    const { edge, agent } = await farTunnel(20, (socket) => socket, cleanups);
+    agent.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200 });
+      writeForever(stream);
+    });
+    const reader = edge.request({ ':path': '/reads' });
+    reader.on('error', () => {});
+    reader.resume();
+    const tuner = windowTunerOf(edge)!;
+    await eventually('the edge window to grow', () => (tuner.estimator.window > STREAM_WINDOW_BYTES ? true : undefined), { timeoutMs: 45_000 });
+
+    // So many stalled streams that the budget's share is the floor: the initial window.
+    const crowd = Math.ceil(TUNNEL_WINDOW_BUDGET_BYTES / STREAM_WINDOW_BYTES);
+    const stalled = Array.from({ length: crowd }, (_, i) => {
+      const stream = edge.request({ ':path': `/stalls/${i}` });
+      stream.on('error', () => {});
+      stream.pause();
+      return stream;
+    });
+    await eventually('the streams to open', () => (openStreamCount(edge) === crowd + 1 ? true : undefined));
+    expect(windowShare(TUNNEL_WINDOW_BUDGET_BYTES, crowd + 1, STREAM_WINDOW_BYTES)).toBe(STREAM_WINDOW_BYTES);
+    await eventually('the window to come down to the floor', () => (edge.localSettings.initialWindowSize === STREAM_WINDOW_BYTES && !edge.pendingSettingsAck ? true : undefined), { timeoutMs: 45_000 });
+    expect(tuner.estimator.window).toBe(STREAM_WINDOW_BYTES);
+    // The agent sends with the lowered window, to the stalled streams and any new one.
+    await eventually('the agent to see the lowered window', () => (agent.remoteSettings.initialWindowSize === STREAM_WINDOW_BYTES ? true : undefined));
+
+    // The crowd leaves: the share is the whole budget again, and the tunnel is still up.
+    for (const stream of stalled) stream.close(http2.constants.NGHTTP2_CANCEL);
+    await eventually('the stalled streams to close', () => (openStreamCount(edge) === 1 ? true : undefined));
+    expect(edge.destroyed).toBe(false);
+    reader.close(http2.constants.NGHTTP2_CANCEL);
   });
 
   it('a visitor who stops reading costs the edge at most one stream window, even a grown one', async () => {

@@ -37,8 +37,11 @@ export class BdpEstimator {
     return this.window >= this.maxWindow;
   }
 
-  /** Records one ping's sample; returns the new window when it should grow, else undefined. */
-  sample(bytes: number, rttMs: number): number | undefined {
+  /**
+   * Records one ping's sample; returns the new window when it should grow, else undefined.
+   * `limit`: what the window may grow to now (the memory budget's share, under maxWindow).
+   */
+  sample(bytes: number, rttMs: number, limit = this.maxWindow): number | undefined {
     this.samples += 1;
     // The first ten round trips are averaged plainly, later ones weigh in heavily (grpc-go).
     this.rttMs += (rttMs - this.rttMs) * (this.samples <= 10 ? 1 / this.samples : RTT_WEIGHT);
@@ -48,9 +51,27 @@ export class BdpEstimator {
     // Grow only while the bandwidth grows too: a bigger window that only fills a queue
     // (a longer measured round trip, the same rate) is not a reason to grow again.
     if (this.saturated || bytes < this.window * GROW_THRESHOLD || bytesPerMs < this.bestBytesPerMs) return undefined;
-    this.window = Math.min(this.maxWindow, Math.ceil(bytes * GROW_FACTOR));
+    const grown = Math.min(this.maxWindow, limit, Math.ceil(bytes * GROW_FACTOR));
+    if (grown <= this.window) return undefined;
+    this.window = grown;
     return this.window;
   }
+
+  /** Lowers the window to `limit` when it is above it; returns the new window, else undefined. */
+  lower(limit: number): number | undefined {
+    if (this.window <= limit) return undefined;
+    this.window = limit;
+    return this.window;
+  }
+}
+
+/**
+ * The stream window a tunnel can give each of `openStreams` streams when their windows together
+ * may promise `budget` bytes: an equal share, never under `floor` (the initial window: a stream
+ * always gets what it started with).
+ */
+export function windowShare(budget: number, openStreams: number, floor: number): number {
+  return Math.max(floor, Math.floor(budget / Math.max(1, openStreams)));
 }
 
 /** How the tuner reaches the session; tests and mux-session.ts pass the real one. */
@@ -63,6 +84,14 @@ export interface WindowTuning {
   connectionWindowFor(streamWindow: number): number;
   /** Bytes received on the tunnel's transport so far (monotonic). */
   bytesReceived(): number;
+  /**
+   * What the stream windows of this end may add up to (the tunnel's memory budget for stalled
+   * streams): a grown window is capped at its share (windowShare), and lowered again when more
+   * streams open.
+   */
+  windowBudget: number;
+  /** Streams open on the session now. */
+  openStreams(): number;
 }
 
 /** Polling interval while the tunnel is quiet: how soon a new transfer starts being measured. */
@@ -103,8 +132,9 @@ export interface WindowTuner {
  * Measures the bandwidth-delay product of `session`'s receiving direction with PINGs while
  * data arrives, and grows the stream window (a SETTINGS frame: it applies to every stream,
  * open and future, since node:http2 has no per-stream window API) and the connection window
- * with it. A quiet tunnel costs one counter read every {@link BDP_IDLE_POLL_MS}; at the
- * ceiling the tuner stops for good.
+ * with it, up to each stream's share of the window budget; more streams opening lower it
+ * again (checked at every ping and every {@link BDP_IDLE_POLL_MS}). A quiet tunnel costs two
+ * counter reads every {@link BDP_IDLE_POLL_MS}; at the ceiling it measures no more.
  */
 export function tuneWindows(session: http2.Http2Session, tuning: WindowTuning): WindowTuner {
   const estimator = new BdpEstimator(tuning.initialWindow, tuning.maxWindow);
@@ -119,12 +149,24 @@ export function tuneWindows(session: http2.Http2Session, tuning: WindowTuning): 
     timer = undefined;
   };
 
-  // Quiet: on each shared tick, start measuring once data arrives.
+  const share = (): number => windowShare(tuning.windowBudget, tuning.openStreams(), tuning.initialWindow);
+
+  // More streams than the grown window leaves room for: every stream's window comes down to
+  // its share (HTTP/2 lets a lower SETTINGS_INITIAL_WINDOW_SIZE take open streams' windows
+  // below zero; the peer then waits until they are read down).
+  const keepWithinBudget = (): void => {
+    if (session.destroyed || session.pendingSettingsAck) return;
+    const lowered = estimator.lower(share());
+    if (lowered !== undefined) session.settings({ initialWindowSize: lowered });
+  };
+
+  // Quiet: on each shared tick, keep within the budget, and start measuring once data arrives.
   function poll(): void {
+    keepWithinBudget();
     const now = tuning.bytesReceived();
     const busy = now - seen >= BUSY_BYTES;
     seen = now;
-    if (!busy) return;
+    if (!busy || estimator.saturated) return;
     quiet.delete(poll);
     measure();
   }
@@ -145,13 +187,14 @@ export function tuneWindows(session: http2.Http2Session, tuning: WindowTuning): 
       const bytes = seen - before;
       // Until the peer has acknowledged the last window change, measure nothing new: a peer
       // that never acknowledges must not make us queue SETTINGS (node:http2 throws past 10).
-      const grown = session.pendingSettingsAck ? undefined : estimator.sample(bytes, durationMs);
+      const grown = session.pendingSettingsAck ? undefined : estimator.sample(bytes, durationMs, share());
       if (grown !== undefined && !session.destroyed) {
         session.settings({ initialWindowSize: grown });
         session.setLocalWindowSize(tuning.connectionWindowFor(grown));
       }
-      if (estimator.saturated) return stop();
-      if (bytes < BUSY_BYTES) return rest();
+      keepWithinBudget();
+      // At the ceiling nothing is left to measure; the quiet tick still keeps the budget.
+      if (estimator.saturated || bytes < BUSY_BYTES) return rest();
       timer = setTimeout(measure, BDP_ROUND_SPACING_MS);
       timer.unref();
     });

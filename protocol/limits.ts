@@ -21,6 +21,12 @@ export const STREAM_WINDOW_BYTES = 1024 * 1024;
  * ~300 MB/s over a 40 ms round trip (grpc-go's BDP ceiling too).
  */
 export const MAX_STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+/**
+ * What the stream windows of one end of a tunnel may add up to once grown: the memory stalled
+ * streams can make it hold. Four streams at the ceiling; with more streams open each gets an
+ * equal share, never under {@link STREAM_WINDOW_BYTES} (protocol/bdp-window.ts windowShare).
+ */
+export const TUNNEL_WINDOW_BUDGET_BYTES = 4 * MAX_STREAM_WINDOW_BYTES;
 /** Connection-level window, shared by every stream of a tunnel: at least this, and twice the stream window. */
 export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 /**

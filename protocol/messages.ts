@@ -3,6 +3,7 @@ import { ERROR_CODES } from './errors.js';
 import { MAX_ROUTES_PER_TUNNEL } from './limits.js';
 import { PROTOCOL_VERSION } from './version.js';
 import { RouteAccessWire } from './route-access.js';
+import { PrivateAccess } from './private-route.js';
 import { IndexAck, IndexBatch, IndexRefused, IndexWanted, ListShare, UnlistShare } from './index-sync.js';
 import { OfferTransfer, TransferAccepted, TransferChecked, TransferFailed, TransferServed, TransferTicket } from './transfer.js';
 import { TransferReport, TransferReportRefused } from './transfer-records.js';
@@ -60,6 +61,11 @@ export const RegisterRoute = z.object({
    * Passwords come as salted scrypt hashes only. An edge refuses the route when a network is malformed.
    */
   access: RouteAccessWire.optional(),
+  /**
+   * A private route (protocol/private-route.ts): no public URL at all; only its owner and these
+   * members reach it, through `udns connect <name>`. `name` then names it in that command.
+   */
+  private: PrivateAccess.optional(),
 }).strict();
 
 /** The route is live: visitors of `url` now reach this agent on streams tagged `routeId`. */

@@ -13,6 +13,7 @@ import {
   MAX_STREAMS_PER_TUNNEL,
   STREAMS_PER_TUNNEL,
   STREAM_WINDOW_BYTES,
+  TUNNEL_WINDOW_BUDGET_BYTES,
 } from './limits.js';
 
 /*
@@ -111,8 +112,27 @@ function adaptWindows(session: http2.Http2Session, transport: Duplex): void {
     maxWindow: MAX_STREAM_WINDOW_BYTES,
     connectionWindowFor,
     bytesReceived,
+    windowBudget: TUNNEL_WINDOW_BUDGET_BYTES,
+    openStreams: () => openStreamCount(session),
   }));
 }
+
+/**
+ * Streams open on `session`, read from node:http2's own table (kState.streams, plus requests
+ * still waiting for an id): Node has no public count, and counting in listeners would cost
+ * every visitor stream two calls for a number needed a few times a second. A Node without that
+ * table counts as full of streams: windows then stay at their floor (slower, never unbounded);
+ * bdp-window.test.ts checks the count.
+ */
+export function openStreamCount(session: http2.Http2Session): number {
+  stateSymbol ??= Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === 'state') ?? null;
+  if (stateSymbol === null) return Number.MAX_SAFE_INTEGER;
+  const state = (session as unknown as Record<symbol, { streams?: Map<number, unknown>; pendingStreams?: Set<unknown> } | undefined>)[stateSymbol];
+  if (state?.streams === undefined) return Number.MAX_SAFE_INTEGER;
+  return state.streams.size + (state.pendingStreams?.size ?? 0);
+}
+
+let stateSymbol: symbol | null | undefined;
 
 /**
  * One life for session and transport: either ending ends the other, and an unanswered PING

@@ -35,6 +35,8 @@ import { VisitorQuotas } from './quotas/visitor-quotas.js';
 import { TransferRecorder } from './transfers/relay-recorder.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
+import { PrivateRoutes } from './private/private-routes.js';
+import { createConnectEndpoint, createConnectRouter, isConnectUpgrade } from './private/connect-endpoint.js';
 import { openObservability } from './metrics/edge-observability.js';
 import { openCustomDomains } from './domains/open-custom-domains.js';
 import type { DomainRouting } from './domains/custom-domains.js';
@@ -198,9 +200,12 @@ async function startServices(
   const domains = await openCustomDomains({ config, store, logger: logger.child({ component: 'domains' }) });
   cleanups.push(() => domains.close());
   customDomains = domains.routing;
+  // Private routes (`--private`, `udns connect`): no name in DNS, no Host routing, no public port.
+  const privateRoutes = new PrivateRoutes((label) => store.nameOwner(label), logger.child({ component: 'private' }));
+  registry.privateRoutes = privateRoutes;
   const app = createEdgeApp({
     domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy,
-    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter, domains.router], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
+    transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter, createConnectRouter(privateRoutes), domains.router], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
   });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
@@ -208,6 +213,7 @@ async function startServices(
   });
   httpServer.keepAliveTimeout = 30_000;
   const endpoint = createTunnelEndpoint(tokens, registry, logger, config.trustedProxy);
+  const connectEndpoint = createConnectEndpoint({ tokens, routes: privateRoutes, logger: logger.child({ component: 'private' }), trustedProxies: config.trustedProxy });
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
     // A WebSocket to a member name whose agent is gone: the same answer as a plain request, not
@@ -217,7 +223,7 @@ async function startServices(
       socket.end(rawHttpAnswer(absent.status, `${absent.status} ${absent.title}: ${absent.detail}\n`, { 'Content-Type': 'text/plain; charset=utf-8' }));
       return;
     }
-    endpoint(req, socket as net.Socket, head).catch((error: unknown) => {
+    (isConnectUpgrade(req) ? connectEndpoint : endpoint)(req, socket as net.Socket, head).catch((error: unknown) => {
       logger.error({ err: error }, 'tunnel upgrade failed');
       socket.destroy();
     });

@@ -8,6 +8,7 @@ import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
 import { endLogStream } from '../log-stream.js';
 import { parsePort, parseTransport } from '../parse-args.js';
 import { QR_FLAG_HELP, qrCodeLines, qrInColour } from '../qr-code.js';
+import { privateRouteSpec, withPrivateFlags, type PrivateFlags } from '../private-flags.js';
 import { accessRouteSpec, withAccessFlags, type AccessFlags } from '../access-flags.js';
 
 export interface AgentFlags {
@@ -141,7 +142,7 @@ async function sellerKey(edge: { server: string; token: string; trust: { ca?: st
 
 /** `udns http <port>` and `udns tcp <port>`. */
 export function registerExposeCommands(program: Command): void {
-  withAgentFlags(withAccessFlags(
+  withAgentFlags(withPrivateFlags(withAccessFlags(
     program.command('http')
       .description('expose a local HTTP server (WebSockets included) under a name')
       .argument('<port>', 'local port of the web server', parsePort)
@@ -149,17 +150,19 @@ export function registerExposeCommands(program: Command): void {
       .option('--qr', QR_FLAG_HELP)
       .option('--local-host <host>', 'host the local server listens on', '127.0.0.1')
       .option('--direct-port <port>', 'also serve visitors on this port of the PC; DNS points at the PC while the edge can reach it', parsePort),
-  'http')).action(async (port: number, flags: AgentFlags & AccessFlags & { name?: string; localHost: string; directPort?: number }) => {
-    await expose([{ kind: 'http', localPort: port, localHost: flags.localHost, name: flags.name, directPort: flags.directPort, ...accessRouteSpec(flags, 'http') }], flags);
+  'http'))).action(async (port: number, flags: AgentFlags & PrivateFlags & AccessFlags & { name?: string; localHost: string; directPort?: number }) => {
+    await expose([{ kind: 'http', localPort: port, localHost: flags.localHost, name: flags.name, directPort: flags.directPort, ...privateRouteSpec(flags), ...accessRouteSpec(flags, 'http') }], flags);
   });
 
-  withAgentFlags(withAccessFlags(
+  withAgentFlags(withPrivateFlags(withAccessFlags(
     program.command('tcp')
       .description('expose a local TCP service (ssh, a database, a game server) on a public port')
       .argument('<port>', 'local TCP port', parsePort)
       .option('--qr', QR_FLAG_HELP)
-      .option('--local-host <host>', 'host the local service listens on', '127.0.0.1'),
-  'tcp')).action(async (port: number, flags: AgentFlags & AccessFlags & { localHost: string }) => {
-    await expose([{ kind: 'tcp', localPort: port, localHost: flags.localHost, ...accessRouteSpec(flags, 'tcp') }], flags);
+      .option('--local-host <host>', 'host the local service listens on', '127.0.0.1')
+      .option('--name <name>', 'with --private: the name members connect to (default: a random readable one)'),
+  'tcp'))).action(async (port: number, flags: AgentFlags & PrivateFlags & AccessFlags & { localHost: string; name?: string }) => {
+    if (flags.name !== undefined && !flags.private) throw new UdnsError('config_invalid', 'a public tcp route has no name (its address is a port): drop --name, or add --private');
+    await expose([{ kind: 'tcp', localPort: port, localHost: flags.localHost, ...(flags.name === undefined ? {} : { name: flags.name }), ...privateRouteSpec(flags), ...accessRouteSpec(flags, 'tcp') }], flags);
   });
 }

@@ -33,6 +33,7 @@ import type { RecordedTunnel, TransferRecorder, TunnelRecorder } from '../transf
 import type { IndexSync } from '../search/index-sync.js';
 import type { IndexSyncSession, IndexSyncTunnel } from '../search/index-sync-session.js';
 import type { SaleDesk } from '../exchange/sale-desk.js';
+import type { PrivateRoutes } from '../private/private-routes.js';
 import { BasicAuthThrottle } from '../access/basic-auth-throttle.js';
 import { RouteAccessGate } from '../access/route-access-gate.js';
 import type { VisitorObserver } from '../observe/visitor-observer.js';
@@ -88,6 +89,8 @@ export class TunnelRegistry implements TunnelHost {
   saleDesk: Pick<SaleDesk, 'message' | 'shareListed'> | null = null;
   /** The operator's limits and the byte counts per name (server/quotas/), set by the edge; null: none. */
   quotas: VisitorQuotas | null = null;
+  /** Private routes (server/private/), set by the edge; null: `private` registrations are refused. */
+  privateRoutes: PrivateRoutes | null = null;
   /** The wrong-password budget of every route's `--basic-auth` on this edge (per network and for all). */
   readonly basicAuthThrottle = new BasicAuthThrottle();
 
@@ -158,6 +161,10 @@ export class TunnelRegistry implements TunnelHost {
     try {
       // The account's limits read now, so that its first visitors already meet them.
       await this.quotas?.prepare(tunnel.account.id);
+      if (request.private !== undefined) {
+        if (this.privateRoutes === null) throw new UdnsError('forbidden', 'this edge does not offer private routes');
+        return await this.privateRoutes.register(tunnel, request);
+      }
       return request.kind === 'http'
         ? await this.registerHttp(tunnel, request)
         : await this.registerTcp(tunnel, request);
@@ -204,6 +211,7 @@ export class TunnelRegistry implements TunnelHost {
   }
 
   unregisterRoute(_tunnel: TunnelSession, routeId: string): void {
+    this.privateRoutes?.unregister(routeId);
     this.direct.withdraw(routeId);
     this.transferChecks?.withdraw(routeId);
     const entry = this.byRouteId.get(routeId);
@@ -218,6 +226,7 @@ export class TunnelRegistry implements TunnelHost {
 
   tunnelClosed(tunnel: TunnelSession): void {
     this.tunnels.delete(tunnel);
+    this.privateRoutes?.tunnelClosed(tunnel);
     this.transferChecks?.tunnelClosed(tunnel);
     this.ticketOffice?.tunnelClosed(tunnel);
     for (const [routeId, entry] of this.byRouteId) {
