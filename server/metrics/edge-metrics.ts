@@ -7,7 +7,7 @@ import { TrafficCounts, type TrafficEntry } from './traffic-counts.js';
 /** Why a visitor, member or query was turned away (the `reason` label; a fixed set). */
 export type RefusalReason = 'visitor_limit' | 'bad_request_head' | 'head_too_large' | 'token_rejected' | 'quota';
 /** What was rate limited (the `reason` label of `udns_rate_limited_total`). */
-export type RateLimitReason = 'token_failures' | 'dns_response_rate' | 'bandwidth';
+export type RateLimitReason = 'token_failures' | 'bandwidth';
 
 /** What the metrics read at scrape time from the rest of the edge. */
 export interface EdgeMetricsSources {
@@ -108,9 +108,8 @@ export class EdgeMetrics {
         setAll(this, 'reason', self.rateLimits);
         const throttled = sources.tokenChecks().throttled;
         if (throttled > 0) this.inc({ reason: 'token_failures' }, throttled);
-        let dropped = 0;
-        for (const entry of self.dns.entries()) if (entry.rcode === 'dropped') dropped += entry.count;
-        if (dropped > 0) this.inc({ reason: 'dns_response_rate' }, dropped);
+        // DNS queries the response rate limiter dropped are udns_dns_queries_total{rcode="dropped"}
+        // (with the few undecodable ones): the hook does not tell them apart.
       },
     });
     new Gauge({
