@@ -7,6 +7,7 @@ import { HashCache } from './index/hash-cache.js';
 import { ListedShare } from './index/listed-share.js';
 import { DirectListener } from './routes/direct-listener.js';
 import { HttpRoute } from './routes/http-route.js';
+import { Inspector } from './inspector/inspector.js';
 import { PrivateHttpRoute } from './private/private-http-route.js';
 import { PrivateAccess } from '../protocol/private-route.js';
 import { LocalPortNotice } from './routes/local-port-notice.js';
@@ -75,6 +76,12 @@ export const AgentOptions = z.object({
    * The member's Ed25519 key (cli/signing-key.ts loads it): signs the offers of shares with
    * prices. Without it such shares still answer 402 and list their prices, but decline sales.
    */
+  /**
+   * The request inspector of the http routes (agent/inspector/): its port on 127.0.0.1 (0: any
+   * free one) and whether a taken port moves on to the next; null (the default here; the CLI's
+   * default is on, port 4040): off, and the routes install nothing.
+   */
+  inspect: z.object({ port: z.number().int().min(0).max(65535), nextFreePort: z.boolean().default(false) }).strict().nullable().default(null),
   signingKey: z.custom<SigningKeyPair>((value) => typeof value === 'object' && value !== null && 'privateKey' in value && 'keyId' in value, 'signingKey must be a key pair').nullable().default(null),
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
@@ -108,6 +115,11 @@ export interface Agent extends EventEmitter {
   setPrices(route: ManagedRoute, prices: readonly PriceRule[]): boolean;
   /** Direct and push transfers of the share routes; null without share routes or with noTransfers. */
   readonly transfers: TransferAgent | null;
+  /**
+   * The request inspector when `inspect` is set (its `url` is null until an http route starts
+   * it; the agent emits `inspecting` (url) when a route added later starts it); null when off.
+   */
+  readonly inspector: Inspector | null;
   stop(): void;
 }
 
@@ -125,12 +137,13 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   const log = logger ?? createAgentLogger(options.logLevel);
   // Visitors arrive once the connector is up; the notices speak through it.
   let connector: TunnelConnector | null = null;
+  const inspector = options.inspect === null ? null : new Inspector(options.inspect);
   const noticeFor = (what: string): LocalPortNotice => new LocalPortNotice(what, (line) => connector?.emit('localService', line));
   const build = (input: RouteSpec): ManagedRoute => {
     const spec = RouteSpec.parse(input);
     if (spec.kind === 'http') {
       const name = spec.name === undefined ? undefined : validateName(spec.name);
-      const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }), noticeFor('app'));
+      const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }), noticeFor('app'), inspector);
       if (spec.private !== undefined) {
         if (spec.directPort !== undefined) throw new UdnsError('config_invalid', 'a private route has no direct mode: drop --direct-port (or --private)');
         return { kind: 'http', name, target: handler.target, handler: new PrivateHttpRoute(handler), private: spec.private };
@@ -172,6 +185,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   };
   const routes: ManagedRoute[] = options.routes.map(build);
   const startedRoutes = [...routes];
+  if (inspector !== null && options.routes.some((route) => route.kind === 'http')) await inspector.start();
   const listening: DirectListener[] = [];
   try {
     for (const route of routes) {
@@ -212,6 +226,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     // Before the route is built: a transfer port that cannot be opened refuses the route whole.
     if (spec.kind === 'share') await openTransfers();
     const route = build(spec);
+    if (spec.kind === 'http' && inspector !== null && inspector.url === null) connector!.emit('inspecting', await inspector.start());
     if (route.direct) await route.direct.listen();
     return { route, published: await connectorAdd(route) };
   };
@@ -220,5 +235,10 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     route.handler.setPrices(prices);
     return true;
   };
-  return Object.assign(connector, { routes: published, startedRoutes, addRoute, removeRoute: connectorRemove, setPrices }) as unknown as Agent;
+  const connectorStop = connector.stop.bind(connector);
+  const stop = (): void => {
+    connectorStop();
+    inspector?.close();
+  };
+  return Object.assign(connector, { routes: published, startedRoutes, inspector, stop, addRoute, removeRoute: connectorRemove, setPrices }) as unknown as Agent;
 }

@@ -82,6 +82,10 @@ export const AgentConfigFile = z.object({
   transferPort: port.optional(),
   /** false: no direct or push transfers, every download through the edge (`udns share --no-transfers`). */
   transfers: z.boolean().optional(),
+  /** false: no request inspector for the http routes (`--inspect=false`); default on. */
+  inspect: z.boolean().optional(),
+  /** The request inspector's port (`--inspect-port`); default 4040 or the next free one. */
+  inspectPort: z.number().int().min(0).max(65535).optional(),
   routes: z.array(FileRoute).min(1, 'routes: list at least one http, tcp or share route'),
 }).strict();
 export type AgentConfigFile = z.infer<typeof AgentConfigFile>;

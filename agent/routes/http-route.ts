@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { pipeBatched } from '../../protocol/batched-writes.js';
 import { rawHttpAnswer, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
+import type { Inspector } from '../inspector/inspector.js';
 import type { RouteGuard } from '../access/route-guard.js';
 import { renderAgentErrorPage } from './agent-error-page.js';
 import type { LocalPortNotice } from './local-port-notice.js';
@@ -24,8 +25,11 @@ export class HttpRoute implements RouteHandler {
   /** Access rules checked on every request head (`--basic-auth`, `--allow-ip`); null: none. */
   guard: RouteGuard | null = null;
 
-  /** `notice`: tells the agent's user when the local server refuses visitors (LocalPortNotice). */
-  constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger, private readonly notice?: LocalPortNotice) {
+  /**
+   * `notice`: tells the agent's user when the local server refuses visitors (LocalPortNotice).
+   * `inspector`: records the exchanges (agent/inspector/); without one nothing is installed.
+   */
+  constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger, private readonly notice?: LocalPortNotice, private readonly inspector?: Inspector | null) {
     this.target = `http://${localHost.includes(':') ? `[${localHost}]` : localHost}:${localPort}`;
   }
 
@@ -51,6 +55,13 @@ export class HttpRoute implements RouteHandler {
     if (guard !== null) rewriter.authorize = (head) => guard.check(visitor, head);
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
     this.open.add(local);
+    // The inspector, when on, watches the bytes as they pass and changes none.
+    const tap = this.inspector?.tap({ route: this.publicHost ?? this.target, origin: { host: this.localHost, port: this.localPort }, remoteAddress: visitor.remoteAddress }) ?? null;
+    if (tap !== null) {
+      rewriter.observer = tap;
+      local.once('connect', () => local.on('data', (chunk: Buffer) => tap.responseBytes(chunk)));
+      local.once('close', () => tap.closed());
+    }
     let connected = false;
     let rejection: RequestRejection | null = null;
 
@@ -100,7 +111,10 @@ export class HttpRoute implements RouteHandler {
           ? `The local service at ${this.target} refused the connection: is it running?`
           : `The local service at ${this.target} could not be reached (${error.code ?? error.message}).`;
         const title = refused ? 'Local port refused' : 'Local service unreachable';
-        const reply = (chunk: Buffer | null): void => this.answer(stream, 502, title, detail, chunk !== null && prefersHtml(chunk));
+        const reply = (chunk: Buffer | null): void => {
+          tap?.agentAnswered(502, title);
+          this.answer(stream, 502, title, detail, chunk !== null && prefersHtml(chunk));
+        };
         if (firstChunk) reply(firstChunk);
         else {
           // The refusal came before the request itself: wait briefly for its head.

@@ -13,6 +13,16 @@ const MAX_CHUNK_LINE_BYTES = 4096;
  */
 export const REQUEST_HEAD_TIMEOUT_MS = 15_000;
 
+/**
+ * Sees each request as the rewriter frames it (the inspector, agent/inspector/): `head` is the
+ * head as the origin gets it, blank line included; `requestEnd` follows every request.
+ */
+export interface RequestObserver {
+  requestHead(head: Buffer, method: string, target: string): void;
+  requestBody(chunk: Buffer): void;
+  requestEnd(): void;
+}
+
 /** Why a request was refused, as the HTTP status the visitor should see. */
 export interface RequestRejection {
   status: 400 | 401 | 403 | 408 | 421 | 429 | 431;
@@ -101,6 +111,8 @@ export class RequestHeadRewriter extends Transform {
   private held: { chunk: Buffer; done: TransformCallback } | null = null;
   /** Runs while a request head has begun and not ended (REQUEST_HEAD_TIMEOUT_MS). */
   private headClock: NodeJS.Timeout | null = null;
+  /** The inspector's hook: null (nothing called) when it is off. */
+  observer: RequestObserver | null = null;
   /**
    * The route's access rules (agent/access/route-guard.ts), asked about every request head:
    * a refusal rejects the request (nothing of it reaches the origin) and ends the connection.
@@ -201,8 +213,10 @@ export class RequestHeadRewriter extends Transform {
       case 'chunk-data': {
         const take = Math.min(state.remaining, input.length);
         this.push(input.subarray(0, take));
+        if (this.observer !== null) this.observer.requestBody(input.subarray(0, take));
         state.remaining -= take;
         if (state.remaining === 0) this.state = state.kind === 'body' ? this.afterMessage() : { kind: 'chunk-end' };
+        if (state.remaining === 0 && state.kind === 'body') this.observer?.requestEnd();
         return take;
       }
       case 'chunk-end':
@@ -349,11 +363,16 @@ export class RequestHeadRewriter extends Transform {
     // Any hint of an upgrade waits (llhttp reads fewer): the origin's answer decides.
     this.connectRequest = method === 'CONNECT';
     this.upgradeAfterBody = !later && (method === 'CONNECT' || (upgrade && connection.some((value) => /upgrade/i.test(value))));
+    const bodyless = this.state.kind === 'head';
     if (this.state.kind === 'head') this.state = this.afterMessage();
 
     const ours = this.forwardingLines(host, forwardedFor, forwardedProto);
-    if (rewritten === null) return Buffer.concat([input.subarray(0, end + 2), ours.bytes]);
-    return Buffer.from(`${rewritten}\r\n${ours.text}`, 'latin1');
+    const out = rewritten === null ? Buffer.concat([input.subarray(0, end + 2), ours.bytes]) : Buffer.from(`${rewritten}\r\n${ours.text}`, 'latin1');
+    if (this.observer !== null) {
+      this.observer.requestHead(out, method, requestLine[2]!);
+      if (bodyless) this.observer.requestEnd();
+    }
+    return out;
   }
 
   /**
@@ -397,6 +416,7 @@ export class RequestHeadRewriter extends Transform {
     if (end === 0 || !(isForwardingLowerCase(name) || (name === 'authorization' && this.authorize !== null))) this.push(input.subarray(0, end + 2));
     // The empty line ends the trailers and the message.
     if (end === 0) this.state = this.afterMessage();
+    if (end === 0) this.observer?.requestEnd();
     return end + 2;
   }
 

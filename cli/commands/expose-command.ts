@@ -8,10 +8,11 @@ import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
 import { endLogStream } from '../log-stream.js';
 import { parsePort, parseTransport } from '../parse-args.js';
 import { QR_FLAG_HELP, qrCodeLines, qrInColour } from '../qr-code.js';
+import { inspectOption, withInspectFlags, type InspectFlags } from '../inspect-flags.js';
 import { privateRouteSpec, withPrivateFlags, type PrivateFlags } from '../private-flags.js';
 import { accessRouteSpec, withAccessFlags, type AccessFlags } from '../access-flags.js';
 
-export interface AgentFlags {
+export interface AgentFlags extends InspectFlags {
   server?: string;
   token?: string;
   tokenFile?: string;
@@ -60,11 +61,14 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
     serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure, indexCacheFile: edge.indexCacheFile,
     ...(flags.transferPort === undefined ? {} : { transferPort: flags.transferPort }), noTransfers: flags.transfers === false,
-    signingKey,
+    signingKey, inspect: inspectOption(flags),
   }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);
   for (const line of printed) say(line);
+  // Once, on stderr: stdout stays the public URLs (scripts read them).
+  if (agent.inspector?.url) warn(`inspector: ${agent.inspector.url}`);
+  agent.on('inspecting', (url: string) => warn(`inspector: ${url}`));
   if (flags.qr) for (const route of agent.routes) for (const line of qrCodeLines(route.url, { colour: qrInColour(process.stdout) })) say(line);
 
   // One line per new reason, not per try: while the edge is down the agent tries every second.
@@ -143,7 +147,7 @@ async function sellerKey(edge: { server: string; token: string; trust: { ca?: st
 /** `udns http <port>` and `udns tcp <port>`. */
 export function registerExposeCommands(program: Command): void {
   withAgentFlags(withPrivateFlags(withAccessFlags(
-    program.command('http')
+    withInspectFlags(program.command('http'))
       .description('expose a local HTTP server (WebSockets included) under a name')
       .argument('<port>', 'local port of the web server', parsePort)
       .option('--name <name>', 'name to publish under (default: a random readable one)')

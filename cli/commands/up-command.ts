@@ -4,11 +4,12 @@ import { reloadAgentConfig } from '../agent-config-reload.js';
 import { warn } from '../cli-output.js';
 import { openToOthers } from '../token-source.js';
 import { expose, withAgentFlags, type AgentFlags } from './expose-command.js';
+import { withInspectFlags } from '../inspect-flags.js';
 
 /** `udns up --config agent.yml`: every route and share of a config file from one agent. */
 export function registerUpCommand(program: Command): void {
   withAgentFlags(
-    program.command('up')
+    withInspectFlags(program.command('up'))
       .description('run the agent with the routes and shares of a config file (several at once); edits of the file apply live')
       .requiredOption('-c, --config <file>', 'YAML file listing http, tcp and share routes'),
   ).action(async (flags: AgentFlags & { config: string }, command: Command) => {
@@ -28,6 +29,8 @@ export function registerUpCommand(program: Command): void {
       transport: command.getOptionValueSource('transport') === 'cli' ? flags.transport : config.transport ?? flags.transport,
       ...(config.transferPort === undefined ? {} : { transferPort: config.transferPort }),
       ...(config.transfers === undefined ? {} : { transfers: config.transfers }),
+      // The request inspector of the http routes: flags over the file's keys.
+      inspect: flags.inspect ?? config.inspect, inspectPort: flags.inspectPort ?? config.inspectPort,
     }, { server: config.server, token: config.token });
     reloadAgentConfig(flags.config, agent, started, read);
   });
