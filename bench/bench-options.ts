@@ -1,9 +1,10 @@
 /** The paths a benchmark run can measure, in the order they always run. */
-export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-ws', 'ssh', 'udns-far', 'ssh-far'] as const;
+export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-ws', 'udns-auth', 'ssh', 'udns-far', 'ssh-far'] as const;
 
 /**
  * One way of reaching the origin: directly, through one nginx reverse-proxy hop, through udns
- * (raw or ws transport), or `ssh -R`; the `-far` ones put a delay proxy on the tunnel's own
+ * (raw or ws transport; `udns-auth`: raw with `--basic-auth` and `--allow-ip`, every request
+ * carrying the right credentials), or `ssh -R`; the `-far` ones put a delay proxy on the tunnel's own
  * connection (agent to edge, ssh to sshd) and measure bulk downloads only.
  */
 export type PathName = (typeof ALL_PATHS)[number];

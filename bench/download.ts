@@ -8,6 +8,8 @@ export interface HttpTarget {
   port: number;
   /** Host header; udns routes visitors by it. Omitted: `127.0.0.1:<port>`. */
   host?: string;
+  /** Authorization header every request sends (the `udns-auth` path's `--basic-auth`). */
+  authorization?: string;
 }
 
 /** One GET whose body was counted and thrown away. */
@@ -54,7 +56,7 @@ export function getAndCount(target: HttpTarget, path: string, timeoutMs: number)
       port: target.port,
       path,
       agent: false,
-      headers: { host: target.host ?? `127.0.0.1:${target.port}` },
+      headers: { host: target.host ?? `127.0.0.1:${target.port}`, ...(target.authorization ? { authorization: target.authorization } : {}) },
     });
     const timeout = new Error(`GET ${path} took longer than ${timeoutMs} ms`);
     let timedOut = false;
@@ -125,6 +127,7 @@ export function measureUpload(target: HttpTarget, path: string, totalBytes: numb
       agent: false,
       headers: {
         host: target.host ?? `127.0.0.1:${target.port}`,
+        ...(target.authorization ? { authorization: target.authorization } : {}),
         'content-type': 'application/octet-stream',
         'content-length': totalBytes,
       },

@@ -9,6 +9,7 @@ export const PATH_LABELS: Record<PathName, string> = {
   nginx: 'nginx hop',
   udns: 'udns (raw)',
   'udns-ws': 'udns (ws)',
+  'udns-auth': 'udns (auth)',
   ssh: 'ssh -R',
   'udns-far': 'udns far',
   'ssh-far': 'ssh -R far',

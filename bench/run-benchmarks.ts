@@ -51,6 +51,10 @@ function commandOutput(command: string, args: string[]): string {
   return `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n')[0]?.trim() || `${command}: unavailable`;
 }
 
+/** The `udns-auth` path's Basic user (a benchmark's, not a secret). */
+const BENCH_USER = 'bench';
+const BENCH_PASSWORD = 'bench-password-1';
+
 async function openPath(name: PathName, origin: Origin, group: ProcessGroup, workDir: string, options: BenchOptions, profileDir?: string): Promise<OpenPath> {
   switch (name) {
     case 'direct':
@@ -75,6 +79,20 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
       });
       return { target: { port: udns.port, host: udns.host }, stop: () => udns.stop() };
     }
+    case 'udns-auth': {
+      // Access control on, as a NAS owner would set it: one Basic user and an allow list the
+      // visitors are in. Every request carries the right credentials (edge: the first head of
+      // each connection; agent: every head).
+      const udns = await startUdnsPath(group, {
+        publish: { originPort: origin.port },
+        transport: 'raw',
+        workDir,
+        profileDir,
+        agentArgs: { label: 'auth', args: ['--basic-auth', `${BENCH_USER}:${BENCH_PASSWORD}`, '--allow-ip', '127.0.0.0/8', '--allow-ip', '::1'] },
+      });
+      const authorization = `Basic ${Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64')}`;
+      return { target: { port: udns.port, host: udns.host, authorization }, stop: () => udns.stop() };
+    }
     case 'ssh':
     case 'ssh-far': {
       const ssh = await startSshForward(group, { originPort: origin.port, workDir, tunnelDelayMs: name === 'ssh-far' ? options.farDelayMs : undefined });
@@ -90,7 +108,7 @@ const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`
 /** Warms a path up, then measures it; fills `result` as it goes so partial numbers survive. */
 async function measurePath(result: PathResult, target: HttpTarget, group: ProcessGroup, options: BenchOptions): Promise<void> {
   const url = `http://127.0.0.1:${target.port}${SMALL_PATH}`;
-  const load = { url, host: target.host, connections: options.connections };
+  const load = { url, host: target.host, connections: options.connections, ...(target.authorization ? { headers: [`Authorization: ${target.authorization}`] } : {}) };
   await waitUntilServing(target, SMALL_PATH, 1024, 15_000);
   if (options.warmupSec > 0) {
     progress(`${result.label}: warm-up ${options.warmupSec}s`);

@@ -24,6 +24,10 @@ export interface UdnsPathOptions {
    * (a far agent); visitors still reach the edge directly.
    */
   tunnelDelayMs?: number;
+  /** More `udns server` flags (the access log of the `observe` comparison). */
+  edgeArgs?: string[];
+  /** More `udns http` flags (the `udns-auth` path's `--basic-auth`), and a label for its processes and profiles. */
+  agentArgs?: { args: string[]; label: string };
 }
 
 /** A live edge + agent pair publishing the origin (or folder) as `bench.localhost:<port>`. */
@@ -63,7 +67,7 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
   const dnsPort = await freePort();
   const kind = 'shareDir' in options.publish ? 'share' : 'udns';
   const far = options.tunnelDelayMs !== undefined;
-  const label = `${kind}-${options.transport}${far ? '-far' : ''}`;
+  const label = `${kind}-${options.transport}${far ? '-far' : ''}${options.agentArgs ? `-${options.agentArgs.label}` : ''}`;
   const dataDir = fs.mkdtempSync(path.join(options.workDir, `edge-${label}-`));
   const route = 'shareDir' in options.publish ? ['share', options.publish.shareDir] : ['http', String(options.publish.originPort)];
 
@@ -74,6 +78,7 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
     '--dns-port', String(dnsPort),
     '--data-dir', dataDir,
     '--bind', '127.0.0.1',
+    ...(options.edgeArgs ?? []),
   ]);
   // Not a terminal: the edge names the admin token's file instead of printing the token.
   await edge.waitForLine(/udns login - --server /, EDGE_START_TIMEOUT_MS);
@@ -87,6 +92,7 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
     '--name', NAME,
     '--server', `http://127.0.0.1:${link?.port ?? httpPort}`,
     '--transport', options.transport,
+    ...(options.agentArgs?.args ?? []),
   ], { env: { ...process.env, UDNS_TOKEN: token } });
   await agent.waitForLine(new RegExp(`^http://${NAME}\\.localhost:${httpPort} -> `), AGENT_START_TIMEOUT_MS);
 

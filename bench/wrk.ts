@@ -21,6 +21,8 @@ export interface WrkRequest {
   host?: string;
   connections: number;
   durationSec: number;
+  /** More header lines (`Name: value`), e.g. Authorization for the `udns-auth` path. */
+  headers?: string[];
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -75,6 +77,7 @@ export function parseWrkOutput(text: string): WrkResult {
 export async function runWrk(group: ProcessGroup, request: WrkRequest): Promise<WrkResult> {
   const args = ['-t1', `-c${request.connections}`, `-d${request.durationSec}s`, '--latency', '--timeout', '5s'];
   if (request.host) args.push('-H', `Host: ${request.host}`);
+  for (const header of request.headers ?? []) args.push('-H', header);
   args.push(request.url);
   const wrk = group.start('wrk', 'wrk', args);
   if (!(await settlesWithin(wrk.closed, (request.durationSec + 30) * 1000))) {

@@ -193,7 +193,7 @@ async function startServices(
   cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => exchange.close());
   // The console (/console, `udns console`): sessions in the database; the operator suspends accounts.
   const edgeConsole = openConsole({
-    store, editor, registry, tokens, urls, logger, shares: searchIndex, traffic: trafficMeter,
+    store, editor, registry, tokens, urls, logger, shares: searchIndex,
     clientAddress: (req) => clientAddress(req, config.trustedProxy),
   });
   // Custom domains (`udns domain …`): claims and proofs in the database, routing from memory.
