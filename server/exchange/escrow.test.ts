@@ -370,6 +370,37 @@ describeOnDatabases('escrow on %s', ({ backend, open }) => {
     await expectBooksBalance(w);
   });
 
+  test('an idle sweeper sleeps until the earliest deadline: a sale set to time out is refunded at its deadline, though the longest sleep is a minute', async () => {
+    const w = await setUp();
+    const sweeper = new SaleSweeper(w.escrow, logger, 60_000);
+    open.push(sweeper);
+    await eventually('the first round to arm the next', () => (Number.isFinite(sweeper.nextRoundAt) ? true : undefined));
+    // Nothing open: it sleeps the longest interval, no query a second.
+    expect(sweeper.nextRoundAt).toBeGreaterThan(Date.now() + 30_000);
+    // Long enough to look at the armed timer before it fires, even on a loaded machine.
+    w.settings.saleTimeoutMs = 2_000;
+    const { sale } = await reserved(w);
+    const armed = sweeper.nextRoundAt;
+    // Reserving wrote the sale's deadline, which re-armed the sweeper for it.
+    expect(armed).toBe((await w.sales.get(sale.id))!.deadline + 1);
+    await eventually('the sale refunded', async () => ((await w.escrow.get(w.bob, sale.id)).state === 'refunded' ? true : undefined));
+    // Then back to sleep until the next open sale's deadline (none: the longest interval).
+    await eventually('the sweeper to sleep again', () => (sweeper.nextRoundAt > Date.now() + 30_000 ? true : undefined));
+    await expectBooksBalance(w);
+  });
+
+  test("a sale this edge was not told about (another edge's, on the same database) is ended within the longest sleep", async () => {
+    const w = await setUp();
+    w.settings.saleTimeoutMs = 300;
+    // Another edge: its own sale store, so deadlines written here are not told to it.
+    const otherEdge = new Escrow({ sales: new SaleStore(w.store), files: createSearchIndex(w.store), books: w.books, ledger: w.ledger, keys: openSigningKeyStore(w.store), sellers: () => null, settings: () => w.settings, urls: new PublicUrls('example.net', 80), logger });
+    const sweeper = new SaleSweeper(otherEdge, logger, 200);
+    open.push(sweeper);
+    const { sale } = await reserved(w);
+    await eventually('the sale refunded by the other edge', async () => ((await w.escrow.get(w.bob, sale.id)).state === 'refunded' ? true : undefined));
+    await expectBooksBalance(w);
+  });
+
   test('a seller that encrypted another file is refunded after a proof (tag fine, plaintext differs), and marked in the ledger', async () => {
     const w = await setUp();
     // The offer claims the listing's plain root but seals a different file.

@@ -327,6 +327,16 @@ export class Escrow {
    * asked yet: a purchase made on another edge of the same database reaches the seller through
    * the edge that holds its tunnel. Returns how many requests went out.
    */
+  /** The earliest deadline of an open sale (ms), or null: when the sweeper must look next. */
+  nextDeadline(): Promise<number | null> {
+    return this.deps.sales.nextDeadline();
+  }
+
+  /** Calls `watcher` with every deadline set through this escrow's store; returns the unsubscribe. */
+  watchDeadlines(watcher: (deadlineMs: number) => void): () => void {
+    return this.deps.sales.watchDeadlines(watcher);
+  }
+
   async requestPending(limit = 200): Promise<number> {
     const open = await this.deps.sales.offering(this.now(), limit);
     let sent = 0;

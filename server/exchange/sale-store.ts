@@ -100,11 +100,35 @@ export class SaleStore {
     return row === null ? null : record(row);
   }
 
+  /** Told every deadline this store writes (sale-sweeper.ts wakes up for it). */
+  private readonly deadlineWatchers = new Set<(deadlineMs: number) => void>();
+
+  /**
+   * Calls `watcher` with every deadline written through this store (a new sale, a move with a
+   * fresh deadline), as it is written: inside a transaction that may still roll back, so it
+   * can only mean "look again then". Returns the unsubscribe.
+   */
+  watchDeadlines(watcher: (deadlineMs: number) => void): () => void {
+    this.deadlineWatchers.add(watcher);
+    return () => this.deadlineWatchers.delete(watcher);
+  }
+
+  private deadlineWritten(deadlineMs: number): void {
+    for (const watcher of this.deadlineWatchers) watcher(deadlineMs);
+  }
+
+  /** The earliest deadline of an open sale (ms since the epoch), or null when none is open. */
+  async nextDeadline(): Promise<number | null> {
+    const { _min } = await this.prisma.sale.aggregate({ _min: { deadline: true }, where: { state: { in: [...OPEN_STATES] } } });
+    return _min.deadline === null ? null : Number(_min.deadline);
+  }
+
   /**
    * Inserts a new sale; false when the buyer already has one with this idempotency key (a
    * concurrent request won: read it with byBuyerKey).
    */
   async insert(db: Db, sale: Omit<SaleRecord, 'createdAt' | 'updatedAt' | 'cipherRoot' | 'sealKey' | 'offer' | 'acceptance' | 'receipt' | 'reason'>, now: Date): Promise<boolean> {
+    this.deadlineWritten(sale.deadline);
     try {
       await db.sale.create({
         data: {
@@ -132,7 +156,10 @@ export class SaleStore {
     if (deadline?.dueBy !== undefined) where.push(Prisma.sql`"deadline" <= ${BigInt(deadline.dueBy)}`);
     const set = [Prisma.sql`"state" = ${to}`, Prisma.sql`"updatedAt" = ${now}`];
     if (patch.reason !== undefined) set.push(Prisma.sql`"reason" = ${patch.reason}`);
-    if (patch.deadline !== undefined) set.push(Prisma.sql`"deadline" = ${BigInt(patch.deadline)}`);
+    if (patch.deadline !== undefined) {
+      set.push(Prisma.sql`"deadline" = ${BigInt(patch.deadline)}`);
+      this.deadlineWritten(patch.deadline);
+    }
     if (patch.cipherRoot !== undefined) set.push(Prisma.sql`"cipherRoot" = ${patch.cipherRoot}`);
     if (patch.sealKey !== undefined) set.push(Prisma.sql`"sealKey" = ${patch.sealKey}`);
     if (patch.offer !== undefined) set.push(Prisma.sql`"offer" = ${patch.offer}`);
