@@ -2,7 +2,7 @@ import tls from 'node:tls';
 import { challengeRecordName, rawHttpAnswer, type DomainView } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import { renderErrorPage } from '../pages/error-page.js';
-import type { DomainCertificates } from './domain-certificates.js';
+import { HTTP01_PREFIX, type ChallengeBoard, type DomainCertificates } from './domain-certificates.js';
 import type { DomainProofs, ProofOutcome } from './domain-proof.js';
 import type { DomainRow, DomainStore, VerifiedDomain } from './domain-store.js';
 
@@ -44,6 +44,8 @@ export class CustomDomains implements DomainRouting {
   #routes = new Map<string, VerifiedDomain>();
   #contexts = new Map<string, { validTo: number; context: tls.SecureContext }>();
   #claimed = new Set<string>();
+  /** `<domain> <token>` → key authorization: HTTP-01 answers published by any edge. */
+  #challenges = new Map<string, string>();
   #gone = new Set<string>();
   #orderBackoff = new Map<string, { failures: number; retryAt: number }>();
   #ordering = new Set<string>();
@@ -100,9 +102,9 @@ export class CustomDomains implements DomainRouting {
 
   visit(host: string, path: string | null, wantsHtml: boolean): DomainVisit | null {
     const name = host.toLowerCase();
-    if (path !== null && this.certificates !== undefined) {
-      const keyAuthorization = this.certificates.answer(name, path);
-      if (keyAuthorization !== null) return { kind: 'answer', bytes: rawHttpAnswer(200, keyAuthorization, { 'Content-Type': 'text/plain' }) };
+    if (path !== null && path.startsWith(HTTP01_PREFIX)) {
+      const keyAuthorization = this.certificates?.answer(name, path) ?? this.#challenges.get(`${name} ${path.slice(HTTP01_PREFIX.length)}`);
+      if (keyAuthorization !== undefined && keyAuthorization !== null) return { kind: 'answer', bytes: rawHttpAnswer(200, keyAuthorization, { 'Content-Type': 'text/plain' }) };
     }
     const route = this.#routes.get(name);
     if (route !== undefined) return { kind: 'route', label: route.label, accountId: route.accountId };
@@ -127,6 +129,7 @@ export class CustomDomains implements DomainRouting {
     for (const domain of this.#routes.keys()) if (!routes.has(domain)) this.#forget(domain);
     this.#routes = routes;
     this.#claimed = new Set(claimed);
+    this.#challenges = new Map(verified.flatMap((row) => (row.acmeToken !== null && row.acmeKeyAuth !== null ? [[`${row.domain} ${row.acmeToken}`, row.acmeKeyAuth] as const] : [])));
     const contexts = new Map<string, { validTo: number; context: tls.SecureContext }>();
     for (const row of verified) {
       if (row.certPem === null || row.keyPem === null || row.certValidTo === null) continue;
@@ -169,7 +172,10 @@ export class CustomDomains implements DomainRouting {
       this.logger.info({ domain: row.domain, name: row.label }, 'custom domain verified');
       this.#renewDue();
     } else {
-      await this.store.markFailed(row.id, outcome.reason, now, false);
+      // A verified domain whose proof is definitely gone stops now, as at a re-check.
+      const revoke = outcome.kind === 'failed' && row.verifiedAt !== null;
+      await this.store.markFailed(row.id, outcome.reason, now, revoke);
+      if (revoke) await this.refresh();
     }
     return outcome;
   }
@@ -234,6 +240,20 @@ export class CustomDomains implements DomainRouting {
     } finally {
       this.#ordering.delete(row.domain);
     }
+  }
+
+  /**
+   * HTTP-01 answers through the database: published, then held until every edge has read it
+   * (one refresh period), since the CA may ask any edge of the zone.
+   */
+  challengeBoard(): ChallengeBoard {
+    return {
+      publish: async (domain, token, keyAuthorization) => {
+        await this.store.setChallenge(domain, token, keyAuthorization);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(DOMAIN_REFRESH_MS, this.checkIntervalMs) + 100));
+      },
+      withdraw: (domain) => this.store.setChallenge(domain, null, null),
+    };
   }
 
   /** The API's view of a row. */

@@ -26,6 +26,9 @@ export interface VerifiedDomain {
   certPem: string | null;
   keyPem: string | null;
   certValidTo: Date | null;
+  /** A pending ACME HTTP-01 answer, which every edge serves. */
+  acmeToken: string | null;
+  acmeKeyAuth: string | null;
 }
 
 /**
@@ -47,6 +50,8 @@ export interface DomainStore {
   /** Records a passing re-check. */
   markChecked(id: number, now: Date): Promise<void>;
   saveCertificate(id: number, certPem: string, keyPem: string, validTo: Date): Promise<void>;
+  /** Publishes (or with nulls withdraws) the HTTP-01 answer of a verified domain, for every edge. */
+  setChallenge(domain: string, token: string | null, keyAuthorization: string | null): Promise<void>;
   remove(accountId: number, domain: string): Promise<boolean>;
   verified(): Promise<VerifiedDomain[]>;
   /** Every verified row, with its proof token, for the periodic re-check. */
@@ -123,6 +128,9 @@ export function openDomainStore(db: StoreDatabase): DomainStore {
       // Only while still verified: a removal or revocation meanwhile wins.
       await table.updateMany({ where: { id, verifiedDomain: { not: null } }, data: { certPem, keyPem, certValidTo: validTo } });
     },
+    async setChallenge(domain, token, keyAuthorization) {
+      await table.updateMany({ where: { verifiedDomain: domain }, data: { acmeToken: token, acmeKeyAuth: keyAuthorization } });
+    },
     async remove(accountId, domain) {
       const { count } = await table.deleteMany({ where: { domain, accountId } });
       return count > 0;
@@ -130,7 +138,7 @@ export function openDomainStore(db: StoreDatabase): DomainStore {
     async verified() {
       return table.findMany({
         where: { verifiedDomain: { not: null } },
-        select: { domain: true, accountId: true, label: true, certPem: true, keyPem: true, certValidTo: true },
+        select: { domain: true, accountId: true, label: true, certPem: true, keyPem: true, certValidTo: true, acmeToken: true, acmeKeyAuth: true },
       });
     },
     verifiedRows: () => table.findMany({ where: { verifiedDomain: { not: null } } }),

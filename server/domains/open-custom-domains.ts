@@ -7,7 +7,7 @@ import { acmeFiles } from '../acme/acme-files.js';
 import type { EdgeConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { CustomDomains, type DomainRouting } from './custom-domains.js';
-import { DomainCertificates } from './domain-certificates.js';
+import { DomainCertificates, type ChallengeBoard } from './domain-certificates.js';
 import { DomainProofs } from './domain-proof.js';
 import { openDomainStore } from './domain-store.js';
 import { createDomainsRouter } from './domains-api.js';
@@ -33,14 +33,20 @@ export interface CustomDomainsRoom {
 export async function openCustomDomains(deps: { config: EdgeConfig; store: AccountStore; logger: Logger }): Promise<CustomDomainsRoom> {
   const { config, store, logger } = deps;
   const proofs = new DomainProofs(config.domainResolver, [config.publicIp, ...(config.publicIp6 === undefined ? [] : [config.publicIp6])]);
+  // HTTP-01 answers go through the database to every edge (the room below publishes them).
+  const board: ChallengeBoard = {
+    publish: (domain, token, keyAuthorization) => domains.challengeBoard().publish(domain, token, keyAuthorization),
+    withdraw: (domain) => domains.challengeBoard().withdraw(domain),
+  };
   const certificates = config.acme
     ? new DomainCertificates(
       { directoryUrl: config.acmeDirectory, email: config.acmeEmail, ca: config.acmeCa === undefined ? undefined : readCa(config.acmeCa) },
       acmeFiles(path.join(config.dataDir, 'acme-domains')),
       logger,
+      board,
     )
     : undefined;
-  const domains = new CustomDomains(config.domain, openDomainStore(storeDatabase(store)), proofs, certificates, config.domainCheckInterval, logger);
+  const domains: CustomDomains = new CustomDomains(config.domain, openDomainStore(storeDatabase(store)), proofs, certificates, config.domainCheckInterval, logger);
   await domains.refresh();
   return {
     routing: domains,

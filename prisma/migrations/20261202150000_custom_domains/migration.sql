@@ -12,7 +12,9 @@ CREATE TABLE "CustomDomain" (
     "lastError" TEXT,
     "certPem" TEXT,
     "keyPem" TEXT,
-    "certValidTo" DATETIME
+    "certValidTo" DATETIME,
+    "acmeToken" TEXT,
+    "acmeKeyAuth" TEXT
 );
 
 -- CreateIndex

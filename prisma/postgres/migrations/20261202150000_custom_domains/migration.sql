@@ -13,6 +13,8 @@ CREATE TABLE "CustomDomain" (
     "certPem" TEXT,
     "keyPem" TEXT,
     "certValidTo" TIMESTAMP(3),
+    "acmeToken" TEXT,
+    "acmeKeyAuth" TEXT,
 
     CONSTRAINT "CustomDomain_pkey" PRIMARY KEY ("id")
 );
