@@ -34,6 +34,8 @@ export function normaliseDomain(input: string): { domain: string } | { problem: 
   if (text.length === 0) return { problem: 'is empty' };
   if (isIP(text) !== 0 || isIP(text.replace(/^\[|\]$/g, '')) !== 0) return { problem: 'is an IP address, not a domain name' };
   if (/[\s/:@*_]/.test(text)) return { problem: 'may hold only letters, digits, hyphens and dots (no spaces, ports, paths, wildcards or underscores)' };
+  // Before the IDNA step, which refuses such names as malformed IPv4 without saying why.
+  if (/^\d+$/.test(text.split('.').at(-1)!)) return { problem: 'ends in an all-digit label' };
   const ascii = domainToASCII(text);
   if (ascii === '') return { problem: 'is not a valid internationalised domain name' };
   if (ascii.length > MAX_DOMAIN_LENGTH) return { problem: `is longer than ${MAX_DOMAIN_LENGTH} characters` };
@@ -41,7 +43,6 @@ export function normaliseDomain(input: string): { domain: string } | { problem: 
   if (labels.length < 2) return { problem: 'needs at least two labels, such as shop.example.com' };
   const bad = labels.find((label) => !LABEL.test(label));
   if (bad !== undefined) return { problem: `has a bad label "${bad}" (1 to 63 letters, digits or inner hyphens)` };
-  if (/^\d+$/.test(labels.at(-1)!)) return { problem: 'ends in an all-digit label' };
   return { domain: ascii };
 }
 
