@@ -1,6 +1,6 @@
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDelayProxy } from '../bench/delay-proxy.js';
 import { eventually } from '../test/helpers/eventually.js';
@@ -68,11 +68,11 @@ describe('the window budget', () => {
 });
 
 /** A tunnel's two mux ends over real sockets, with a delay proxy in between. */
-async function farTunnel(oneWayDelayMs: number, wrap: (socket: net.Socket) => Duplex, cleanups: Array<() => unknown>) {
+async function farTunnel(oneWayDelayMs: number, wrap: (socket: net.Socket) => Duplex, cleanups: Array<() => unknown>, wrapAgent: (transport: Duplex) => Duplex = (transport) => transport) {
   let agent: http2.ServerHttp2Session | undefined;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => {});
-    agent = createAgentMux(wrap(socket));
+    agent = createAgentMux(wrapAgent(wrap(socket)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => server.close(resolve)));
@@ -87,6 +87,50 @@ async function farTunnel(oneWayDelayMs: number, wrap: (socket: net.Socket) => Du
   const agentSession = await eventually('the agent session', () => agent);
   cleanups.push(() => agentSession.destroy());
   return { edge, agent: agentSession };
+}
+
+/**
+ * A hostile peer's transport: passes every frame its mux writes except SETTINGS ACKs, which it
+ * counts. Its mux applies the edge's SETTINGS; the edge never hears that it did.
+ */
+function droppingSettingsAcks(inner: Duplex, dropped: { count: number }): Duplex {
+  let pending: Buffer = Buffer.alloc(0);
+  const outer = new Duplex({
+    allowHalfOpen: true,
+    read() {
+      inner.resume();
+    },
+    write(chunk: Buffer, _encoding, done) {
+      pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+      const kept: Buffer[] = [];
+      let at = 0;
+      // Frame header: 24-bit length, type, flags, stream id (RFC 9113 §4.1); SETTINGS is 0x4, ACK 0x1.
+      while (pending.length - at >= 9) {
+        const length = pending.readUIntBE(at, 3);
+        if (pending.length - at < 9 + length) break;
+        if (pending[at + 3] === 0x4 && (pending[at + 4]! & 0x1) !== 0) dropped.count += 1;
+        else kept.push(pending.subarray(at, at + 9 + length));
+        at += 9 + length;
+      }
+      pending = pending.subarray(at);
+      if (kept.length > 0) inner.write(Buffer.concat(kept), done);
+      else done();
+    },
+    final(done) {
+      inner.end();
+      done();
+    },
+    destroy(error, done) {
+      inner.destroy();
+      done(error);
+    },
+  });
+  inner.on('data', (chunk: Buffer) => {
+    if (!outer.push(chunk)) inner.pause();
+  });
+  inner.on('end', () => outer.push(null));
+  inner.on('close', () => outer.destroy());
+  return outer;
 }
 
 /** Writes CHUNKs to `stream` until it is closed, honouring backpressure. */
@@ -192,6 +236,60 @@ describe('tunnel windows over a 40 ms round trip', () => {
     await eventually('the stalled streams to close', () => (openStreamCount(edge) === 1 ? true : undefined));
     expect(edge.destroyed).toBe(false);
     reader.close(http2.constants.NGHTTP2_CANCEL);
+  });
+
+  it('a peer that never acknowledges SETTINGS gets no grown window and crashes nothing (the same download grows it when ACKs pass)', async () => {
+    const TOTAL = 24 * MIB;
+    const run = async (dropAcks: boolean) => {
+      const dropped = { count: 0 };
+      const { edge, agent } = await farTunnel(20, (socket) => socket, cleanups, dropAcks ? (transport) => droppingSettingsAcks(transport, dropped) : undefined);
+      // The largest stream window the edge's SETTINGS ever gave this peer.
+      const seen = { window: agent.remoteSettings.initialWindowSize ?? 0 };
+      agent.on('remoteSettings', (settings: http2.Settings) => { seen.window = Math.max(seen.window, settings.initialWindowSize ?? 0); });
+      agent.on('stream', (stream) => {
+        stream.on('error', () => {});
+        stream.respond({ ':status': 200 });
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < TOTAL && !stream.destroyed) {
+            sent += CHUNK.length;
+            if (!stream.write(CHUNK)) {
+              stream.once('drain', pump);
+              return;
+            }
+          }
+          if (!stream.destroyed) stream.end();
+        };
+        pump();
+      });
+      // Read as fast as it comes: the edge consumes every frame at once, so even a window the
+      // edge itself still counts at the default (no ACK) is never overrun.
+      const download = edge.request({ ':path': '/download' });
+      let received = 0;
+      download.on('data', (chunk: Buffer) => { received += chunk.length; });
+      await new Promise((resolve, reject) => { download.once('end', resolve); download.once('error', reject); });
+      expect(received).toBe(TOTAL);
+      return { edge, agent, dropped, get largestWindowSeen() { return seen.window; } };
+    };
+
+    const control = await run(false);
+    await eventually('the control window to grow', () => (control.largestWindowSeen > STREAM_WINDOW_BYTES ? true : undefined), { timeoutMs: 45_000 });
+
+    const hostile = await run(true);
+    expect(hostile.dropped.count).toBeGreaterThan(0);
+    expect(hostile.edge.pendingSettingsAck).toBe(true);
+    // Nothing measured turned into a SETTINGS frame: the peer never saw a window above the
+    // first (the control's peer did).
+    expect(control.largestWindowSeen).toBeGreaterThan(STREAM_WINDOW_BYTES);
+    expect(hostile.largestWindowSeen).toBe(STREAM_WINDOW_BYTES);
+    expect(windowTunerOf(hostile.edge)!.estimator.window).toBe(STREAM_WINDOW_BYTES);
+    expect(hostile.agent.remoteSettings.initialWindowSize).toBe(STREAM_WINDOW_BYTES);
+    // The tunnel is still up: another stream is served.
+    const again = hostile.edge.request({ ':path': '/again' });
+    again.resume();
+    await new Promise((resolve) => again.once('response', resolve));
+    again.close(http2.constants.NGHTTP2_CANCEL);
+    expect(hostile.edge.destroyed).toBe(false);
   });
 
   it('a visitor who stops reading costs the edge at most one stream window, even a grown one', async () => {
