@@ -60,6 +60,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'account list': ['udns account list', 'udns account list --json'],
   'account grant': ['udns account grant bob 1000 --memo "welcome"', 'udns account grant bob 1000 --key bob-welcome   # run twice: granted once'],
   'account tokens': ['udns account tokens bob', 'udns account tokens bob --json'],
+  'account limits': ['udns account limits bob', 'udns account limits bob --names 5 --bandwidth 10MB/s --visitors 100', 'udns account limits bob --bandwidth default   # back to the edge\'s --account-bandwidth'],
   'service install': ['sudo udns service install server -- --domain example.com --dns-port 53 --http-port 80', 'udns service install --user up --config ~/agent.yml'],
   'service status': ['udns service status', 'udns service status --user'],
   'service uninstall': ['udns service uninstall --user agent.yml', 'sudo udns service uninstall server'],

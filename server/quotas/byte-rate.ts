@@ -21,7 +21,7 @@ export const BYTE_RATE_HINT = 'a rate such as 10MB/s, 512KiB/s, 100Mbit/s or 100
 
 /** Bytes per second, whole; null when `text` is not a rate within MIN_BYTE_RATE..MAX_BYTE_RATE. */
 export function parseByteRate(text: string): number | null {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*(?:\/\s*s|ps)?\s*$/i.exec(text);
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*(?:\/\s*s)?\s*$/i.exec(text);
   if (match === null) return null;
   const unit = UNITS[match[2]!.toLowerCase()];
   if (unit === undefined) return null;

@@ -24,12 +24,26 @@ export interface VisitorQuota {
   release(): void;
 }
 
+export interface BucketStats {
+  readonly taken: number;
+  readonly pauses: number;
+}
+
+export interface QuotaStats {
+  readonly visitors: number;
+  readonly routeVisitors: number;
+  readonly accountBucket: BucketStats | null;
+  readonly routeBucket: BucketStats | null;
+}
+
 /** Whether a visitor connection may go on, and if not, which limit said no. */
 export type Admission =
   | { readonly ok: true; readonly quota: VisitorQuota }
   | { readonly ok: false; readonly scope: 'account' | 'route'; readonly limit: number; readonly message: string };
 
 interface AccountState {
+  /** Known once a visitor came (for stats by name). */
+  name: string | null;
   stored: StoredLimits;
   loadedAt: number;
   loading: Promise<void> | null;
@@ -40,6 +54,7 @@ interface AccountState {
 }
 
 interface RouteState {
+  readonly name: string;
   visitors: number;
   bucket: TokenBucket | null;
 }
@@ -95,6 +110,7 @@ export class VisitorQuotas {
    */
   admit(account: { readonly id: number; readonly name: string }, name: string, routeId: string): Admission {
     const state = this.#account(account.id);
+    state.name = account.name;
     const now = this.#now();
     if (state.loading === null && now - state.loadedAt > (this.deps.refreshMs ?? LIMITS_REFRESH_MS)) void this.#load(account.id, state);
     const limits = effectiveLimits(state.stored, this.deps.defaults());
@@ -102,7 +118,7 @@ export class VisitorQuotas {
     if (limits.maxVisitors !== null && state.visitors >= limits.maxVisitors) return this.#refuse('account', limits.maxVisitors, account.name, name);
     if (limits.routeMaxVisitors !== null && (route?.visitors ?? 0) >= limits.routeMaxVisitors) return this.#refuse('route', limits.routeMaxVisitors, account.name, name);
     if (route === undefined) {
-      route = { visitors: 0, bucket: null };
+      route = { name, visitors: 0, bucket: null };
       this.#routes.set(routeId, route);
     }
     state.bucket = fitBucket(state.bucket, limits.bandwidth);
@@ -157,16 +173,20 @@ export class VisitorQuotas {
     return run;
   }
 
-  /** Bucket counters (bytes charged, pauses) of an account and of a route, for tests and metrics. */
-  bucketStats(accountId: number, routeId?: string): { account: { taken: number; pauses: number } | null; route: { taken: number; pauses: number } | null } {
-    const a = this.#accounts.get(accountId)?.bucket ?? null;
-    const r = routeId === undefined ? null : this.#routes.get(routeId)?.bucket ?? null;
-    return { account: a && { taken: a.taken, pauses: a.pauses }, route: r && { taken: r.taken, pauses: r.pauses } };
-  }
-
-  /** Visitor connections open now, of an account (this edge). */
-  visitorsOf(accountId: number): number {
-    return this.#accounts.get(accountId)?.visitors ?? 0;
+  /**
+   * This edge's state of an account (and of its route serving `name`): visitor connections open
+   * now, and the buckets' counters (bytes charged, charges that paused a reader). For tests and metrics.
+   */
+  stats(accountName: string, name?: string): QuotaStats {
+    const account = [...this.#accounts.values()].find((state) => state.name === accountName);
+    const route = name === undefined ? undefined : [...this.#routes.values()].find((state) => state.name === name);
+    const counters = (bucket: TokenBucket | null | undefined): BucketStats | null => (bucket ? { taken: bucket.taken, pauses: bucket.pauses } : null);
+    return {
+      visitors: account?.visitors ?? 0,
+      routeVisitors: route?.visitors ?? 0,
+      accountBucket: counters(account?.bucket),
+      routeBucket: counters(route?.bucket),
+    };
   }
 
   close(): void {
@@ -184,7 +204,7 @@ export class VisitorQuotas {
   #account(accountId: number): AccountState {
     let state = this.#accounts.get(accountId);
     if (state === undefined) {
-      state = { stored: NO_OVERRIDES, loadedAt: -Infinity, loading: null, visitors: 0, bucket: null, claims: Promise.resolve() };
+      state = { name: null, stored: NO_OVERRIDES, loadedAt: -Infinity, loading: null, visitors: 0, bucket: null, claims: Promise.resolve() };
       this.#accounts.set(accountId, state);
     }
     return state;
