@@ -106,6 +106,8 @@ export const EdgeConfigSchema = z.object({
   metricsListen: z.string().refine((value) => parseListenAddress(value) !== null, 'must be host:port such as 127.0.0.1:9464 or [::1]:9464').optional(),
   /** Label values per account and per name in the byte metrics; later ones count as "other". */
   metricsMaxNames: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_METRICS_MAX_NAMES),
+  /** Observe every visitor HTTP request for the latency histogram even without an access log (about 2.5 µs of edge CPU per request). */
+  metricsRequests: z.stringbool().or(z.boolean()).default(false),
   /** One line per visitor request (http) or connection (tcp): a file, or `-` for stderr; none when unset. */
   accessLog: z.string().min(1).optional(),
   /** Rotate the access log once it would grow past this many bytes (0: never; logrotate and SIGHUP instead). */
@@ -219,6 +221,7 @@ export const ENV_KEYS: Readonly<Record<string, keyof EdgeConfigInput>> = {
   UDNS_DISPUTE_WINDOW: 'disputeWindow',
   UDNS_METRICS_LISTEN: 'metricsListen',
   UDNS_METRICS_MAX_NAMES: 'metricsMaxNames',
+  UDNS_METRICS_REQUESTS: 'metricsRequests',
   UDNS_ACCESS_LOG: 'accessLog',
   UDNS_ACCESS_LOG_MAX_BYTES: 'accessLogMaxBytes',
   UDNS_ACCESS_LOG_KEEP: 'accessLogKeep',

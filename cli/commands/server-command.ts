@@ -94,6 +94,7 @@ export function registerServerCommand(program: Command): void {
     .option('--trusted-proxy <cidr>', 'network of a proxy or CDN in front of the edge whose X-Forwarded-For/-Proto origins may believe (repeatable)', (value: string, all: string[] = []) => [...all, value])
     .option('--metrics-listen <host:port>', 'Prometheus /metrics on a listener of its own, no token (e.g. 127.0.0.1:9464); the apex\'s /metrics takes the admin token')
     .option('--metrics-max-names <n>', 'accounts and names with their own label in the byte metrics; later ones count as "other" (default 100)')
+    .option('--metrics-requests', 'fill the request latency histogram without an access log (each request observed: ~2.5 us CPU)')
     .option('--access-log <file>', 'one JSON line per visitor request (http) or connection (tcp), to a file or - for stderr (default none)')
     .option('--access-log-max-bytes <bytes>', 'rotate the access log past this size, 0 never (default 67108864; SIGHUP reopens it for logrotate)')
     .option('--access-log-keep <n>', 'rotated access logs kept, FILE.1 newest (default 5)')

@@ -72,8 +72,9 @@ export async function openObservability(deps: {
   const reopen = (): void => accessLog?.reopen();
   if (accessLog !== null && config.accessLog !== '-') process.on('SIGHUP', reopen);
   // Per-request observation only feeds the access log and the latency histogram: with neither
-  // asked for, requests are not looked at (docs/decisions.md: its cost per request).
-  registry.visitorObserver = new VisitorObserver(metrics, accessLog, accessLog !== null);
+  // asked for (--access-log, --metrics-requests), requests are not looked at (its cost per
+  // request: docs/decisions.md).
+  registry.visitorObserver = new VisitorObserver(metrics, accessLog, accessLog !== null || config.metricsRequests);
 
   const dnsCounts = metrics.dns;
   return {
