@@ -38,7 +38,7 @@ function cpuMicros(work: () => void): number {
 /** µs of CPU per request head through one rewriter (a kept-alive connection), guard or not. */
 function rewriterRound(guard: RouteGuard | null): number {
   const rewriter = new RequestHeadRewriter(visitor, null);
-  if (guard !== null) rewriter.authorize = (credentials) => guard.check(visitor, credentials);
+  if (guard !== null) rewriter.authorize = guard.forConnection(visitor);
   let refused = 0;
   rewriter.on('rejected', () => { refused++; });
   rewriter.on('data', () => {});

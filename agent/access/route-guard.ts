@@ -77,10 +77,25 @@ export class RouteGuard {
     return plainAddress(visitor.remoteAddress);
   }
 
+  /**
+   * The check of every request head of one connection. Without a trusted proxy the client is
+   * the connection's peer for its whole life: its IP verdict is worked out once.
+   */
+  forConnection(visitor: VisitorInfo): (head: HeadCredentials) => AccessRefusal | null {
+    if (visitor.forwardedTrusted) return (head) => this.check(visitor, head);
+    const client = plainAddress(visitor.remoteAddress);
+    const ipAllowed = this.ip.allows(client);
+    return (head) => this.checkClient(client, ipAllowed, head);
+  }
+
   /** Checks one request head; null when it may go to the origin. */
   check(visitor: VisitorInfo, head: HeadCredentials): AccessRefusal | null {
-    const client = this.ip.empty && this.users.size === 0 ? '' : this.clientOf(visitor, head.forwardedFor);
-    if (!this.ip.empty && !this.ip.allows(client)) {
+    const client = this.clientOf(visitor, head.forwardedFor);
+    return this.checkClient(client, this.ip.allows(client), head);
+  }
+
+  private checkClient(client: string, ipAllowed: boolean, head: HeadCredentials): AccessRefusal | null {
+    if (!ipAllowed) {
       return { status: 403, title: 'Forbidden', reason: 'visitors from this network may not open this route', headers: {} };
     }
     if (this.users.size === 0) return null;

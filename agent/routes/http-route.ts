@@ -52,7 +52,7 @@ export class HttpRoute implements RouteHandler {
     const log = this.logger.child({ visitor: visitor.remoteAddress });
     const rewriter = new RequestHeadRewriter(visitor, checkHost ? this.publicHost : null);
     const guard = this.guard;
-    if (guard !== null) rewriter.authorize = (head) => guard.check(visitor, head);
+    if (guard !== null) rewriter.authorize = guard.forConnection(visitor);
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
     this.open.add(local);
     // The inspector, when on, watches the bytes as they pass and changes none.

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { HostileMuxAgent } from '../helpers/hostile-agent.js';
 import { eventually } from '../helpers/eventually.js';
+import { makeShareFixture, type ShareFixture } from '../helpers/share-fixtures.js';
 import { startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 
@@ -95,12 +96,14 @@ describe('route access control (--basic-auth, --allow-ip, --deny-ip)', () => {
   let origin: Awaited<ReturnType<typeof startCountingOrigin>>;
   let echo: Awaited<ReturnType<typeof startCountingEcho>>;
   const agents: Agent[] = [];
+  let fixture: ShareFixture;
 
   beforeAll(async () => {
     // Dual-stack: visitors come from 127.0.0.x and ::1.
     edge = await startTestEdge({ bind: '::' });
     origin = await startCountingOrigin();
     echo = await startCountingEcho();
+    fixture = makeShareFixture();
     agents.push(await startTestAgent(edge, [
       { kind: 'http', localPort: origin.port, name: 'locked', access: { basicAuth: [{ user: 'alice', password: 'correct horse' }, { user: 'bob', password: 'b:with colon' }] } },
       { kind: 'http', localPort: origin.port, name: 'only-two', access: { allowIp: ['127.0.0.2'] } },
@@ -108,6 +111,7 @@ describe('route access control (--basic-auth, --allow-ip, --deny-ip)', () => {
       { kind: 'http', localPort: origin.port, name: 'flooded', access: { basicAuth: [{ user: 'carol', password: 'hunter2-but-longer' }] } },
       { kind: 'tcp', localPort: echo.port, access: { allowIp: ['127.0.0.2/32'] } },
       { kind: 'tcp', localPort: echo.port, access: { denyIp: ['::1'] } },
+      { kind: 'share', dir: fixture.root, name: 'both-locks', password: 'share-own-pw', access: { basicAuth: [{ user: 'dave', password: 'route-pw' }] } },
     ]));
   });
   afterAll(async () => {
@@ -115,6 +119,7 @@ describe('route access control (--basic-auth, --allow-ip, --deny-ip)', () => {
     await origin?.close();
     await echo?.close();
     await edge?.close();
+    fixture?.cleanup();
   });
 
   test('without credentials: 401 with a Basic challenge for the name, and the origin saw nothing', async () => {
@@ -217,5 +222,26 @@ describe('route access control (--basic-auth, --allow-ip, --deny-ip)', () => {
     } finally {
       hostile.destroy();
     }
+  });
+
+  test('a share with --basic-auth and its own --password: Basic for the route, then the share\'s login page (no second Basic challenge)', async () => {
+    const host = `both-locks.${edge.edge.config.domain}:${edge.edge.httpPort}`;
+    const route = basic('dave', 'route-pw');
+    expect(statuses(await get(edge, 'both-locks'))).toEqual([401]);
+    // Past the route's gate, the share asks for its password without a Basic challenge, which
+    // the browser would answer with the route's credentials replaced.
+    const sharePrompt = await get(edge, 'both-locks', { Authorization: route });
+    expect(statuses(sharePrompt)).toEqual([401]);
+    expect(sharePrompt).not.toMatch(/WWW-Authenticate/i);
+    expect(sharePrompt).toMatch(/log in at \/\.udns\/login/);
+    const browser = await get(edge, 'both-locks', { Authorization: route, Accept: 'text/html' });
+    expect(browser).toMatch(/^HTTP\/1\.1 303 .*\r\nLocation: \/\.udns\/login\?next=/s);
+    const form = 'password=share-own-pw&next=%2F';
+    const login = await rawExchange(edge, `POST /.udns/login HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${route}\r\nOrigin: http://${host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\nConnection: close\r\n\r\n${form}`);
+    expect(statuses(login)).toEqual([303]);
+    const cookie = /\r\nSet-Cookie: ([^;]+);/i.exec(login)![1]!;
+    expect(statuses(await rawExchange(edge, `GET /hello.txt HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${route}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`))).toEqual([200]);
+    // The share's cookie alone does not open the route.
+    expect(statuses(await rawExchange(edge, `GET /hello.txt HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`))).toEqual([401]);
   });
 });
