@@ -193,9 +193,10 @@ async function startServices(
   cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => exchange.close());
   // The console (/console, `udns console`): sessions in the database; the operator suspends accounts.
   const edgeConsole = openConsole({
-    store, editor, registry, tokens, urls, logger, shares: searchIndex,
+    store, editor, registry, tokens, urls, logger, shares: searchIndex, traffic: trafficMeter, directory,
     clientAddress: (req) => clientAddress(req, config.trustedProxy),
   });
+  await edgeConsole.suspension.hideSuspendedRecords();
   // Custom domains (`udns domain …`): claims and proofs in the database, routing from memory.
   const domains = await openCustomDomains({ config, store, logger: logger.child({ component: 'domains' }) });
   cleanups.push(() => domains.close());

@@ -115,6 +115,7 @@ main{max-width:64rem;margin:0 auto;padding:1rem}
 header{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:.5rem;margin:.5rem 0 1rem}
 h1{font-size:1.35rem;margin:0}
 h2{font-size:1.05rem;margin:0 0 .6rem}
+section.card h2:not(:first-child){margin-top:1.25rem}
 nav.sections{display:flex;flex-wrap:wrap;gap:.35rem;margin:0 0 1rem}
 nav.sections a{padding:.2rem .6rem;border:1px solid var(--line);border-radius:999px;background:var(--card);font-size:.85rem}
 .who{color:var(--muted);font-size:.9rem;display:flex;gap:.5rem;align-items:center}
@@ -275,12 +276,12 @@ function recordsSection(data: Dashboard, csrf: string): string {
   const hidden = (name: string, value: string): string => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
   const rows = data.records.map((record) => {
     const key = hidden('owner', record.owner) + hidden('type', record.type) + hidden('value', record.value);
-    return `<tr data-record="${escapeHtml(`${record.owner} ${record.type} ${record.value}`)}"><td>${escapeHtml(record.fqdn)}</td><td>${escapeHtml(record.type)}</td>
-<td class="value"><form method="post" action="/console/records/change" class="inline">${csrf}${key}<input class="value" name="newValue" value="${escapeHtml(record.value)}" aria-label="New value" maxlength="2048" required><input name="ttl" value="${record.ttl}" aria-label="TTL" inputmode="numeric" size="5" maxlength="6"><button class="btn btn-small" type="submit">Change</button></form></td>
+    return `<tr data-record="${escapeHtml(`${record.owner} ${record.type} ${record.value}`)}"><td>${escapeHtml(record.fqdn)}</td><td>${escapeHtml(record.type)}</td><td class="value">${escapeHtml(record.value)}</td><td>${record.ttl}</td>
+<td><form method="post" action="/console/records/change" class="inline">${csrf}${key}<input class="value" name="newValue" value="${escapeHtml(record.value)}" aria-label="New value for ${escapeHtml(record.fqdn)}" maxlength="2048" required><input name="ttl" value="${record.ttl}" aria-label="TTL" inputmode="numeric" size="5" maxlength="6"><button class="btn btn-small" type="submit">Change</button></form></td>
 <td><form method="post" action="/console/records/delete" class="inline">${csrf}${key}<button class="btn btn-small btn-danger" type="submit">Delete</button></form></td></tr>`;
   });
   const types = RECORD_TYPES.map((type) => `<option>${type}</option>`).join('');
-  return `<section class="card" id="records"><h2>DNS records</h2>${table(['Name', 'Type', 'Value · TTL', ''], rows, 'No records yet.', 'records')}
+  return `<section class="card" id="records"><h2>DNS records</h2>${table(['Name', 'Type', 'Value', 'TTL', 'Change to', ''], rows, 'No records yet.', 'records')}
 <form method="post" action="/console/records/add" class="add" id="add-record">${csrf}
 <label>Name<input name="owner" placeholder="www.${escapeHtml(data.names[0]?.label ?? 'alice')}" required maxlength="253" autocomplete="off"></label>
 <label>Type<select name="type">${types}</select></label>
@@ -338,11 +339,11 @@ function trafficSection(data: Dashboard): string {
     const label = `${bar.hour.toISOString().slice(11, 16)} UTC: ${formatBytes(bar.bytesOut)} out, ${formatBytes(bar.bytesIn)} in`;
     return `<g><title>${escapeHtml(label)}</title><rect class="out" x="${x}" y="${(chartHeight - outH).toFixed(2)}" width="${w}" height="${outH.toFixed(2)}"></rect><rect class="in" x="${x}" y="${(chartHeight - outH - inH).toFixed(2)}" width="${w}" height="${inH.toFixed(2)}"></rect></g>`;
   }).join('');
-  const first = bars[0]?.hour.toISOString().slice(11, 16) ?? '';
+  const first = bars[0] === undefined ? '' : bars[0].hour.toISOString().slice(0, 16).replace('T', ' ');
   return `<section class="card" id="traffic"><h2>Traffic, last 24 hours</h2>
 <p id="traffic-total">${formatBytes(total)} in all <span class="legend"><i class="out"></i>to visitors<i class="in"></i>from visitors</span></p>
 <svg class="chart" viewBox="0 0 100 ${chartHeight}" preserveAspectRatio="none" role="img" aria-label="bytes per hour">${rects}</svg>
-<p class="legend">from ${first} UTC, one bar an hour, highest ${formatBytes(max)}</p></section>`;
+<p class="legend">since ${first} UTC, one bar an hour${total === 0 ? ': no visitors yet' : `, the highest ${formatBytes(max)}`}</p></section>`;
 }
 
 function operatorSection(operator: NonNullable<Dashboard['operator']>, csrf: string): string {

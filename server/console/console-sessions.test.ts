@@ -113,26 +113,36 @@ describeOnDatabases('console sessions and sign-in codes on %s', ({ backend, open
     expect((await sessions.resume(bobs.id))?.accountId).toBe(bob);
   });
 
-  test('a suspended account\'s tokens stop authenticating and its sessions end; lifting it restores the tokens', async () => {
+  test('a suspended account\'s tokens stop authenticating, its sessions end and its records leave DNS; lifting it restores both', async () => {
     const { store, sessions, alice, aliceToken } = await setUp();
     const logger = pino({ level: 'silent' });
-    const directory = new NameDirectory([]);
+    await store.claimName(alice, 'alice-pc');
+    await store.addRecord(alice, 'www.alice-pc', { type: 'A', value: '203.0.113.7' });
+    const directory = new NameDirectory(await store.listAllNames(), await store.allRecords());
     const registry = new TunnelRegistry(new ZoneEditor(store, directory), directory, new TcpForwards({ low: 0, high: -1 }, '127.0.0.1', logger), new PublicUrls('example.test', 80), logger, 60_000);
     try {
       await store.createAccount('admin');
-      const suspension = new AccountSuspension(store, registry, sessions, logger);
+      const suspension = new AccountSuspension(store, registry, sessions, logger, directory);
+      const shown = (): string[] => directory.recordsAt('www.alice-pc').map((record) => record.value);
+      expect(shown()).toEqual(['203.0.113.7']);
       const session = await sessions.open(alice);
       expect((await store.authenticate(aliceToken))?.id).toBe(alice);
       const suspended = await suspension.suspend('alice');
       expect(suspended.suspendedAt).toBeInstanceOf(Date);
       expect(await store.authenticate(aliceToken)).toBeNull();
       expect(await sessions.resume(session.id)).toBeNull();
+      expect(shown()).toEqual([]);
+      // An edge started now leaves them out too.
+      const restarted = new NameDirectory(await store.listAllNames(), await store.allRecords());
+      await new AccountSuspension(store, registry, sessions, logger, restarted).hideSuspendedRecords();
+      expect(restarted.recordsAt('www.alice-pc')).toEqual([]);
       // Twice changes nothing: the first time is kept.
       expect((await suspension.suspend('alice')).suspendedAt).toEqual(suspended.suspendedAt);
       await expect(suspension.suspend('admin')).rejects.toMatchObject({ code: 'forbidden' });
       await expect(suspension.suspend('nobody')).rejects.toMatchObject({ code: 'not_found' });
       expect((await suspension.unsuspend('alice')).suspendedAt).toBeNull();
       expect((await store.authenticate(aliceToken))?.id).toBe(alice);
+      expect(shown()).toEqual(['203.0.113.7']);
     } finally {
       registry.closeAll();
     }

@@ -259,7 +259,7 @@ export class TunnelSession extends EventEmitter {
       this.logger.warn({ err: error }, 'could not re-check the tunnel token');
       return;
     }
-    if (!authorized) this.fail(new UdnsError('unauthorized', 'token revoked: run `udns login` with a valid token'));
+    if (!authorized) this.fail(new UdnsError('unauthorized', 'token revoked (or its account suspended): run `udns login` with a valid token'));
   }
 
   /** Ends the tunnel with an error the agent is told first (`unauthorized` makes it stop, not reconnect). */
