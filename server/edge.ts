@@ -214,7 +214,7 @@ async function startServices(
   });
   httpServer.keepAliveTimeout = 30_000;
   const endpoint = createTunnelEndpoint(tokens, registry, logger, config.trustedProxy);
-  const connectEndpoint = createConnectEndpoint({ tokens, routes: privateRoutes, logger: logger.child({ component: 'private' }), trustedProxies: config.trustedProxy });
+  const connectEndpoint = createConnectEndpoint({ tokens, routes: privateRoutes, logger: logger.child({ component: 'private' }), trustedProxies: config.trustedProxy, quotas });
   httpServer.on('upgrade', (req, socket, head) => {
     releaseApexDeadline(socket as net.Socket);
     // A WebSocket to a member name whose agent is gone: the same answer as a plain request, not

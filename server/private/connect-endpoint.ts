@@ -7,6 +7,7 @@ import type { AccountInfo } from '../accounts/account-store.js';
 import type { TokenGate, TokenVerdict } from '../accounts/token-gate.js';
 import type { Logger } from '../logger.js';
 import { bridgeVisitor } from '../proxy/visitor-bridge.js';
+import { VISITOR_LIMIT_RETRY_AFTER_S, type VisitorQuotas } from '../quotas/visitor-quotas.js';
 import { clientAddress } from '../proxy/trusted-proxies.js';
 import { bearerToken } from '../tunnel/tunnel-endpoint.js';
 import type { PrivateRoutes } from './private-routes.js';
@@ -42,8 +43,10 @@ export function createConnectEndpoint(deps: {
   routes: PrivateRoutes;
   logger: Logger;
   trustedProxies?: readonly string[];
+  /** The operator's limits and byte counts (server/quotas/); none when absent. */
+  quotas?: VisitorQuotas | null;
 }) {
-  const { tokens, routes, logger, trustedProxies = [] } = deps;
+  const { tokens, routes, logger, trustedProxies = [], quotas = null } = deps;
   return async function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', (error) => logger.debug({ err: error }, 'connect socket error'));
     const client = clientAddress(req, trustedProxies);
@@ -74,13 +77,18 @@ export function createConnectEndpoint(deps: {
     }
     const log = entry.tunnel.logger.child({ name, member, visitor: client });
     socket.setNoDelay(true);
+    const admission = quotas?.admit(entry.tunnel.account, name, entry.routeId);
+    if (admission !== undefined && !admission.ok) {
+      log.warn({ limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'private connection refused: concurrent visitors limit reached');
+      return refuse(socket, 429, 'rate_limited', admission.message, { 'Retry-After': VISITOR_LIMIT_RETRY_AFTER_S });
+    }
     const outcome = bridgeVisitor(socket, entry.tunnel, {
       routeId: entry.routeId,
       remoteAddress: client,
       remotePort: req.socket.remotePort ?? 0,
       scheme: entry.kind === 'tcp' ? 'tcp' : 'http',
       host: name,
-    }, head, log, entry.kind === 'tcp' ? 'tcp' : 'http');
+    }, head, log, entry.kind === 'tcp' ? 'tcp' : 'http', undefined, admission?.quota);
     if (outcome === 'busy') return refuse(socket, 503, 'rate_limited', 'this route has too many open connections right now (or your network has): try again shortly', { 'Retry-After': 5 });
     if (outcome === 'tunnel-gone') return refuse(socket, 404, 'not_found', notReachable(name));
     // Written before anything can come back: the stream's first bytes arrive on a later turn.
