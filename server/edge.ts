@@ -35,6 +35,7 @@ import { VisitorQuotas } from './quotas/visitor-quotas.js';
 import { TransferRecorder } from './transfers/relay-recorder.js';
 import { TransferChecks } from './transfers/transfer-checks.js';
 import { ZoneEditor } from './zone-editor.js';
+import { openObservability } from './metrics/edge-observability.js';
 import { PrivateRoutes } from './private/private-routes.js';
 import { createConnectEndpoint, createConnectRouter, isConnectUpgrade } from './private/connect-endpoint.js';
 import { openObservability } from './metrics/edge-observability.js';
@@ -151,7 +152,10 @@ async function startServices(
   const registry = new TunnelRegistry(editor, directory, tcp, urls, logger, config.tokenRecheckSeconds * 1000, config.directRecheckSeconds * 1000, visitorLimits);
   let current = config;
   // Metrics (`--metrics-listen`, the apex's /metrics for the operator) and the access log.
-  const observability = await openObservability({ config: () => current, registry, tokens: () => tokens, logger });
+  const observability = await openObservability({
+    config: () => current, registry, tokens: () => tokens, logger,
+    traffic: () => trafficMeter.snapshot(), quotaRefusals: () => ({ visitors: quotas.refusedVisitors, names: quotas.refusedNames }),
+  });
   cleanups.push(() => observability.close());
   // The members' index, in the member database. Its sync closes after the tunnels (cleanups run
   // in reverse), so their last "offline" marks are written before the database closes.
@@ -179,7 +183,7 @@ async function startServices(
   cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => transferLog.close());
   // Bytes per (account, name), added to the database every few seconds; and the operator's
   // limits (server/quotas/). The meter flushes a last time after the tunnels are closed.
-  const trafficMeter = openTrafficMeter(store, { onError: (error) => logger.error({ err: error }, 'traffic counts could not be written; they go with the next flush') });
+  const trafficMeter = openTrafficMeter(store, { onError: (error) => { observability.metrics.databaseError('traffic_flush'); logger.error({ err: error }, 'traffic counts could not be written; they go with the next flush'); } });
   const quotas = new VisitorQuotas({ limits: openAccountLimits(store), meter: trafficMeter, defaults: () => current, logger: logger.child({ component: 'quotas' }) });
   registry.quotas = quotas;
   cleanups.splice(cleanups.indexOf(closeTunnels), 0, () => trafficMeter.close(), () => quotas.close());

@@ -5,7 +5,7 @@ import { DEFAULT_METRICS_MAX_NAMES, LabelBudget } from './label-budget.js';
 import { TrafficCounts, type TrafficEntry } from './traffic-counts.js';
 
 /** Why a visitor, member or query was turned away (the `reason` label; a fixed set). */
-export type RefusalReason = 'visitor_limit' | 'bad_request_head' | 'head_too_large' | 'token_rejected' | 'quota';
+export type RefusalReason = 'visitor_limit' | 'bad_request_head' | 'head_too_large';
 /** What was rate limited (the `reason` label of `udns_rate_limited_total`). */
 export type RateLimitReason = 'token_failures' | 'bandwidth';
 
@@ -19,8 +19,10 @@ export interface EdgeMetricsSources {
   tokenChecks(): { rejected: number; throttled: number };
   /** The certificate served on HTTPS now (PEM), with where it came from; null without HTTPS. */
   certificate(): Promise<{ pem: Buffer; source: 'acme' | 'file' } | null>;
-  /** Per-name byte counts (QUOTAS's TrafficMeter once committed); default: the metrics' own. */
+  /** Per-name byte totals since start (the TrafficMeter, server/traffic/); default: the metrics' own counts. */
   traffic?(): readonly Pick<TrafficEntry, 'account' | 'name' | 'bytesIn' | 'bytesOut'>[];
+  /** Refusals over the operator's limits (server/quotas/): visitor connections and name claims. */
+  quotaRefusals?(): { visitors: number; names: number };
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -33,7 +35,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export class EdgeMetrics {
   readonly registry = new Registry();
   readonly dns = new DnsQueryCounts();
-  /** Bytes per (account, name): ours until the TrafficMeter is read instead (sources.traffic). */
+  /** Bytes per (account, name) counted here, when the edge gives no TrafficMeter (sources.traffic). */
   readonly traffic = new TrafficCounts();
   private readonly accounts: LabelBudget;
   private readonly names: LabelBudget;
@@ -46,7 +48,7 @@ export class EdgeMetrics {
   private readonly latency: Histogram<'code'>;
   private certificateCache: { pem: Buffer; notAfter: number } | null = null;
 
-  constructor(private readonly sources: EdgeMetricsSources, options: { maxNames?: number; defaultMetrics?: boolean } = {}) {
+  constructor(readonly sources: EdgeMetricsSources, options: { maxNames?: number; defaultMetrics?: boolean } = {}) {
     const max = options.maxNames ?? DEFAULT_METRICS_MAX_NAMES;
     this.accounts = new LabelBudget(max);
     this.names = new LabelBudget(max);
@@ -100,6 +102,9 @@ export class EdgeMetrics {
         setAll(this, 'reason', self.refusals);
         const rejected = sources.tokenChecks().rejected;
         if (rejected > 0) this.inc({ reason: 'token_rejected' }, rejected);
+        const quotas = sources.quotaRefusals?.();
+        if (quotas !== undefined && quotas.visitors > 0) this.inc({ reason: 'visitor_quota' }, quotas.visitors);
+        if (quotas !== undefined && quotas.names > 0) this.inc({ reason: 'name_quota' }, quotas.names);
       },
     });
     new Counter({

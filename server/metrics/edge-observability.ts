@@ -42,8 +42,10 @@ export async function openObservability(deps: {
   registry: TunnelRegistry;
   tokens: () => { check(token: string, address: string): Promise<TokenVerdict>; stats(): { rejected: number; throttled: number } };
   logger: Logger;
-  /** Per-name byte totals from QUOTAS's TrafficMeter; absent: the metrics count their own. */
+  /** Per-name byte totals from the TrafficMeter; absent: the metrics count their own. */
   traffic?: EdgeMetricsSources['traffic'];
+  /** Refusals over the operator's limits. */
+  quotaRefusals?: EdgeMetricsSources['quotaRefusals'];
 }): Promise<EdgeObservability> {
   const { registry, logger } = deps;
   const config = deps.config();
@@ -53,6 +55,7 @@ export async function openObservability(deps: {
     tokenChecks: () => deps.tokens().stats(),
     certificate: () => servedCertificate(deps.config()),
     ...(deps.traffic !== undefined ? { traffic: deps.traffic } : {}),
+    ...(deps.quotaRefusals !== undefined ? { quotaRefusals: deps.quotaRefusals } : {}),
   }, { maxNames: config.metricsMaxNames });
   const accessLog = config.accessLog === undefined ? null : new AccessLog({
     file: config.accessLog,

@@ -6,6 +6,9 @@ import type { EdgeMetrics, RefusalReason } from '../metrics/edge-metrics.js';
 import { RECORD_NETWORK } from '../transfers/relay-recorder.js';
 import { ExchangeWatch, type ObservedExchange } from './exchange-watch.js';
 
+/** Where bytes go when the metrics do not count them themselves. */
+const UNCOUNTED = { bytesIn: 0, bytesOut: 0 };
+
 /** Longest path kept in an access log line. */
 const MAX_LOGGED_PATH = 2048;
 
@@ -54,7 +57,8 @@ export class VisitorObserver {
   private attach(socket: Socket, stream: Duplex, firstBytes: Buffer | null, target: VisitorTarget, kind: 'http' | 'upgrade' | 'tcp', port?: number): void {
     const { metrics } = this;
     metrics.streamOpened(kind);
-    const traffic = metrics.traffic.entry(target.account, target.name);
+    // Bytes per name are the TrafficMeter's (the bridge counts them for the quotas) when the edge has one.
+    const traffic = metrics.sources.traffic === undefined ? metrics.traffic.entry(target.account, target.name) : UNCOUNTED;
     const client = networkOf(socket.remoteAddress ?? '', RECORD_NETWORK);
     const watch = kind !== 'tcp' && this.observeRequests
       ? new ExchangeWatch((exchange) => this.exchanged(target, client, exchange))
