@@ -10,6 +10,7 @@ describe('normaliseDomain', () => {
     ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
     ['店.example.jp', 'xn--hxt.example.jp'],
     [`${'a'.repeat(63)}.example.com`, `${'a'.repeat(63)}.example.com`],
+    [`${'abcdefghi.'.repeat(22)}example.comabcdef`, `${'abcdefghi.'.repeat(22)}example.comabcdef`],
   ])('%s → %s', (input, domain) => {
     expect(normaliseDomain(input)).toEqual({ domain });
   });
@@ -26,7 +27,8 @@ describe('normaliseDomain', () => {
     ['-shop.example.com', 'bad label "-shop"'],
     ['shop..example.com', 'bad label ""'],
     [`${'a'.repeat(64)}.example.com`, 'bad label'],
-    [`${'abcdefghi.'.repeat(25)}example.com`, 'longer than 253'],
+    [`${'abcdefghi.'.repeat(25)}example.com`, 'longer than 237 characters'],
+    [`${'abcdefghi.'.repeat(23)}example.com`, 'longer than 237 characters (its _udns-challenge record must fit in 253)'],
     ['example.123', 'all-digit label'],
     ['https://shop.example.com/', 'may hold only letters'],
   ])('%j is refused: %s', (input, problem) => {

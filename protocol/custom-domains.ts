@@ -16,8 +16,11 @@ export function challengeRecordName(domain: string): string {
   return `${DOMAIN_CHALLENGE_LABEL}.${domain}`;
 }
 
-/** Longest domain name (RFC 1035: 255 octets on the wire, 253 characters written). */
-export const MAX_DOMAIN_LENGTH = 253;
+/**
+ * Longest custom domain: a DNS name has at most 253 characters written (RFC 1035: 255 octets on
+ * the wire), and `_udns-challenge.<domain>` must be one too.
+ */
+export const MAX_DOMAIN_LENGTH = 253 - DOMAIN_CHALLENGE_LABEL.length - 1;
 /** Custom domains one account may hold, verified or pending. */
 export const MAX_DOMAINS_PER_ACCOUNT = 20;
 
@@ -25,7 +28,7 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /**
  * A domain as the edge stores it: IDNA (punycode) lower-case, no trailing dot, 2 or more labels
- * of letters, digits and inner hyphens, at most 253 characters, a top-level label that is not
+ * of letters, digits and inner hyphens, at most {@link MAX_DOMAIN_LENGTH} characters, a top-level label that is not
  * all digits, not an IP address. `Bücher.Example.` → `xn--bcher-kva.example`.
  * @returns the normalised domain, or the reason it is not one
  */
@@ -38,7 +41,7 @@ export function normaliseDomain(input: string): { domain: string } | { problem: 
   if (/^\d+$/.test(text.split('.').at(-1)!)) return { problem: 'ends in an all-digit label' };
   const ascii = domainToASCII(text);
   if (ascii === '') return { problem: 'is not a valid internationalised domain name' };
-  if (ascii.length > MAX_DOMAIN_LENGTH) return { problem: `is longer than ${MAX_DOMAIN_LENGTH} characters` };
+  if (ascii.length > MAX_DOMAIN_LENGTH) return { problem: `is longer than ${MAX_DOMAIN_LENGTH} characters (its ${DOMAIN_CHALLENGE_LABEL} record must fit in 253)` };
   const labels = ascii.split('.');
   if (labels.length < 2) return { problem: 'needs at least two labels, such as shop.example.com' };
   const bad = labels.find((label) => !LABEL.test(label));
