@@ -54,11 +54,15 @@ export function createDomainsRouter(deps: { domains: CustomDomains; names: Pick<
     res.json({ domains: rows.map((row) => domains.view(row)) });
   });
 
+  // One proof check per account at a time (each is up to four DNS questions to a domain the member names).
+  const verifying = new Set<number>();
   router.post('/domains/:domain/verify', async (req, res) => {
     const row = await ownedRow(res, domainOf(req.params.domain));
     const holder = await domains.store.verifiedHolder(row.domain);
     if (holder !== null && holder !== account(res).id) throw new UdnsError('name_taken', `${row.domain} is verified by another account`);
-    const outcome = await domains.verify(row);
+    if (verifying.has(row.accountId)) throw new UdnsError('rate_limited', 'another verify of yours is running: try again when it has answered');
+    verifying.add(row.accountId);
+    const outcome = await domains.verify(row).finally(() => verifying.delete(row.accountId));
     if (outcome.kind !== 'proven') {
       throw new UdnsError('proof_rejected', `${row.domain} is not verified: ${outcome.reason}`);
     }
