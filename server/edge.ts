@@ -38,7 +38,6 @@ import { ZoneEditor } from './zone-editor.js';
 import { openObservability } from './metrics/edge-observability.js';
 import { PrivateRoutes } from './private/private-routes.js';
 import { createConnectEndpoint, createConnectRouter, isConnectUpgrade } from './private/connect-endpoint.js';
-import { openObservability } from './metrics/edge-observability.js';
 import { openCustomDomains } from './domains/open-custom-domains.js';
 import type { DomainRouting } from './domains/custom-domains.js';
 import { openConsole } from './console/console.js';
