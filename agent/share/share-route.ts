@@ -93,6 +93,11 @@ export class ShareRoute implements RouteHandler {
     });
   }
 
+  /** True when the route has access rules (`--basic-auth`, `--allow-ip`): no transfer tickets then. */
+  get hasAccessRules(): boolean {
+    return this.guard !== null;
+  }
+
   /** The share's sale desk (answers the edge's `saleRequested`), when it has prices. */
   get sales(): SaleDesk | null {
     return this.exchange?.desk ?? null;

@@ -99,9 +99,13 @@ export class TransferAgent extends EventEmitter {
     this.routes.clear();
   }
 
-  /** A route the edge registered: share routes are offered for transfers, others ignored. */
+  /**
+   * A route the edge registered: share routes are offered for transfers, others ignored. A
+   * share with access rules (`--basic-auth`, `--allow-ip`) is not: a ticket's direct or push
+   * connection would pass by the rules the edge and the share route check.
+   */
   routeAdopted(routeId: string, route: RouteHandler): void {
-    if (!(route instanceof ShareRoute)) return;
+    if (!(route instanceof ShareRoute) || route.hasAccessRules) return;
     this.routes.set(routeId, route);
     this.send?.({ type: 'offerTransfer', routeId, port: this.publicPort ?? this.listener.port, key: this.key });
   }

@@ -241,6 +241,8 @@ describe('route access control (--basic-auth, --allow-ip, --deny-ip)', () => {
     expect(statuses(login)).toEqual([303]);
     const cookie = /\r\nSet-Cookie: ([^;]+);/i.exec(login)![1]!;
     expect(statuses(await rawExchange(edge, `GET /hello.txt HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${route}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`))).toEqual([200]);
+    // No transfer tickets for it: a direct or push connection would pass by the route's rules.
+    expect(edge.logs()).not.toContain('transfer port');
     // The share's cookie alone does not open the route.
     expect(statuses(await rawExchange(edge, `GET /hello.txt HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`))).toEqual([401]);
   });
