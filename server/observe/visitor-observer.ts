@@ -6,9 +6,6 @@ import type { EdgeMetrics, RefusalReason } from '../metrics/edge-metrics.js';
 import { RECORD_NETWORK } from '../transfers/relay-recorder.js';
 import { ExchangeWatch, type ObservedExchange } from './exchange-watch.js';
 
-/** Where bytes go when the metrics do not count them themselves. */
-const UNCOUNTED = { bytesIn: 0, bytesOut: 0 };
-
 /** Longest path kept in an access log line. */
 const MAX_LOGGED_PATH = 2048;
 
@@ -58,42 +55,49 @@ export class VisitorObserver {
     const { metrics } = this;
     metrics.streamOpened(kind);
     // Bytes per name are the TrafficMeter's (the bridge counts them for the quotas) when the edge has one.
-    const traffic = metrics.sources.traffic === undefined ? metrics.traffic.entry(target.account, target.name) : UNCOUNTED;
-    const client = networkOf(socket.remoteAddress ?? '', RECORD_NETWORK);
+    const traffic = metrics.sources.traffic === undefined ? metrics.traffic.entry(target.account, target.name) : null;
     const watch = kind !== 'tcp' && this.observeRequests
-      ? new ExchangeWatch((exchange) => this.exchanged(target, client, exchange))
+      ? new ExchangeWatch((exchange) => this.exchanged(target, socket, exchange))
       : null;
+    const tcpLine = kind === 'tcp' && this.accessLog !== null;
+    if (traffic === null && watch === null && !tcpLine) {
+      // Nothing to read in the bytes: no listener on the data path at all.
+      socket.once('close', () => metrics.streamClosed(kind));
+      return;
+    }
+    // Read now: a socket's address may be gone by the time its last line is written (at the close).
+    if (this.accessLog !== null) clientNetwork(socket);
     const startedAt = Date.now();
     const startedAtMono = performance.now();
     let bytesIn = 0;
     let bytesOut = 0;
     const fromVisitor = (chunk: Buffer): void => {
       bytesIn += chunk.length;
-      traffic.bytesIn += chunk.length;
+      if (traffic !== null) traffic.bytesIn += chunk.length;
       watch?.fromVisitor(chunk);
     };
     if (firstBytes !== null && firstBytes.length > 0) fromVisitor(firstBytes);
     socket.on('data', fromVisitor);
     stream.on('data', (chunk: Buffer) => {
       bytesOut += chunk.length;
-      traffic.bytesOut += chunk.length;
+      if (traffic !== null) traffic.bytesOut += chunk.length;
       watch?.toVisitor(chunk);
     });
     if (watch !== null) stream.once('end', () => watch.responsesEnded());
     socket.once('close', () => {
       metrics.streamClosed(kind);
       if (watch !== null) watch.closed();
-      else if (kind === 'tcp') this.log({ time: new Date(startedAt).toISOString(), kind, name: target.name, port, client, bytesIn, bytesOut, durationMs: round(performance.now() - startedAtMono) });
+      else if (tcpLine) this.log({ time: new Date(startedAt).toISOString(), kind, name: target.name, port, client: clientNetwork(socket), bytesIn, bytesOut, durationMs: round(performance.now() - startedAtMono) });
     });
   }
 
-  private exchanged(target: VisitorTarget, client: string, exchange: ObservedExchange): void {
+  private exchanged(target: VisitorTarget, socket: Socket, exchange: ObservedExchange): void {
     this.metrics.httpRequest(exchange.status, exchange.durationMs);
     this.log({
       time: new Date(exchange.startedAt).toISOString(),
       kind: 'http',
       name: target.name,
-      client,
+      client: clientNetwork(socket),
       method: exchange.method,
       path: loggedPath(exchange.target),
       status: exchange.status,
@@ -123,6 +127,17 @@ export function loggedPath(target: string | null): string | null {
   const query = path.search(/[?#]/);
   if (query !== -1) path = path.slice(0, query);
   return path.length > MAX_LOGGED_PATH ? path.slice(0, MAX_LOGGED_PATH) : path;
+}
+
+/** The visitor's network as transfer records keep it (/24, /48), computed per line: cheap next to the line. */
+const networks = new WeakMap<Socket, string>();
+function clientNetwork(socket: Socket): string {
+  let network = networks.get(socket);
+  if (network === undefined) {
+    network = networkOf(socket.remoteAddress ?? '', RECORD_NETWORK);
+    networks.set(socket, network);
+  }
+  return network;
 }
 
 function round(ms: number): number {
