@@ -24,6 +24,9 @@ export type { ManagedRoute, PublishedRoute } from './tunnel-connector.js';
 const localPort = z.number().int().min(1, 'port must be 1-65535').max(65535, 'port must be 1-65535');
 const localHost = z.string().min(1).default('127.0.0.1');
 
+/** Private routes are checked by account at the edge; visitor rules are for public ones. */
+const PRIVATE_NOT_PUBLIC_RULES = 'a private route is reached by allowed members only: drop --basic-auth, --allow-ip and --deny-ip (they are for public routes)';
+
 /** One thing to expose. */
 export const RouteSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -146,6 +149,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       const handler = new HttpRoute(spec.localHost, spec.localPort, log.child({ route: name ?? 'http' }), noticeFor('app'), inspector);
       if (spec.private !== undefined) {
         if (spec.directPort !== undefined) throw new UdnsError('config_invalid', 'a private route has no direct mode: drop --direct-port (or --private)');
+        if (spec.access !== undefined) throw new UdnsError('config_invalid', PRIVATE_NOT_PUBLIC_RULES);
         return { kind: 'http', name, target: handler.target, handler: new PrivateHttpRoute(handler), private: spec.private };
       }
       const guard = RouteGuard.of(spec.access, 'http');
@@ -161,6 +165,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       return { kind: 'http', name, target: handler.target, handler, ...(guard?.wire === undefined ? {} : { access: guard.wire }) };
     }
     const handler = new TcpRoute(spec.localHost, spec.localPort, log.child({ route: `tcp:${spec.localPort}` }), noticeFor('service'));
+    if (spec.private !== undefined && spec.access !== undefined) throw new UdnsError('config_invalid', PRIVATE_NOT_PUBLIC_RULES);
     if (spec.private !== undefined) return { kind: 'tcp', name: spec.name === undefined ? undefined : validateName(spec.name), target: handler.target, handler, private: spec.private };
     if (spec.name !== undefined) throw new UdnsError('config_invalid', 'a public tcp route has no name (its address is a port): drop the name, or make it --private');
     const guard = RouteGuard.of(spec.access, 'tcp');
