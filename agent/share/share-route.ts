@@ -154,7 +154,7 @@ export class ShareRoute implements RouteHandler {
   /** Serves one visitor connection (a tunnel stream, or any duplex carrying HTTP/1.1). */
   serve(stream: Duplex, visitor: VisitorInfo): Duplex {
     const connection = connectionFor(stream);
-    this.visitors.set(connection, { remoteAddress: visitor.remoteAddress, secure: visitor.scheme === 'https' });
+    this.visitors.set(connection, { remoteAddress: visitor.remoteAddress, secure: visitor.scheme === 'https', ...(visitor.customHost === undefined ? {} : { customHost: visitor.customHost }) });
     this.visitorInfos.set(connection, visitor);
     this.open.add(connection);
     connection.once('close', () => this.open.delete(connection));

@@ -31,6 +31,8 @@ import { writeUploadedFile, type WrittenFile } from './upload-writer.js';
 export interface ShareVisitor {
   readonly remoteAddress: string;
   readonly secure: boolean;
+  /** The verified custom domain the edge routed this visitor by (server/domains/): served beside the share's name. */
+  readonly customHost?: string;
 }
 
 /** A WebDAV handler for the methods the browser part does not answer (see webdav-bridge.ts). */
@@ -98,7 +100,7 @@ export class ShareServer {
     }
     const target = originForm(req);
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-    if (this.publicHost !== null && host !== this.publicHost) {
+    if (this.publicHost !== null && host !== this.publicHost && host !== this.options.visitorOf(req).customHost) {
       return this.fail(req, res, 421, 'Misdirected request', `This connection serves ${this.publicHost}.`);
     }
     if (!target.startsWith('/')) {

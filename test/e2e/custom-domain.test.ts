@@ -82,8 +82,13 @@ describe('custom domains: udns domain add/verify/list/remove', () => {
     origin = await startHttpOrigin();
     aliceToken = await edge.createAccount('alice');
     const bobToken = await edge.createAccount('bob');
-    agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name: 'alice' }], { token: aliceToken });
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-custom-domain-'));
+    fs.mkdirSync(path.join(home, 'files'));
+    fs.writeFileSync(path.join(home, 'files', 'price-list.txt'), 'apples 3\n');
+    agent = await startTestAgent(edge, [
+      { kind: 'http', localPort: origin.port, name: 'alice' },
+      { kind: 'share', dir: path.join(home, 'files'), name: 'alice-files' },
+    ], { token: aliceToken });
     // Each CLI run starts a process (seconds on a busy machine): the token comes from the environment, not a login run.
     alice = { UDNS_CONFIG: path.join(home, 'none.json'), UDNS_SERVER: edge.serverUrl, UDNS_TOKEN: aliceToken };
     bob = { UDNS_CONFIG: path.join(home, 'none.json'), UDNS_SERVER: edge.serverUrl, UDNS_TOKEN: bobToken };
@@ -150,6 +155,16 @@ describe('custom domains: udns domain add/verify/list/remove', () => {
     expect((await visitHost(edge.edge.httpPort, `alice.edge.test:${edge.edge.httpPort}`, '/echo')).status).toBe(200);
   });
 
+  test('a folder share serves its custom domain too', async () => {
+    const files = 'files.example.com';
+    const { json } = await api(edge, aliceToken, 'POST', '/api/v1/domains', { domain: files, name: 'alice-files' });
+    dns.set(`_udns-challenge.${files}`, 'TXT', [json.domain.txtValue]);
+    dns.set(files, 'CNAME', ['alice-files.edge.test']);
+    expect(await api(edge, aliceToken, 'POST', `/api/v1/domains/${files}/verify`)).toMatchObject({ status: 200, json: { domain: { status: 'verified' } } });
+    const file = await visitHost(edge.edge.httpPort, files, '/price-list.txt');
+    expect(file).toEqual({ status: 200, body: 'apples 3\n' });
+  });
+
   test('another account cannot claim a verified domain', async () => {
     expectCleanFailure(await runCli(['domain', 'add', DOMAIN, '--name', 'bob'], bob), /^udns: shop\.example\.com is verified by another account$/);
   });
@@ -170,8 +185,9 @@ describe('custom domains: udns domain add/verify/list/remove', () => {
     });
     expect((JSON.parse(body) as { headers: Record<string, string> }).headers['x-forwarded-proto']).toBe('https');
     const listed = (await api(edge, aliceToken, 'GET', '/api/v1/domains')).json as { domains: DomainView[] };
-    expect(listed.domains[0]).toMatchObject({ domain: DOMAIN, status: 'verified' });
-    expect(Date.parse(listed.domains[0]!.certificateValidTo!)).toBeGreaterThan(Date.now());
+    const shop = listed.domains.find((entry) => entry.domain === DOMAIN);
+    expect(shop).toMatchObject({ status: 'verified' });
+    expect(Date.parse(shop!.certificateValidTo!)).toBeGreaterThan(Date.now());
   }, 40_000);
 
   test('the TXT removed: the next re-check stops routing; remove drops the claim', async () => {
