@@ -97,7 +97,7 @@ describe.each(pgBin === null ? (['sqlite'] as const) : (['sqlite', 'postgresql']
     const shipped = readMigrations(migrationsDirectory(dialect, root), dialect);
     const report = await migrateDatabase(target);
     expect(report.applied).toEqual(shipped.map((m) => m.name));
-    expect((await tableNames(target)).filter((name) => !isRawSearchObject(dialect, name))).toEqual(['Account', 'ConsoleLoginCode', 'ConsoleSession', 'CreditMovement', 'DnsRecord', 'IndexedFile', 'LedgerEntry', 'LedgerHead', 'LedgerParty', 'ListedShare', 'Name', 'Rating', 'Sale', 'SigningKey', 'Token', 'TransferRecord', 'TrustScore', 'Wallet', '_prisma_migrations']);
+    expect((await tableNames(target)).filter((name) => !isRawSearchObject(dialect, name))).toEqual(['Account', 'AccountLimits', 'ConsoleLoginCode', 'ConsoleSession', 'CreditMovement', 'CustomDomain', 'DnsRecord', 'IndexedFile', 'LedgerEntry', 'LedgerHead', 'LedgerParty', 'ListedShare', 'Name', 'Rating', 'Sale', 'SigningKey', 'Token', 'TrafficHour', 'TransferRecord', 'TrustScore', 'Wallet', '_prisma_migrations']);
     expect(await history(target)).toEqual(shipped.map((m) => ({ name: m.name, finished: true, steps: 1, checksum: m.checksum })));
   });
 
