@@ -9,12 +9,14 @@ const DEBOUNCE_MS = 200;
 
 /** Keys inside a route's `access` (RouteAccessSpec). */
 const ACCESS_KEYS = ['basicAuth', 'allowIp', 'denyIp', 'user', 'password'];
+/** Keys inside a private route's `private` (PrivateAccess): a new member list replaces the route. */
+const PRIVATE_KEYS = ['allowMembers'];
 
 /** What a route is, for telling which routes an edit added or removed (a share's prices change in place). */
 function routeKey(spec: RouteSpec): string {
   const { prices: _prices, ...rest } = spec as RouteSpec & { prices?: unknown };
   // The key list filters nested objects too: name the access rules' keys, or an edit of them would not replace the route.
-  return JSON.stringify(rest, [...Object.keys(rest), ...ACCESS_KEYS].sort());
+  return JSON.stringify(rest, [...Object.keys(rest), ...ACCESS_KEYS, ...PRIVATE_KEYS].sort());
 }
 
 /** A share's price rules, as text for comparing. */

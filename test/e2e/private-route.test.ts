@@ -255,6 +255,12 @@ describe('private routes', () => {
     }
   });
 
+  test('udns up replaces a private route whose allowMembers changed: carol gets in once the file names her', async () => {
+    expect((await rawConnect(edge, 'db', tokens.carol)).status).toBe(404);
+    fs.writeFileSync(path.join(folder, 'udns.yml'), `routes:\n  - tcp: ${echo.port}\n    name: db\n    private: true\n    allowMembers: [bob, carol]\n`);
+    await eventually('carol to be allowed on db', async () => ((await rawConnect(edge, 'db', tokens.carol)).status === 101 ? true : undefined));
+  });
+
   // Last: the owner goes away.
   test('the owner going offline: each new connection gets one clear line, the connector keeps running', async () => {
     const cli = await connect('bob', ['nas']);
