@@ -11,7 +11,7 @@ CREATE TABLE "TrafficHour" (
 
 -- CreateTable
 CREATE TABLE "AccountLimits" (
-    "accountId" INTEGER NOT NULL PRIMARY KEY,
+    "accountId" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     "maxNames" INTEGER,
     "bandwidth" BIGINT,
     "routeBandwidth" BIGINT,
