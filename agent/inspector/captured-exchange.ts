@@ -31,13 +31,19 @@ export interface CapturedExchange {
   remoteAddress: string;
   method: string;
   target: string;
-  httpVersion: string;
-  /** The request head as the origin got it (our forwarding headers included), in order. */
-  requestHeaders: Array<[string, string]>;
+  /** `1.1` or `1.0` (read from the head when asked). */
+  readonly httpVersion: string;
+  /** The request head as the origin got it (our forwarding headers included), kept as bytes. */
+  requestHead: Buffer;
+  /** Its header lines in order, parsed when first asked (the hot path never does). */
+  readonly requestHeaders: Array<[string, string]>;
   requestBody: CapturedBody;
   status: number | null;
   statusText: string;
-  responseHeaders: Array<[string, string]>;
+  /** The response head as the origin sent it (a copy), once it came. */
+  responseHead: Buffer | null;
+  /** Its header lines in order, parsed when first asked. */
+  readonly responseHeaders: Array<[string, string]>;
   responseBody: CapturedBody;
   /** ms from the request head to the first response byte, then to the response's end. */
   firstByteMs: number | null;
@@ -57,6 +63,18 @@ export function emptyBody(): CapturedBody {
 /** The kept bytes of a body, joined. */
 export function bodyBytes(body: CapturedBody): Buffer {
   return body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.kept);
+}
+
+/** The header lines of a head (`name: value` after its first line), in order. */
+export function headLines(head: Buffer): Array<[string, string]> {
+  const lines = head.toString('latin1').split('\r\n');
+  const headers: Array<[string, string]> = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon > 0) headers.push([line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')]);
+  }
+  return headers;
 }
 
 /** Header value (first, case-insensitive) or undefined. */

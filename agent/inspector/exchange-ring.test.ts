@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { ExchangeRing, type ExchangeStart } from './exchange-ring.js';
 
 const start = (target: string): ExchangeStart => ({
-  route: 'r', origin: { host: '127.0.0.1', port: 1 }, remoteAddress: '198.51.100.7', method: 'GET', target, httpVersion: '1.1', requestHeaders: [], headBytes: 100,
+  route: 'r', origin: { host: '127.0.0.1', port: 1 }, remoteAddress: '198.51.100.7', method: 'GET', target, requestHead: Buffer.alloc(100),
 });
 
 describe('the exchange ring', () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { emptyBody, type CapturedExchange, type OriginAddress } from './captured-exchange.js';
+import { emptyBody, headLines, type CapturedExchange, type OriginAddress } from './captured-exchange.js';
 
 /** Recent exchanges kept by default: enough to scroll back through a page load or two. */
 export const DEFAULT_RING_EXCHANGES = 500;
@@ -21,9 +21,8 @@ export interface ExchangeStart {
   remoteAddress: string;
   method: string;
   target: string;
-  httpVersion: string;
-  requestHeaders: Array<[string, string]>;
-  headBytes: number;
+  /** The request head as the origin got it: kept as it is (not copied, not parsed). */
+  requestHead: Buffer;
   replayOf?: number | null;
 }
 
@@ -57,32 +56,9 @@ export class ExchangeRing extends EventEmitter {
   }
 
   start(input: ExchangeStart): CapturedExchange {
-    const exchange: CapturedExchange = {
-      id: this.nextId++,
-      startedAt: Date.now(),
-      startedClock: performance.now(),
-      state: 'pending',
-      error: null,
-      route: input.route,
-      origin: input.origin,
-      remoteAddress: input.remoteAddress,
-      method: input.method,
-      target: input.target,
-      httpVersion: input.httpVersion,
-      requestHeaders: input.requestHeaders,
-      requestBody: emptyBody(),
-      status: null,
-      statusText: '',
-      responseHeaders: [],
-      responseBody: emptyBody(),
-      firstByteMs: null,
-      durationMs: null,
-      replayOf: input.replayOf ?? null,
-      upgraded: false,
-      bytes: 0,
-    };
+    const exchange = new ExchangeRecord(this.nextId++, input);
     this.entries.set(exchange.id, exchange);
-    this.grow(exchange, input.headBytes);
+    this.grow(exchange, input.requestHead.length);
     this.emit('changed', exchange);
     return exchange;
   }
@@ -135,5 +111,57 @@ export class ExchangeRing extends EventEmitter {
       this.entries.delete(oldest.id);
       this.bytes -= oldest.bytes;
     }
+  }
+}
+
+/** A CapturedExchange whose heads are parsed only when someone looks (the page, the API). */
+class ExchangeRecord implements CapturedExchange {
+  readonly startedAt = Date.now();
+  readonly startedClock = performance.now();
+  state: CapturedExchange['state'] = 'pending';
+  error: string | null = null;
+  readonly route: string;
+  readonly origin: OriginAddress;
+  readonly remoteAddress: string;
+  readonly method: string;
+  readonly target: string;
+  requestHead: Buffer;
+  requestBody = emptyBody();
+  status: number | null = null;
+  statusText = '';
+  responseHead: Buffer | null = null;
+  responseBody = emptyBody();
+  firstByteMs: number | null = null;
+  durationMs: number | null = null;
+  readonly replayOf: number | null;
+  upgraded = false;
+  bytes = 0;
+  private parsedRequest: Array<[string, string]> | null = null;
+  private parsedResponse: Array<[string, string]> | null = null;
+
+  constructor(readonly id: number, input: ExchangeStart) {
+    this.route = input.route;
+    this.origin = input.origin;
+    this.remoteAddress = input.remoteAddress;
+    this.method = input.method;
+    this.target = input.target;
+    this.requestHead = input.requestHead;
+    this.replayOf = input.replayOf ?? null;
+  }
+
+  get httpVersion(): string {
+    const lineEnd = this.requestHead.indexOf(0x0d);
+    return this.requestHead.toString('latin1', 0, lineEnd === -1 ? this.requestHead.length : lineEnd).endsWith(' HTTP/1.0') ? '1.0' : '1.1';
+  }
+
+  get requestHeaders(): Array<[string, string]> {
+    this.parsedRequest ??= headLines(this.requestHead);
+    return this.parsedRequest;
+  }
+
+  get responseHeaders(): Array<[string, string]> {
+    if (this.responseHead === null) return [];
+    this.parsedResponse ??= headLines(this.responseHead);
+    return this.parsedResponse;
   }
 }

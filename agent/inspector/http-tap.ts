@@ -29,18 +29,10 @@ export class HttpTap implements RequestObserver, ResponseSink {
   constructor(private readonly ring: ExchangeRing, private readonly context: TapContext) {}
 
   requestHead(head: Buffer, method: string, target: string): CapturedExchange {
-    const text = head.toString('latin1', 0, head.length - 4);
-    const lines = text.split('\r\n');
-    const version = /HTTP\/(1\.[01])$/.exec(lines[0]!)?.[1] ?? '1.1';
-    const headers: Array<[string, string]> = [];
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon > 0) headers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
-    }
+    // `head` is the rewriter's own new buffer (never reused or changed): kept without a copy.
     const exchange = this.ring.start({
       route: this.context.route, origin: this.context.origin, remoteAddress: this.context.remoteAddress,
-      method, target, httpVersion: version, requestHeaders: headers, headBytes: head.length, replayOf: this.context.replayOf ?? null,
+      method, target, requestHead: head, replayOf: this.context.replayOf ?? null,
     });
     this.waiting.push(exchange);
     this.receiving = exchange;
@@ -64,16 +56,16 @@ export class HttpTap implements RequestObserver, ResponseSink {
     return this.waiting[0]?.method ?? null;
   }
 
-  responseHead(status: number, statusText: string, headers: Array<[string, string]>, headBytes: number, upgraded: boolean): void {
+  responseHead(status: number, statusText: string, head: Buffer, upgraded: boolean): void {
     const exchange = this.waiting[0];
     if (!exchange) return;
     exchange.status = status;
     exchange.statusText = statusText;
-    exchange.responseHeaders = headers;
+    exchange.responseHead = head;
     exchange.upgraded = upgraded;
     exchange.firstByteMs = performance.now() - exchange.startedClock;
     this.answering = exchange;
-    this.ring.grow(exchange, headBytes);
+    this.ring.grow(exchange, head.length);
     if (upgraded) this.complete(exchange);
     else this.ring.changed(exchange);
   }

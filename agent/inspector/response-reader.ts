@@ -9,8 +9,8 @@ const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 export interface ResponseSink {
   /** The method of the oldest request still waiting for its response (null: none). */
   requestMethod(): string | null;
-  /** A final (or 101) response head; interim 1xx answers are skipped. */
-  responseHead(status: number, statusText: string, headers: Array<[string, string]>, headBytes: number, upgraded: boolean): void;
+  /** A final (or 101) response head (a copy of its bytes); interim 1xx answers are skipped. */
+  responseHead(status: number, statusText: string, head: Buffer, upgraded: boolean): void;
   /** De-chunked body bytes. */
   responseBody(chunk: Buffer): void;
   /** The response ended (by its framing, or by the connection closing when that frames it). */
@@ -116,36 +116,26 @@ export class ResponseReader {
     const end = input.indexOf(CRLFCRLF);
     if (end === -1) return input.length > MAX_RESPONSE_HEAD_BYTES ? this.unreadable('response head too large') : -1;
     const head = input.toString('latin1', 0, end);
-    const lines = head.split('\r\n');
-    const statusLine = STATUS_LINE.exec(lines[0]!);
+    const firstBreak = head.indexOf('\r\n');
+    const statusLine = STATUS_LINE.exec(firstBreak === -1 ? head : head.slice(0, firstBreak));
     if (!statusLine) return this.unreadable('malformed status line');
     const status = Number(statusLine[2]);
-    const headers: Array<[string, string]> = [];
+    // Only the framing headers are read here; the rest is parsed when someone looks.
+    const lower = firstBreak === -1 ? '' : head.toLowerCase();
     let length: string | null = null;
-    let chunked = false;
-    let encoded = false;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) return this.unreadable('malformed header line');
-      const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-      headers.push([name, value]);
-      const lower = name.toLowerCase();
-      if (lower === 'content-length') {
-        if (length !== null && length !== value) return this.unreadable('conflicting Content-Length');
-        length = value;
-      } else if (lower === 'transfer-encoding') {
-        encoded = true;
-        const codings = value.split(',').map((coding) => coding.trim().toLowerCase());
-        chunked = codings[codings.length - 1] === 'chunked';
-      }
+    for (const value of fieldValues(lower, '\r\ncontent-length:')) {
+      if (length !== null && length !== value) return this.unreadable('conflicting Content-Length');
+      length = value;
     }
+    const encodings = fieldValues(lower, '\r\ntransfer-encoding:');
+    const encoded = encodings.length > 0;
+    const codings = encoded ? encodings[encodings.length - 1]!.split(',') : [];
+    const chunked = encoded && codings[codings.length - 1]!.trim() === 'chunked';
     const used = end + 4;
     if (status >= 100 && status < 200 && status !== 101) return used; // 100 Continue, 103 Early Hints…
     const method = this.sink.requestMethod();
     const upgraded = status === 101 || (method === 'CONNECT' && status >= 200 && status < 300);
-    this.sink.responseHead(status, statusLine[3] ?? '', headers, used, upgraded);
+    this.sink.responseHead(status, statusLine[3] ?? '', Buffer.from(input.subarray(0, used)), upgraded);
     if (upgraded) {
       this.state = { kind: 'done' };
       return input.length;
@@ -176,4 +166,15 @@ export class ResponseReader {
     this.sink.responseUnreadable(reason);
     return Number.MAX_SAFE_INTEGER;
   }
+}
+
+/** The values of every `prefix` field (prefix: CRLF, lower-case name, colon) in a lower-cased head, trimmed. */
+function fieldValues(lower: string, prefix: string): string[] {
+  const values: string[] = [];
+  for (let at = lower.indexOf(prefix); at !== -1; at = lower.indexOf(prefix, at + 2)) {
+    const start = at + prefix.length;
+    const end = lower.indexOf('\r\n', start);
+    values.push(lower.slice(start, end === -1 ? lower.length : end).replace(/^[ \t]+|[ \t]+$/g, ''));
+  }
+  return values;
 }

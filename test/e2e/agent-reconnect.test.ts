@@ -51,7 +51,7 @@ describe('an agent whose edge restarts', () => {
     const first = await startTestEdge();
     const origin = await startHttpOrigin();
     cleanups.push(() => origin.close());
-    const agent = spawnCli(['http', String(origin.port), '--name', 'ember', '--server', first.serverUrl, '--log-level', 'info'], { UDNS_TOKEN: first.adminToken });
+    const agent = spawnCli(['http', String(origin.port), '--name', 'ember', '--server', first.serverUrl, '--log-level', 'info', '--inspect=false'], { UDNS_TOKEN: first.adminToken });
     cleanups.push(async () => {
       agent.child.kill('SIGINT');
       await agent.exited;

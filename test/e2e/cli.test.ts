@@ -57,7 +57,8 @@ describe('the udns CLI', () => {
 
     agent.child.kill('SIGINT');
     const exit = await agent.exited;
-    expect(agent.stderr()).toBe('');
+    // The request inspector is on by default: its URL, once, on stderr (stdout stays the route lines).
+    expect(agent.stderr()).toMatch(/^udns: inspector: http:\/\/127\.0\.0\.1:\d+\n$/);
     expect(exit.code).toBe(0);
     const deadline = Date.now() + 5000;
     while (edge.edge.tunnelCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
@@ -67,7 +68,8 @@ describe('the udns CLI', () => {
   // Issue 9 #7: an agent whose local port refused connections said nothing on its own terminal.
   test('`udns http` says once on stderr that the local app refuses, not once per visitor, and when it answers again', async () => {
     const port = await closedPort();
-    const agent = spawnCli(['http', String(port), '--name', 'notyet'], env);
+    // --inspect=false: this test reads the whole of stderr (the inspector's line is checked above).
+    const agent = spawnCli(['http', String(port), '--name', 'notyet', '--inspect=false'], env);
     await agent.waitForOutput(/notyet/);
     for (let i = 0; i < 3; i++) expect((await visit(edge, 'notyet', '/')).status).toBe(502);
     const refused = `udns: http://127.0.0.1:${port} refused the connection (is your app running?)\n`;

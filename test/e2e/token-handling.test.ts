@@ -92,7 +92,8 @@ describe('agent tokens out of ps', () => {
       { name: 'fromflag', args: ['--token', edge.adminToken], env: {} },
     ];
     for (const way of ways) {
-      const agent = spawnCli(['http', String(origin.port), '--name', way.name, '--server', edge.serverUrl, ...way.args], { ...env, ...way.env });
+      // --inspect=false: the inspector's stderr line would race the checks of stderr below.
+      const agent = spawnCli(['http', String(origin.port), '--name', way.name, '--server', edge.serverUrl, '--inspect=false', ...way.args], { ...env, ...way.env });
       running.push(agent);
       await agent.waitForOutput(/ -> /);
       expect((await visit(edge, way.name, '/echo')).status).toBe(200);
