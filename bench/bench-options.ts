@@ -1,5 +1,5 @@
 /** The paths a benchmark run can measure, in the order they always run. */
-export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-ws', 'udns-auth', 'ssh', 'udns-far', 'ssh-far'] as const;
+export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-ws', 'udns-auth', 'udns-inspect', 'ssh', 'udns-far', 'ssh-far'] as const;
 
 /**
  * One way of reaching the origin: directly, through one nginx reverse-proxy hop, through udns

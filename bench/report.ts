@@ -9,6 +9,7 @@ export const PATH_LABELS: Record<PathName, string> = {
   nginx: 'nginx hop',
   udns: 'udns (raw)',
   'udns-ws': 'udns (ws)',
+  'udns-inspect': 'udns (inspector on)',
   'udns-auth': 'udns (auth)',
   ssh: 'ssh -R',
   'udns-far': 'udns far',

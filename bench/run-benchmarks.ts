@@ -93,6 +93,11 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
       const authorization = `Basic ${Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64')}`;
       return { target: { port: udns.port, host: udns.host, authorization }, stop: () => udns.stop() };
     }
+    case 'udns-inspect': {
+      // `udns http` as people run it: the request inspector on (nobody watching its page).
+      const udns = await startUdnsPath(group, { publish: { originPort: origin.port }, transport: 'raw', workDir, profileDir, inspect: true });
+      return { target: { port: udns.port, host: udns.host }, stop: () => udns.stop() };
+    }
     case 'ssh':
     case 'ssh-far': {
       const ssh = await startSshForward(group, { originPort: origin.port, workDir, tunnelDelayMs: name === 'ssh-far' ? options.farDelayMs : undefined });

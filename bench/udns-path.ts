@@ -24,6 +24,8 @@ export interface UdnsPathOptions {
    * (a far agent); visitors still reach the edge directly.
    */
   tunnelDelayMs?: number;
+  /** `udns http`'s request inspector (on by default for people): off here unless true, so the other paths measure the bare route. */
+  inspect?: boolean;
   /** More `udns server` flags (the access log of the `observe` comparison). */
   edgeArgs?: string[];
   /** More `udns http` flags (the `udns-auth` path's `--basic-auth`), and a label for its processes and profiles. */
@@ -92,6 +94,7 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
     '--name', NAME,
     '--server', `http://127.0.0.1:${link?.port ?? httpPort}`,
     '--transport', options.transport,
+    ...(kind === 'udns' ? (options.inspect ? ['--inspect-port', '0'] : ['--inspect=false']) : []),
     ...(options.agentArgs?.args ?? []),
   ], { env: { ...process.env, UDNS_TOKEN: token } });
   await agent.waitForLine(new RegExp(`^http://${NAME}\\.localhost:${httpPort} -> `), AGENT_START_TIMEOUT_MS);
