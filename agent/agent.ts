@@ -17,6 +17,8 @@ import { RouteAccessSpec } from '../protocol/route-access.js';
 import { ShareOptions } from './share/share-options.js';
 import { ShareRoute } from './share/share-route.js';
 import { TransferAgent } from './transfer/transfer-agent.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
+import { startAgentMetricsListener, type AgentMetricsListener } from './metrics/agent-metrics-listener.js';
 import { TunnelConnector, type ManagedRoute, type PublishedRoute } from './tunnel-connector.js';
 
 export type { ManagedRoute, PublishedRoute } from './tunnel-connector.js';
@@ -85,6 +87,8 @@ export const AgentOptions = z.object({
    * default is on, port 4040): off, and the routes install nothing.
    */
   inspect: z.object({ port: z.number().int().min(0).max(65535), nextFreePort: z.boolean().default(false) }).strict().nullable().default(null),
+  /** `--metrics-listen host:port`: the agent's own Prometheus `/metrics` there (agent/metrics/); unset: none. */
+  metricsListen: z.string().optional(),
   signingKey: z.custom<SigningKeyPair>((value) => typeof value === 'object' && value !== null && 'privateKey' in value && 'keyId' in value, 'signingKey must be a key pair').nullable().default(null),
 }).strict();
 export type AgentOptions = z.input<typeof AgentOptions>;
@@ -123,6 +127,8 @@ export interface Agent extends EventEmitter {
    * it; the agent emits `inspecting` (url) when a route added later starts it); null when off.
    */
   readonly inspector: Inspector | null;
+  /** The `metricsListen` listener (its port: 0 asks for any free one); null without it. */
+  readonly metricsListener: AgentMetricsListener | null;
   stop(): void;
 }
 
@@ -138,6 +144,9 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   }
   const options = parsed.data;
   const log = logger ?? createAgentLogger(options.logLevel);
+  // First, so that a taken port refuses the start before anything else opens.
+  const metrics = options.metricsListen === undefined ? null : new AgentMetrics();
+  const metricsListener = metrics === null ? null : await startAgentMetricsListener(options.metricsListen!, metrics, log.child({ component: 'metrics' }));
   // Visitors arrive once the connector is up; the notices speak through it.
   let connector: TunnelConnector | null = null;
   const inspector = options.inspect === null ? null : new Inspector(options.inspect);
@@ -223,7 +232,9 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
       throw error;
     }
   }
-  const published = await connector.start();
+  connector.metrics = metrics;
+  metrics?.watch(connector);
+  const published = await connector.start().catch((error: unknown) => { metricsListener?.close(); throw error; });
   // Bound before Object.assign below gives the agent its own addRoute/removeRoute.
   const connectorAdd = connector.addRoute.bind(connector);
   const connectorRemove = connector.removeRoute.bind(connector);
@@ -244,6 +255,8 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   const stop = (): void => {
     connectorStop();
     inspector?.close();
+    metricsListener?.close();
+    metrics?.stopped();
   };
-  return Object.assign(connector, { routes: published, startedRoutes, inspector, stop, addRoute, removeRoute: connectorRemove, setPrices }) as unknown as Agent;
+  return Object.assign(connector, { routes: published, startedRoutes, inspector, metricsListener, stop, addRoute, removeRoute: connectorRemove, setPrices }) as unknown as Agent;
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { AgentMetrics } from './metrics/agent-metrics.js';
 import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -65,6 +66,8 @@ export interface PublishedRoute {
 export class TunnelConnector extends EventEmitter {
   private readonly backoff = new Backoff();
   private readonly routeIds = new Map<string, ManagedRoute>();
+  /** The agent's metrics (`--metrics-listen`; agent/metrics/): visitor streams by route. */
+  metrics: AgentMetrics | null = null;
   private mux: http2.ServerHttp2Session | null = null;
   /** Visitor streams of the current tunnel by id, for the edge's CancelStream. */
   private readonly visitorStreams = new Map<number, http2.ServerHttp2Stream>();
@@ -275,6 +278,7 @@ export class TunnelConnector extends EventEmitter {
         stream.respond({ ':status': 404 }, { endStream: true });
         return;
       }
+      this.metrics?.visitorStream(route, stream);
       route.handler.handleStream(stream, visitor);
     });
 

@@ -8,6 +8,7 @@ import { UdnsError } from '../protocol/index.js';
 import { MEMBER_NAME } from '../protocol/private-route.js';
 import { privateRouteSpec } from './private-flags.js';
 import { accessRouteSpec } from './access-flags.js';
+import { parseListenAddress } from '../server/metrics/listen-address.js';
 
 const port = z.number().int().min(1).max(65535);
 /** `udns http|tcp --private --allow-member <account>`; `name` on a tcp route only with `private: true`. */
@@ -86,6 +87,8 @@ export const AgentConfigFile = z.object({
   inspect: z.boolean().optional(),
   /** The request inspector's port (`--inspect-port`); default 4040 or the next free one. */
   inspectPort: z.number().int().min(0).max(65535).optional(),
+  /** The agent's own Prometheus /metrics on host:port (`--metrics-listen`); default none. */
+  metricsListen: z.string().refine((value) => parseListenAddress(value) !== null, 'must be host:port such as 127.0.0.1:9465 or [::1]:9465').optional(),
   routes: z.array(FileRoute).min(1, 'routes: list at least one http, tcp or share route'),
 }).strict();
 export type AgentConfigFile = z.infer<typeof AgentConfigFile>;

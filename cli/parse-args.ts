@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { parseListenAddress } from '../server/metrics/listen-address.js';
 
 /** Parses a TCP port argument, naming the problem for commander's one-line error. */
 export function parsePort(value: string): number {
@@ -6,6 +7,12 @@ export function parsePort(value: string): number {
     throw new InvalidArgumentError(`port must be a number from 1 to 65535, got "${value}"`);
   }
   return Number(value);
+}
+
+/** Parses `--metrics-listen host:port` (the edge's and the agent's). */
+export function parseMetricsListen(value: string): string {
+  if (parseListenAddress(value) === null) throw new InvalidArgumentError(`must be host:port such as 127.0.0.1:9465 or [::1]:9465, got "${value}"`);
+  return value;
 }
 
 /** Parses `--transport`. */

@@ -6,6 +6,7 @@ import { rawHttpAnswer, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { Inspector } from '../inspector/inspector.js';
 import type { RouteGuard } from '../access/route-guard.js';
+import type { RouteMeter } from '../metrics/agent-metrics.js';
 import { renderAgentErrorPage } from './agent-error-page.js';
 import type { LocalPortNotice } from './local-port-notice.js';
 import { RequestHeadRewriter, type RequestRejection } from './request-head-rewriter.js';
@@ -24,6 +25,8 @@ export class HttpRoute implements RouteHandler {
   private readonly open = new Set<net.Socket>();
   /** Access rules checked on every request head (`--basic-auth`, `--allow-ip`); null: none. */
   guard: RouteGuard | null = null;
+  /** The agent's metrics for this route (`--metrics-listen`; agent/metrics/); null: off. */
+  meter: RouteMeter | null = null;
 
   /**
    * `notice`: tells the agent's user when the local server refuses visitors (LocalPortNotice).
@@ -103,6 +106,7 @@ export class HttpRoute implements RouteHandler {
       else if (!stream.destroyed) stream.end();
     });
     local.on('error', (error: NodeJS.ErrnoException) => {
+      this.meter?.originError(connected);
       if (!connected) {
         const refused = error.code === 'ECONNREFUSED';
         log.warn({ code: error.code, target: this.target }, refused ? 'local port refused' : 'local service unreachable');
@@ -128,6 +132,7 @@ export class HttpRoute implements RouteHandler {
       if (!stream.destroyed) abort();
     });
     local.once('close', () => this.open.delete(local));
+    if (this.meter !== null) local.once('close', () => this.meter!.socketClosed(local));
   }
 
   close(): void {

@@ -4,6 +4,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteGuard } from '../access/route-guard.js';
+import type { RouteMeter } from '../metrics/agent-metrics.js';
 import type { LocalPortNotice } from './local-port-notice.js';
 import type { RouteHandler } from './route-handler.js';
 
@@ -13,6 +14,8 @@ export class TcpRoute implements RouteHandler {
   private readonly open = new Set<net.Socket>();
   /** `--allow-ip` / `--deny-ip`, checked again here (the edge closes refused visitors first); null: none. */
   guard: RouteGuard | null = null;
+  /** The agent's metrics for this route (`--metrics-listen`; agent/metrics/); null: off. */
+  meter: RouteMeter | null = null;
 
   /** `notice`: tells the agent's user when the local service refuses visitors (LocalPortNotice). */
   constructor(private readonly localHost: string, private readonly localPort: number, private readonly logger: AgentLogger, private readonly notice?: LocalPortNotice) {
@@ -29,6 +32,7 @@ export class TcpRoute implements RouteHandler {
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
     this.open.add(local);
     local.once('close', () => this.open.delete(local));
+    if (this.meter !== null) local.once('close', () => this.meter!.socketClosed(local));
     stream.on('error', (error) => log.debug({ err: error }, 'visitor stream error'));
     local.once('connect', () => {
       this.notice?.connected(this.target);
@@ -43,6 +47,7 @@ export class TcpRoute implements RouteHandler {
       stream.pipe(local);
     });
     local.on('error', (error: NodeJS.ErrnoException) => {
+      this.meter?.originError(stream.headersSent);
       if (!stream.headersSent && !stream.destroyed && !stream.closed) {
         log.warn({ code: error.code, target: this.target }, 'local port refused');
         this.notice?.failed(this.target, error.code);

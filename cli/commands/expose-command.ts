@@ -6,7 +6,7 @@ import { loadAgentSettings } from '../agent-settings.js';
 import { describeDirect } from '../edge-api.js';
 import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
 import { endLogStream } from '../log-stream.js';
-import { parsePort, parseTransport } from '../parse-args.js';
+import { parseMetricsListen, parsePort, parseTransport } from '../parse-args.js';
 import { QR_FLAG_HELP, qrCodeLines, qrInColour } from '../qr-code.js';
 import { inspectOption, withInspectFlags, type InspectFlags } from '../inspect-flags.js';
 import { privateRouteSpec, withPrivateFlags, type PrivateFlags } from '../private-flags.js';
@@ -27,6 +27,8 @@ export interface AgentFlags extends InspectFlags {
   transferPort?: number;
   /** `udns share --no-transfers`: false keeps every download on the relay. */
   transfers?: boolean;
+  /** `--metrics-listen host:port`: the agent's own Prometheus /metrics (agent/metrics/). */
+  metricsListen?: string;
 }
 
 /** Adds the flags every agent command shares. */
@@ -39,7 +41,8 @@ export function withAgentFlags(command: Command): Command {
     .option('--insecure', 'do not verify the server\'s certificate (the token may reach an impostor)')
     .option('--transport <raw|ws>', 'tunnel transport: raw upgrade (fastest) or WebSocket', parseTransport, 'raw')
     .option('--log-level <level>', 'agent log detail on stderr (silent, info, debug)', 'silent')
-    .option('--log-format <pretty|json>', 'short lines for people or JSON lines (default: pretty on a terminal, else json; UDNS_LOG_FORMAT)');
+    .option('--log-format <pretty|json>', 'short lines for people or JSON lines (default: pretty on a terminal, else json; UDNS_LOG_FORMAT)')
+    .option('--metrics-listen <host:port>', 'the agent\'s own Prometheus /metrics on this address, no token (e.g. 127.0.0.1:9465)', parseMetricsListen);
 }
 
 /**
@@ -61,7 +64,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
     serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure, indexCacheFile: edge.indexCacheFile,
     ...(flags.transferPort === undefined ? {} : { transferPort: flags.transferPort }), noTransfers: flags.transfers === false,
-    signingKey, inspect: inspectOption(flags),
+    signingKey, inspect: inspectOption(flags), ...(flags.metricsListen === undefined ? {} : { metricsListen: flags.metricsListen }),
   }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);
   let printed = lines(agent.routes);
@@ -69,6 +72,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
   // Once, on stderr: stdout stays the public URLs (scripts read them).
   if (agent.inspector?.url) warn(`inspector: ${agent.inspector.url}`);
   agent.on('inspecting', (url: string) => warn(`inspector: ${url}`));
+  if (agent.metricsListener !== null) warn(`metrics: http://${flags.metricsListen!.replace(/:\d+$/, '')}:${agent.metricsListener.port}/metrics`);
   if (flags.qr) for (const route of agent.routes) for (const line of qrCodeLines(route.url, { colour: qrInColour(process.stdout) })) say(line);
 
   // One line per new reason, not per try: while the edge is down the agent tries every second.

@@ -31,6 +31,7 @@ export function registerUpCommand(program: Command): void {
       ...(config.transfers === undefined ? {} : { transfers: config.transfers }),
       // The request inspector of the http routes: flags over the file's keys.
       inspect: flags.inspect ?? config.inspect, inspectPort: flags.inspectPort ?? config.inspectPort,
+      metricsListen: flags.metricsListen ?? config.metricsListen,
     }, { server: config.server, token: config.token });
     reloadAgentConfig(flags.config, agent, started, read);
   });
