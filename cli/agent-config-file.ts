@@ -70,6 +70,7 @@ const FileRoute = z.union([
  *       talks/*.pdf: 50
  * transferPort: 7000             # the shares' direct/push port (like `udns share --transfer-port`)
  * # transfers: false             # no direct or push transfers (like `udns share --no-transfers`)
+ * # metricsListen: 127.0.0.1:9465  # the agent's own Prometheus /metrics (like `--metrics-listen`)
  * ```
  *
  * The transfer keys are top-level, not per share: one agent has one transfer port for all its

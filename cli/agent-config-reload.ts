@@ -57,9 +57,9 @@ export function reloadAgentConfig(
       warn(`${file} not reloaded, still running the previous routes: ${(error as Error).message}`);
       return;
     }
-    const restart = (['server', 'token', 'transport', 'transferPort', 'transfers'] as const).filter((key) => next.config[key] !== config[key]);
+    const restart = (['server', 'token', 'transport', 'transferPort', 'transfers', 'metricsListen'] as const).filter((key) => next.config[key] !== config[key]);
     if (restart.length > 0) warn(`${file}: ${restart.join(', ')} changed, applied after a restart of udns up`);
-    config = { ...next.config, server: config.server, token: config.token, transport: config.transport, transferPort: config.transferPort, transfers: config.transfers };
+    config = { ...next.config, server: config.server, token: config.token, transport: config.transport, transferPort: config.transferPort, transfers: config.transfers, metricsListen: config.metricsListen };
     const wanted = new Map(next.routes.map((spec) => [routeKey(spec), spec]));
     for (const [key, spec] of wanted) {
       const route = live.get(key);

@@ -1,9 +1,12 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startAgent, type Agent } from '../../agent/agent.js';
 import { eventually } from '../helpers/eventually.js';
 import { startHttpOrigin, startTcpEcho, type Origin } from '../helpers/origins.js';
-import { expectCleanFailure, runCli } from '../helpers/test-agent.js';
+import { expectCleanFailure, runCli, spawnCli } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { visit } from '../helpers/visitor.js';
 
@@ -108,6 +111,23 @@ describe('the agent\'s own /metrics (--metrics-listen) with the real edge', () =
     await origin.close();
     expect((await visit(edge, 'metered', '/bytes/10')).status).toBe(502);
     expect(value(await scrape(), 'udns_agent_origin_errors_total', labels) - before).toBe(1);
+  }, 20_000);
+
+  test('udns up: metricsListen in the config file; the CLI prints where /metrics is', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-agent-metrics-'));
+    const config = path.join(work, 'agent.yml');
+    fs.writeFileSync(config, `server: ${edge.serverUrl}\nmetricsListen: 127.0.0.1:0\ninspect: false\nroutes:\n  - http: ${echo.port}\n    name: upmetered\n`);
+    const cli = spawnCli(['up', '--config', config], { UDNS_TOKEN: edge.adminToken });
+    try {
+      await cli.waitForOutput(/upmetered/);
+      const url = await eventually('the metrics line on stderr', () => /metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(cli.stderr())?.[1]);
+      const text = await (await fetch(url)).text();
+      expect(value(text, 'udns_agent_tunnel_connected')).toBe(1);
+    } finally {
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+      fs.rmSync(work, { recursive: true, force: true });
+    }
   }, 20_000);
 
   test('bad --metrics-listen, or a taken port: one line, non-zero exit', async () => {
