@@ -143,4 +143,17 @@ describe('the agent\'s own /metrics (--metrics-listen) with the real edge', () =
       taken.close();
     }
   }, 20_000);
+
+  test('the edge restarts: the tunnel gauge drops to 0, then is 1 again with one reconnect counted', async () => {
+    const port = edge.edge.httpPort;
+    const first = edge;
+    await first.close();
+    await eventually('the tunnel gauge at 0', async () => (value(await scrape(), 'udns_agent_tunnel_connected') === 0 ? true : undefined));
+    edge = await startTestEdge({ dataDir: first.dataDir, httpPort: port });
+    const text = await eventually('the tunnel back', async () => {
+      const now = await scrape();
+      return value(now, 'udns_agent_tunnel_connected') === 1 ? now : undefined;
+    }, { timeoutMs: 15_000 });
+    expect(value(text, 'udns_agent_tunnel_reconnects_total')).toBe(1);
+  }, 20_000);
 });
