@@ -2,6 +2,7 @@ import http2, { type ServerHttp2Stream } from 'node:http2';
 import type { VisitorInfo } from '../../protocol/index.js';
 import type { HttpRoute } from '../routes/http-route.js';
 import type { RouteHandler } from '../routes/route-handler.js';
+import type { RouteMeter } from '../metrics/agent-metrics.js';
 
 /**
  * A private http route (`udns http --private`): served like any http route, except the Host
@@ -15,6 +16,15 @@ export class PrivateHttpRoute implements RouteHandler {
 
   get target(): string {
     return this.route.target;
+  }
+
+  /** The agent's metrics meter (agent/metrics/) goes to the http route that talks to the origin. */
+  get meter(): RouteMeter | null {
+    return this.route.meter;
+  }
+
+  set meter(meter: RouteMeter | null) {
+    this.route.meter = meter;
   }
 
   handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
