@@ -118,4 +118,17 @@ describe('ExchangeWatch', () => {
     w.closed();
     expect(summary(seen)).toEqual([{ method: 'GET', target: '/a', status: null, bytesIn: 28, bytesOut: 48 }]);
   });
+
+  it('a request head completed after its answer came (the agent\'s 408 to a partial head) throws nothing', () => {
+    const { watch: w, seen } = watch();
+    w.fromVisitor(b('GET /1 HTTP/1.1\r\nHost: n\r\n\r\n'));
+    w.toVisitor(b('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+    w.fromVisitor(b('GET /2 HTTP/1.1\r\nHost: n\r\n'));
+    w.toVisitor(b('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'));
+    // The visitor's late rest of the head, read during the edge's half-open grace: this ran in a
+    // socket 'data' listener, where a throw ends the edge process.
+    expect(() => w.fromVisitor(b('\r\n'))).not.toThrow();
+    w.closed();
+    expect(summary(seen).map((e) => e.status)).toEqual([200, 408]);
+  });
 });

@@ -122,9 +122,12 @@ export class ExchangeWatch {
   }
 
   private requestHead(head: MessageHead): BodyFraming {
-    const pending = this.lastRequest()!;
-    pending.method = head.method ?? null;
-    pending.target = head.target ?? null;
+    // Undefined when the request was answered before its head was whole (the agent's 408).
+    const pending = this.lastRequest();
+    if (pending !== undefined) {
+      pending.method = head.method ?? null;
+      pending.target = head.target ?? null;
+    }
     // An upgrade or CONNECT ends like any request; its answer decides whether what follows is
     // still HTTP (a refused upgrade) or a tunnel (101, CONNECT 2xx: see responseHead).
     // A Transfer-Encoding other than chunked cannot be framed (the agent refuses it): give up.
