@@ -51,6 +51,8 @@ export async function startMetricsListener(address: string, metrics: MetricsSour
     const reason = code === 'EADDRINUSE' ? 'another program uses it' : code === 'EADDRNOTAVAIL' ? `${parsed.host} is not an address of this machine` : code === 'EACCES' ? 'ports below 1024 need root' : code ?? String(error);
     throw new UdnsError('port_unavailable', `cannot listen for metrics on ${address}: ${reason}; choose another --metrics-listen host:port`, { cause: error });
   }
+  // Accept failures (EMFILE when the edge runs out of descriptors) come as 'error': logged, not fatal.
+  server.on('error', (error) => logger.warn({ err: error }, 'metrics listener failed'));
   return {
     port: (server.address() as net.AddressInfo).port,
     close: () => new Promise<void>((resolve) => {
