@@ -23,6 +23,13 @@ export type PrivateAccess = z.infer<typeof PrivateAccess>;
 export const CONNECT_PATH = '/api/v1/connect';
 /** The `Upgrade` protocol of a connect request (raw bytes after the 101). */
 export const CONNECT_UPGRADE_PROTOCOL = 'udns-connect';
+/**
+ * The owner `udns connect` saw when it started (`Udns-Connect-Owner`): the edge refuses a
+ * connection when the name is now another account's private route (the owner went offline and
+ * someone else registered the name), so a running connector never sends a member's traffic to
+ * whoever took the name over.
+ */
+export const CONNECT_OWNER_HEADER = 'udns-connect-owner';
 
 /** What the edge publishes instead of a URL for a private route (`udns http --private` prints it). */
 export function privateRouteAddress(name: string): string {

@@ -3,7 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Command } from 'commander';
 import { UdnsError, validateName } from '../../protocol/index.js';
-import { CONNECT_PATH, CONNECT_UPGRADE_PROTOCOL, PrivateRouteView } from '../../protocol/private-route.js';
+import { CONNECT_OWNER_HEADER, CONNECT_PATH, CONNECT_UPGRADE_PROTOCOL, PrivateRouteView } from '../../protocol/private-route.js';
 import { failAndExit, say, warn } from '../cli-output.js';
 import { resolveCredentials, type CredentialFlags, type EdgeTarget } from '../client-config.js';
 import { callEdge } from '../edge-api.js';
@@ -35,7 +35,7 @@ export function registerConnectCommand(program: Command): void {
       const answer = PrivateRouteView.safeParse(await callEdge<unknown>(edge, 'GET', `${CONNECT_PATH}/${encodeURIComponent(name)}`));
       if (!answer.success) throw new UdnsError('server_unreachable', `the server at ${new URL(edge.server).origin} does not answer like a udns edge with private routes: update it`);
       const view = answer.data;
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (local) => relay(local, edge, name));
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (local) => relay(local, edge, name, view.owner));
       const port = await listen(server, flags.port ?? 0, flags.localHost);
       const host = flags.localHost.includes(':') ? `[${flags.localHost}]` : flags.localHost;
       const local = view.kind === 'http' ? `http://${host}:${port}` : `${host}:${port}`;
@@ -64,7 +64,7 @@ function listen(server: net.Server, port: number, host: string): Promise<number>
 }
 
 /** Joins one local connection to a new upgraded connection to the edge. */
-function relay(local: net.Socket, edge: EdgeTarget, name: string): void {
+function relay(local: net.Socket, edge: EdgeTarget, name: string, owner: string): void {
   const from = `${local.remoteAddress ?? '?'}:${local.remotePort ?? 0}`;
   let done = false;
   const fail = (line: string): void => {
@@ -80,7 +80,7 @@ function relay(local: net.Socket, edge: EdgeTarget, name: string): void {
   const req = (secure ? https : http).request(url, {
     method: 'GET',
     agent: false,
-    headers: { Authorization: `Bearer ${edge.token}`, Connection: 'Upgrade', Upgrade: CONNECT_UPGRADE_PROTOCOL },
+    headers: { Authorization: `Bearer ${edge.token}`, Connection: 'Upgrade', Upgrade: CONNECT_UPGRADE_PROTOCOL, [CONNECT_OWNER_HEADER]: owner },
     ...(secure ? { ca: edge.trust.ca, rejectUnauthorized: !edge.trust.insecure } : {}),
   });
   const timer = setTimeout(() => {

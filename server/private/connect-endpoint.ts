@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import express from 'express';
 import { isLabel, rawHttpAnswer } from '../../protocol/index.js';
-import { CONNECT_PATH, CONNECT_UPGRADE_PROTOCOL, type PrivateRouteView } from '../../protocol/private-route.js';
+import { CONNECT_OWNER_HEADER, CONNECT_PATH, CONNECT_UPGRADE_PROTOCOL, type PrivateRouteView } from '../../protocol/private-route.js';
 import type { AccountInfo } from '../accounts/account-store.js';
 import type { TokenGate, TokenVerdict } from '../accounts/token-gate.js';
 import type { Logger } from '../logger.js';
@@ -71,7 +71,9 @@ export function createConnectEndpoint(deps: {
     if (socket.destroyed) return;
     const member = verdict.account.name;
     const entry = routes.lookup(name, member);
-    if (entry === undefined) {
+    // Pinned by the connector: the name now served by another account is not the route it meant.
+    const pinned = req.headers[CONNECT_OWNER_HEADER];
+    if (entry === undefined || (typeof pinned === 'string' && pinned.toLowerCase() !== entry.tunnel.account.name)) {
       logger.info({ member, name, visitor: client }, 'private connection refused');
       return refuse(socket, 404, 'not_found', notReachable(name));
     }

@@ -273,5 +273,19 @@ describe('private routes', () => {
     await eventually('two refusal lines', () => (cli.stderr().match(/no private route "nas" is online for you/g)?.length === 2 ? true : undefined));
     expect(cli.stderr()).toMatch(/^udns: connection from 127\.0\.0\.1:\d+ to nas: no private route "nas" is online for you/);
     expect(cli.child.exitCode).toBeNull();
+
+    // Carol takes the free name for herself and allows bob: bob's running connector (started
+    // for alice's nas) must not hand his traffic to carol's PC.
+    const impostor = await countingHttpOrigin();
+    const agent = await startTestAgent(edge, [{ kind: 'http', localPort: impostor.port, name: 'nas', private: { allowMembers: ['bob'] } }], { token: tokens.carol });
+    try {
+      expect((await rawConnect(edge, 'nas', tokens.bob)).status).toBe(101);
+      await expect(get(port, '/to-carol')).rejects.toThrow();
+      await eventually('a third refusal line', () => (cli.stderr().match(/no private route "nas" is online for you/g)?.length === 3 ? true : undefined));
+      expect(impostor.requests()).toBe(0);
+    } finally {
+      agent.stop();
+      await impostor.close();
+    }
   });
 });
