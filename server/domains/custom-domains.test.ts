@@ -69,6 +69,9 @@ describeOnDatabases('custom domains on %s', ({ backend, open }) => {
   test('a re-check revokes on a definite answer (TXT gone), not on a DNS outage; removal answers "not found"', async () => {
     const { edgeA, storeA, alice } = await setUp();
     const row = (await edgeA.store.claim(alice, DOMAIN, 'alice')).row;
+    await edgeA.refresh();
+    // A pending claim answers nothing itself: the apex keeps the host.
+    expect(edgeA.visit(DOMAIN, '/', false)).toBeNull();
     dns.set(TXT, 'TXT', [row.token]);
     dns.set(DOMAIN, 'CNAME', ['alice.edge.test']);
     expect(await edgeA.verify(row)).toEqual({ kind: 'proven' });

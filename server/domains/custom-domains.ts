@@ -43,7 +43,6 @@ export interface DomainRouting {
 export class CustomDomains implements DomainRouting {
   #routes = new Map<string, VerifiedDomain>();
   #contexts = new Map<string, { validTo: number; context: tls.SecureContext }>();
-  #claimed = new Set<string>();
   /** `<domain> <token>` → key authorization: HTTP-01 answers published by any edge. */
   #challenges = new Map<string, string>();
   #gone = new Set<string>();
@@ -108,7 +107,10 @@ export class CustomDomains implements DomainRouting {
     }
     const route = this.#routes.get(name);
     if (route !== undefined) return { kind: 'route', label: route.label, accountId: route.accountId };
-    if (!this.#claimed.has(name) && !this.#gone.has(name)) return null;
+    // Only a domain that was verified and lost it gets the "not routed" page. An unproven claim
+    // changes nothing: anyone may claim any host, and the edge's own out-of-zone hostname
+    // (its API, console, tunnel endpoint) must keep reaching the apex.
+    if (!this.#gone.has(name)) return null;
     return { kind: 'answer', bytes: this.notFound(name, wantsHtml) };
   }
 
@@ -122,13 +124,12 @@ export class CustomDomains implements DomainRouting {
     return this.#contexts.get(servername.toLowerCase())?.context;
   }
 
-  /** Reads the verified domains (and their certificates) and the claimed ones from the database. */
+  /** Reads the verified domains (and their certificates) from the database. */
   async refresh(): Promise<void> {
-    const [verified, claimed] = await Promise.all([this.store.verified(), this.store.claimedDomains()]);
+    const verified = await this.store.verified();
     const routes = new Map(verified.map((row) => [row.domain, row]));
     for (const domain of this.#routes.keys()) if (!routes.has(domain)) this.#forget(domain);
     this.#routes = routes;
-    this.#claimed = new Set(claimed);
     this.#challenges = new Map(verified.flatMap((row) => (row.acmeToken !== null && row.acmeKeyAuth !== null ? [[`${row.domain} ${row.acmeToken}`, row.acmeKeyAuth] as const] : [])));
     const contexts = new Map<string, { validTo: number; context: tls.SecureContext }>();
     for (const row of verified) {

@@ -56,8 +56,6 @@ export interface DomainStore {
   verified(): Promise<VerifiedDomain[]>;
   /** Every verified row, with its proof token, for the periodic re-check. */
   verifiedRows(): Promise<DomainRow[]>;
-  /** Names every domain with some claim (pending or failed), for "not found" answers. */
-  claimedDomains(): Promise<string[]>;
   /** Deletes unverified claims last checked (or made, if never checked) before `before`; returns how many. */
   expirePending(before: Date): Promise<number>;
 }
@@ -142,10 +140,6 @@ export function openDomainStore(db: StoreDatabase): DomainStore {
       });
     },
     verifiedRows: () => table.findMany({ where: { verifiedDomain: { not: null } } }),
-    async claimedDomains() {
-      const rows = await table.findMany({ where: { verifiedDomain: null }, select: { domain: true }, distinct: ['domain'] });
-      return rows.map((row) => row.domain);
-    },
     async expirePending(before) {
       const { count } = await table.deleteMany({
         where: { verifiedDomain: null, OR: [{ checkedAt: null, createdAt: { lt: before } }, { checkedAt: { lt: before } }] },
