@@ -99,16 +99,23 @@ function clearedCookie(req: IncomingMessage): string {
   return `${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict${isSecure(req) ? '; Secure' : ''}`;
 }
 
-function readCookie(header: string | undefined, name: string): string | null {
+/**
+ * The session id from a Cookie header, or null. Two cookies of that name mean someone else set
+ * one: on a plain-HTTP edge a member's site (a sub-name, same site) can set a `Domain=<zone>`
+ * cookie that the browser sends first, to work the visitor into the attacker's session. Both
+ * are ignored then (sign-in is refused rather than guessed); `__Host-` prevents it on HTTPS.
+ */
+export function readCookie(header: string | undefined, name: string): string | null {
   if (!header) return null;
+  let found: string | null = null;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq !== -1 && part.slice(0, eq).trim() === name) {
-      const value = part.slice(eq + 1).trim();
-      return value === '' || value.length > 100 ? null : value;
+      if (found !== null) return null;
+      found = part.slice(eq + 1).trim();
     }
   }
-  return null;
+  return found === null || found === '' || found.length > 100 ? null : found;
 }
 
 /** A POST from another site is refused: browsers send Origin on every POST (a script-less client may send none). */
