@@ -276,7 +276,8 @@ export const INSPECTOR_JS = `'use strict';
   function live() {
     if (typeof EventSource !== 'function') { setInterval(() => { scheduleList(); scheduleDetail(); }, 1000); return; }
     const events = new EventSource('/api/events');
-    events.addEventListener('open', () => { $('live').textContent = 'live'; $('live').classList.add('on'); });
+    // Also after a reconnect: events sent while cut off were missed.
+    events.addEventListener('open', () => { $('live').textContent = 'live'; $('live').classList.add('on'); scheduleList(); });
     events.addEventListener('error', () => { $('live').textContent = 'reconnecting…'; $('live').classList.remove('on'); });
     events.addEventListener('exchange', (event) => {
       scheduleList();

@@ -141,12 +141,20 @@ function statusMatches(exchange: CapturedExchange, wanted: NonNullable<z.infer<t
   return exchange.status !== null && Math.floor(exchange.status / 100) === Number(wanted[0]);
 }
 
+/** Bytes of events a live viewer may leave unread before it is disconnected. */
+export const MAX_UNREAD_EVENT_BYTES = 1024 * 1024;
+
 function openEventStream(ring: ExchangeRing, response: http.ServerResponse, streams: Set<http.ServerResponse>): void {
   response.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
-  response.write(': inspector events\n\n');
-  const changed = (exchange: CapturedExchange): void => { response.write(`event: exchange\ndata: ${JSON.stringify(summaryOf(exchange))}\n\n`); };
-  const cleared = (): void => { response.write('event: cleared\ndata: {}\n\n'); };
-  const heartbeat = setInterval(() => response.write(': ping\n\n'), EVENT_HEARTBEAT_MS);
+  // A viewer that stops reading (a stalled tab) would pile events up in the agent's memory: past
+  // MAX_UNREAD_EVENT_BYTES it is cut off, and its EventSource reconnects and reloads the list.
+  const send = (text: string): void => {
+    if (!response.write(text) && response.writableLength > MAX_UNREAD_EVENT_BYTES) response.destroy();
+  };
+  send(': inspector events\n\n');
+  const changed = (exchange: CapturedExchange): void => { send(`event: exchange\ndata: ${JSON.stringify(summaryOf(exchange))}\n\n`); };
+  const cleared = (): void => { send('event: cleared\ndata: {}\n\n'); };
+  const heartbeat = setInterval(() => send(': ping\n\n'), EVENT_HEARTBEAT_MS);
   heartbeat.unref();
   ring.on('changed', changed);
   ring.on('cleared', cleared);
