@@ -210,6 +210,7 @@ async function startServices(
   const app = createEdgeApp({
     domain: config.domain, tokens, names: store, editor, directory, registry, urls, logger, trustedProxies: config.trustedProxy,
     transfers: ticketOffice, transferRecords: transferLog, search, apiRouters: [...exchange.apiRouters, edgeConsole.apiRouter, createConnectRouter(privateRoutes), domains.router], pageRouters: [...exchange.pageRouters, edgeConsole.pageRouter],
+    onDatabaseError: (operation) => observability.metrics.databaseError(operation),
   });
   const httpServer = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
     if (current.hsts && (req.socket as tls.TLSSocket).encrypted) res.setHeader('Strict-Transport-Security', 'max-age=31536000');

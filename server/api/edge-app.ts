@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { UdnsError, isUdnsError, plainAddress } from '../../protocol/index.js';
+import { isDatabaseError } from '../metrics/database-error.js';
 import type { AccountInfo, AccountStore } from '../accounts/account-store.js';
 import type { TokenGate } from '../accounts/token-gate.js';
 import type { Logger } from '../logger.js';
@@ -53,6 +54,8 @@ export function createEdgeApp(deps: {
   apiRouters?: readonly express.Router[];
   /** More apex routes before the token check (public pages, the ledger's public head). */
   pageRouters?: readonly express.Router[];
+  /** Told of every request that failed because of the database (the metrics count them). */
+  onDatabaseError?: (operation: string) => void;
 }) {
   const { domain, tokens, names, editor, directory, registry, urls, logger, trustedProxies = [] } = deps;
   const clientOf = (req: IncomingMessage): string => clientAddress(req, trustedProxies);
@@ -154,6 +157,7 @@ export function createEdgeApp(deps: {
       sendError(req, res, status, 'Bad request', (error as Error).message);
       return;
     }
+    if (isDatabaseError(error)) deps.onDatabaseError?.('api');
     logger.error({ err: error, path: req.path }, 'request failed');
     sendError(req, res, 500, 'Internal error', 'the edge failed to answer this request');
   });
