@@ -17,6 +17,7 @@ import type { ZoneEditor } from '../zone-editor.js';
 import type { AccountSuspension, ConsoleAccount } from './account-suspension.js';
 import { renderConsolePage, type ConsolePageState, type Dashboard, type TrafficBar } from './console-page.js';
 import { CONSOLE_ABSOLUTE_MS, type ConsoleSession, type ConsoleSessions } from './console-sessions.js';
+import { sameOrigin } from '../api/same-origin.js';
 
 /** Where the console lives on the apex. */
 export const CONSOLE_PATH = '/console';
@@ -118,16 +119,6 @@ export function readCookie(header: string | undefined, name: string): string | n
   return found === null || found === '' || found.length > 100 ? null : found;
 }
 
-/** A POST from another site is refused: browsers send Origin on every POST (a script-less client may send none). */
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 /** Constant-time comparison of two short strings. */
 function sameSecret(a: string, b: string): boolean {

@@ -12,6 +12,7 @@ import type { PublicUrls } from '../public-urls.js';
 import { bearerToken } from '../tunnel/tunnel-endpoint.js';
 import type { SearchHit, SearchIndex } from './search-index.js';
 import { SearchThrottle } from './search-throttle.js';
+import { sameOrigin } from '../api/same-origin.js';
 
 export const SEARCH_API_PATH = '/api/v1/search';
 export const SEARCH_PAGE_PATH = '/search';
@@ -226,16 +227,6 @@ function clearedCookie(req: IncomingMessage): string[] {
     : [`${cookieName(req)}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`, `${cookieName(req)}=; Path=${SEARCH_PAGE_PATH}; Max-Age=0; HttpOnly; SameSite=Lax`];
 }
 
-/** A form post from another site (login CSRF) is refused; browsers send Origin on every POST. */
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 /** The search page's sign-in token this request carries (its cookie), unchecked; null when none. */
 export function searchSessionToken(req: IncomingMessage): string | null {
