@@ -310,7 +310,8 @@ export class TunnelRegistry implements TunnelHost {
 
   private acceptTcp(tunnel: TunnelSession, routeId: string, socket: Socket): void {
     const log = tunnel.logger.child({ routeId, visitor: socket.remoteAddress });
-    const name = tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}`;
+    const port = socket.localPort ?? 0;
+    const name = tunnel.routes.get(routeId)?.name ?? `tcp:${port}`;
     const admission = this.quotas?.admit(tunnel.account, name, routeId);
     if (admission !== undefined && !admission.ok) {
       // A raw TCP visitor cannot be told why: the log line says it.
@@ -323,8 +324,8 @@ export class TunnelRegistry implements TunnelHost {
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
       scheme: 'tcp',
-      host: `${this.urls.domain}:${socket.localPort ?? 0}`,
-    }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name: tunnel.routes.get(routeId)?.name ?? `tcp:${socket.localPort ?? 0}` }, socket.localPort ?? 0), admission?.quota) : 'tunnel-gone';
+      host: `${this.urls.domain}:${port}`,
+    }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name }, port), admission?.quota) : 'tunnel-gone';
     if (outcome !== 'bridged') {
       admission?.quota.release();
       socket.destroy();
