@@ -215,8 +215,10 @@ export class RequestHeadRewriter extends Transform {
         this.push(input.subarray(0, take));
         if (this.observer !== null) this.observer.requestBody(input.subarray(0, take));
         state.remaining -= take;
-        if (state.remaining === 0) this.state = state.kind === 'body' ? this.afterMessage() : { kind: 'chunk-end' };
-        if (state.remaining === 0 && state.kind === 'body') this.observer?.requestEnd();
+        if (state.remaining === 0 && state.kind === 'body') {
+          this.state = this.afterMessage();
+          this.observer?.requestEnd();
+        } else if (state.remaining === 0) this.state = { kind: 'chunk-end' };
         return take;
       }
       case 'chunk-end':
@@ -415,8 +417,10 @@ export class RequestHeadRewriter extends Transform {
     // trailers into the headers.
     if (end === 0 || !(isForwardingLowerCase(name) || (name === 'authorization' && this.authorize !== null))) this.push(input.subarray(0, end + 2));
     // The empty line ends the trailers and the message.
-    if (end === 0) this.state = this.afterMessage();
-    if (end === 0) this.observer?.requestEnd();
+    if (end === 0) {
+      this.state = this.afterMessage();
+      this.observer?.requestEnd();
+    }
     return end + 2;
   }
 
