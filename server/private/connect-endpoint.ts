@@ -81,7 +81,7 @@ export function createConnectEndpoint(deps: {
     socket.setNoDelay(true);
     const admission = quotas?.admit(entry.tunnel.account, name, entry.routeId);
     if (admission !== undefined && !admission.ok) {
-      log.warn({ limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'private connection refused: concurrent visitors limit reached');
+      log.warn({ limit: admission.setting, max: admission.limit }, 'private connection refused: concurrent visitors limit reached');
       return refuse(socket, 429, 'rate_limited', admission.message, { 'Retry-After': VISITOR_LIMIT_RETRY_AFTER_S });
     }
     const outcome = bridgeVisitor(socket, entry.tunnel, {

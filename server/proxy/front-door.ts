@@ -105,7 +105,7 @@ export function createFrontDoor(options: {
     // The operator's limits (server/quotas/): over the concurrent-visitors limit, a 429 here.
     const admission = registry.quotas?.admit(entry.tunnel.account, entry.label, entry.routeId);
     if (admission !== undefined && !admission.ok) {
-      entry.tunnel.logger.warn({ name: entry.label, visitor: socket.remoteAddress, limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'visitor refused: concurrent visitors limit reached');
+      entry.tunnel.logger.warn({ name: entry.label, visitor: socket.remoteAddress, limit: admission.setting, max: admission.limit }, 'visitor refused: concurrent visitors limit reached');
       refuse(socket, buffered, 429, 'Too many visitors', admission.message, { 'Retry-After': VISITOR_LIMIT_RETRY_AFTER_S });
       return;
     }

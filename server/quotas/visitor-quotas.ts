@@ -39,7 +39,14 @@ export interface QuotaStats {
 /** Whether a visitor connection may go on, and if not, which limit said no. */
 export type Admission =
   | { readonly ok: true; readonly quota: VisitorQuota }
-  | { readonly ok: false; readonly scope: 'account' | 'route'; readonly limit: number; readonly message: string };
+  | {
+    readonly ok: false;
+    readonly scope: 'account' | 'route';
+    /** The operator's setting that said no, for log lines. */
+    readonly setting: 'maxVisitorsPerAccount' | 'maxVisitorsPerRoute';
+    readonly limit: number;
+    readonly message: string;
+  };
 
 interface AccountState {
   /** Known once a visitor came (for stats by name). */
@@ -198,7 +205,7 @@ export class VisitorQuotas {
     const message = scope === 'account'
       ? `The account "${account}" has ${limit} visitor connections open, the most its operator allows. Try again in a few seconds.`
       : `"${name}" has ${limit} visitor connections open, the most its operator allows for one route. Try again in a few seconds.`;
-    return { ok: false, scope, limit, message };
+    return { ok: false, scope, setting: scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', limit, message };
   }
 
   #account(accountId: number): AccountState {

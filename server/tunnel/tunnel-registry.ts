@@ -315,7 +315,7 @@ export class TunnelRegistry implements TunnelHost {
     const admission = this.quotas?.admit(tunnel.account, name, routeId);
     if (admission !== undefined && !admission.ok) {
       // A raw TCP visitor cannot be told why: the log line says it.
-      log.warn({ route: name, port: socket.localPort, limit: admission.scope === 'account' ? 'maxVisitorsPerAccount' : 'maxVisitorsPerRoute', max: admission.limit }, 'tcp visitor refused: concurrent visitors limit reached, connection closed');
+      log.warn({ route: name, port: socket.localPort, limit: admission.setting, max: admission.limit }, 'tcp visitor refused: concurrent visitors limit reached, connection closed');
       socket.destroy();
       return;
     }
