@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { storeDatabase, type AccountStore } from '../accounts/account-store.js';
+import { hashToken } from '../accounts/token-secret.js';
 import type { PrismaClient } from '../accounts/generated/client.js';
 
 /*
@@ -45,10 +46,8 @@ export function isWellFormedSecret(value: string): boolean {
   return value.length === 43 && SECRET_FORMAT.test(value);
 }
 
-/** Hex SHA-256: what the database keeps of a session id or code. */
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
-}
+/** Hex SHA-256: what the database keeps of a session id or code (the same hash as of API tokens). */
+export const hashSecret: (secret: string) => string = hashToken;
 
 /**
  * The CSRF token of a session: derived from the session id one way (another hash than the one
