@@ -5,10 +5,24 @@ import { UdnsError } from '../../protocol/index.js';
 /** Lines waiting for the disk beyond this many bytes are dropped (and counted), never held without bound. */
 export const ACCESS_LOG_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
+/** What `-` writes to: process.stderr, or a pino destination on the same descriptor. */
+export interface AccessLogStderr {
+  /** False once it holds more than it wants to: the log waits for 'drain' before the next batch. */
+  write(text: string): boolean;
+  once(event: 'drain' | 'error' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'error' | 'close', listener: () => void): unknown;
+}
+
 /** Where and how the access log is written. */
 export interface AccessLogOptions {
   /** A file, appended to; `-` writes to stderr (no rotation). */
   readonly file: string;
+  /**
+   * Where `-` writes; default process.stderr. Give the program's log destination when it writes
+   * to stderr too: with two writers on one pipe, a write the pipe takes only in part (its reader
+   * fell behind) let the other writer's bytes land in the middle of a line.
+   */
+  readonly stderr?: AccessLogStderr;
   /** Rotate once the file would grow past this many bytes; 0 never (logrotate with SIGHUP instead). */
   readonly maxBytes: number;
   /** Rotated files kept: `FILE.1` (newest) to `FILE.<keep>`; older ones are deleted. */
@@ -38,6 +52,7 @@ export class AccessLog {
   private closed = false;
   private readonly maxQueued: number;
   private readonly toStderr: boolean;
+  private readonly stderr: AccessLogStderr;
 
   /**
    * Opens the file at once, so a path that cannot be written is a start-up error.
@@ -46,6 +61,7 @@ export class AccessLog {
   constructor(private readonly options: AccessLogOptions) {
     this.maxQueued = options.maxQueuedBytes ?? ACCESS_LOG_MAX_QUEUED_BYTES;
     this.toStderr = options.file === '-';
+    this.stderr = options.stderr ?? process.stderr;
     if (options.file === '-') {
       this.fd = null;
       this.size = 0;
@@ -69,14 +85,14 @@ export class AccessLog {
     }
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
-    this.draining ??= this.drain();
+    this.startDrain();
   }
 
   /** Opens the file again after the lines queued so far (logrotate moved it away: SIGHUP). */
   reopen(): void {
     if (this.toStderr || this.closed) return;
     this.reopenWanted = true;
-    this.draining ??= this.drain();
+    this.startDrain();
   }
 
   /** Resolves once every line queued so far is written. */
@@ -95,6 +111,16 @@ export class AccessLog {
     }
   }
 
+  /**
+   * Starts the writer loop unless it runs. It starts in a microtask, after `draining` is set: a
+   * loop that finished without awaiting anything (a write to stderr) cleared `draining` before
+   * `??=` stored its settled promise, which then stayed there for good: no later line was
+   * written, and flush() (so the edge's shutdown) spun forever.
+   */
+  private startDrain(): void {
+    if (this.draining === null) this.draining = Promise.resolve().then(() => this.drain());
+  }
+
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0 || this.reopenWanted) {
@@ -104,7 +130,7 @@ export class AccessLog {
           continue;
         }
         if (this.toStderr) {
-          this.writeToStderr();
+          await this.writeToStderr();
           continue;
         }
         if (this.fd === null && !(await this.guard(() => this.openAgain()))) {
@@ -136,11 +162,17 @@ export class AccessLog {
     }
   }
 
-  private writeToStderr(): void {
-    const batch = this.queue.splice(0, this.queue.length);
-    this.queuedBytes = 0;
-    process.stderr.write(Buffer.concat(batch));
-    for (let i = 0; i < batch.length; i++) this.options.onLine?.(true);
+  /** Up to 1 MiB of whole lines in one write; waits for 'drain' when the stream holds too much. */
+  private async writeToStderr(): Promise<void> {
+    let count = 0;
+    let bytes = 0;
+    while (count < this.queue.length && (count === 0 || bytes + this.queue[count]!.length <= 1024 * 1024)) bytes += this.queue[count++]!.length;
+    const batch = this.queue.splice(0, count);
+    this.queuedBytes -= bytes;
+    let room = true;
+    const written = await this.guard(async () => { room = this.stderr.write(Buffer.concat(batch, bytes).toString('utf8')); });
+    for (let i = 0; i < count; i++) this.options.onLine?.(written);
+    if (!room) await drained(this.stderr);
   }
 
   private async guard(step: () => Promise<void>): Promise<boolean> {
@@ -187,6 +219,21 @@ export class AccessLog {
     this.fd = fd;
     this.size = (await fs.promises.stat(this.options.file)).size;
   }
+}
+
+/** Resolves once `stream` drained, or failed or closed (then nothing more will come of waiting). */
+function drained(stream: AccessLogStderr): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('error', done);
+    stream.once('close', done);
+  });
 }
 
 function ignoreMissing(error: NodeJS.ErrnoException): void {

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
-import { AccessLog } from '../access-log/access-log.js';
+import pino from 'pino';
+import { AccessLog, type AccessLogStderr } from '../access-log/access-log.js';
 import type { TokenVerdict } from '../accounts/token-gate.js';
 import { ADMIN_ACCOUNT_NAME } from '../admin-token-handover.js';
 import type { EdgeConfig } from '../config.js';
@@ -63,6 +64,7 @@ export async function openObservability(deps: {
     keep: config.accessLogKeep,
     onLine: (written) => metrics.accessLogLine(written),
     onError: (error) => logger.error({ err: error }, 'access log write failed'),
+    ...(config.accessLog === '-' ? { stderr: stderrLogStream(logger) } : {}),
   });
   let listener: MetricsListener | undefined;
   try {
@@ -133,6 +135,15 @@ async function answerApex(
     if (!res.headersSent) text(500, 'metrics could not be collected\n');
     else res.destroy();
   }
+}
+
+/**
+ * The logger's own destination when it writes to stderr (the CLI's sonic-boom on fd 2), so that
+ * `--access-log -` lines go through the same writer as the log lines; otherwise process.stderr.
+ */
+export function stderrLogStream(logger: Logger): AccessLogStderr | undefined {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as (AccessLogStderr & { fd?: unknown }) | undefined;
+  return stream !== undefined && stream.fd === 2 && typeof stream.write === 'function' ? stream : undefined;
 }
 
 /** The certificate the HTTPS listener serves, read from where the edge reads it (files change on renewal and reload). */
