@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AgentMetrics } from './metrics/agent-metrics.js';
 import { randomBytes } from 'node:crypto';
-import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import {
   AGENT_FEATURES,
@@ -10,11 +9,14 @@ import {
   EdgeMessage,
   HANDSHAKE_TIMEOUT_MS,
   PROTOCOL_VERSION,
+  TunnelResetCode,
   UdnsError,
   createAgentMux,
   isControlStream,
   parseVisitorStreamHeaders,
   type AgentMessage,
+  type AgentTunnelMux,
+  type AgentTunnelStream,
   type RouteRegistered,
 } from '../protocol/index.js';
 import type { AgentLogger } from './agent-logger.js';
@@ -26,8 +28,6 @@ import type { RouteAccessWire } from '../protocol/route-access.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import type { TransferAgent } from './transfer/transfer-agent.js';
 import { EdgeDownError, RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
-
-const { NGHTTP2_CANCEL, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
 
 /** One route the agent keeps published across reconnects. */
 export interface ManagedRoute {
@@ -68,9 +68,9 @@ export class TunnelConnector extends EventEmitter {
   private readonly routeIds = new Map<string, ManagedRoute>();
   /** The agent's metrics (`--metrics-listen`; agent/metrics/): visitor streams by route. */
   metrics: AgentMetrics | null = null;
-  private mux: http2.ServerHttp2Session | null = null;
+  private mux: AgentTunnelMux | null = null;
   /** Visitor streams of the current tunnel by id, for the edge's CancelStream. */
-  private readonly visitorStreams = new Map<number, http2.ServerHttp2Stream>();
+  private readonly visitorStreams = new Map<number, AgentTunnelStream>();
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private everOnline = false;
@@ -240,7 +240,7 @@ export class TunnelConnector extends EventEmitter {
       stream.on('error', (error) => this.logger.debug({ err: error }, 'tunnel stream failed'));
       if (isControlStream(headers)) {
         if (control !== null) {
-          stream.close(NGHTTP2_PROTOCOL_ERROR);
+          stream.close(TunnelResetCode.PROTOCOL_ERROR);
           refuseEdge('a second control stream');
           return;
         }
@@ -251,7 +251,7 @@ export class TunnelConnector extends EventEmitter {
         // too. Before, a bad welcome waited for the 10 s handshake deadline and a bad message
         // later left the agent online with no control at all while the edge kept the mux up.
         control.on('close', () => {
-          // Not from inside this callback: it can run while node:http2 is still handing received
+          // Not from inside this callback: it can run while Node's http2 is still handing received
           // frames to nghttp2 (its stream-close callback runs queued ticks; seen with the burst
           // an agent reads after being frozen past the heartbeat), and destroying the session
           // there resets every visitor stream re-entrantly: Node's SendPendingData then spun at
@@ -432,7 +432,7 @@ export class TunnelConnector extends EventEmitter {
           for (const route of this.managed) route.handler.sales?.forget(message.saleId);
           break;
         case 'cancelStream': {
-          this.visitorStreams.get(message.streamId)?.close(NGHTTP2_CANCEL);
+          this.visitorStreams.get(message.streamId)?.close(TunnelResetCode.CANCEL);
           break;
         }
         case 'error': {

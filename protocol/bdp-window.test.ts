@@ -7,7 +7,7 @@ import { eventually } from '../test/helpers/eventually.js';
 import { BdpEstimator, windowShare } from './bdp-window.js';
 import { duplexFacade } from './duplex-facade.js';
 import { MAX_STREAM_WINDOW_BYTES, STREAM_WINDOW_BYTES, TUNNEL_WINDOW_BUDGET_BYTES } from './limits.js';
-import { connectionWindowFor, createAgentMux, createEdgeMux, openStreamCount, windowTunerOf } from './mux-session.js';
+import { connectionWindowFor, createHttp2AgentMux, createHttp2EdgeMux, openStreamCount, windowTunerOf } from './mux-session.js';
 
 const MIB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 7);
@@ -72,7 +72,7 @@ async function farTunnel(oneWayDelayMs: number, wrap: (socket: net.Socket) => Du
   let agent: http2.ServerHttp2Session | undefined;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => {});
-    agent = createAgentMux(wrapAgent(wrap(socket)));
+    agent = createHttp2AgentMux(wrapAgent(wrap(socket)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => server.close(resolve)));
@@ -81,7 +81,7 @@ async function farTunnel(oneWayDelayMs: number, wrap: (socket: net.Socket) => Du
   const socket = net.connect({ host: '127.0.0.1', port: proxy.port, allowHalfOpen: true });
   socket.on('error', () => {});
   await new Promise((resolve) => socket.once('connect', resolve));
-  const edge = createEdgeMux(wrap(socket));
+  const edge = createHttp2EdgeMux(wrap(socket));
   cleanups.push(() => edge.destroy());
   await new Promise((resolve) => edge.once('connect', resolve));
   const agentSession = await eventually('the agent session', () => agent);

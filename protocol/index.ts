@@ -15,6 +15,7 @@ export * from './sealed-file.js';
 export * from './stream-headers.js';
 export * from './control-channel.js';
 export * from './mux-session.js';
+export * from './tunnel-mux.js';
 export * from './api-views.js';
 export * from './addresses.js';
 export * from './share-api.js';

@@ -4,6 +4,7 @@ import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { tuneWindows, type WindowTuner } from './bdp-window.js';
 import { duplexFacade } from './duplex-facade.js';
+import type { AgentTunnelMux, EdgeTunnelMux } from './tunnel-mux.js';
 import {
   CONNECTION_WINDOW_BYTES,
   MAX_STREAM_WINDOW_BYTES,
@@ -65,7 +66,17 @@ function shieldTls(transport: Duplex): Duplex {
 }
 
 /** Opens the edge's side of the mux over `transport`. */
-export function createEdgeMux(transport: Duplex): http2.ClientHttp2Session {
+export function createEdgeMux(transport: Duplex): EdgeTunnelMux {
+  return createHttp2EdgeMux(transport);
+}
+
+/** Opens the agent's side of the mux over `transport`. */
+export function createAgentMux(transport: Duplex): AgentTunnelMux {
+  return createHttp2AgentMux(transport);
+}
+
+/** {@link createEdgeMux} as the node:http2 session it is (tests of HTTP/2 itself: windows, GOAWAY). */
+export function createHttp2EdgeMux(transport: Duplex): http2.ClientHttp2Session {
   transport = shieldTls(transport);
   const session = http2.connect('http://tunnel.udns', {
     createConnection: () => transport,
@@ -78,8 +89,8 @@ export function createEdgeMux(transport: Duplex): http2.ClientHttp2Session {
   return session;
 }
 
-/** Opens the agent's side of the mux over `transport`. */
-export function createAgentMux(transport: Duplex): http2.ServerHttp2Session {
+/** {@link createAgentMux} as the node:http2 session it is. */
+export function createHttp2AgentMux(transport: Duplex): http2.ServerHttp2Session {
   transport = shieldTls(transport);
   const session = http2.performServerHandshake(transport, {
     settings,

@@ -1,10 +1,10 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { z } from 'zod';
+import type { TunnelHeaders } from './tunnel-mux.js';
 
 /*
- * Every visitor connection becomes one HTTP/2 CONNECT stream opened by the edge. Its HEADERS
- * frame (the stream's first frame) says which route it is for and who the visitor is; after
- * that the stream carries the visitor's bytes unchanged, both ways.
+ * Every visitor connection becomes one CONNECT stream of the tunnel mux (protocol/tunnel-mux.ts)
+ * opened by the edge. Its headers (the stream's first frame) say which route it is for and who
+ * the visitor is; after that the stream carries the visitor's bytes unchanged, both ways.
  */
 
 /** Path-less pseudo authority the control stream is opened with. */
@@ -44,7 +44,7 @@ export const VisitorInfo = z.object({
 export type VisitorInfo = z.infer<typeof VisitorInfo>;
 
 /** Headers for the CONNECT stream that carries one visitor connection. */
-export function visitorStreamHeaders(info: VisitorInfo): OutgoingHttpHeaders {
+export function visitorStreamHeaders(info: VisitorInfo): TunnelHeaders {
   return {
     ':method': 'CONNECT',
     ':authority': 'visitor.udns',
@@ -59,7 +59,7 @@ export function visitorStreamHeaders(info: VisitorInfo): OutgoingHttpHeaders {
 }
 
 /** Parses the headers of a visitor stream; null when they are not one (the agent resets it). */
-export function parseVisitorStreamHeaders(headers: IncomingHttpHeaders): VisitorInfo | null {
+export function parseVisitorStreamHeaders(headers: TunnelHeaders): VisitorInfo | null {
   if (headers[':method'] !== 'CONNECT' || headers[':authority'] !== 'visitor.udns') return null;
   const parsed = VisitorInfo.safeParse({
     routeId: headers[HEADER_ROUTE],
@@ -74,11 +74,11 @@ export function parseVisitorStreamHeaders(headers: IncomingHttpHeaders): Visitor
 }
 
 /** Headers for the control stream, opened once by the edge right after the handshake. */
-export function controlStreamHeaders(): OutgoingHttpHeaders {
+export function controlStreamHeaders(): TunnelHeaders {
   return { ':method': 'CONNECT', ':authority': CONTROL_AUTHORITY };
 }
 
 /** True for the control stream's headers. */
-export function isControlStream(headers: IncomingHttpHeaders): boolean {
+export function isControlStream(headers: TunnelHeaders): boolean {
   return headers[':method'] === 'CONNECT' && headers[':authority'] === CONTROL_AUTHORITY;
 }

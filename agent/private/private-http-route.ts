@@ -1,5 +1,4 @@
-import http2, { type ServerHttp2Stream } from 'node:http2';
-import type { VisitorInfo } from '../../protocol/index.js';
+import { TunnelResetCode, type AgentTunnelStream, type VisitorInfo } from '../../protocol/index.js';
 import type { HttpRoute } from '../routes/http-route.js';
 import type { RouteHandler } from '../routes/route-handler.js';
 import type { RouteMeter } from '../metrics/agent-metrics.js';
@@ -27,9 +26,9 @@ export class PrivateHttpRoute implements RouteHandler {
     this.route.meter = meter;
   }
 
-  handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
+  handleStream(stream: AgentTunnelStream, visitor: VisitorInfo): void {
     stream.respond({ ':status': 200 });
-    this.route.serve(stream, visitor, () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), false);
+    this.route.serve(stream, visitor, () => stream.close(TunnelResetCode.INTERNAL_ERROR), false);
   }
 
   close(): void {

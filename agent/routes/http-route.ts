@@ -1,8 +1,7 @@
-import http2, { type ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeBatched } from '../../protocol/batched-writes.js';
-import { rawHttpAnswer, type VisitorInfo } from '../../protocol/index.js';
+import { TunnelResetCode, rawHttpAnswer, type AgentTunnelStream, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { Inspector } from '../inspector/inspector.js';
 import type { RouteGuard } from '../access/route-guard.js';
@@ -41,9 +40,9 @@ export class HttpRoute implements RouteHandler {
     if (this.guard !== null) this.guard.realm = this.publicHost.split('.')[0]!;
   }
 
-  handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
+  handleStream(stream: AgentTunnelStream, visitor: VisitorInfo): void {
     stream.respond({ ':status': 200 });
-    this.serve(stream, visitor, () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
+    this.serve(stream, visitor, () => stream.close(TunnelResetCode.INTERNAL_ERROR));
   }
 
   /**

@@ -1,5 +1,4 @@
-import type { ServerHttp2Stream } from 'node:http2';
-import type { TransferReport, VisitorInfo } from '../../protocol/index.js';
+import type { AgentTunnelStream, TransferReport, VisitorInfo } from '../../protocol/index.js';
 import type { SaleDesk } from '../exchange/sale-desk.js';
 import type { ListedShare } from '../index/listed-share.js';
 
@@ -9,7 +8,7 @@ export type FileTransferReport = Omit<TransferReport, 'type' | 'routeId'>;
 /** Serves the visitor streams of one route on the agent side. */
 export interface RouteHandler {
   /** Takes over one visitor stream; answers its HEADERS (200, or an error status) itself. */
-  handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void;
+  handleStream(stream: AgentTunnelStream, visitor: VisitorInfo): void;
   /** Called once the edge has published the route, with its public URL. */
   published?(url: string): void;
   /** Where to report the files it serves over tunnel streams (shares only); set on each publish. */

@@ -1,7 +1,5 @@
 import net from 'node:net';
-import http2 from 'node:http2';
-import type { ServerHttp2Stream } from 'node:http2';
-import type { VisitorInfo } from '../../protocol/index.js';
+import { TunnelResetCode, type AgentTunnelStream, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteGuard } from '../access/route-guard.js';
 import type { RouteMeter } from '../metrics/agent-metrics.js';
@@ -22,11 +20,11 @@ export class TcpRoute implements RouteHandler {
     this.target = `${localHost.includes(':') ? `[${localHost}]` : localHost}:${localPort}`;
   }
 
-  handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
+  handleStream(stream: AgentTunnelStream, visitor: VisitorInfo): void {
     const log = this.logger.child({ visitor: visitor.remoteAddress });
     if (this.guard !== null && !this.guard.ip.allows(visitor.remoteAddress)) {
       log.info('tcp visitor refused by --allow-ip/--deny-ip');
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.close(TunnelResetCode.REFUSED_STREAM);
       return;
     }
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
@@ -54,11 +52,11 @@ export class TcpRoute implements RouteHandler {
         stream.respond({ ':status': 502 }, { endStream: true });
       } else {
         log.debug({ err: error }, 'local connection failed');
-        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (!stream.destroyed) stream.close(TunnelResetCode.CANCEL);
       }
     });
     stream.on('close', () => {
-      if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) local.destroy();
+      if (stream.rstCode && stream.rstCode !== TunnelResetCode.NO_ERROR) local.destroy();
     });
   }
 

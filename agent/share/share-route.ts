@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import type { ServerHttp2Stream } from 'node:http2';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { duplexFacade } from '../../protocol/duplex-facade.js';
-import { HTTP_VISITOR_IDLE_MS, UdnsError, type SigningKeyPair, type VisitorInfo } from '../../protocol/index.js';
+import { HTTP_VISITOR_IDLE_MS, UdnsError, type AgentTunnelStream, type SigningKeyPair, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteGuard } from '../access/route-guard.js';
 import { renderAgentErrorPage } from '../routes/agent-error-page.js';
@@ -141,7 +140,7 @@ export class ShareRoute implements RouteHandler {
     res.end(page.body);
   }
 
-  handleStream(stream: ServerHttp2Stream, visitor: VisitorInfo): void {
+  handleStream(stream: AgentTunnelStream, visitor: VisitorInfo): void {
     stream.respond({ ':status': 200 });
     const connection = this.serve(stream, visitor);
     if (stream.id !== undefined) this.streamIds.set(connection, stream.id);

@@ -1,4 +1,3 @@
-import type http2 from 'node:http2';
 import {
   MAX_REPORTS_PER_STREAM,
   REPORT_PAIRING_WINDOW_MS,
@@ -7,6 +6,7 @@ import {
   TRANSFER_TICKET_TTL_MS,
   UdnsError,
   networkOf,
+  type EdgeTunnelStream,
   type TransferReport,
   type TransferServed,
   type VisitorInfo,
@@ -141,7 +141,7 @@ export class TunnelRecorder {
   }
 
   /** Starts metering a visitor stream the tunnel just opened. */
-  opened(stream: http2.ClientHttp2Stream, info: VisitorInfo): void {
+  opened(stream: EdgeTunnelStream, info: VisitorInfo): void {
     const label = this.tunnel.routeLabel(info.routeId);
     if (stream.id === undefined || label === undefined) return;
     const meter: StreamMeter = {

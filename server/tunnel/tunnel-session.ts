@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import http2 from 'node:http2';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
@@ -12,8 +11,11 @@ import {
   controlStreamHeaders,
   isUdnsError,
   createEdgeMux,
+  TunnelResetCode,
   visitorStreamHeaders,
   type DirectFailure,
+  type EdgeTunnelMux,
+  type EdgeTunnelStream,
   type EdgeMessage,
   type IndexBatch,
   type ListShare,
@@ -92,14 +94,14 @@ const EDGE_VERSION = '0.1.0';
 const CANCEL_FALLBACK_MS = 10_000;
 
 /**
- * One agent's live tunnel on the edge: the HTTP/2 mux over its transport, the control channel,
+ * One agent's live tunnel on the edge: the mux (protocol/tunnel-mux.ts) over its transport, the control channel,
  * and the routes it registered. Emits `'close'` once, when the tunnel is gone for any reason.
  */
 export class TunnelSession extends EventEmitter {
   readonly id = randomBytes(6).toString('hex');
   readonly connectedAt = new Date();
   readonly routes = new Map<string, SessionRoute>();
-  private readonly mux: http2.ClientHttp2Session;
+  private readonly mux: EdgeTunnelMux;
   private control: ControlChannel<typeof AgentMessage, EdgeMessage> | null = null;
   private welcomed = false;
   private closed = false;
@@ -108,7 +110,7 @@ export class TunnelSession extends EventEmitter {
   /** The agent resets visitor streams when asked (CancelStream) instead of being sent RST_STREAM. */
   private agentCancelsStreams = false;
   /** Each visitor stream's place in the limits, freed when it closes or is cancelled. */
-  private readonly slotOf = new Map<http2.ClientHttp2Stream, VisitorSlot>();
+  private readonly slotOf = new Map<EdgeTunnelStream, VisitorSlot>();
   private readonly visitorSlots: VisitorSlots;
   /** listShare, indexBatch and unlistShare go here; null when the edge keeps no index. */
   private readonly index: IndexSyncSession | null;
@@ -160,10 +162,10 @@ export class TunnelSession extends EventEmitter {
    * at once, before the agent answers: the first byte then reaches the origin one round trip sooner.
    * @throws when the mux is already closing
    */
-  openVisitorStream(info: VisitorInfo, options: { kind: VisitorKind; reclaim: () => void }): { stream: http2.ClientHttp2Stream; slot: VisitorSlot } | 'busy' {
+  openVisitorStream(info: VisitorInfo, options: { kind: VisitorKind; reclaim: () => void }): { stream: EdgeTunnelStream; slot: VisitorSlot } | 'busy' {
     const slot = this.visitorSlots.admit(info.remoteAddress, { ...options, viaTrustedProxy: info.forwardedTrusted === true });
     if (slot === null) return 'busy';
-    let stream: http2.ClientHttp2Stream;
+    let stream: EdgeTunnelStream;
     try {
       stream = this.mux.request(visitorStreamHeaders(info), { endStream: false });
     } catch (error) {
@@ -194,10 +196,10 @@ export class TunnelSession extends EventEmitter {
    * asked to reset it (see CancelStream for why the edge avoids RST_STREAM); the edge resets it
    * itself only for an agent that cannot be asked, or one that has not done it in time.
    */
-  cancelVisitorStream(stream: http2.ClientHttp2Stream): void {
+  cancelVisitorStream(stream: EdgeTunnelStream): void {
     if (stream.destroyed) return;
     if (!this.agentCancelsStreams || !this.control || stream.id === undefined || !this.alive) {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
+      stream.close(TunnelResetCode.CANCEL);
       return;
     }
     this.control.send({ type: 'cancelStream', streamId: stream.id });
@@ -205,7 +207,7 @@ export class TunnelSession extends EventEmitter {
     this.slotOf.get(stream)?.release();
     stream.resume();
     const fallback = setTimeout(() => {
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      if (!stream.destroyed) stream.close(TunnelResetCode.CANCEL);
     }, CANCEL_FALLBACK_MS);
     fallback.unref();
     stream.once('close', () => clearTimeout(fallback));

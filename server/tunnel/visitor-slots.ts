@@ -67,7 +67,7 @@ export class VisitorSlots {
     /**
      * Visitor streams the agent takes at most: its SETTINGS_MAX_CONCURRENT_STREAMS less the
      * control stream (1000 from an older agent, what its memory holds from a newer one). Past it
-     * node:http2 would queue a stream until another closes: the visitor would hang, not get 503.
+     * HTTP/2 would queue a stream until another closes: the visitor would hang, not get 503.
      */
     private readonly agentCeiling: () => number = () => Infinity,
   ) {}

@@ -1,5 +1,5 @@
 // Test support: agents that authenticate like the real one and then break the tunnel protocol
-// on purpose. HostileMuxAgent speaks valid HTTP/2 through the protocol module (createAgentMux,
+// on purpose. HostileMuxAgent speaks valid HTTP/2 through the protocol module (createHttp2AgentMux,
 // ControlChannel) and misbehaves above it; HostileRawAgent writes raw frames (h2-frames.ts).
 import http from 'node:http';
 import type http2 from 'node:http2';
@@ -11,7 +11,7 @@ import {
   PROTOCOL_VERSION,
   RAW_UPGRADE_PROTOCOL,
   TUNNEL_PATH,
-  createAgentMux,
+  createHttp2AgentMux,
   isControlStream,
   type AgentMessage,
 } from '../../protocol/index.js';
@@ -73,7 +73,7 @@ export class HostileMuxAgent {
   /** Connects and waits for the edge's control stream (answered 200); no hello is sent. */
   static async connect(serverUrl: string, token: string): Promise<HostileMuxAgent> {
     const transport = await dialEdge(serverUrl, token);
-    const agent = new HostileMuxAgent(transport, createAgentMux(transport));
+    const agent = new HostileMuxAgent(transport, createHttp2AgentMux(transport));
     const control = new Promise<http2.ServerHttp2Stream>((resolve) => {
       agent.mux.on('stream', (stream, streamHeaders) => {
         stream.on('error', () => {});

@@ -13,7 +13,7 @@ import {
   RAW_UPGRADE_PROTOCOL,
   TUNNEL_PATH,
   controlStreamHeaders,
-  createEdgeMux,
+  createHttp2EdgeMux,
   visitorStreamHeaders,
   type EdgeMessage,
   type VisitorInfo,
@@ -83,7 +83,7 @@ export class HostileEdge {
   }
 }
 
-/** The edge's side of one tunnel over the protocol module (createEdgeMux, ControlChannel). */
+/** The edge's side of one tunnel over the protocol module (createHttp2EdgeMux, ControlChannel). */
 export class EdgeSession {
   readonly mux: http2.ClientHttp2Session;
   readonly control: http2.ClientHttp2Stream;
@@ -95,7 +95,7 @@ export class EdgeSession {
 
   constructor(readonly transport: Duplex) {
     this.closed = new Promise((resolve) => transport.once('close', () => resolve()));
-    this.mux = createEdgeMux(transport);
+    this.mux = createHttp2EdgeMux(transport);
     this.control = this.mux.request(controlStreamHeaders(), { endStream: false });
     this.control.on('error', () => {});
     const channel = new ControlChannel<typeof AgentMessage, EdgeMessage>(this.control, AgentMessage);
