@@ -57,6 +57,8 @@ export const AgentOptions = z.object({
   serverUrl: z.url({ protocol: /^https?$/, error: 'server must be an http:// or https:// URL' }),
   token: z.string().min(1, 'a token is required: run `udns login <token>` or pass --token'),
   transport: z.enum(['raw', 'ws']).default('raw'),
+  /** The tunnel multiplexer to offer: frames (protocol/frame-mux/; an edge without them answers http2), or http2. */
+  mux: z.enum(['frames', 'http2']).default('frames'),
   routes: z.array(RouteSpec).min(1, 'nothing to expose'),
   agentVersion: z.string().default('0.1.0'),
   logLevel: z.string().default('silent'),
@@ -211,7 +213,7 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
     for (const listener of listening) listener.close();
     throw error;
   }
-  connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure });
+  connector = new TunnelConnector(new URL(options.serverUrl), options.token, options.transport, routes, options.agentVersion, log, { ca: options.ca, insecure: options.insecure }, options.mux);
   /** The transfer port, opened with the first share route (at start, or one `udns up` adds later). */
   const openTransfers = async (): Promise<void> => {
     if (options.noTransfers || connector!.transfers !== null) return;

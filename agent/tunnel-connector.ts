@@ -18,6 +18,7 @@ import {
   type AgentTunnelMux,
   type AgentTunnelStream,
   type RouteRegistered,
+  type MuxKind,
 } from '../protocol/index.js';
 import type { AgentLogger } from './agent-logger.js';
 import { Backoff } from './backoff.js';
@@ -27,7 +28,7 @@ import type { PrivateAccess } from '../protocol/private-route.js';
 import type { RouteAccessWire } from '../protocol/route-access.js';
 import type { RouteHandler } from './routes/route-handler.js';
 import type { TransferAgent } from './transfer/transfer-agent.js';
-import { EdgeDownError, RetryLaterError, dialTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
+import { EdgeDownError, RetryLaterError, dialTunnel, type DialedTunnel, type TlsTrust, type TransportKind } from './tunnel-dialer.js';
 
 /** One route the agent keeps published across reconnects. */
 export interface ManagedRoute {
@@ -94,6 +95,8 @@ export class TunnelConnector extends EventEmitter {
     private readonly agentVersion: string,
     private readonly logger: AgentLogger,
     private readonly trust: TlsTrust = {},
+    /** The multiplexer offered on each connection; the edge's 101 says which one runs. */
+    private readonly muxOffered: MuxKind = 'frames',
   ) {
     super();
   }
@@ -194,7 +197,7 @@ export class TunnelConnector extends EventEmitter {
   }
 
   private async connectOnce(): Promise<PublishedRoute[]> {
-    const transport = await dialTunnel(this.serverUrl, this.token, this.transport, this.trust);
+    const transport = await dialTunnel(this.serverUrl, this.token, this.transport, this.trust, this.muxOffered);
     if (this.stopped) {
       transport.destroy();
       throw new UdnsError('internal', 'agent stopped');
@@ -206,8 +209,8 @@ export class TunnelConnector extends EventEmitter {
     return new Promise<PublishedRoute[]>((resolve, reject) => this.runSession(transport, resolve, reject));
   }
 
-  private runSession(transport: Duplex, resolve: (routes: PublishedRoute[]) => void, reject: (error: UdnsError) => void): void {
-    const mux = createAgentMux(transport);
+  private runSession(transport: DialedTunnel, resolve: (routes: PublishedRoute[]) => void, reject: (error: UdnsError) => void): void {
+    const mux = createAgentMux(transport, transport.mux);
     this.mux = mux;
     this.routeIds.clear();
     this.visitorStreams.clear();

@@ -6,7 +6,10 @@ import {
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   RAW_UPGRADE_PROTOCOL,
+  MUX_HEADER,
+  FRAME_MUX_TOKEN,
   TUNNEL_PATH,
+  type MuxKind,
   UdnsError,
   type ErrorCode,
 } from '../protocol/index.js';
@@ -64,34 +67,46 @@ const EDGE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET']);
  * @throws UdnsError `unauthorized` (token rejected), `protocol_version`, `server_unreachable`
  *   ({@link EdgeDownError} when refused or reset), or a {@link RetryLaterError} (`rate_limited`)
  */
-export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind, trust: TlsTrust = {}): Promise<Duplex & { edgeAddress?: string }> {
-  return kind === 'raw' ? dialRaw(serverUrl, token, trust) : dialWebSocket(serverUrl, token, trust);
+export function dialTunnel(serverUrl: URL, token: string, kind: TransportKind, trust: TlsTrust = {}, mux: MuxKind = 'frames'): Promise<DialedTunnel> {
+  return kind === 'raw' ? dialRaw(serverUrl, token, trust, mux) : dialWebSocket(serverUrl, token, trust, mux);
 }
+
+/** The tunnel's byte stream, the edge's address, and the mux both ends agreed on. */
+export type DialedTunnel = Duplex & { edgeAddress?: string; mux: MuxKind };
 
 function tlsOptions(trust: TlsTrust): { ca?: string; rejectUnauthorized: boolean } {
   return { ...(trust.ca ? { ca: trust.ca } : {}), rejectUnauthorized: !trust.insecure };
 }
 
-function tunnelHeaders(token: string): Record<string, string> {
-  return { Authorization: `Bearer ${token}`, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) };
+function tunnelHeaders(token: string, mux: MuxKind): Record<string, string> {
+  return {
+    Authorization: `Bearer ${token}`,
+    [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
+    ...(mux === 'frames' ? { [MUX_HEADER]: FRAME_MUX_TOKEN } : {}),
+  };
 }
 
-function dialRaw(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex & { edgeAddress?: string }> {
+/** The mux the edge's 101 agreed to: frames only when it said so (an older edge does not). */
+function agreedMux(headers: http.IncomingHttpHeaders): MuxKind {
+  return headers[MUX_HEADER] === FRAME_MUX_TOKEN ? 'frames' : 'http2';
+}
+
+function dialRaw(serverUrl: URL, token: string, trust: TlsTrust, mux: MuxKind): Promise<DialedTunnel> {
   return new Promise((resolve, reject) => {
     const client = serverUrl.protocol === 'https:' ? https : http;
     const req = client.request(new URL(TUNNEL_PATH, serverUrl), {
       method: 'GET',
       agent: false,
       ...(serverUrl.protocol === 'https:' ? tlsOptions(trust) : {}),
-      headers: { Connection: 'Upgrade', Upgrade: RAW_UPGRADE_PROTOCOL, ...tunnelHeaders(token) },
+      headers: { Connection: 'Upgrade', Upgrade: RAW_UPGRADE_PROTOCOL, ...tunnelHeaders(token, mux) },
     });
     const timer = setTimeout(() => req.destroy(new Error('timed out')), CONNECT_TIMEOUT_MS);
-    req.on('upgrade', (_res, socket, head) => {
+    req.on('upgrade', (res, socket, head) => {
       clearTimeout(timer);
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 15_000);
       if (head.length > 0) socket.unshift(head);
-      resolve(Object.assign(socket, { edgeAddress: socket.remoteAddress }));
+      resolve(Object.assign(socket, { edgeAddress: socket.remoteAddress, mux: agreedMux(res.headers) }));
     });
     req.on('response', (res) => {
       clearTimeout(timer);
@@ -105,20 +120,24 @@ function dialRaw(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex
   });
 }
 
-function dialWebSocket(serverUrl: URL, token: string, trust: TlsTrust): Promise<Duplex & { edgeAddress?: string }> {
+function dialWebSocket(serverUrl: URL, token: string, trust: TlsTrust, mux: MuxKind): Promise<DialedTunnel> {
   return new Promise((resolve, reject) => {
     const wsUrl = new URL(TUNNEL_PATH, serverUrl);
     wsUrl.protocol = serverUrl.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(wsUrl, {
-      headers: tunnelHeaders(token),
+      headers: tunnelHeaders(token, mux),
       perMessageDeflate: false,
       handshakeTimeout: CONNECT_TIMEOUT_MS,
       maxPayload: 4 * 1024 * 1024,
       ...(serverUrl.protocol === 'https:' ? tlsOptions(trust) : {}),
     });
+    let agreed: MuxKind = 'http2';
+    ws.once('upgrade', (res) => {
+      agreed = agreedMux(res.headers);
+    });
     ws.once('open', () => {
       const underlying = (ws as unknown as { _socket?: { remoteAddress?: string } })._socket;
-      resolve(Object.assign(createWebSocketStream(ws), { edgeAddress: underlying?.remoteAddress }));
+      resolve(Object.assign(createWebSocketStream(ws), { edgeAddress: underlying?.remoteAddress, mux: agreed }));
     });
     ws.once('unexpected-response', (_req, res) => {
       // Terminating first would fire 'error' and report "unreachable" instead of the 401.

@@ -16,6 +16,11 @@ export function parseMetricsListen(value: string): string {
 }
 
 /** Parses `--transport`. */
+export function parseMux(value: string): 'frames' | 'http2' {
+  if (value !== 'frames' && value !== 'http2') throw new InvalidArgumentError('use "frames" (default, fastest) or "http2" (what edges before frames spoke)');
+  return value;
+}
+
 export function parseTransport(value: string): 'raw' | 'ws' {
   if (value !== 'raw' && value !== 'ws') throw new InvalidArgumentError('use "raw" (default, fastest) or "ws" (passes HTTP proxies)');
   return value;

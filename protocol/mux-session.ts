@@ -5,6 +5,7 @@ import { TLSSocket } from 'node:tls';
 import { tuneWindows, type WindowTuner } from './bdp-window.js';
 import { duplexFacade } from './duplex-facade.js';
 import type { AgentTunnelMux, EdgeTunnelMux } from './tunnel-mux.js';
+import { FrameSession } from './frame-mux/frame-session.js';
 import {
   CONNECTION_WINDOW_BYTES,
   MAX_STREAM_WINDOW_BYTES,
@@ -65,14 +66,33 @@ function shieldTls(transport: Duplex): Duplex {
   return shield;
 }
 
+/**
+ * Which multiplexer a tunnel runs: our own frames (protocol/frame-mux/, decisions §74) when both
+ * ends said so on the upgrade ({@link MUX_HEADER}), else HTTP/2 (every agent and edge before it).
+ */
+export type MuxKind = 'frames' | 'http2';
+
 /** Opens the edge's side of the mux over `transport`. */
-export function createEdgeMux(transport: Duplex): EdgeTunnelMux {
-  return createHttp2EdgeMux(transport);
+export function createEdgeMux(transport: Duplex, kind: MuxKind = 'http2'): EdgeTunnelMux {
+  return kind === 'frames' ? createFrameMux(transport, 'edge') : createHttp2EdgeMux(transport);
 }
 
 /** Opens the agent's side of the mux over `transport`. */
-export function createAgentMux(transport: Duplex): AgentTunnelMux {
-  return createHttp2AgentMux(transport);
+export function createAgentMux(transport: Duplex, kind: MuxKind = 'http2'): AgentTunnelMux {
+  return kind === 'frames' ? createFrameMux(transport, 'agent') : createHttp2AgentMux(transport);
+}
+
+/** A frame mux with the tunnel's limits: the agent takes what its memory holds, windows grow within the budget. */
+export function createFrameMux(transport: Duplex, role: 'edge' | 'agent'): FrameSession {
+  return new FrameSession(transport, {
+    role,
+    maxStreams: STREAMS_PER_TUNNEL,
+    initialWindow: STREAM_WINDOW_BYTES,
+    maxWindow: MAX_STREAM_WINDOW_BYTES,
+    windowBudget: TUNNEL_WINDOW_BUDGET_BYTES,
+    heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+  });
 }
 
 /** {@link createEdgeMux} as the node:http2 session it is (tests of HTTP/2 itself: windows, GOAWAY). */

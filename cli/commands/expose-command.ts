@@ -6,7 +6,7 @@ import { loadAgentSettings } from '../agent-settings.js';
 import { describeDirect } from '../edge-api.js';
 import { lineFormatterFor, resolveLogFormat } from '../log-format.js';
 import { endLogStream } from '../log-stream.js';
-import { parseMetricsListen, parsePort, parseTransport } from '../parse-args.js';
+import { parseMetricsListen, parsePort, parseTransport, parseMux } from '../parse-args.js';
 import { QR_FLAG_HELP, qrCodeLines, qrInColour } from '../qr-code.js';
 import { inspectOption, withInspectFlags, type InspectFlags } from '../inspect-flags.js';
 import { privateRouteSpec, withPrivateFlags, type PrivateFlags } from '../private-flags.js';
@@ -19,6 +19,8 @@ export interface AgentFlags extends InspectFlags {
   ca?: string;
   insecure?: boolean;
   transport: 'raw' | 'ws';
+  /** `--mux`: the tunnel's multiplexer (frames unless the edge does not have them). */
+  mux?: 'frames' | 'http2';
   /** Print a QR code of each public URL once the routes are up (`--qr`). */
   qr?: boolean;
   logLevel: string;
@@ -40,6 +42,7 @@ export function withAgentFlags(command: Command): Command {
     .option('--ca <file>', 'PEM file of a private CA that signed the server\'s certificate')
     .option('--insecure', 'do not verify the server\'s certificate (the token may reach an impostor)')
     .option('--transport <raw|ws>', 'tunnel transport: raw upgrade (fastest) or WebSocket', parseTransport, 'raw')
+    .option('--mux <frames|http2>', 'tunnel multiplexer: our frames (fastest; an older edge answers with http2) or http2', parseMux)
     .option('--log-level <level>', 'agent log detail on stderr (silent, info, debug)', 'silent')
     .option('--log-format <pretty|json>', 'short lines for people or JSON lines (default: pretty on a terminal, else json; UDNS_LOG_FORMAT)')
     .option('--metrics-listen <host:port>', 'the agent\'s own Prometheus /metrics on this address, no token (e.g. 127.0.0.1:9465)', parseMetricsListen);
@@ -64,6 +67,7 @@ export async function expose(routes: RouteSpec[], flags: AgentFlags, fallback: {
     serverUrl: edge.server, token: edge.token, transport: edge.transport, routes, logLevel: flags.logLevel,
     ca: edge.trust.ca, insecure: edge.trust.insecure, indexCacheFile: edge.indexCacheFile,
     ...(flags.transferPort === undefined ? {} : { transferPort: flags.transferPort }), noTransfers: flags.transfers === false,
+    ...(flags.mux === undefined ? {} : { mux: flags.mux }),
     signingKey, inspect: inspectOption(flags), ...(flags.metricsListen === undefined ? {} : { metricsListen: flags.metricsListen }),
   }, logger);
   const lines = (routes: PublishedRoute[]): string[] => routes.map((route) => `${route.url} -> ${route.target}`);

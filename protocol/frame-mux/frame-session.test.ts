@@ -72,13 +72,13 @@ describe('frame mux', () => {
     const { edge, agent } = await sessionPair();
     const arriving = nextStream(agent);
     const stream = edge.request({ ':method': 'CONNECT', 'udns-route': 'r1' });
-    const response = once(stream, 'response') as Promise<[Record<string, string>]>;
+    const response = once(stream, 'response') as Promise<[Record<string, string | number>]>;
     stream.end('hello agent');
     const [accepted, headers] = await arriving;
     expect(headers['udns-route']).toBe('r1');
     const closed = Promise.all([once(stream, 'close'), once(accepted, 'close')]);
     accepted.respond({ ':status': 200 });
-    expect((await response)[0][':status']).toBe('200');
+    expect((await response)[0][':status']).toBe(200);
     expect((await readAll(accepted)).toString()).toBe('hello agent');
     accepted.end('hello edge');
     expect((await readAll(stream)).toString()).toBe('hello edge');

@@ -281,7 +281,9 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
       case FrameType.RESPONSE: {
         const headers = decodeHeaders(payload);
         if (headers === null) return this.fail(`stream ${streamId}: RESPONSE headers are not an object of strings`);
-        this.streams.get(streamId)?.receiveResponse(headers);
+        // As node:http2 gives it: the status is a number.
+        const status = headers[':status'];
+        this.streams.get(streamId)?.receiveResponse(status === undefined ? headers : { ...headers, ':status': Number(status) });
         return;
       }
       case FrameType.END:

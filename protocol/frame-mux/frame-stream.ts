@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import { MAX_SENT_DATA_BYTES, type StreamHeaders } from './frame-codec.js';
+import { MAX_SENT_DATA_BYTES } from './frame-codec.js';
 import { ResetCode } from './reset-codes.js';
 
 /** What a stream needs from its session. */
@@ -130,7 +130,7 @@ export class FrameStream extends Duplex {
   }
 
   /** The session: the peer's RESPONSE. */
-  receiveResponse(headers: StreamHeaders): void {
+  receiveResponse(headers: Record<string, string | number>): void {
     if (!this.destroyed) this.emit('response', headers);
   }
 

@@ -6,6 +6,8 @@ import {
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   RAW_UPGRADE_PROTOCOL,
+  MUX_HEADER,
+  FRAME_MUX_TOKEN,
   TUNNEL_PATH,
   rawHttpAnswer,
 } from '../../protocol/index.js';
@@ -32,6 +34,10 @@ const MAX_WS_PAYLOAD_BYTES = 4 * 1024 * 1024;
  */
 export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenticate'>, registry: TunnelRegistry, logger: Logger, trustedProxies: readonly string[] = []) {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_WS_PAYLOAD_BYTES });
+  // The 101 says which mux the tunnel runs (the raw path writes its own 101 below).
+  wss.on('headers', (headers, req) => {
+    if (wantsFrameMux(req)) headers.push(`${MUX_HEADER}: ${FRAME_MUX_TOKEN}`);
+  });
 
   return async function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', (error) => logger.debug({ err: error }, 'tunnel socket error before handshake'));
@@ -67,14 +73,16 @@ export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenti
     if (socket.destroyed) return;
 
     const remoteAddress = client;
+    const mux = wantsFrameMux(req) ? 'frames' : 'http2';
     const open = (transport: Duplex): void => {
       const stillAuthorized = async (): Promise<boolean> => (await tokens.authenticate(token))?.id === account.id;
-      const tunnel = new TunnelSession(transport, account, remoteAddress, stillAuthorized, registry, logger);
+      const tunnel = new TunnelSession(transport, account, remoteAddress, stillAuthorized, registry, logger, mux);
       registry.addTunnel(tunnel);
     };
     if (upgrade === RAW_UPGRADE_PROTOCOL) {
       socket.setNoDelay(true);
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${RAW_UPGRADE_PROTOCOL}\r\n\r\n`);
+      const accepted = mux === 'frames' ? `${MUX_HEADER}: ${FRAME_MUX_TOKEN}\r\n` : '';
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${RAW_UPGRADE_PROTOCOL}\r\n${accepted}\r\n`);
       // The first bytes of the agent's HTTP/2 preface may have arrived with the request.
       if (head.length > 0) socket.unshift(head);
       open(socket);
@@ -83,6 +91,12 @@ export function createTunnelEndpoint(tokens: Pick<TokenGate, 'check' | 'authenti
       wss.handleUpgrade(req, socket, head, (ws) => open(createWebSocketStream(ws)));
     }
   };
+}
+
+/** True when the agent offered the frame mux (any list containing {@link FRAME_MUX_TOKEN}). */
+function wantsFrameMux(req: IncomingMessage): boolean {
+  const offered = req.headers[MUX_HEADER];
+  return typeof offered === 'string' && offered.split(',').some((token) => token.trim() === FRAME_MUX_TOKEN);
 }
 
 /** The token from `Authorization: Bearer <token>`, or null. */

@@ -34,6 +34,7 @@ import {
   type SaleRequested,
   type UnlistShare,
   type VisitorInfo,
+  type MuxKind,
 } from '../../protocol/index.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo } from '../accounts/account-store.js';
@@ -125,9 +126,11 @@ export class TunnelSession extends EventEmitter {
     private readonly stillAuthorized: () => Promise<boolean>,
     private readonly host: TunnelHost,
     readonly logger: Logger,
+    /** Which multiplexer the upgrade agreed on (frames when the agent offered them). */
+    readonly muxKind: MuxKind = 'http2',
   ) {
     super();
-    this.logger = logger.child({ tunnel: this.id, account: account.name });
+    this.logger = logger.child({ tunnel: this.id, account: account.name, mux: muxKind });
     this.visitorSlots = new VisitorSlots(host.visitorLimits, Date.now, () => (this.mux.remoteSettings.maxConcurrentStreams ?? Infinity) - 1);
     this.index = host.openIndexSync?.({
       id: this.id,
@@ -144,7 +147,7 @@ export class TunnelSession extends EventEmitter {
       logger: this.logger,
       routeLabel: (routeId) => this.httpRouteName(routeId),
     }) ?? null;
-    this.mux = createEdgeMux(transport);
+    this.mux = createEdgeMux(transport, muxKind);
     this.mux.once('close', () => this.finish('transport closed'));
     this.openControl();
   }

@@ -7,16 +7,22 @@ import { startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { hostFor, rawExchange, visit } from '../helpers/visitor.js';
 
-describe.each(['raw', 'ws'] as const)('HTTP through a %s tunnel', (transport) => {
+// Every agent offers the frame mux; `http2` is what an agent or edge from before it speaks.
+describe.each([['raw', 'frames'], ['ws', 'frames'], ['raw', 'http2']] as const)('HTTP through a %s tunnel (%s mux)', (transport, mux) => {
   let edge: TestEdge;
   let origin: Origin;
   let agent: Agent;
-  const name = `web-${transport}`;
+  const name = `web-${transport}-${mux}`;
 
   beforeAll(async () => {
     edge = await startTestEdge();
     origin = await startHttpOrigin();
-    agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name }], { transport });
+    agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name }], { transport, mux });
+  });
+
+  test(`the edge and agent agreed on the ${mux} mux`, () => {
+    const up = edge.logs().split('\n').filter((line) => line.includes('"msg":"tunnel up"')).map((line) => JSON.parse(line) as { mux?: string });
+    expect(up.map((line) => line.mux)).toEqual([mux]);
   });
   afterAll(async () => {
     agent?.stop();

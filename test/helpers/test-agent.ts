@@ -15,12 +15,13 @@ export const UDNS_BIN = path.join(PACKAGE_ROOT, 'bin', 'udns.js');
 export function startTestAgent(
   edge: TestEdge,
   routes: RouteSpec[],
-  options: { token?: string; transport?: 'raw' | 'ws' } = {},
+  options: { token?: string; transport?: 'raw' | 'ws'; mux?: 'frames' | 'http2' } = {},
 ): Promise<Agent> {
   return startAgent({
     serverUrl: edge.serverUrl,
     token: options.token ?? edge.adminToken,
     transport: options.transport ?? 'raw',
+    ...(options.mux === undefined ? {} : { mux: options.mux }),
     routes,
   });
 }
