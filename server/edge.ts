@@ -10,6 +10,7 @@ import { ChallengeRecords } from './acme/challenge-records.js';
 import { makeSelfSignedCredentials } from './acme/self-signed.js';
 import { AdminTokenHandover } from './admin-token-handover.js';
 import { absentNameAnswer } from './api/absent-name.js';
+import { appRequestFields } from './observe/refused-request.js';
 import { createEdgeApp } from './api/edge-app.js';
 import { openAccountStore, type AccountStore } from './accounts/account-store.js';
 import { TokenGate, type TokenGateOptions, type TokenGateStats } from './accounts/token-gate.js';
@@ -225,7 +226,10 @@ async function startServices(
     // the tunnel endpoint's "no upgrade endpoint". (Agents may reach the endpoint by any other host.)
     const absent = absentNameAnswer(req, config.domain, directory);
     if (absent?.memberName) {
-      socket.end(rawHttpAnswer(absent.status, `${absent.status} ${absent.title}: ${absent.detail}\n`, { 'Content-Type': 'text/plain; charset=utf-8' }));
+      const answer = rawHttpAnswer(absent.status, `${absent.status} ${absent.title}: ${absent.detail}\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
+      socket.end(answer);
+      const observer = registry.visitorObserver;
+      if (observer?.logsRefusals) observer.refusedUpgradeByApp(req, absent.status === 502 ? 'offline' : 'unknown_name', appRequestFields(req, config.domain), absent.status, answer.length);
       return;
     }
     (isConnectUpgrade(req) ? connectEndpoint : endpoint)(req, socket as net.Socket, head).catch((error: unknown) => {

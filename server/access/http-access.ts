@@ -45,37 +45,47 @@ export function visitorClient(socket: Socket, head: Buffer, headEnd: number, tru
   return net.isIP(last) === 0 ? peer : last;
 }
 
+/** A visitor the access rules turned away, as the access log tells it. */
+export interface HttpAccessRefusal {
+  status: 401 | 403 | 429;
+  reason: 'ip_rules' | 'basic_auth' | 'basic_auth_throttled';
+  /** Bytes of the answer sent. */
+  bytesOut: number;
+}
+
 /**
  * Applies a route's access rules to the first request of a visitor connection, before any byte
  * goes to the agent: 403 for a refused network, 401 (`WWW-Authenticate: Basic realm="<name>"`)
  * without the right credentials, 429 with Retry-After past the wrong-password budget. Answers
- * (HTML for browsers, like the front door's other pages) and closes on refusal; true when the
- * connection may go on.
+ * (HTML for browsers, like the front door's other pages) and closes on refusal, and says how;
+ * null when the connection may go on.
  */
-export function admitHttpVisitor(socket: Socket, head: Buffer, headEnd: number, gate: RouteAccessGate, label: string, client: string, logger: Logger): boolean {
+export function admitHttpVisitor(socket: Socket, head: Buffer, headEnd: number, gate: RouteAccessGate, label: string, client: string, logger: Logger): HttpAccessRefusal | null {
   if (!gate.ip.allows(client)) {
     logger.info({ name: label, visitor: client }, 'visitor refused by --allow-ip/--deny-ip');
-    answer(socket, head, headEnd, 403, 'Forbidden', `Visitors from this network may not open ${label}.`);
-    return false;
+    return { status: 403, reason: 'ip_rules', bytesOut: answer(socket, head, headEnd, 403, 'Forbidden', `Visitors from this network may not open ${label}.`) };
   }
-  if (!gate.basicAuth) return true;
+  if (!gate.basicAuth) return null;
   const verdict = gate.checkBasic(headerValues(head, headEnd, 'authorization'), client);
-  if (verdict.kind === 'ok') return true;
+  if (verdict.kind === 'ok') return null;
   if (verdict.kind === 'throttled') {
     logger.info({ name: label, visitor: client, retryAfter: verdict.retryAfterSeconds }, 'basic auth throttled');
-    answer(socket, head, headEnd, 429, 'Too many attempts', `Too many wrong passwords from your network; try again in ${verdict.retryAfterSeconds} s.`, { 'Retry-After': verdict.retryAfterSeconds });
-    return false;
+    const bytesOut = answer(socket, head, headEnd, 429, 'Too many attempts', `Too many wrong passwords from your network; try again in ${verdict.retryAfterSeconds} s.`, { 'Retry-After': verdict.retryAfterSeconds });
+    return { status: 429, reason: 'basic_auth_throttled', bytesOut };
   }
   if (verdict.kind === 'wrong') logger.info({ name: label, visitor: client }, 'basic auth: wrong user name or password');
-  answer(socket, head, headEnd, 401, 'Sign in required', verdict.kind === 'wrong' ? 'Wrong user name or password.' : `${label} asks for a user name and password.`, {
+  const bytesOut = answer(socket, head, headEnd, 401, 'Sign in required', verdict.kind === 'wrong' ? 'Wrong user name or password.' : `${label} asks for a user name and password.`, {
     'WWW-Authenticate': `Basic realm="${label}", charset="UTF-8"`,
   });
-  return false;
+  return { status: 401, reason: 'basic_auth', bytesOut };
 }
 
-function answer(socket: Socket, head: Buffer, headEnd: number, status: number, title: string, detail: string, headers: Record<string, string | number> = {}): void {
+/** Answers and closes; returns the answer's length. */
+function answer(socket: Socket, head: Buffer, headEnd: number, status: number, title: string, detail: string, headers: Record<string, string | number> = {}): number {
   const html = headerValues(head, headEnd, 'accept').some((value) => value.includes('text/html'));
   const page = renderErrorPage(status, title, detail, html);
   // Whatever the visitor sent after the head (a body, pipelined requests) is never read.
-  socket.end(rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType, 'Cache-Control': 'no-store', ...headers }));
+  const bytes = rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType, 'Cache-Control': 'no-store', ...headers });
+  socket.end(bytes);
+  return bytes.length;
 }

@@ -23,6 +23,7 @@ import type { TicketOffice } from '../transfers/ticket-office.js';
 import type { TransferLog } from '../transfers/transfer-log.js';
 import { createTransferRecordsRouter } from '../transfers/transfer-records-api.js';
 import { createTransfersRouter } from '../transfers/transfers-api.js';
+import { appRequestFields } from '../observe/refused-request.js';
 
 /** What the API reads about names and records; changes go through the ZoneEditor. */
 export type NameListing = Pick<AccountStore, 'listNames' | 'listRecords' | 'nameOwner'>;
@@ -83,6 +84,9 @@ export function createEdgeApp(deps: {
   app.use((req, res, next) => {
     const absent = absentNameAnswer(req, domain, directory);
     if (absent === null) return next();
+    // A visitor's request answered by the edge, not a tunnel: its access-log line (--access-log only).
+    const observer = registry.visitorObserver;
+    if (observer?.logsRefusals) observer.refusedByApp(req, res, absent.status === 502 ? 'offline' : 'unknown_name', appRequestFields(req, domain));
     // The front door decided on this connection's first request only: a kept-alive connection
     // would get "offline" here for good, even once the PC is back. The next one is routed afresh.
     res.set('Connection', 'close');

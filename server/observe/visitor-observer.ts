@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { networkOf } from '../../protocol/index.js';
@@ -5,6 +6,7 @@ import type { AccessLog } from '../access-log/access-log.js';
 import type { EdgeMetrics, RefusalReason } from '../metrics/edge-metrics.js';
 import { RECORD_NETWORK } from '../transfers/relay-recorder.js';
 import { ExchangeWatch, type ObservedExchange } from './exchange-watch.js';
+import { printable, type RefusedReason, type RefusedRequestFields } from './refused-request.js';
 
 /** Longest path kept in an access log line. */
 const MAX_LOGGED_PATH = 2048;
@@ -13,6 +15,19 @@ const MAX_LOGGED_PATH = 2048;
 export interface VisitorWatch {
   /** The stream is open and the bridge forwards: `firstBytes` already went (the front door's peek). */
   attach(socket: Socket, stream: Duplex, firstBytes: Buffer | null): void;
+}
+
+/** A visitor's request the edge answered itself, for its access-log line. */
+export interface RefusedRequest extends RefusedRequestFields {
+  readonly reason: RefusedReason;
+  readonly status: number;
+  /** Bytes read from the visitor so far (the head, maybe more). */
+  readonly bytesIn: number;
+  /** Bytes of the answer. */
+  readonly bytesOut: number;
+  /** Wall-clock (Date.now()) and monotonic (performance.now()) time of the request's first byte. */
+  readonly startedAt: number;
+  readonly startedAtMono: number;
 }
 
 /** Who a visitor connection is for. */
@@ -49,6 +64,52 @@ export class VisitorObserver {
 
   refused(reason: RefusalReason): void {
     this.metrics.refused(reason);
+  }
+
+  /**
+   * True when requests the edge answers itself get an access-log line. Callers describe a
+   * refusal only then: without `--access-log` a refusal costs nothing more than before.
+   */
+  get logsRefusals(): boolean {
+    return this.accessLog !== null;
+  }
+
+  /** The access-log line of a request the edge answered itself (call only when {@link logsRefusals}). */
+  refusedRequest(socket: Socket, request: RefusedRequest): void {
+    this.log({
+      time: new Date(request.startedAt).toISOString(),
+      kind: 'http',
+      name: request.name,
+      ...(request.name === null && request.host !== null ? { host: request.host } : {}),
+      client: clientNetwork(socket),
+      method: request.method,
+      path: loggedPath(request.target),
+      status: request.status,
+      bytesIn: request.bytesIn,
+      bytesOut: request.bytesOut,
+      durationMs: round(performance.now() - request.startedAtMono),
+      refused: request.reason,
+    });
+  }
+
+  /**
+   * A visitor's request the edge's own app answers (a name whose agent is offline, an unknown
+   * one): its line is written once the answer is (call only when {@link logsRefusals}).
+   */
+  refusedByApp(req: http.IncomingMessage, res: http.ServerResponse, reason: RefusedReason, fields: RefusedRequestFields): void {
+    const socket = req.socket;
+    const startedAt = Date.now();
+    const startedAtMono = performance.now();
+    const writtenBefore = socket.bytesWritten;
+    // 'close' also comes when the visitor leaves before the whole answer went out.
+    res.once('close', () => {
+      this.refusedRequest(socket, { ...fields, reason, status: res.statusCode, startedAt, startedAtMono, bytesIn: readSinceLastLine(socket), bytesOut: socket.bytesWritten - writtenBefore });
+    });
+  }
+
+  /** The same for a WebSocket (upgrade) request the edge's app answered with `bytesOut` bytes. */
+  refusedUpgradeByApp(req: http.IncomingMessage, reason: RefusedReason, fields: RefusedRequestFields, status: number, bytesOut: number): void {
+    this.refusedRequest(req.socket, { ...fields, reason, status, startedAt: Date.now(), startedAtMono: performance.now(), bytesIn: readSinceLastLine(req.socket), bytesOut });
   }
 
   private attach(socket: Socket, stream: Duplex, firstBytes: Buffer | null, target: VisitorTarget, kind: 'http' | 'upgrade' | 'tcp', port?: number): void {
@@ -126,7 +187,22 @@ export function loggedPath(target: string | null): string | null {
   }
   const query = path.search(/[?#]/);
   if (query !== -1) path = path.slice(0, query);
-  return path.length > MAX_LOGGED_PATH ? path.slice(0, MAX_LOGGED_PATH) : path;
+  // Bytes the framing reader let through (over 0x7e, DEL) are %XX: no C1 control reaches a terminal.
+  return printable(path, MAX_LOGGED_PATH);
+}
+
+/** bytesRead of a connection when its last line for an app-answered request was written. */
+const appRead = new WeakMap<Socket, number>();
+
+/**
+ * Bytes read from a connection the edge's app serves since its previous line: the request's head
+ * was read before the app saw it (an apex request kept alive before it counts too).
+ */
+function readSinceLastLine(socket: Socket): number {
+  const read = socket.bytesRead;
+  const since = read - (appRead.get(socket) ?? 0);
+  appRead.set(socket, read);
+  return since;
 }
 
 /** The visitor's network as transfer records keep it (/24, /48), computed per line: cheap next to the line. */

@@ -10,6 +10,13 @@ import { admitHttpVisitor, visitorClient } from '../access/http-access.js';
 import { rawHttpAnswer } from '../../protocol/index.js';
 import type { DomainRouting } from '../domains/custom-domains.js';
 import { FirstHeadReader, MAX_REQUEST_HEAD_BYTES, classifyHost, httpsLocation, isRefusal, type RequestHead } from './request-head.js';
+import { refusedRequestFields, type RefusedReason } from '../observe/refused-request.js';
+
+/** When a connection's first byte came: kept only with an access log (its lines for refusals). */
+interface FirstByte {
+  readonly at: number;
+  readonly mono: number;
+}
 
 /** How long a new connection may take to send its first request head (slowloris guard). */
 const HEAD_TIMEOUT_MS = 15_000;
@@ -52,6 +59,15 @@ export function createFrontDoor(options: {
 }) {
   const { domain, scheme, registry, fallback, logger, redirectToHttpsPort, trustedProxies = [], customDomains } = options;
 
+  /** The access-log line of a request answered here; `firstByte` is null without an access log, and then nothing is done. */
+  function logRefusal(socket: Socket, firstByte: FirstByte | null, buffered: Buffer, head: RequestHead | null, reason: RefusedReason, status: number, bytesOut: number): void {
+    const observer = registry.visitorObserver;
+    if (firstByte === null || observer === null || !observer.logsRefusals) return;
+    observer.refusedRequest(socket, {
+      ...refusedRequestFields(head, buffered, domain), reason, status, bytesIn: buffered.length, bytesOut, startedAt: firstByte.at, startedAtMono: firstByte.mono,
+    });
+  }
+
   function handOver(socket: Socket, buffered: Buffer): void {
     const deadline = setTimeout(() => socket.destroy(), APEX_CONNECTION_MAX_MS);
     deadline.unref();
@@ -63,7 +79,7 @@ export function createFrontDoor(options: {
     socket.resume();
   }
 
-  function route(socket: Socket, buffered: Buffer, head: RequestHead): void {
+  function route(socket: Socket, buffered: Buffer, head: RequestHead, firstByte: FirstByte | null): void {
     const { host } = head;
     // ACME HTTP-01 validation must stay reachable over plain HTTP, and so must dyndns2
     // updates: many home routers speak only plain HTTP and do not follow redirects.
@@ -89,7 +105,7 @@ export function createFrontDoor(options: {
         entry = registry.lookupHttp(visit.label);
         if (entry?.tunnel.account.id !== visit.accountId) entry = undefined;
         if (entry === undefined) {
-          refuse(socket, buffered, 502, 'Offline', `${host} points at a PC that is not connected right now. Try again later.`);
+          logRefusal(socket, firstByte, buffered, head, 'offline', 502, refuse(socket, buffered, 502, 'Offline', `${host} points at a PC that is not connected right now. Try again later.`));
           return;
         }
         customHost = host.toLowerCase();
@@ -101,12 +117,18 @@ export function createFrontDoor(options: {
     }
     const trusted = isTrustedProxy(socket.remoteAddress, trustedProxies);
     // Access rules (`--basic-auth`, `--allow-ip`): refused visitors get their answer here.
-    if (entry.access !== null && !admitHttpVisitor(socket, buffered, head.end, entry.access, entry.label, visitorClient(socket, buffered, head.end, trusted), entry.tunnel.logger)) return;
+    if (entry.access !== null) {
+      const refusal = admitHttpVisitor(socket, buffered, head.end, entry.access, entry.label, visitorClient(socket, buffered, head.end, trusted), entry.tunnel.logger);
+      if (refusal !== null) {
+        logRefusal(socket, firstByte, buffered, head, refusal.reason, refusal.status, refusal.bytesOut);
+        return;
+      }
+    }
     // The operator's limits (server/quotas/): over the concurrent-visitors limit, a 429 here.
     const admission = registry.quotas?.admit(entry.tunnel.account, entry.label, entry.routeId);
     if (admission !== undefined && !admission.ok) {
       entry.tunnel.logger.warn({ name: entry.label, visitor: socket.remoteAddress, limit: admission.setting, max: admission.limit }, 'visitor refused: concurrent visitors limit reached');
-      refuse(socket, buffered, 429, 'Too many visitors', admission.message, { 'Retry-After': VISITOR_LIMIT_RETRY_AFTER_S });
+      logRefusal(socket, firstByte, buffered, head, 'visitor_quota', 429, refuse(socket, buffered, 429, 'Too many visitors', admission.message, { 'Retry-After': VISITOR_LIMIT_RETRY_AFTER_S }));
       return;
     }
     const log = entry.tunnel.logger.child({ name: entry.label, visitor: socket.remoteAddress });
@@ -123,7 +145,7 @@ export function createFrontDoor(options: {
     if (outcome === 'tunnel-gone') handOver(socket, buffered);
     else if (outcome === 'busy') {
       registry.visitorObserver?.refused('visitor_limit');
-      refuse(socket, buffered, 503, 'Too many connections', 'This PC has too many open connections right now. Try again shortly.', { 'Retry-After': 5 });
+      logRefusal(socket, firstByte, buffered, head, 'visitor_limit', 503, refuse(socket, buffered, 503, 'Too many connections', 'This PC has too many open connections right now. Try again shortly.', { 'Retry-After': 5 }));
     }
   }
 
@@ -135,21 +157,28 @@ export function createFrontDoor(options: {
     socket.setNoDelay(true);
     const reader = new FirstHeadReader();
     const timer = setTimeout(() => socket.destroy(), HEAD_TIMEOUT_MS);
+    // Only an access log needs the time of the first byte (for a refusal's line).
+    const timed = registry.visitorObserver?.logsRefusals === true;
+    let firstByte: FirstByte | null = null;
     const onData = (chunk: Buffer): void => {
+      if (timed && firstByte === null) firstByte = { at: Date.now(), mono: performance.now() };
       const head = reader.push(chunk);
       if (head === null) return;
       cleanUp();
       const buffered = reader.bytes();
       if (!isRefusal(head)) {
-        route(socket, buffered, head);
+        route(socket, buffered, head, firstByte);
         return;
       }
       // Answered here, never routed: whoever got these bytes next could read another request
       // (or another Host) in them than the one this decision would be made on.
       logger.debug({ visitor: socket.remoteAddress, status: head.status, reason: head.reason }, 'request head refused');
-      registry.visitorObserver?.refused(head.status === 431 ? 'head_too_large' : 'bad_request_head');
-      if (head.status === 431) refuse(socket, buffered, 431, 'Request header fields too large', `The request head is over ${MAX_REQUEST_HEAD_BYTES / 1024} KiB.`);
-      else refuse(socket, buffered, 400, 'Bad request', `The request head is malformed: ${head.reason}.`);
+      const reason = head.status === 431 ? 'head_too_large' : 'bad_request_head';
+      registry.visitorObserver?.refused(reason);
+      const bytesOut = head.status === 431
+        ? refuse(socket, buffered, 431, 'Request header fields too large', `The request head is over ${MAX_REQUEST_HEAD_BYTES / 1024} KiB.`)
+        : refuse(socket, buffered, 400, 'Bad request', `The request head is malformed: ${head.reason}.`);
+      logRefusal(socket, firstByte, buffered, null, reason, head.status, bytesOut);
     };
     const onEnd = (): void => {
       cleanUp();
@@ -165,10 +194,12 @@ export function createFrontDoor(options: {
   };
 }
 
-/** Answers an error page (HTML for browsers) and closes: for requests no one else may see. */
-function refuse(socket: Socket, head: Buffer, status: number, title: string, detail: string, headers: Record<string, string | number> = {}): void {
+/** Answers an error page (HTML for browsers) and closes: for requests no one else may see. Returns the answer's length. */
+function refuse(socket: Socket, head: Buffer, status: number, title: string, detail: string, headers: Record<string, string | number> = {}): number {
   const page = renderErrorPage(status, title, detail, headWantsHtml(head));
-  socket.end(rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType, ...headers }));
+  const bytes = rawHttpAnswer(status, page.body, { 'Content-Type': page.contentType, ...headers });
+  socket.end(bytes);
+  return bytes.length;
 }
 
 function headWantsHtml(head: Buffer): boolean {
