@@ -1,9 +1,9 @@
 /** The paths a benchmark run can measure, in the order they always run. */
-export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-ws', 'udns-auth', 'udns-inspect', 'ssh', 'udns-far', 'ssh-far'] as const;
+export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-h2', 'udns-ws', 'udns-auth', 'udns-inspect', 'ssh', 'udns-far', 'ssh-far'] as const;
 
 /**
  * One way of reaching the origin: directly, through one nginx reverse-proxy hop, through udns
- * (raw or ws transport; `udns-auth`: raw with `--basic-auth` and `--allow-ip`, every request
+ * (raw or ws transport; `udns-h2`: raw on the HTTP/2 mux that agents used before the frame mux; `udns-auth`: raw with `--basic-auth` and `--allow-ip`, every request
  * carrying the right credentials), or `ssh -R`; the `-far` ones put a delay proxy on the tunnel's own
  * connection (agent to edge, ssh to sshd) and measure bulk downloads only.
  */

@@ -8,6 +8,7 @@ export const PATH_LABELS: Record<PathName, string> = {
   direct: 'direct',
   nginx: 'nginx hop',
   udns: 'udns (raw)',
+  'udns-h2': 'udns (http2 mux)',
   'udns-ws': 'udns (ws)',
   'udns-inspect': 'udns (inspector on)',
   'udns-auth': 'udns (auth)',
@@ -70,6 +71,8 @@ export interface Analysis {
   vsNginx: Relative[];
   vsSsh: Relative[];
   vsDirect: Relative[];
+  /** The frame mux against the HTTP/2 mux (udns against udns-h2), when both ran. */
+  vsHttp2Mux: Relative[];
   /** udns far against ssh -R far: the single download and the concurrent ones' total. */
   farVsSsh?: { single?: number; aggregate?: number };
   goals: GoalResult[];
@@ -155,6 +158,7 @@ export function analyse(results: PathResult[]): Analysis {
   const ssh = find('ssh');
   const udns = find('udns');
   const udnsFar = find('udns-far');
+  const udnsH2 = find('udns-h2');
   const sshFar = find('ssh-far');
   const flags = results.flatMap(flagsOf);
   const flagged = (...paths: Array<PathResult | undefined>): string => (paths.some((r) => r && flagsOf(r).length > 0) ? ' (flagged run)' : '');
@@ -187,6 +191,7 @@ export function analyse(results: PathResult[]): Analysis {
     vsNginx: nginx ? near.filter((r) => r !== nginx).map((r) => relative(r, nginx)) : [],
     vsSsh: ssh ? near.filter((r) => r !== ssh && r !== direct).map((r) => relative(r, ssh)) : [],
     vsDirect: direct ? near.filter((r) => r !== direct).map((r) => relative(r, direct)) : [],
+    vsHttp2Mux: udns && udnsH2 ? [relative(udns, udnsH2)] : [],
     farVsSsh: udnsFar?.far && farSsh
       ? { single: ratio(farSingle, okRate(farSsh.single)), aggregate: ratio(udnsFar.far.parallel?.aggregateMbPerSec, farSsh.parallel?.aggregateMbPerSec) }
       : undefined,
@@ -298,6 +303,7 @@ export function formatReport(results: PathResult[], analysis: Analysis): string 
   lines.push(...ratioTable('vs nginx hop', analysis.vsNginx));
   lines.push(...ratioTable('vs ssh -R', analysis.vsSsh));
   lines.push(...ratioTable('vs direct', analysis.vsDirect));
+  lines.push(...ratioTable('frame mux vs http2 mux', analysis.vsHttp2Mux));
   if (analysis.farVsSsh) {
     lines.push('', `udns far vs ssh -R far: one download ${times(analysis.farVsSsh.single)}, concurrent total ${times(analysis.farVsSsh.aggregate)}`);
   }

@@ -79,6 +79,18 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
       });
       return { target: { port: udns.port, host: udns.host }, stop: () => udns.stop() };
     }
+    case 'udns-h2': {
+      // The same tunnel on the HTTP/2 mux (what agents ran before the frame mux): the baseline
+      // the frame mux is measured against in the same run.
+      const udns = await startUdnsPath(group, {
+        publish: { originPort: origin.port },
+        transport: 'raw',
+        workDir,
+        profileDir,
+        agentArgs: { label: 'h2', args: ['--mux', 'http2'] },
+      });
+      return { target: { port: udns.port, host: udns.host }, stop: () => udns.stop() };
+    }
     case 'udns-auth': {
       // Access control on, as a NAS owner would set it: one Basic user and an allow list the
       // visitors are in. Every request carries the right credentials (edge: the first head of

@@ -6,6 +6,7 @@ import { FrameSession, type FrameSessionOptions } from './frame-session.js';
 import type { FrameStream } from './frame-stream.js';
 import { FrameType, frameHeader, numberFrame, smallFrame } from './frame-codec.js';
 import { ResetCode } from './reset-codes.js';
+import { startDelayProxy } from '../../bench/delay-proxy.js';
 
 const MIB = 1024 * 1024;
 const OPTIONS: Omit<FrameSessionOptions, 'role'> = {
@@ -237,5 +238,66 @@ describe('frame mux', () => {
     a.write(numberFrame(FrameType.SETTINGS, 0, 2, 100));
     await once(agent, 'close');
     expect(errors[0]?.message).toMatch(/version 2/);
+  });
+
+  it('grows a download window with the bandwidth-delay product over a 40 ms round trip, and a stalled reader still holds the sender', { timeout: 30_000 }, async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const proxy = await startDelayProxy({ targetHost: '127.0.0.1', targetPort: (server.address() as net.AddressInfo).port, oneWayDelayMs: 20 });
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    const [agentSocket] = await accepted;
+    server.close();
+    const edge = new FrameSession(socket, { ...OPTIONS, role: 'edge' });
+    const agent = new FrameSession(agentSocket, { ...OPTIONS, role: 'agent' });
+    cleanups.push(() => {
+      edge.destroy();
+      agent.destroy();
+      void proxy.close();
+    });
+    const arriving = nextStream(agent);
+    const download = edge.request({});
+    download.write('GET');
+    const [served] = await arriving;
+    const chunk = Buffer.alloc(256 * 1024);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < 96 * MIB) {
+        sent += chunk.length;
+        if (!served.write(chunk)) {
+          served.once('drain', pump);
+          return;
+        }
+      }
+      served.end();
+    };
+    pump();
+    let received = 0;
+    download.on('data', (piece: Buffer) => { received += piece.length; });
+    const grown = await eventually('the edge to grow its window past the initial 1 MiB', () => (edge.estimatedWindow > 2 * MIB ? edge.estimatedWindow : undefined), { timeoutMs: 20_000 });
+    expect(grown).toBeLessThanOrEqual(OPTIONS.maxWindow);
+    // A reader that stops: the sender stops at the grown window, not before, not after.
+    download.pause();
+    const held = await eventually('the paused reader to hold a full window', () => {
+      const before = download.readableLength;
+      return before > 0 && before === download.readableLength && served.writableNeedDrain ? before : undefined;
+    });
+    expect(held).toBeLessThanOrEqual(edge.receiveWindow + 256 * 1024);
+    download.resume();
+    await eventually('the whole download', () => (received === 96 * MIB ? true : undefined), { timeoutMs: 20_000 });
+  });
+
+  it('keeps grown windows within the budget as streams open', () => {
+    const [a] = [new net.Socket()];
+    const session = new FrameSession(a, { ...OPTIONS, windowBudget: 8 * MIB, role: 'edge' });
+    cleanups.push(() => session.destroy());
+    // The estimate grew to 16 MiB; eight open streams get 1 MiB each (never under the initial window).
+    (session as unknown as { estimator: { window: number } }).estimator.window = 16 * MIB;
+    expect(session.receiveWindow).toBe(8 * MIB);
+    for (let i = 0; i < 8; i += 1) session.request({});
+    expect(session.receiveWindow).toBe(MIB);
+    for (let i = 0; i < 8; i += 1) session.request({});
+    expect(session.receiveWindow).toBe(MIB);
   });
 });
