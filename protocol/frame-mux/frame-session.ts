@@ -318,10 +318,13 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
     }
   }
 
-  /** The peer opens a stream: only the edge may, with ids that only grow. */
+  /**
+   * The peer opens a stream: only the edge may, with odd ids that only grow. Nobody at the edge
+   * would take a stream an agent opened (it would sit there holding credit), so that ends the session.
+   */
   private accept(streamId: number, payload: Buffer): void {
-    const peerOpens = this.options.role === 'agent' ? 1 : 0;
-    if (streamId % 2 !== peerOpens || streamId <= this.lastRemoteStreamId) return this.fail(`OPEN with stream id ${streamId}`);
+    if (this.options.role === 'edge') return this.fail('the agent opened a stream');
+    if (streamId % 2 !== 1 || streamId <= this.lastRemoteStreamId) return this.fail(`OPEN with stream id ${streamId}`);
     this.lastRemoteStreamId = streamId;
     const headers = decodeHeaders(payload);
     if (headers === null) return this.fail(`stream ${streamId}: OPEN headers are not an object of strings`);
