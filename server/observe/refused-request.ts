@@ -3,14 +3,15 @@ import { MAX_REQUEST_HEAD_BYTES, classifyHost, effectiveHost, normaliseHost, typ
 
 /**
  * Why the edge answered a visitor's request itself instead of a tunnel (the access log's
- * `refused`). The first three are also `udns_refused_total`'s reasons.
+ * `refused`); the statuses are http's, a tcp visitor is just closed. The first three are also
+ * `udns_refused_total`'s reasons.
  */
 export type RefusedReason =
   /** 400: a head the front door will not route (request-head.ts). */
   | 'bad_request_head'
   /** 431: a head over MAX_REQUEST_HEAD_BYTES. */
   | 'head_too_large'
-  /** 503: the agent's tunnel has no room for another visitor stream. */
+  /** 503: the agent's tunnel has no room for another visitor stream (or the visitor's network has its share). */
   | 'visitor_limit'
   /** 429: over the operator's concurrent-visitor limits (`maxVisitorsPerAccount`/`PerRoute`). */
   | 'visitor_quota'
@@ -20,7 +21,7 @@ export type RefusedReason =
   | 'basic_auth'
   /** 429: too many wrong passwords from the visitor's network. */
   | 'basic_auth_throttled'
-  /** 502: a claimed name (or verified custom domain) whose agent is not connected. */
+  /** 502: a claimed name (or verified custom domain) whose agent is not connected (tcp: the tunnel went away meanwhile). */
   | 'offline'
   /** 404: a host of the zone that is no claimed name, or a foreign host that is no custom domain. */
   | 'unknown_name';

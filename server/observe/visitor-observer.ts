@@ -92,6 +92,11 @@ export class VisitorObserver {
     });
   }
 
+  /** The access-log line of a tcp visitor closed before reaching the agent (call only when {@link logsRefusals}, before the socket is destroyed). */
+  refusedConnection(socket: Socket, target: VisitorTarget, port: number, reason: RefusedReason): void {
+    this.log({ time: new Date().toISOString(), kind: 'tcp', name: target.name, port, client: clientNetwork(socket), bytesIn: 0, bytesOut: 0, durationMs: 0, refused: reason });
+  }
+
   /**
    * A visitor's request the edge's own app answers (a name whose agent is offline, an unknown
    * one): its line is written once the answer is (call only when {@link logsRefusals}).

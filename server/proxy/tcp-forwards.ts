@@ -23,10 +23,11 @@ export class TcpForwards {
   /**
    * Listens on `preferred` when it is free and in range (a reconnecting agent keeps its port),
    * otherwise on the first free port from a random point in the range. A visitor `ipRules`
-   * refuses (`--allow-ip`, `--deny-ip`) is closed at once: nothing reaches the agent.
+   * refuses (`--allow-ip`, `--deny-ip`) is closed at once: nothing reaches the agent;
+   * `onRefused` hears of it first (the access log).
    * @throws UdnsError `port_unavailable` when the whole range is taken
    */
-  async open(preferred: number | undefined, onConnection: (socket: net.Socket) => void, ipRules?: IpRules): Promise<TcpForward> {
+  async open(preferred: number | undefined, onConnection: (socket: net.Socket) => void, ipRules?: IpRules, onRefused?: (socket: net.Socket) => void): Promise<TcpForward> {
     const size = this.range.high - this.range.low + 1;
     const start = randomInt(size);
     const candidates: number[] = [];
@@ -40,6 +41,7 @@ export class TcpForwards {
         socket.on('error', (error) => this.logger.debug({ err: error, port }, 'tcp visitor socket error'));
         if (ipRules !== undefined && !ipRules.allows(socket.remoteAddress ?? '')) {
           this.logger.info({ port, visitor: socket.remoteAddress }, 'tcp visitor refused by --allow-ip/--deny-ip');
+          onRefused?.(socket);
           socket.resetAndDestroy();
           return;
         }

@@ -37,6 +37,7 @@ import type { PrivateRoutes } from '../private/private-routes.js';
 import { BasicAuthThrottle } from '../access/basic-auth-throttle.js';
 import { RouteAccessGate } from '../access/route-access-gate.js';
 import type { VisitorObserver } from '../observe/visitor-observer.js';
+import type { RefusedReason } from '../observe/refused-request.js';
 import type { VisitorQuotas } from '../quotas/visitor-quotas.js';
 
 /** Where the registry claims names: the ZoneEditor, which also puts them in DNS. */
@@ -292,7 +293,7 @@ export class TunnelRegistry implements TunnelHost {
       await previous.forward.close();
     }
     const routeId = newRouteId();
-    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket), access?.ip);
+    const forward = await this.tcp.open(request.preferredPort, (socket) => this.acceptTcp(tunnel, routeId, socket), access?.ip, (socket) => this.tcpRefused(tunnel, routeId, socket, 'ip_rules'));
     if (!tunnel.alive) {
       void forward.close();
       throw new UdnsError('internal', 'tunnel closed during registration');
@@ -316,6 +317,7 @@ export class TunnelRegistry implements TunnelHost {
     if (admission !== undefined && !admission.ok) {
       // A raw TCP visitor cannot be told why: the log line says it.
       log.warn({ route: name, port: socket.localPort, limit: admission.setting, max: admission.limit }, 'tcp visitor refused: concurrent visitors limit reached, connection closed');
+      this.tcpRefused(tunnel, routeId, socket, 'visitor_quota');
       socket.destroy();
       return;
     }
@@ -328,8 +330,17 @@ export class TunnelRegistry implements TunnelHost {
     }, null, log, 'tcp', this.visitorObserver?.tcp({ account: tunnel.account.name, name }, port), admission?.quota) : 'tunnel-gone';
     if (outcome !== 'bridged') {
       admission?.quota.release();
+      this.tcpRefused(tunnel, routeId, socket, outcome === 'busy' ? 'visitor_limit' : 'offline');
       socket.destroy();
     }
+  }
+
+  /** The access-log line of a tcp visitor closed without reaching the agent (with --access-log only). */
+  private tcpRefused(tunnel: TunnelSession, routeId: string, socket: Socket, reason: RefusedReason): void {
+    const observer = this.visitorObserver;
+    if (observer === null || !observer.logsRefusals) return;
+    const port = socket.localPort ?? 0;
+    observer.refusedConnection(socket, { account: tunnel.account.name, name: tunnel.routes.get(routeId)?.name ?? `tcp:${port}` }, port, reason);
   }
 
   private async claim(accountId: number, label: string): Promise<string> {

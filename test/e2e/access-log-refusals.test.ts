@@ -6,14 +6,35 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Agent } from '../../agent/agent.js';
 import { eventually } from '../helpers/eventually.js';
-import { startHttpOrigin, type Origin } from '../helpers/origins.js';
+import { startHttpOrigin, startTcpEcho, type Origin } from '../helpers/origins.js';
 import { startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { hostFor } from '../helpers/visitor.js';
 
 interface Line {
   time: string; kind: string; name: string | null; host?: string; client: string; method: string | null; path: string | null;
-  status: number | null; bytesIn: number; bytesOut: number; durationMs: number; refused?: string;
+  status: number | null; bytesIn: number; bytesOut: number; durationMs: number; refused?: string; port?: number;
+}
+
+/** Connects to a tcp route; resolves once the edge closed (or reset) the connection, with what came back. */
+function tcpVisit(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let out = '';
+    socket.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    socket.on('close', () => resolve(out));
+    socket.on('error', () => {});
+    socket.write(text);
+  });
+}
+
+/** A connection to `port` that stays open (its first bytes written) until destroyed. */
+async function held(port: number, text: string): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write(text);
+  return socket;
 }
 
 /** Writes `bytes` on a new connection and reads until the edge closes it. */
@@ -36,6 +57,7 @@ function exchange(edge: TestEdge, bytes: Buffer | string): Promise<string> {
 describe('access log lines for requests the edge refuses itself', () => {
   let edge: TestEdge;
   let origin: Origin;
+  let echo: Origin;
   let agent: Agent;
   let work: string;
   let file: string;
@@ -55,7 +77,10 @@ describe('access log lines for requests the edge refuses itself', () => {
     file = path.join(work, 'access.log');
     edge = await startTestEdge({ accessLog: file, maxVisitorsPerRoute: 1 });
     origin = await startHttpOrigin();
+    echo = await startTcpEcho();
     agent = await startTestAgent(edge, [
+      { kind: 'tcp', localPort: echo.port },
+      { kind: 'tcp', localPort: echo.port, access: { allowIp: ['10.0.0.0/8'] } },
       { kind: 'http', localPort: origin.port, name: 'open' },
       { kind: 'http', localPort: origin.port, name: 'locked', access: { basicAuth: [{ user: 'alice', password: 'correct horse' }] } },
       { kind: 'http', localPort: origin.port, name: 'walled', access: { allowIp: ['10.0.0.0/8'] } },
@@ -68,8 +93,30 @@ describe('access log lines for requests the edge refuses itself', () => {
   afterAll(async () => {
     agent?.stop();
     await origin?.close();
+    await echo?.close();
     await edge?.close();
     fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('tcp: a connection refused by --allow-ip, and one over the visitor limit, each get a line', async () => {
+    const [open, walled] = agent.routes.filter((route) => route.kind === 'tcp').map((route) => route.port!);
+    expect(await tcpVisit(walled!, 'knock')).toBe('');
+    expect((await next(1))[0]).toMatchObject({ kind: 'tcp', port: walled, client: '127.0.0.0/24', bytesIn: 0, bytesOut: 0, refused: 'ip_rules' });
+    const first = await held(open!, 'first');
+    try {
+      const refused = await eventually('a second tcp visitor refused', async () => {
+        const seenBefore = all().length;
+        const answer = await tcpVisit(open!, 'second');
+        return answer === '' && all().slice(seenBefore).some((line) => line.refused === 'visitor_quota') ? true : undefined;
+      });
+      expect(refused).toBe(true);
+      const line = all().slice(seen).find((entry) => entry.refused === 'visitor_quota');
+      expect(line).toMatchObject({ kind: 'tcp', port: open, bytesIn: 0, bytesOut: 0 });
+    } finally {
+      first.destroy();
+    }
+    await eventually('the held connection\'s line', () => all().slice(seen).find((line) => line.kind === 'tcp' && line.refused === undefined && line.bytesIn === 5));
+    seen = all().length;
   });
 
   test('400 and 431 from the front door: status, reason, what could be read of the request, bytes both ways', async () => {
@@ -172,5 +219,40 @@ describe('access log lines for requests the edge refuses itself', () => {
     expect((await fetch(`${edge.serverUrl}/healthz`)).status).toBe(200);
     expect(await exchange(edge, `GET / HTTP/1.1\r\nHost: ${hostFor(edge, 'open')}\r\nHost: x\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
     expect((await next(1))[0]!.refused).toBe('bad_request_head');
+  });
+});
+
+describe('access log lines when the agent\'s tunnel is full (503 for http, a close for tcp)', () => {
+  test('visitor_limit', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-access-busy-'));
+    const file = path.join(work, 'access.log');
+    const edge = await startTestEdge({ accessLog: file, maxVisitorsPerTunnel: 1, maxVisitorsPerNetwork: 1 });
+    const origin = await startHttpOrigin();
+    const echo = await startTcpEcho();
+    const agent = await startTestAgent(edge, [{ kind: 'http', localPort: origin.port, name: 'popular' }, { kind: 'tcp', localPort: echo.port }]);
+    const lines = (): Line[] => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Line);
+    const holder = await held(edge.edge.httpPort, `GET /hang HTTP/1.1\r\nHost: ${hostFor(edge, 'popular')}\r\n\r\n`);
+    try {
+      const answer = await eventually('a 503 for the second visitor', async () => {
+        const reply = await exchange(edge, `GET /more?x=1 HTTP/1.1\r\nHost: ${hostFor(edge, 'popular')}\r\n\r\n`);
+        return /^HTTP\/1\.1 503 /.test(reply) ? reply : undefined;
+      });
+      expect(await eventually('the 503 line', () => lines().find((line) => line.status === 503))).toMatchObject({
+        kind: 'http', name: 'popular', method: 'GET', path: '/more', refused: 'visitor_limit', bytesOut: answer.length,
+      });
+      const port = agent.routes.find((route) => route.kind === 'tcp')!.port!;
+      await eventually('a tcp visitor closed for want of room', async () => {
+        await tcpVisit(port, 'hi');
+        return lines().some((line) => line.kind === 'tcp' && line.refused === 'visitor_limit') ? true : undefined;
+      });
+      expect(lines().find((line) => line.kind === 'tcp' && line.refused !== undefined)).toMatchObject({ port, refused: 'visitor_limit', bytesIn: 0 });
+    } finally {
+      holder.destroy();
+      agent.stop();
+      await origin.close();
+      await echo.close();
+      await edge.close();
+      fs.rmSync(work, { recursive: true, force: true });
+    }
   });
 });
