@@ -300,4 +300,23 @@ describe('frame mux', () => {
     for (let i = 0; i < 8; i += 1) session.request({});
     expect(session.receiveWindow).toBe(MIB);
   });
+
+  it('answers PINGs only while its peer reads: a flood from a peer that never reads costs bounded memory', async () => {
+    const [a, b] = await socketPair();
+    const edge = new FrameSession(b, { ...OPTIONS, role: 'edge' });
+    cleanups.push(() => edge.destroy());
+    a.pause();
+    const pings = Buffer.concat(Array.from({ length: 1000 }, (_, i) => numberFrame(FrameType.PING, 0, 0, i)));
+    a.write(numberFrame(FrameType.SETTINGS, 0, 1, 100));
+    let sent = 0;
+    // 40 MiB of PINGs: as many PONGs would be 40 MiB held for a peer that reads none.
+    while (sent < 40 * MIB) {
+      await new Promise<void>((resolve) => (a.write(pings) ? resolve() : a.once('drain', () => resolve())));
+      sent += pings.length;
+    }
+    const received = await eventually('the edge to read every PING', () => ((edge as unknown as { bytesReceived: number }).bytesReceived >= sent ? true : undefined));
+    expect(received).toBe(true);
+    expect(b.writableLength).toBeLessThan(4 * MIB);
+    expect(edge.destroyed).toBe(false);
+  });
 });

@@ -51,6 +51,8 @@ const COPY_DATA_BELOW_BYTES = 4 * 1024;
 /** Bytes that must arrive since the last BDP sample for the tunnel to count as busy. */
 const BUSY_BYTES = 64 * 1024;
 const MAX_OUTSTANDING_PINGS = 10;
+/** Bytes queued for a peer that does not read, past which the session ends. */
+const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
 /** Sessions with frames queued this turn: one shared setImmediate writes them all. */
 let queued = new Set<FrameSession>();
@@ -250,6 +252,13 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
     if (this.destroyed && this.transport.destroyed) return;
     this.out.push(buffer);
     this.outBytes += buffer.length;
+    // DATA waits at the backlog; only frames the peer makes us send (WINDOW, RESET, PONG) could
+    // pile up past it, and only if the peer never reads.
+    if (this.outBytes + this.transport.writableLength > MAX_UNREAD_BYTES && !this.destroyed) {
+      this.emit('protocolError', new Error('the peer reads nothing of what it makes us send'));
+      this.destroy();
+      return;
+    }
     queued.add(this);
     if (!flushScheduled) {
       flushScheduled = true;
@@ -299,7 +308,9 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
         return;
       }
       case FrameType.PING:
-        this.queue(smallFrame(FrameType.PONG, 0, payload));
+        // A peer that sends PINGs and reads nothing would fill our memory with PONGs. While our
+        // backlog is full the peer is not reading: its heartbeat may time out, as it should.
+        if (!this.congested) this.queue(smallFrame(FrameType.PONG, 0, payload));
         return;
       case FrameType.PONG: {
         const sequence = payload.readUInt32BE(4);
