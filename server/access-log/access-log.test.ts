@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,35 @@ describe('AccessLog', () => {
     expect(lines).toHaveLength(600);
     expect(new Set(lines).size).toBe(600);
     expect(fs.readFileSync(file, 'utf8')).toContain('second 99\n');
+  });
+
+  it('regression: - wrote only its first line (the writer loop never started again), and close() never returned', async () => {
+    const written: string[] = [];
+    const sink = Object.assign(new EventEmitter(), { write: (text: string): boolean => { written.push(text); return true; } });
+    const log = new AccessLog({ file: '-', maxBytes: 0, keep: 0, stderr: sink });
+    for (let i = 0; i < 3; i++) {
+      log.write(`line ${i}`);
+      await turn();
+    }
+    await log.close();
+    expect(written.join('')).toBe('line 0\nline 1\nline 2\n');
+  });
+
+  it('- waits for its stream to drain before writing more, in whole lines', async () => {
+    const written: string[] = [];
+    let full = true;
+    const sink = Object.assign(new EventEmitter(), { write: (text: string): boolean => { written.push(text); return !full; } });
+    const log = new AccessLog({ file: '-', maxBytes: 0, keep: 0, stderr: sink });
+    log.write('a');
+    await turn();
+    log.write('b');
+    log.write('c');
+    await turn();
+    expect(written).toEqual(['a\n']);
+    full = false;
+    sink.emit('drain');
+    await log.flush();
+    expect(written).toEqual(['a\n', 'b\nc\n']);
   });
 
   it('a file that cannot be opened is a config error naming it', () => {

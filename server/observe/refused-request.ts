@@ -44,9 +44,9 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /**
  * The fields of a refused request: from the front door's reading when it read the head, and
  * otherwise (a 400 or 431) the best it can from the raw bytes: method and target from the first
- * line, the host only from a single Host header that reads as one. Never the raw bytes:
- * {@link printable} escapes what a terminal or a log shipper could take for a line break or a
- * control sequence.
+ * line, the host only from a single Host header that reads as one. The method comes out through
+ * {@link printable}, the target when the line is written (loggedPath): never a byte a terminal
+ * or a log shipper could take for a line break or a control sequence.
  */
 export function refusedRequestFields(head: Pick<RequestHead, 'method' | 'target' | 'host'> | null, bytes: Buffer, domain: string): RefusedRequestFields {
   if (head !== null) return { ...hostFields(head.host, domain), method: printable(head.method, MAX_LOGGED_METHOD), target: head.target };
@@ -70,16 +70,18 @@ const NO_BYTES = Buffer.alloc(0);
 
 /**
  * `text` with every character outside printable ASCII (SP, controls, DEL, bytes read as latin1
- * above 0x7e) written as `%XX`, cut at `max` characters.
+ * above 0x7e) written as `%XX`, cut at `max` characters (never inside a `%XX`).
  */
 export function printable(text: string, max: number): string {
   if (/^[\x21-\x7e]*$/.test(text)) return text.length > max ? text.slice(0, max) : text;
   let out = '';
-  for (let i = 0; i < text.length && out.length < max; i++) {
+  for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    out += code > 0x20 && code < 0x7f ? text[i] : `%${(code & 0xff).toString(16).toUpperCase().padStart(2, '0')}`;
+    const piece = code > 0x20 && code < 0x7f ? text[i]! : `%${(code & 0xff).toString(16).toUpperCase().padStart(2, '0')}`;
+    if (out.length + piece.length > max) break;
+    out += piece;
   }
-  return out.length > max ? out.slice(0, max) : out;
+  return out;
 }
 
 function hostFields(host: string | null, domain: string): Pick<RefusedRequestFields, 'name' | 'host'> {
