@@ -111,9 +111,10 @@ export interface Agent extends EventEmitter {
   /**
    * Adds a route to the running agent without touching the others' connections (`udns up`
    * reloading its file). Resolves with the route and where the edge published it (null while
-   * offline: the next tunnel publishes it); rejects with the edge's refusal.
+   * offline: the next tunnel publishes it); rejects with the edge's refusal. `port`: the public
+   * port a tcp route asks for first (the one of the route it replaces, so visitors keep it).
    */
-  addRoute(spec: RouteSpec): Promise<{ route: ManagedRoute; published: PublishedRoute | null }>;
+  addRoute(spec: RouteSpec, options?: { port?: number }): Promise<{ route: ManagedRoute; published: PublishedRoute | null }>;
   /** Withdraws a route; the others' visitors carry on. */
   removeRoute(route: ManagedRoute): void;
   /**
@@ -240,10 +241,11 @@ export async function startAgent(input: AgentOptions, logger?: AgentLogger): Pro
   // Bound before Object.assign below gives the agent its own addRoute/removeRoute.
   const connectorAdd = connector.addRoute.bind(connector);
   const connectorRemove = connector.removeRoute.bind(connector);
-  const addRoute = async (spec: RouteSpec): Promise<{ route: ManagedRoute; published: PublishedRoute | null }> => {
+  const addRoute = async (spec: RouteSpec, options: { port?: number } = {}): Promise<{ route: ManagedRoute; published: PublishedRoute | null }> => {
     // Before the route is built: a transfer port that cannot be opened refuses the route whole.
     if (spec.kind === 'share') await openTransfers();
     const route = build(spec);
+    if (route.kind === 'tcp' && options.port !== undefined) route.port = options.port;
     if (spec.kind === 'http' && inspector !== null && inspector.url === null) connector!.emit('inspecting', await inspector.start());
     if (route.direct) await route.direct.listen();
     return { route, published: await connectorAdd(route) };

@@ -147,6 +147,8 @@ export class TunnelConnector extends EventEmitter {
         ...(route.kind === 'http' && route.name ? { name: route.name } : {}),
         ...privateFields(route),
         ...accessFields(route),
+        // A tcp route that replaces one (an edit of its rules) asks for the port visitors know.
+        ...(route.kind === 'tcp' && route.port ? { preferredPort: route.port } : {}),
       });
     });
   }

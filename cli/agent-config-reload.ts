@@ -19,6 +19,11 @@ function routeKey(spec: RouteSpec): string {
   return JSON.stringify(rest, [...Object.keys(rest), ...ACCESS_KEYS, ...PRIVATE_KEYS].sort());
 }
 
+/** Where visitors reach a route, whatever its access rules: a tcp route replaced for new rules keeps its public port. */
+function placeKey(spec: RouteSpec): string {
+  return routeKey({ ...spec, access: undefined });
+}
+
 /** A share's price rules, as text for comparing. */
 function pricesKey(spec: RouteSpec): string {
   return JSON.stringify(spec.kind === 'share' ? spec.prices ?? [] : []);
@@ -29,7 +34,9 @@ function pricesKey(spec: RouteSpec): string {
  * watch of its folder, so editors that replace the file are seen) and on `SIGHUP`: routes
  * added or removed are published or withdrawn on the live tunnel, and the routes that stayed
  * keep their visitors; a share whose prices alone changed keeps running with the new prices
- * (listings, 402s, sales and its index entries follow). An invalid file is one warning and changes nothing; changed `server`,
+ * (listings, 402s, sales and its index entries follow). Any other change to a route (its access
+ * rules too) replaces it: its open visitor connections end, new visitors meet the new rules, and
+ * a tcp route asks the edge for the public port it had. An invalid file is one warning and changes nothing; changed `server`,
  * `token`, `transport`, `transferPort` or `transfers` are named as needing a restart. A first
  * share added by an edit opens the transfer port then (see the agent's addRoute).
  */
@@ -41,11 +48,13 @@ export function reloadAgentConfig(
 ): () => void {
   const live = new Map<string, ManagedRoute>();
   const livePrices = new Map<string, string>();
+  const livePlaces = new Map<string, string>();
   started.routes.forEach((spec, index) => {
     const route = agent.startedRoutes[index];
     if (route === undefined) return;
     live.set(routeKey(spec), route);
     livePrices.set(routeKey(spec), pricesKey(spec));
+    livePlaces.set(routeKey(spec), placeKey(spec));
   });
   let config = started.config;
   let running: Promise<void> = Promise.resolve();
@@ -69,19 +78,25 @@ export function reloadAgentConfig(
       livePrices.set(key, pricesKey(spec));
       say(`prices changed: ${route.target}`);
     }
+    /** Public ports of the tcp routes removed, by place: the route replacing one asks for its port. */
+    const released = new Map<string, number>();
     for (const [key, route] of live) {
       if (wanted.has(key) && livePrices.get(key) === pricesKey(wanted.get(key)!)) continue;
       agent.removeRoute(route);
+      if (route.port !== undefined) released.set(livePlaces.get(key)!, route.port);
       live.delete(key);
       livePrices.delete(key);
+      livePlaces.delete(key);
       say(`removed: ${route.target}`);
     }
     for (const [key, spec] of wanted) {
       if (live.has(key)) continue;
       try {
-        const { route, published } = await agent.addRoute(spec);
+        const port = released.get(placeKey(spec));
+        const { route, published } = await agent.addRoute(spec, port === undefined ? {} : { port });
         live.set(key, route);
         livePrices.set(key, pricesKey(spec));
+        livePlaces.set(key, placeKey(spec));
         say(published === null ? `added (offline, published on reconnect): ${route.target}` : `${published.url} -> ${published.target}`);
       } catch (error) {
         warn(`${file}: route not added: ${(error as Error).message}`);

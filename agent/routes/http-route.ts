@@ -21,7 +21,8 @@ import type { RouteHandler } from './route-handler.js';
 export class HttpRoute implements RouteHandler {
   readonly target: string;
   private publicHost: string | null = null;
-  private readonly open = new Set<net.Socket>();
+  /** Each open connection to the local service, with the break of its visitor's connection. */
+  private readonly open = new Map<net.Socket, () => void>();
   /** Access rules checked on every request head (`--basic-auth`, `--allow-ip`); null: none. */
   guard: RouteGuard | null = null;
   /** The agent's metrics for this route (`--metrics-listen`; agent/metrics/); null: off. */
@@ -56,7 +57,7 @@ export class HttpRoute implements RouteHandler {
     const guard = this.guard;
     if (guard !== null) rewriter.authorize = guard.forConnection(visitor);
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
-    this.open.add(local);
+    this.open.set(local, abort);
     // The inspector, when on, watches the bytes as they pass and changes none.
     const tap = this.inspector?.tap({ route: this.publicHost ?? this.target, origin: { host: this.localHost, port: this.localPort }, remoteAddress: visitor.remoteAddress }) ?? null;
     if (tap !== null) {
@@ -134,8 +135,16 @@ export class HttpRoute implements RouteHandler {
     if (this.meter !== null) local.once('close', () => this.meter!.socketClosed(local));
   }
 
+  /**
+   * The route was withdrawn (`udns up` removed or replaced it, new access rules too): every
+   * visitor connection breaks with it. Destroying the local socket alone would leave the visitor
+   * waiting with its connection open (no 'end', no 'error' comes from a destroy).
+   */
   close(): void {
-    for (const socket of this.open) socket.destroy();
+    for (const [socket, abort] of this.open) {
+      socket.destroy();
+      abort();
+    }
   }
 
   /** Writes a complete HTTP/1.1 error response on the visitor stream and ends it. */

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { TunnelResetCode, type AgentTunnelStream, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteGuard } from '../access/route-guard.js';
@@ -9,7 +10,8 @@ import type { RouteHandler } from './route-handler.js';
 /** A tcp route: each visitor stream becomes one connection to the local port, bytes both ways. */
 export class TcpRoute implements RouteHandler {
   readonly target: string;
-  private readonly open = new Set<net.Socket>();
+  /** Each open connection to the local service, with its visitor's stream. */
+  private readonly open = new Map<net.Socket, Duplex>();
   /** `--allow-ip` / `--deny-ip`, checked again here (the edge closes refused visitors first); null: none. */
   guard: RouteGuard | null = null;
   /** The agent's metrics for this route (`--metrics-listen`; agent/metrics/); null: off. */
@@ -28,7 +30,7 @@ export class TcpRoute implements RouteHandler {
       return;
     }
     const local = net.connect({ host: this.localHost, port: this.localPort, allowHalfOpen: true, noDelay: true });
-    this.open.add(local);
+    this.open.set(local, stream);
     local.once('close', () => this.open.delete(local));
     if (this.meter !== null) local.once('close', () => this.meter!.socketClosed(local));
     stream.on('error', (error) => log.debug({ err: error }, 'visitor stream error'));
@@ -61,6 +63,11 @@ export class TcpRoute implements RouteHandler {
   }
 
   close(): void {
-    for (const socket of this.open) socket.destroy();
+    // The route was withdrawn (`udns up` removed or replaced it): its visitors' connections
+    // break with it, rather than stay open with nothing behind them.
+    for (const [socket, stream] of this.open) {
+      socket.destroy();
+      stream.destroy();
+    }
   }
 }
