@@ -7,6 +7,8 @@ import type { FrameStream } from './frame-stream.js';
 import { FrameType, frameHeader, numberFrame, smallFrame } from './frame-codec.js';
 import { ResetCode } from './reset-codes.js';
 import { startDelayProxy } from '../../bench/delay-proxy.js';
+import { randomFrame } from '../../test/helpers/frame-mux-fuzz.js';
+import { SeededRandom } from '../../test/helpers/seeded-random.js';
 
 const MIB = 1024 * 1024;
 const OPTIONS: Omit<FrameSessionOptions, 'role'> = {
@@ -318,5 +320,32 @@ describe('frame mux', () => {
     expect(received).toBe(true);
     expect(b.writableLength).toBeLessThan(4 * MIB);
     expect(edge.destroyed).toBe(false);
+  });
+
+  it('takes 300 peers sending random frames on either side without throwing, and ends or keeps each session cleanly', { timeout: 30_000 }, async () => {
+    const random = new SeededRandom(Number(process.env.UDNS_FUZZ_SEED ?? 20261203));
+    for (let round = 0; round < 300; round += 1) {
+      const [a, b] = await socketPair();
+      const role = round % 2 === 0 ? 'agent' : 'edge';
+      const session = new FrameSession(b, { ...OPTIONS, role });
+      session.on('stream', (stream: FrameStream) => {
+        stream.on('error', () => {});
+        stream.respond({ ':status': 200 });
+        stream.pipe(stream);
+      });
+      if (role === 'edge') {
+        const opened = session.request({});
+        opened.on('error', () => {});
+        opened.write('hello');
+      }
+      a.on('error', () => {});
+      a.resume();
+      const frames = [numberFrame(FrameType.SETTINGS, 0, 1, 100), ...Array.from({ length: random.int(1, 30) }, () => randomFrame(random))];
+      a.write(Buffer.concat(frames));
+      await new Promise((resolve) => setImmediate(resolve));
+      a.destroy();
+      await eventually('the session to end with its transport', () => (session.destroyed ? true : undefined));
+      expect(session.openStreams).toBe(0);
+    }
   });
 });

@@ -275,6 +275,8 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
   }
 
   private receiveFrame(type: FrameType, streamId: number, payload: Buffer): void {
+    // The rest of a read that carried the frame the session ended on.
+    if (this.destroyed) return;
     if (!this.settingsReceived && type !== FrameType.SETTINGS) return this.fail('the first frame was not SETTINGS');
     switch (type) {
       case FrameType.SETTINGS: {

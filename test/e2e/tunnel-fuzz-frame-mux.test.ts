@@ -6,6 +6,7 @@ import { FRAME_MUX_TOKEN, MUX_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION, RAW_UPG
 import { FrameType, frameHeader, numberFrame, smallFrame } from '../../protocol/frame-mux/frame-codec.js';
 import { eventually } from '../helpers/eventually.js';
 import { startHttpOrigin, type Origin } from '../helpers/origins.js';
+import { randomFrame } from '../helpers/frame-mux-fuzz.js';
 import { SeededRandom } from '../helpers/seeded-random.js';
 import { startTestAgent } from '../helpers/test-agent.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
@@ -70,26 +71,6 @@ function dialFrames(): Promise<Socket> {
 const settings = (): Buffer => numberFrame(FrameType.SETTINGS, 0, 1, 1000);
 const errorsLoggedSince = (offset: number): string[] =>
   edge.logs().slice(offset).split('\n').filter((line) => /"level":(50|60)/.test(line));
-
-/** One random frame, mostly well-formed enough to get past the first check. */
-function randomFrame(random: SeededRandom): Buffer {
-  const type = random.chance(0.05) ? random.int(0, 255) : random.int(1, 10);
-  const streamId = random.pick([0, 1, 1, 2, 3, 5, random.int(0, 2 ** 32 - 1)]);
-  const fixed: Record<number, number> = { 1: 8, 5: 0, 6: 4, 7: 4, 8: 8, 9: 8, 10: 8 };
-  let payload: Buffer;
-  if (type === FrameType.OPEN || type === FrameType.RESPONSE) {
-    payload = random.chance(0.5)
-      ? Buffer.from(JSON.stringify(random.chance(0.5) ? { ':status': random.int(0, 999) } : { ':method': 'CONNECT', ':authority': 'visitor.udns', 'udns-route': 'x' }))
-      : random.bytes(random.int(0, 64));
-  } else if (type in fixed && random.chance(0.85)) {
-    payload = random.chance(0.5) ? Buffer.alloc(fixed[type]!) : random.bytes(fixed[type]!);
-  } else {
-    payload = random.bytes(random.int(0, 2048));
-  }
-  const frame = smallFrame(type as FrameType, streamId, payload);
-  if (random.chance(0.05)) frame.writeUInt32BE(random.int(0, 2 ** 32 - 1), 0);
-  return frame;
-}
 
 /** The control stream's hello, as a real agent would send it on stream 1. */
 function hello(): Buffer {
