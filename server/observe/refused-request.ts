@@ -3,8 +3,8 @@ import { MAX_REQUEST_HEAD_BYTES, classifyHost, effectiveHost, normaliseHost, typ
 
 /**
  * Why the edge answered a visitor's request itself instead of a tunnel (the access log's
- * `refused`); the statuses are http's, a tcp visitor is just closed. The first three are also
- * `udns_refused_total`'s reasons.
+ * `refused`: the request never reached the member's app); the statuses are http's, a tcp visitor
+ * is just closed. The first three are also `udns_refused_total`'s reasons.
  */
 export type RefusedReason =
   /** 400: a head the front door will not route (request-head.ts). */
@@ -24,7 +24,11 @@ export type RefusedReason =
   /** 502: a claimed name (or verified custom domain) whose agent is not connected (tcp: the tunnel went away meanwhile). */
   | 'offline'
   /** 404: a host of the zone that is no claimed name, or a foreign host that is no custom domain. */
-  | 'unknown_name';
+  | 'unknown_name'
+  /** 308: plain HTTP sent on to HTTPS (`--https-redirect`). */
+  | 'https_redirect'
+  /** 200: the edge's own answer to an ACME HTTP-01 check of a custom domain. */
+  | 'acme_challenge';
 
 /** The request fields of an access-log line for a refused request: as much as could be read, all of it printable. */
 export interface RefusedRequestFields {

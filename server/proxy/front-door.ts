@@ -87,7 +87,9 @@ export function createFrontDoor(options: {
       ? null
       : httpsLocation(head, redirectToHttpsPort);
     if (location !== null) {
-      redirect(socket, location);
+      const bytesOut = redirect(socket, location);
+      // Visitors' requests only: the apex's (pages, API) are the edge's own and get no line.
+      if (firstByte !== null && classifyHost(host, domain).kind !== 'apex') logRefusal(socket, firstByte, buffered, head, 'https_redirect', 308, bytesOut);
       return;
     }
     const hostClass = classifyHost(host, domain);
@@ -99,6 +101,8 @@ export function createFrontDoor(options: {
       const visit = customDomains.visit(host, head.path, headWantsHtml(buffered));
       if (visit?.kind === 'answer') {
         socket.end(visit.bytes);
+        const status = Number(visit.bytes.toString('latin1', 9, 12));
+        logRefusal(socket, firstByte, buffered, head, status === 200 ? 'acme_challenge' : 'unknown_name', status, visit.bytes.length);
         return;
       }
       if (visit?.kind === 'route') {
@@ -206,7 +210,9 @@ function headWantsHtml(head: Buffer): boolean {
   return /\r\naccept:[^\r\n]*text\/html/i.test(head.toString('latin1', 0, Math.min(head.length, MAX_REQUEST_HEAD_BYTES)));
 }
 
-/** 308 to `location` (keeps method and body, unlike 301), then close. */
-function redirect(socket: Socket, location: string): void {
-  socket.end(rawHttpAnswer(308, `Moved to ${location}\n`, { Location: location, 'Content-Type': 'text/plain; charset=utf-8' }));
+/** 308 to `location` (keeps method and body, unlike 301), then close. Returns the answer's length. */
+function redirect(socket: Socket, location: string): number {
+  const bytes = rawHttpAnswer(308, `Moved to ${location}\n`, { Location: location, 'Content-Type': 'text/plain; charset=utf-8' });
+  socket.end(bytes);
+  return bytes.length;
 }

@@ -8,6 +8,7 @@ import type { Agent } from '../../agent/agent.js';
 import { eventually } from '../helpers/eventually.js';
 import { startHttpOrigin, startTcpEcho, type Origin } from '../helpers/origins.js';
 import { startTestAgent } from '../helpers/test-agent.js';
+import { makeTestCertificates } from '../helpers/test-certificates.js';
 import { startTestEdge, type TestEdge } from '../helpers/test-edge.js';
 import { hostFor } from '../helpers/visitor.js';
 
@@ -251,6 +252,27 @@ describe('access log lines when the agent\'s tunnel is full (503 for http, a clo
       agent.stop();
       await origin.close();
       await echo.close();
+      await edge.close();
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('access log lines for visitors sent on to HTTPS (--https-redirect)', () => {
+  test('https_redirect for a name; the apex\'s own redirect gets no line', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'udns-access-redirect-'));
+    const file = path.join(work, 'access.log');
+    const certs = makeTestCertificates('edge.test');
+    const edge = await startTestEdge({ domain: 'edge.test', httpsPort: 0, tlsCert: certs.certFile, tlsKey: certs.keyFile, httpsRedirect: true, accessLog: file });
+    try {
+      const lines = (): Line[] => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Line);
+      expect(await exchange(edge, `GET / HTTP/1.1\r\nHost: edge.test\r\n\r\n`)).toMatch(/^HTTP\/1\.1 308 /);
+      const answer = await exchange(edge, `GET /shop?item=1 HTTP/1.1\r\nHost: alice.edge.test\r\n\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 308 /);
+      const line = await eventually('the redirect line', () => lines()[0]);
+      expect(line).toMatchObject({ kind: 'http', name: 'alice', method: 'GET', path: '/shop', status: 308, refused: 'https_redirect', bytesOut: answer.length });
+      expect(lines()).toHaveLength(1);
+    } finally {
       await edge.close();
       fs.rmSync(work, { recursive: true, force: true });
     }
