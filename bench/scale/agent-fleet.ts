@@ -1,6 +1,6 @@
 /*
  * A light agent fleet for `npm run bench:scale`: `count` agents in this one process, each a real
- * tunnel built from the real protocol module (the agent's own dialer, HTTP/2 mux and control
+ * tunnel built from the real protocol module (the agent's own dialer, mux and control
  * channel; hello, welcome, registerRoute, routeRegistered), each registering one http route
  * named `<prefix>-<i>`. What they lack beside a real agent is the origin: a visitor stream is
  * answered 200 with a one-line body from here. Started with one JSON argument
@@ -33,7 +33,7 @@ const say = (event: Record<string, unknown>): void => void process.stdout.write(
 /** Connects one light agent; resolves once its route is registered, with the session to keep. */
 async function connectOne(index: number): Promise<{ close(): void }> {
   const transport = await dialTunnel(new URL(options.serverUrl), token, 'raw');
-  const mux = createAgentMux(transport);
+  const mux = createAgentMux(transport, transport.mux);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`agent ${index}: no route within 30 s`)), 30_000);
     mux.once('close', () => reject(new Error(`agent ${index}: tunnel closed`)));
