@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/helpers/eventually.js';
 import { FrameSession, type FrameSessionOptions } from './frame-session.js';
 import type { FrameStream } from './frame-stream.js';
-import { FrameType, frameHeader, numberFrame, smallFrame } from './frame-codec.js';
+import { FrameReader, FrameType, frameHeader, numberFrame, smallFrame } from './frame-codec.js';
 import { ResetCode } from './reset-codes.js';
 import { startDelayProxy } from '../../bench/delay-proxy.js';
 import { randomFrame } from '../../test/helpers/frame-mux-fuzz.js';
@@ -347,5 +347,35 @@ describe('frame mux', () => {
       await eventually('the session to end with its transport', () => (session.destroyed ? true : undefined));
       expect(session.openStreams).toBe(0);
     }
+  });
+
+  it('still answers a live peer\'s PINGs while its send backlog is full (a slow, busy link)', async () => {
+    const [a, b] = await socketPair();
+    const agent = new FrameSession(b, { ...OPTIONS, role: 'agent' });
+    cleanups.push(() => agent.destroy());
+    agent.on('stream', (stream: FrameStream) => {
+      stream.respond({ ':status': 200 });
+      stream.end(Buffer.alloc(8 * MIB));
+    });
+    // The peer opens a stream, grants it 8 MiB, and stops reading: the agent's backlog fills.
+    a.pause();
+    a.write(Buffer.concat([
+      numberFrame(FrameType.SETTINGS, 0, 1, 100),
+      smallFrame(FrameType.OPEN, 1, Buffer.from('{}')),
+      numberFrame(FrameType.WINDOW, 1, 7 * MIB),
+    ]));
+    await eventually('the agent to be congested', () => (agent.congested ? true : undefined));
+    a.write(Buffer.concat(Array.from({ length: 5 }, (_, i) => numberFrame(FrameType.PING, 0, 0, 100 + i))));
+    await eventually('the PINGs to arrive', () => ((agent as unknown as { bytesReceived: number }).bytesReceived >= 9 * 3 + 8 + 2 + 4 + 5 * 17 ? true : undefined));
+    const pongs: number[] = [];
+    const reader = new FrameReader({
+      data: () => {},
+      frame: (type, _stream, payload) => { if (type === FrameType.PONG) pongs.push(payload.readUInt32BE(4)); },
+      invalid: (reason) => { throw new Error(reason); },
+    });
+    a.on('data', (chunk: Buffer) => reader.push(chunk));
+    a.resume();
+    await eventually('every PONG', () => (pongs.length === 5 ? true : undefined));
+    expect(pongs).toEqual([100, 101, 102, 103, 104]);
   });
 });

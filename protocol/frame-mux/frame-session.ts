@@ -45,6 +45,8 @@ const DEFAULT_SEND_BACKLOG_BYTES = 1024 * 1024;
 /** Bytes that must arrive since the last BDP sample for the tunnel to count as busy. */
 const BUSY_BYTES = 64 * 1024;
 const MAX_OUTSTANDING_PINGS = 10;
+/** PONGs answered while the send backlog is full, until it has room again. */
+const MAX_PONGS_WHILE_CONGESTED = 2 * MAX_OUTSTANDING_PINGS;
 /** Bytes queued for a peer that does not read, past which the session ends. */
 const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
@@ -82,6 +84,7 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
   private readonly pings = new Map<number, { sentAt: number; done: (error: Error | null, durationMs: number) => void }>();
   private readonly heartbeat: NodeJS.Timeout;
   private settingsReceived = false;
+  private pongsWhileCongested = 0;
 
   constructor(private readonly transport: Duplex, private readonly options: FrameSessionOptions) {
     super();
@@ -300,9 +303,12 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
         return;
       }
       case FrameType.PING:
-        // A peer that sends PINGs and reads nothing would fill our memory with PONGs. While our
-        // backlog is full the peer is not reading: its heartbeat may time out, as it should.
-        if (!this.congested) this.queue(smallFrame(FrameType.PONG, 0, payload));
+        // A peer that sends PINGs and reads nothing would fill our memory with PONGs, so while
+        // our backlog is full only a few are answered (a live peer on a slow, busy link has at
+        // most MAX_OUTSTANDING_PINGS out and must get them all back, or its heartbeat ends the tunnel).
+        if (!this.congested) this.pongsWhileCongested = 0;
+        else if (++this.pongsWhileCongested > MAX_PONGS_WHILE_CONGESTED) return;
+        this.queue(smallFrame(FrameType.PONG, 0, payload));
         return;
       case FrameType.PONG: {
         const sequence = payload.readUInt32BE(4);
