@@ -105,7 +105,7 @@ describe('AccessLog', () => {
   it('regression: - wrote only its first line (the writer loop never started again), and close() never returned', async () => {
     const written: string[] = [];
     const sink = Object.assign(new EventEmitter(), { write: (text: string): boolean => { written.push(text); return true; } });
-    const log = new AccessLog({ file: '-', maxBytes: 0, keep: 0, stderr: sink });
+    const log = new AccessLog({ file: '-', maxBytes: 0, keep: 0, stderr: sink, batchMs: 0 });
     for (let i = 0; i < 3; i++) {
       log.write(`line ${i}`);
       await turn();
@@ -114,11 +114,25 @@ describe('AccessLog', () => {
     expect(written.join('')).toBe('line 0\nline 1\nline 2\n');
   });
 
+  it('lines arriving within the batch delay share one write', async () => {
+    const written: string[] = [];
+    const sink = Object.assign(new EventEmitter(), { write: (text: string): boolean => { written.push(text); return true; } });
+    const log = new AccessLog({ file: '-', maxBytes: 0, keep: 0, stderr: sink, batchMs: 5_000 });
+    for (let i = 0; i < 3; i++) {
+      log.write(`line ${i}`);
+      await turn();
+    }
+    expect(written).toEqual([]);
+    await log.flush();
+    expect(written).toEqual(['line 0\nline 1\nline 2\n']);
+    await log.close();
+  });
+
   it('- waits for its stream to drain before writing more, in whole lines', async () => {
     const written: string[] = [];
     let full = true;
     const sink = Object.assign(new EventEmitter(), { write: (text: string): boolean => { written.push(text); return !full; } });
-    const log = new AccessLog({ file: '-', maxBytes: 0, keep: 0, stderr: sink });
+    const log = new AccessLog({ file: '-', maxBytes: 0, keep: 0, stderr: sink, batchMs: 0 });
     log.write('a');
     await turn();
     log.write('b');
