@@ -178,12 +178,13 @@ describe('frame mux', () => {
     await goaway;
     expect(() => edge.request({})).toThrow(/closing/);
     expect(edge.destroyed).toBe(false);
+    // Both ends go (each closed): either may be first.
+    const gone = Promise.all([once(edge, 'close'), once(agent, 'close')]);
     stream.end();
     accepted.end();
     accepted.resume();
     stream.resume();
-    await once(edge, 'close');
-    await once(agent, 'close');
+    await gone;
   });
 
   it('ends the session on bytes that break the format, and streams on it are closed', async () => {

@@ -49,6 +49,8 @@ const MAX_OUTSTANDING_PINGS = 10;
 const MAX_PONGS_WHILE_CONGESTED = 2 * MAX_OUTSTANDING_PINGS;
 /** Bytes queued for a peer that does not read, past which the session ends. */
 const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
+/** Stream ids are u32 on the wire. */
+const MAX_STREAM_ID = 0xffffffff;
 
 /** Sessions with frames queued this turn: one shared setImmediate writes them all. */
 let queued = new Set<FrameSession>();
@@ -135,6 +137,11 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
   /** Opens a stream to the peer; bytes may be written at once. */
   request(headers: Record<string, unknown>, _options?: { endStream?: boolean }): FrameStream {
     if (this.destroyed || this.closed || this.goawayReceived) throw new Error('the tunnel is closing: no new streams');
+    if (this.nextStreamId > MAX_STREAM_ID) {
+      // Ids are u32 on the wire: a tunnel that used them all closes (the agent dials a new one).
+      this.close();
+      throw new Error('the tunnel is closing: its stream ids are used up');
+    }
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     const stream = new FrameStream(id, this, this.options.initialWindow);
@@ -318,10 +325,16 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
         ping.done(null, performance.now() - ping.sentAt);
         return;
       }
-      case FrameType.GOAWAY:
+      case FrameType.GOAWAY: {
+        // As node:http2 takes it: a clean GOAWAY closes this end too (closed, no new streams,
+        // gone once open ones end), one with an error code ends the session.
+        const code = payload.readUInt32BE(4);
         this.goawayReceived = true;
-        this.emit('goaway', payload.readUInt32BE(4));
+        this.emit('goaway', code);
+        if (code === ResetCode.NO_ERROR) this.close();
+        else this.destroy();
         return;
+      }
       case FrameType.DATA:
         return;
     }
