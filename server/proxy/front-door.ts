@@ -101,8 +101,10 @@ export function createFrontDoor(options: {
       const visit = customDomains.visit(host, head.path, headWantsHtml(buffered));
       if (visit?.kind === 'answer') {
         socket.end(visit.bytes);
-        const status = Number(visit.bytes.toString('latin1', 9, 12));
-        logRefusal(socket, firstByte, buffered, head, status === 200 ? 'acme_challenge' : 'unknown_name', status, visit.bytes.length);
+        if (firstByte !== null) {
+          const status = Number(visit.bytes.toString('latin1', 9, 12));
+          logRefusal(socket, firstByte, buffered, head, status === 200 ? 'acme_challenge' : 'unknown_name', status, visit.bytes.length);
+        }
         return;
       }
       if (visit?.kind === 'route') {
