@@ -110,7 +110,11 @@ export class FrameStream extends Duplex {
       this.carrier.violated(this, `stream ${this.id} sent ${this.received - this.granted} bytes past its credit`);
       return;
     }
-    this.push(piece);
+    // A piece is a slice of the transport's read and keeps all of it alive while it waits (in
+    // our buffer or the consumer's). A peer mixing 1-byte DATA with junk for unknown streams
+    // would make each byte of credit hold a whole read (64 KiB, or a WebSocket message): pieces
+    // much smaller than their read are copied, so what a stream holds stays within 4x its credit.
+    this.push(piece.length * 4 < piece.buffer.byteLength ? Buffer.from(piece) : piece);
     this.giveCredit();
   }
 
