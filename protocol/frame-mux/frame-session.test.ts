@@ -379,4 +379,20 @@ describe('frame mux', () => {
     await eventually('every PONG', () => (pongs.length === 5 ? true : undefined));
     expect(pongs).toEqual([100, 101, 102, 103, 104]);
   });
+
+  it('keeps a session whose PONG is late while the peer\'s bytes keep arriving', async () => {
+    const [a, b] = await socketPair();
+    const edge = new FrameSession(b, { ...OPTIONS, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 100, role: 'edge' });
+    cleanups.push(() => edge.destroy());
+    a.write(numberFrame(FrameType.SETTINGS, 0, 1, 100));
+    a.resume();
+    // The peer never answers a PING, but keeps sending (its PONGs stuck behind a backlog).
+    const keepAlive = setInterval(() => a.write(numberFrame(FrameType.PING, 0, 0, 1)), 20);
+    cleanups.push(() => clearInterval(keepAlive));
+    const started = Date.now();
+    await eventually('a second of heartbeats', () => (Date.now() - started > 1000 ? true : undefined), { timeoutMs: 5000 });
+    expect(edge.destroyed).toBe(false);
+    clearInterval(keepAlive);
+    await once(edge, 'close');
+  });
 });

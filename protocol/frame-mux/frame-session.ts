@@ -87,6 +87,7 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
   private readonly heartbeat: NodeJS.Timeout;
   private settingsReceived = false;
   private pongsWhileCongested = 0;
+  private receivedAtLastBeat = -1;
 
   constructor(private readonly transport: Duplex, private readonly options: FrameSessionOptions) {
     super();
@@ -368,7 +369,19 @@ export class FrameSession extends EventEmitter implements StreamCarrier {
 
   private beat(): void {
     if (this.destroyed) return;
-    const deadline = setTimeout(() => this.destroy(), this.options.heartbeatTimeoutMs);
+    // Bytes still arriving mean the peer is alive, even if its PONG waits behind a long backlog
+    // on a slow, busy link (1 MiB at 1 Mbit/s is over 8 s): only a silent peer is given up.
+    const receivedAtPing = this.bytesReceived;
+    if (this.pings.size >= MAX_OUTSTANDING_PINGS) {
+      // Every PING out is still unanswered: the peer lives only while its bytes keep coming.
+      if (receivedAtPing === this.receivedAtLastBeat) this.destroy();
+      this.receivedAtLastBeat = receivedAtPing;
+      return;
+    }
+    this.receivedAtLastBeat = receivedAtPing;
+    const deadline = setTimeout(() => {
+      if (this.bytesReceived === receivedAtPing) this.destroy();
+    }, this.options.heartbeatTimeoutMs);
     deadline.unref();
     const sent = this.ping((error) => {
       clearTimeout(deadline);
