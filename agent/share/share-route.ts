@@ -86,7 +86,8 @@ export class ShareRoute implements RouteHandler {
     });
     this.http = http.createServer({ keepAliveTimeout: 30_000 }, guard === null ? this.server.handle : (req, res) => this.guarded(guard, req, res));
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      logger.debug({ err: error }, 'bad request from a share visitor');
+      // Not the error itself: Node puts the raw request bytes on it (rawPacket), cookies and passwords included.
+      logger.debug({ code: error.code, reason: (error as { reason?: string }).reason }, 'bad request from a share visitor');
       if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });

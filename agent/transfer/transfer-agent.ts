@@ -81,7 +81,8 @@ export class TransferAgent extends EventEmitter {
     }, logger.child({ component: 'transfer-listener' }));
     this.http = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.handle(req, res));
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-      this.logger.debug({ err: error }, 'bad request on a transfer connection');
+      // Not the error itself: Node puts the raw request bytes on it (rawPacket).
+      this.logger.debug({ code: error.code, reason: (error as { reason?: string }).reason }, 'bad request on a transfer connection');
       socket.destroy();
     });
   }
