@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/helpers/eventually.js';
+import { socketPair } from '../../test/helpers/socket-pair.js';
 import { FrameSession, type FrameSessionOptions } from './frame-session.js';
 import type { FrameStream } from './frame-stream.js';
 import { FrameReader, FrameType, frameHeader, numberFrame, smallFrame } from './frame-codec.js';
@@ -23,24 +24,9 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect(port, '127.0.0.1');
-  const [serverSide] = await accepted;
-  server.close();
-  cleanups.push(() => {
-    client.destroy();
-    serverSide.destroy();
-  });
-  return [client, serverSide];
-}
 
 async function sessionPair(options: Partial<FrameSessionOptions> = {}): Promise<{ edge: FrameSession; agent: FrameSession }> {
-  const [a, b] = await socketPair();
+  const [a, b] = await socketPair(cleanups);
   const edge = new FrameSession(a, { ...OPTIONS, ...options, role: 'edge' });
   const agent = new FrameSession(b, { ...OPTIONS, ...options, role: 'agent' });
   cleanups.push(() => {
@@ -185,7 +171,7 @@ describe('frame mux review', () => {
   });
 
   it('ends the session on a GOAWAY with an error code', { timeout: 5000 }, async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const edge = new FrameSession(b, { ...OPTIONS, role: 'edge' });
     a.on('error', () => {});
     a.resume();
@@ -213,7 +199,7 @@ describe('frame mux stream ids', () => {
 
 describe('frame mux memory', () => {
   it('keeps no whole transport read alive for a tiny DATA piece (1-byte DATA mixed with junk to unknown streams)', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const edge = new FrameSession(b, { ...OPTIONS, initialWindow: MIB, maxWindow: MIB, role: 'edge' });
     cleanups.push(() => edge.destroy());
     a.on('error', () => {});

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/helpers/eventually.js';
+import { socketPair } from '../../test/helpers/socket-pair.js';
 import { FrameSession, type FrameSessionOptions } from './frame-session.js';
 import type { FrameStream } from './frame-stream.js';
 import { FrameReader, FrameType, frameHeader, numberFrame, smallFrame } from './frame-codec.js';
@@ -25,26 +26,9 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-/** A real TCP connection on loopback, its two ends. */
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect(port, '127.0.0.1');
-  const [serverSide] = await accepted;
-  await once(client, 'connect').catch(() => undefined);
-  server.close();
-  cleanups.push(() => {
-    client.destroy();
-    serverSide.destroy();
-  });
-  return [client, serverSide];
-}
 
 async function sessionPair(agentOptions: Partial<FrameSessionOptions> = {}): Promise<{ edge: FrameSession; agent: FrameSession }> {
-  const [a, b] = await socketPair();
+  const [a, b] = await socketPair(cleanups);
   const edge = new FrameSession(a, { ...OPTIONS, role: 'edge' });
   const agent = new FrameSession(b, { ...OPTIONS, ...agentOptions, role: 'agent' });
   cleanups.push(() => {
@@ -188,7 +172,7 @@ describe('frame mux', () => {
   });
 
   it('ends the session on bytes that break the format, and streams on it are closed', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const agent = new FrameSession(b, { ...OPTIONS, role: 'agent' });
     const errors: Error[] = [];
     agent.on('protocolError', (error: Error) => errors.push(error));
@@ -199,7 +183,7 @@ describe('frame mux', () => {
   });
 
   it('resets a stream whose peer sends past its credit, and an OPEN with a reused id ends the session', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const agent = new FrameSession(b, { ...OPTIONS, initialWindow: 1024, role: 'agent' });
     const streams: FrameStream[] = [];
     agent.on('stream', (stream: FrameStream) => streams.push(stream));
@@ -223,7 +207,7 @@ describe('frame mux', () => {
   });
 
   it('ends a session whose peer stops answering PINGs', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const edge = new FrameSession(b, { ...OPTIONS, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 100, role: 'edge' });
     // The peer says hello, then reads and never answers.
     a.write(numberFrame(FrameType.SETTINGS, 0, 1, 100));
@@ -233,7 +217,7 @@ describe('frame mux', () => {
   });
 
   it('refuses a peer of another version', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const agent = new FrameSession(b, { ...OPTIONS, role: 'agent' });
     const errors: Error[] = [];
     agent.on('protocolError', (error: Error) => errors.push(error));
@@ -305,7 +289,7 @@ describe('frame mux', () => {
   });
 
   it('answers PINGs only while its peer reads: a flood from a peer that never reads costs bounded memory', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const edge = new FrameSession(b, { ...OPTIONS, role: 'edge' });
     cleanups.push(() => edge.destroy());
     a.pause();
@@ -326,7 +310,7 @@ describe('frame mux', () => {
   it('takes 300 peers sending random frames on either side without throwing, and ends or keeps each session cleanly', { timeout: 30_000 }, async () => {
     const random = new SeededRandom(Number(process.env.UDNS_FUZZ_SEED ?? 20261203));
     for (let round = 0; round < 300; round += 1) {
-      const [a, b] = await socketPair();
+      const [a, b] = await socketPair(cleanups);
       const role = round % 2 === 0 ? 'agent' : 'edge';
       const session = new FrameSession(b, { ...OPTIONS, role });
       session.on('stream', (stream: FrameStream) => {
@@ -351,7 +335,7 @@ describe('frame mux', () => {
   });
 
   it('still answers a live peer\'s PINGs while its send backlog is full (a slow, busy link)', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const agent = new FrameSession(b, { ...OPTIONS, role: 'agent' });
     cleanups.push(() => agent.destroy());
     agent.on('stream', (stream: FrameStream) => {
@@ -381,7 +365,7 @@ describe('frame mux', () => {
   });
 
   it('keeps a session whose PONG is late while the peer\'s bytes keep arriving', async () => {
-    const [a, b] = await socketPair();
+    const [a, b] = await socketPair(cleanups);
     const edge = new FrameSession(b, { ...OPTIONS, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 100, role: 'edge' });
     cleanups.push(() => edge.destroy());
     a.write(numberFrame(FrameType.SETTINGS, 0, 1, 100));
