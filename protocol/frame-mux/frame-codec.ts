@@ -111,7 +111,7 @@ export function decodeHeaders(payload: Buffer): StreamHeaders | null {
 
 /** What the reader hands on, frame by frame. */
 export interface FrameHandler {
-  /** One piece of a DATA payload (`last`: the frame's final piece). */
+  /** One piece of a DATA payload, as the transport's read cut it (a frame may come in several). */
   data(streamId: number, piece: Buffer): void;
   /** A whole non-DATA frame. */
   frame(type: FrameType, streamId: number, payload: Buffer): void;

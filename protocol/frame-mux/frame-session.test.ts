@@ -26,7 +26,6 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-
 async function sessionPair(agentOptions: Partial<FrameSessionOptions> = {}): Promise<{ edge: FrameSession; agent: FrameSession }> {
   const [a, b] = await socketPair(cleanups);
   const edge = new FrameSession(a, { ...OPTIONS, role: 'edge' });
