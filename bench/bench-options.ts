@@ -1,8 +1,10 @@
 /** The paths a benchmark run can measure, in the order they always run. */
-export const ALL_PATHS = ['direct', 'nginx', 'udns', 'udns-h2', 'udns-ws', 'udns-auth', 'udns-inspect', 'ssh', 'udns-far', 'ssh-far'] as const;
+export const ALL_PATHS = ['direct', 'nginx', 'nginx2', 'node2', 'udns', 'udns-h2', 'udns-ws', 'udns-auth', 'udns-inspect', 'ssh', 'udns-far', 'ssh-far'] as const;
 
 /**
- * One way of reaching the origin: directly, through one nginx reverse-proxy hop, through udns
+ * One way of reaching the origin: directly, through one nginx reverse-proxy hop, through two in a
+ * row (`nginx2`) or two bare Node pipe relays in a row (`node2`), the two-process references any
+ * tunnel is bound by on one machine, through udns
  * (raw or ws transport; `udns-h2`: raw on the HTTP/2 mux that agents used before the frame mux; `udns-auth`: raw with `--basic-auth` and `--allow-ip`, every request
  * carrying the right credentials), or `ssh -R`; the `-far` ones put a delay proxy on the tunnel's own
  * connection (agent to edge, ssh to sshd) and measure bulk downloads only.
@@ -17,8 +19,13 @@ export type NginxWorkers = 'auto' | number;
 
 /** Everything one `npm run bench` needs to know; defaults live only in {@link DEFAULTS}. */
 export interface BenchOptions {
-  /** Seconds of measured wrk load per path. */
+  /** Seconds of measured wrk load per path and round. */
   durationSec: number;
+  /**
+   * Measured wrk runs per near path, taken in turn across the paths (all of them up at once), so
+   * that a slow stretch of this shared machine lands on every path rather than on one.
+   */
+  rounds: number;
   /** Seconds of wrk load before the measured run (0 skips the warm-up). */
   warmupSec: number;
   /** wrk connections (`-c`); wrk always runs one thread (`-t1`). */
@@ -46,7 +53,8 @@ export interface BenchOptions {
 }
 
 const DEFAULTS: BenchOptions = {
-  durationSec: 6,
+  durationSec: 4,
+  rounds: 3,
   warmupSec: 3,
   connections: 32,
   downloadBytes: 512 * 1024 * 1024,
@@ -65,6 +73,7 @@ const DEFAULTS: BenchOptions = {
 /** Flags and the environment variables that set them when the flag is absent. */
 const SOURCES = {
   duration: 'BENCH_DURATION',
+  rounds: 'BENCH_ROUNDS',
   warmup: 'BENCH_WARMUP',
   connections: 'BENCH_CONNECTIONS',
   'download-mib': 'BENCH_DOWNLOAD_MIB',
@@ -84,12 +93,15 @@ const MIB = 1024 * 1024;
 
 /** Help text for `npm run bench -- --help`. */
 export const USAGE = `usage: npm run bench -- [options]
-Every path reaches the same origin; each near path gets a wrk warm-up, a measured wrk run on
-1 KiB answers, one download and one upload; each far path (tunnel connection through a delay
+Every path reaches the same origin; the near paths are all up at once and each gets a wrk
+warm-up, measured wrk rounds on 1 KiB answers (in turn with the other paths), one download and
+one upload; each far path (tunnel connection through a delay
 proxy) gets one big download, then several at once.
   --paths <list>          comma-separated subset of ${ALL_PATHS.join(',')}
                           (default all; env BENCH_PATHS)
-  --duration <s>          measured wrk seconds per path (default ${DEFAULTS.durationSec}; env BENCH_DURATION)
+  --duration <s>          measured wrk seconds per path and round (default ${DEFAULTS.durationSec}; env BENCH_DURATION)
+  --rounds <n>            measured wrk runs per path, taken in turn across the paths; rates
+                          and percentiles are the rounds' medians (default ${DEFAULTS.rounds}; env BENCH_ROUNDS)
   --warmup <s>            wrk warm-up seconds per path, 0 to skip (default ${DEFAULTS.warmupSec}; env BENCH_WARMUP)
   --connections <n>       wrk connections, one thread (default ${DEFAULTS.connections}; env BENCH_CONNECTIONS)
   --download-mib <n>      download size in MiB (default ${DEFAULTS.downloadBytes / MIB}; env BENCH_DOWNLOAD_MIB)
@@ -146,6 +158,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
   };
 
   const durationSec = Math.round(number('duration', DEFAULTS.durationSec, 1, 600));
+  const rounds = Math.round(number('rounds', DEFAULTS.rounds, 1, 20));
   const warmupSec = Math.round(number('warmup', DEFAULTS.warmupSec, 0, 60));
   const connections = Math.round(number('connections', DEFAULTS.connections, 1, 10_000));
   const downloadMib = number('download-mib', DEFAULTS.downloadBytes / MIB, 1, 64 * 1024);
@@ -178,6 +191,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (problems.length > 0) throw new BenchOptionsError(problems);
   return Object.freeze({
     durationSec,
+    rounds,
     warmupSec,
     connections,
     downloadBytes: Math.round(downloadMib * MIB),

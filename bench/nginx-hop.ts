@@ -74,7 +74,7 @@ export function nginxConfig(options: { dir: string; listenPort: number; originPo
  * stay in this run's process tree and die with it) on a free loopback port, with its config
  * and temp folders in `workDir`, and waits until it accepts connections.
  */
-export async function startNginxHop(group: ProcessGroup, options: { originPort: number; workDir: string; workers: NginxWorkers }): Promise<NginxHop> {
+export async function startNginxHop(group: ProcessGroup, options: { originPort: number; workDir: string; workers: NginxWorkers; name?: string }): Promise<NginxHop> {
   if (!fs.existsSync(NGINX)) throw new Error(`${NGINX} not found: install it with npm run test:setup (Debian package nginx-light), or leave the nginx path out with --paths`);
   const dir = fs.mkdtempSync(path.join(options.workDir, 'nginx-'));
   const port = await freePort();
@@ -85,7 +85,7 @@ export async function startNginxHop(group: ProcessGroup, options: { originPort: 
   execFileSync(NGINX, ['-t', '-q', ...args.slice(0, 6)], { stdio: 'pipe', timeout: 10_000 });
   // In this run's process group (a Ctrl-C reaches it); SIGTERM, nginx's fast shutdown, makes the
   // master stop its workers before it exits.
-  const nginx = group.start('nginx', NGINX, args);
+  const nginx = group.start(options.name ?? 'nginx', NGINX, args);
   await waitForPort(port, START_TIMEOUT_MS, nginx);
   const versionRun = spawnSync(NGINX, ['-v'], { encoding: 'utf8', timeout: 5000 });
   return {

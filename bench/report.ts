@@ -7,6 +7,8 @@ import type { WrkResult } from './wrk.js';
 export const PATH_LABELS: Record<PathName, string> = {
   direct: 'direct',
   nginx: 'nginx hop',
+  nginx2: '2 nginx hops',
+  node2: '2 Node pipes',
   udns: 'udns (raw)',
   'udns-h2': 'udns (http2 mux)',
   'udns-ws': 'udns (ws)',
@@ -35,7 +37,9 @@ export interface PathResult {
   setup?: string;
   /** 1, 5 and 15 minute load averages just before this path started. */
   loadAvgAtStart: number[];
+  /** The measured wrk runs' medians (see combineWrkRounds); `wrkRounds` has every round. */
   wrk?: WrkResult;
+  wrkRounds?: WrkResult[];
   /** CPU each process used during the measured wrk run, as a share of one core. */
   cpuDuringWrk?: CpuShares;
   /** CPU seconds each process used during the measured wrk run (wrk itself not counted). */
@@ -73,6 +77,13 @@ export interface Analysis {
   vsDirect: Relative[];
   /** The frame mux against the HTTP/2 mux (udns against udns-h2), when both ran. */
   vsHttp2Mux: Relative[];
+  /**
+   * udns's near paths against the two-process references: two nginx hops in a row and two bare
+   * Node pipes in a row. One nginx hop is one process between visitor and origin; a tunnel is
+   * two, and on one machine they share its cores: these say how close udns is to that ceiling.
+   */
+  vsTwoNginxHops: Relative[];
+  vsTwoNodePipes: Relative[];
   /** udns far against ssh -R far: the single download and the concurrent ones' total. */
   farVsSsh?: { single?: number; aggregate?: number };
   goals: GoalResult[];
@@ -131,7 +142,10 @@ function flagsOf(result: PathResult): string[] {
  */
 export function perUnit(cpuSeconds: CpuSeconds | undefined, units: number | undefined): Record<string, number> | undefined {
   if (!cpuSeconds || !units || units <= 0) return undefined;
-  return Object.fromEntries(Object.entries(cpuSeconds).map(([name, seconds]) => [roleOf(name), (seconds * 1e6) / units]));
+  // Processes of one role (a path's two nginx hops) add up.
+  const costs: Record<string, number> = {};
+  for (const [name, seconds] of Object.entries(cpuSeconds)) costs[roleOf(name)] = (costs[roleOf(name)] ?? 0) + (seconds * 1e6) / units;
+  return costs;
 }
 
 /** A process's role without the path label udns-path.ts appends: `edge (udns-raw)` is `edge`. */
@@ -160,6 +174,9 @@ export function analyse(results: PathResult[]): Analysis {
   const udnsFar = find('udns-far');
   const udnsH2 = find('udns-h2');
   const sshFar = find('ssh-far');
+  const nginx2 = find('nginx2');
+  const node2 = find('node2');
+  const udnsNear = near.filter((r) => r.path.startsWith('udns'));
   const flags = results.flatMap(flagsOf);
   const flagged = (...paths: Array<PathResult | undefined>): string => (paths.some((r) => r && flagsOf(r).length > 0) ? ' (flagged run)' : '');
   const udnsName = udns?.label ?? PATH_LABELS.udns;
@@ -192,6 +209,8 @@ export function analyse(results: PathResult[]): Analysis {
     vsSsh: ssh ? near.filter((r) => r !== ssh && r !== direct).map((r) => relative(r, ssh)) : [],
     vsDirect: direct ? near.filter((r) => r !== direct).map((r) => relative(r, direct)) : [],
     vsHttp2Mux: udns && udnsH2 ? [relative(udns, udnsH2)] : [],
+    vsTwoNginxHops: nginx2 ? udnsNear.map((r) => relative(r, nginx2)) : [],
+    vsTwoNodePipes: node2 ? udnsNear.map((r) => relative(r, node2)) : [],
     farVsSsh: udnsFar?.far && farSsh
       ? { single: ratio(farSingle, okRate(farSsh.single)), aggregate: ratio(udnsFar.far.parallel?.aggregateMbPerSec, farSsh.parallel?.aggregateMbPerSec) }
       : undefined,
@@ -218,7 +237,7 @@ function row(cells: string[], widths: number[]): string {
 }
 
 /** Column order of the CPU tables: the hops' processes, then the origin and the delay proxy. */
-const ROLE_ORDER = ['edge', 'agent', 'nginx', 'sshd', 'ssh -R', 'origin', 'delay proxy'];
+const ROLE_ORDER = ['edge', 'agent', 'nginx', 'pipe relay', 'sshd', 'ssh -R', 'origin', 'delay proxy'];
 
 /** A table of CPU µs per unit, one column per process role seen in any row, then the hop's total. */
 function cpuTable(title: string, rows: Array<{ label: string; costs: Record<string, number> | undefined }>): string[] {
@@ -304,6 +323,8 @@ export function formatReport(results: PathResult[], analysis: Analysis): string 
   lines.push(...ratioTable('vs ssh -R', analysis.vsSsh));
   lines.push(...ratioTable('vs direct', analysis.vsDirect));
   lines.push(...ratioTable('frame mux vs http2 mux', analysis.vsHttp2Mux));
+  lines.push(...ratioTable('vs 2 nginx hops', analysis.vsTwoNginxHops));
+  lines.push(...ratioTable('vs 2 Node pipes', analysis.vsTwoNodePipes));
   if (analysis.farVsSsh) {
     lines.push('', `udns far vs ssh -R far: one download ${times(analysis.farVsSsh.single)}, concurrent total ${times(analysis.farVsSsh.aggregate)}`);
   }

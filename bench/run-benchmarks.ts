@@ -1,7 +1,8 @@
 /*
- * `npm run bench`: the same origin reached directly, through one nginx reverse-proxy hop,
- * through udns (raw and ws transports) and through `ssh -R`, measured side by side in one run
- * (wrk on 1 KiB, one download, one upload, CPU per request and per MiB), then udns and `ssh -R`
+ * `npm run bench`: the same origin reached directly, through one nginx reverse-proxy hop, through
+ * the two-process references (two nginx hops, two bare Node pipes), through udns (raw and ws
+ * transports) and through `ssh -R`, all up at once and measured in turn in one run (wrk rounds on
+ * 1 KiB, one download, one upload, CPU per request and per MiB), then udns and `ssh -R`
  * with their tunnel connection through a delay proxy (one big download, several at once);
  * printed as tables with ratios and the issue's goals, and written to bench/results/. See
  * bench-options.ts for the options.
@@ -12,16 +13,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchOptionsError, FAR_PATHS, USAGE, parseBenchOptions, type BenchOptions, type PathName } from './bench-options.js';
-import { measureCpu } from './proc-stats.js';
+import { measureCpu, type CpuSeconds } from './proc-stats.js';
 import { formatProfileSummary, summariseCpuProfileFile, type ProfileSummary } from './cpu-profile-summary.js';
 import { measureDownload, measureParallelDownloads, measureUpload, waitUntilServing, type HttpTarget } from './download.js';
 import { startNginxHop } from './nginx-hop.js';
+import { startPipeRelays } from './pipe-relays.js';
 import { SMALL_PATH, UPLOAD_PATH, downloadPath, startOrigin, type Origin } from './origin.js';
-import { ProcessGroup, redactTokens } from './processes.js';
+import { ProcessGroup, redactTokens, type ManagedProcess } from './processes.js';
 import { PATH_LABELS, analyse, formatReport, type PathResult } from './report.js';
 import { startSshForward } from './ssh-forward.js';
 import { startUdnsPath } from './udns-path.js';
-import { runWrk } from './wrk.js';
+import { combineWrkRounds, runWrk, type WrkRequest, type WrkResult } from './wrk.js';
 import { guardedRun } from './guarded-run.js';
 
 const WARMUP_DOWNLOAD_BYTES = 16 * 1024 * 1024;
@@ -66,6 +68,17 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
         return `${nginx.version.replace(/^nginx version: /, '')}, worker_processes ${options.nginxWorkers} (${workers} worker${workers === 1 ? '' : 's'} on ${os.cpus().length} cores), keepalive 64 upstream`;
       };
       return { target: { port: nginx.port }, setup, stop: () => nginx.stop() };
+    }
+    case 'nginx2': {
+      // Two hops in a row: the fastest two-process path on this machine, the ceiling for a tunnel
+      // (visitor → edge → agent → origin) when both its ends share the cores with the origin.
+      const second = await startNginxHop(group, { originPort: origin.port, workDir, workers: options.nginxWorkers, name: 'nginx (2)' });
+      const first = await startNginxHop(group, { originPort: second.port, workDir, workers: options.nginxWorkers, name: 'nginx (1)' });
+      return { target: { port: first.port }, stop: async () => { await first.stop(); await second.stop(); } };
+    }
+    case 'node2': {
+      const relays = await startPipeRelays(group, { originPort: origin.port });
+      return { target: { port: relays.port }, stop: () => relays.stop() };
     }
     case 'udns':
     case 'udns-ws':
@@ -122,32 +135,109 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
 const transferTimeoutMs = (bytes: number): number => 60_000 + (bytes / 5e6) * 1000;
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
-/** Warms a path up, then measures it; fills `result` as it goes so partial numbers survive. */
-async function measurePath(result: PathResult, target: HttpTarget, group: ProcessGroup, options: BenchOptions): Promise<void> {
+/** A near path that is up, the processes it started (its CPU is theirs), and its result so far. */
+interface NearPath {
+  result: PathResult;
+  open: OpenPath;
+  processes: ManagedProcess[];
+  rounds: WrkResult[];
+  cpuRounds: CpuSeconds[];
+}
+
+function smallLoad(target: HttpTarget, options: BenchOptions): Omit<WrkRequest, 'durationSec'> {
   const url = `http://127.0.0.1:${target.port}${SMALL_PATH}`;
-  const load = { url, host: target.host, connections: options.connections, ...(target.authorization ? { headers: [`Authorization: ${target.authorization}`] } : {}) };
+  return { url, host: target.host, connections: options.connections, ...(target.authorization ? { headers: [`Authorization: ${target.authorization}`] } : {}) };
+}
+
+async function warmUp(near: NearPath, group: ProcessGroup, options: BenchOptions): Promise<void> {
+  const target = near.open.target;
   await waitUntilServing(target, SMALL_PATH, 1024, 15_000);
-  if (options.warmupSec > 0) {
-    progress(`${result.label}: warm-up ${options.warmupSec}s`);
-    await runWrk(group, { ...load, durationSec: options.warmupSec });
-    const warmBytes = Math.min(WARMUP_DOWNLOAD_BYTES, options.downloadBytes);
-    await measureDownload(target, downloadPath(warmBytes), warmBytes, 30_000);
-  }
-  progress(`${result.label}: wrk -t1 -c${options.connections} -d${options.durationSec}s`);
-  const measured = await measureCpu(group.live(), () => runWrk(group, { ...load, durationSec: options.durationSec }));
-  result.wrk = measured.value;
-  result.cpuDuringWrk = measured.cpu;
-  result.cpuSecondsDuringWrk = measured.cpuSeconds;
+  if (options.warmupSec <= 0) return;
+  progress(`${near.result.label}: warm-up ${options.warmupSec}s`);
+  await runWrk(group, { ...smallLoad(target, options), durationSec: options.warmupSec });
+  const warmBytes = Math.min(WARMUP_DOWNLOAD_BYTES, options.downloadBytes);
+  await measureDownload(target, downloadPath(warmBytes), warmBytes, 30_000);
+}
+
+/** One measured wrk round; the CPU counted is the origin's and this path's own processes'. */
+async function measureRound(near: NearPath, origin: Origin, group: ProcessGroup, options: BenchOptions, round: number): Promise<void> {
+  if (near.rounds.length === 0) near.result.loadAvgAtStart = os.loadavg();
+  progress(`${near.result.label}: wrk -t1 -c${options.connections} -d${options.durationSec}s (round ${round} of ${options.rounds})`);
+  const measured = await measureCpu([origin.process, ...near.processes], () => runWrk(group, { ...smallLoad(near.open.target, options), durationSec: options.durationSec }));
+  near.rounds.push(measured.value);
+  near.cpuRounds.push(measured.cpuSeconds);
+  near.result.wrkRounds = near.rounds;
+  near.result.wrk = combineWrkRounds(near.rounds);
+  near.result.cpuSecondsDuringWrk = addCpuSeconds(near.cpuRounds);
+  near.result.cpuDuringWrk = Object.fromEntries(Object.entries(near.result.cpuSecondsDuringWrk).map(([name, seconds]) => [name, seconds / near.result.wrk!.durationSec]));
+}
+
+function addCpuSeconds(rounds: readonly CpuSeconds[]): CpuSeconds {
+  const total: CpuSeconds = {};
+  for (const round of rounds) for (const [name, seconds] of Object.entries(round)) total[name] = (total[name] ?? 0) + seconds;
+  return total;
+}
+
+/** One download and one upload, with the CPU each took. */
+async function measureTransfers(near: NearPath, origin: Origin, options: BenchOptions): Promise<void> {
+  const { result, open: { target } } = near;
+  const processes = [origin.process, ...near.processes];
   progress(`${result.label}: downloading ${mib(options.downloadBytes)}`);
-  const downloaded = await measureCpu(group.live(), () => measureDownload(target, downloadPath(options.downloadBytes), options.downloadBytes, transferTimeoutMs(options.downloadBytes)));
+  const downloaded = await measureCpu(processes, () => measureDownload(target, downloadPath(options.downloadBytes), options.downloadBytes, transferTimeoutMs(options.downloadBytes)));
   result.download = downloaded.value;
   result.cpuDuringDownload = downloaded.cpu;
   result.cpuSecondsDuringDownload = downloaded.cpuSeconds;
   if (options.uploadBytes > 0) {
     progress(`${result.label}: uploading ${mib(options.uploadBytes)}`);
-    const uploaded = await measureCpu(group.live(), () => measureUpload(target, UPLOAD_PATH, options.uploadBytes, transferTimeoutMs(options.uploadBytes)));
+    const uploaded = await measureCpu(processes, () => measureUpload(target, UPLOAD_PATH, options.uploadBytes, transferTimeoutMs(options.uploadBytes)));
     result.upload = uploaded.value;
     result.cpuSecondsDuringUpload = uploaded.cpuSeconds;
+  }
+}
+
+/**
+ * The near paths, all up at once: warm-ups, then `rounds` wrk runs taken in turn across the
+ * paths (a slow stretch of this shared machine lands on all of them, not on whichever path ran
+ * then), then each path's transfers. A path that fails is marked and left out of what follows.
+ */
+async function measureNearPaths(names: PathName[], results: PathResult[], origin: Origin, group: ProcessGroup, workDir: string, options: BenchOptions, profileDir?: string): Promise<void> {
+  const paths: NearPath[] = [];
+  const failed = (near: NearPath | PathResult, error: unknown): void => {
+    const result = 'result' in near ? near.result : near;
+    result.error = redactTokens((error as Error).message);
+    progress(`${result.label}: FAILED: ${result.error}`);
+  };
+  try {
+    for (const name of names) {
+      const result: PathResult = { path: name, label: PATH_LABELS[name], loadAvgAtStart: os.loadavg() };
+      results.push(result);
+      try {
+        progress(`${result.label}: starting`);
+        const before = new Set(group.live());
+        const open = await openPath(name, origin, group, workDir, options, profileDir);
+        paths.push({ result, open, processes: group.live().filter((p) => !before.has(p)), rounds: [], cpuRounds: [] });
+      } catch (error) {
+        failed(result, error);
+      }
+    }
+    const alive = (): NearPath[] => paths.filter((near) => !near.result.error);
+    const attempt = async (near: NearPath, step: () => Promise<void>): Promise<void> => {
+      try {
+        await step();
+      } catch (error) {
+        failed(near, error);
+      }
+    };
+    for (const near of alive()) await attempt(near, () => warmUp(near, group, options));
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const near of alive()) await attempt(near, () => measureRound(near, origin, group, options, round));
+    }
+    for (const near of alive()) {
+      await attempt(near, () => measureTransfers(near, origin, options));
+      near.result.setup = near.open.setup?.();
+    }
+  } finally {
+    for (const near of paths) await near.open.stop();
   }
 }
 
@@ -190,15 +280,16 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
 
   const origin = await startOrigin(group);
   const results: PathResult[] = [];
-  for (const name of options.paths) {
+  await measureNearPaths(options.paths.filter((name) => !FAR_PATHS.includes(name)), results, origin, group, workDir, options, profileDir);
+  // Far paths one at a time: each download wants the whole machine.
+  for (const name of options.paths.filter((path) => FAR_PATHS.includes(path))) {
     const result: PathResult = { path: name, label: PATH_LABELS[name], loadAvgAtStart: os.loadavg() };
     results.push(result);
     let open: OpenPath | undefined;
     try {
       progress(`${result.label}: starting`);
       open = await openPath(name, origin, group, workDir, options, profileDir);
-      if (FAR_PATHS.includes(name)) await measureFarPath(result, open.target, group, options);
-      else await measurePath(result, open.target, group, options);
+      await measureFarPath(result, open.target, group, options);
       result.setup = open.setup?.();
     } catch (error) {
       result.error = redactTokens((error as Error).message);

@@ -88,3 +88,42 @@ export async function runWrk(group: ProcessGroup, request: WrkRequest): Promise<
   if (wrk.exitStatus !== 'exited with code 0') throw new Error(`wrk ${wrk.exitStatus}\n${wrk.describe()}`);
   return parseWrkOutput(wrk.stdout);
 }
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/**
+ * One result from several rounds of wrk on the same path, taken in turn with the other paths'
+ * rounds: rates and percentiles are the rounds' medians (a round that a neighbour's burst on this
+ * shared machine slowed moves the median least), counts and errors add up, max is the worst.
+ */
+export function combineWrkRounds(rounds: readonly WrkResult[]): WrkResult {
+  if (rounds.length === 0) throw new Error('combineWrkRounds needs at least one round');
+  if (rounds.length === 1) return rounds[0]!;
+  const sum = (pick: (r: WrkResult) => number): number => rounds.reduce((total, r) => total + pick(r), 0);
+  const mid = (pick: (r: WrkResult) => number): number => median(rounds.map(pick));
+  return {
+    requestsPerSec: mid((r) => r.requestsPerSec),
+    requests: sum((r) => r.requests),
+    durationSec: sum((r) => r.durationSec),
+    latencyMs: {
+      avg: mid((r) => r.latencyMs.avg),
+      max: Math.max(...rounds.map((r) => r.latencyMs.max)),
+      p50: mid((r) => r.latencyMs.p50),
+      p75: mid((r) => r.latencyMs.p75),
+      p90: mid((r) => r.latencyMs.p90),
+      p99: mid((r) => r.latencyMs.p99),
+    },
+    non2xx: sum((r) => r.non2xx),
+    socketErrors: {
+      connect: sum((r) => r.socketErrors.connect),
+      read: sum((r) => r.socketErrors.read),
+      write: sum((r) => r.socketErrors.write),
+      timeout: sum((r) => r.socketErrors.timeout),
+    },
+    errorCount: sum((r) => r.errorCount),
+  };
+}

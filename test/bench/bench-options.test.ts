@@ -4,7 +4,7 @@ import { ALL_PATHS, BenchOptionsError, parseBenchOptions } from '../../bench/ben
 const MIB = 1024 * 1024;
 
 describe('npm run bench options', () => {
-  it('defaults to the issue 12 run: every path, 3 s warm-up, 6 s wrk, 512 MiB down, 256 MiB up, far 1 GiB then 4 x 256 MiB at 20 ms each way', () => {
+  it('defaults to the issue 12 run: every path, 3 s warm-up, 3 rounds of 4 s wrk, 512 MiB down, 256 MiB up, far 1 GiB then 4 x 256 MiB at 20 ms each way', () => {
     const options = parseBenchOptions([], {});
     expect(options.paths).toEqual([...ALL_PATHS]);
     expect(options.paths).toContain('nginx');
@@ -12,7 +12,8 @@ describe('npm run bench options', () => {
     expect(options.paths).toContain('ssh-far');
     expect(options).toMatchObject({
       warmupSec: 3,
-      durationSec: 6,
+      durationSec: 4,
+      rounds: 3,
       connections: 32,
       downloadBytes: 512 * MIB,
       uploadBytes: 256 * MIB,
@@ -27,7 +28,7 @@ describe('npm run bench options', () => {
   it('reads flags in both forms, falls back to BENCH_* variables, and keeps the paths in run order', () => {
     const options = parseBenchOptions(
       ['--paths', 'ssh-far,nginx,direct', '--upload-mib=0', '--far-delay-ms', '5', '--nginx-workers', '1'],
-      { BENCH_FAR_MIB: '64', BENCH_DURATION: '2', BENCH_FAR_PARALLEL: '2' },
+      { BENCH_FAR_MIB: '64', BENCH_DURATION: '2', BENCH_FAR_PARALLEL: '2', BENCH_ROUNDS: '5' },
     );
     expect(options.paths).toEqual(['direct', 'nginx', 'ssh-far']);
     expect(options.uploadBytes).toBe(0);
@@ -36,6 +37,7 @@ describe('npm run bench options', () => {
     expect(options.farDownloadBytes).toBe(64 * MIB);
     expect(options.farParallel).toBe(2);
     expect(options.durationSec).toBe(2);
+    expect(options.rounds).toBe(5);
   });
 
   it('a flag wins over its environment variable', () => {
@@ -53,7 +55,7 @@ describe('npm run bench options', () => {
     expect(caught).toBeInstanceOf(BenchOptionsError);
     const problems = (caught as BenchOptionsError).problems.join('\n');
     expect(problems).toMatch(/unknown argument "--bogus"/);
-    expect(problems).toMatch(/--paths: unknown nginx-far; choose from direct, nginx, udns/);
+    expect(problems).toMatch(/--paths: unknown nginx-far; choose from direct, nginx, nginx2, node2, udns/);
     expect(problems).toMatch(/--nginx-workers \(BENCH_NGINX_WORKERS\) must be auto or a count/);
     expect(problems).toMatch(/--far-delay-ms \(BENCH_FAR_DELAY_MS\) must be a number from 0/);
   });

@@ -90,6 +90,27 @@ describe('bench report', () => {
     expect(hopTotal({ origin: 5 })).toBeUndefined();
   });
 
+  it('sets udns against the two-process references; processes of one role add up (a path\'s two nginx hops)', () => {
+    const results = [
+      near('nginx', 30_000, 2, 350),
+      near('nginx2', 20_000, 2.6, 300, { cpuSecondsDuringWrk: { 'nginx (1)': 1.2, 'nginx (2)': 1.2, origin: 1.8 } }),
+      near('node2', 16_000, 3.2, 250, { cpuSecondsDuringWrk: { 'pipe relay (1)': 1.92, 'pipe relay (2)': 1.92, origin: 1.44 } }),
+      near('udns', 18_000, 4, 400),
+      near('udns-ws', 12_000, 6.4, 200),
+    ];
+    const analysis = analyse(results);
+    expect(analysis.vsTwoNginxHops.map((r) => [r.path, r.rps, r.p99])).toEqual([['udns', 0.9, 4 / 2.6], ['udns-ws', 0.6, 6.4 / 2.6]]);
+    expect(analysis.vsTwoNodePipes.map((r) => [r.path, r.rps, r.p99])).toEqual([['udns', 1.125, 1.25], ['udns-ws', 0.75, 2]]);
+    // The references are measured against one hop like every other path.
+    expect(analysis.vsNginx.filter((r) => r.path === 'nginx2' || r.path === 'node2').map((r) => r.rps)).toEqual([2 / 3, 16 / 30]);
+    const text = formatReport(results, analysis);
+    expect(text).toMatch(/^vs 2 nginx hops\s+req\/s/m);
+    expect(text).toMatch(/^udns \(raw\)\s+1\.13x\s+1\.25x\s+1\.60x\s+1\.60x$/m);
+    expect(text).toMatch(/^path\s+nginx\s+pipe relay\s+origin\s+hop total$/m);
+    expect(text).toMatch(/^2 nginx hops\s+20\.0\s+-\s+15\.0\s+20\.0$/m);
+    expect(text).toMatch(/^2 Node pipes\s+-\s+40\.0\s+15\.0\s+40\.0$/m);
+  });
+
   it('prints the table, the CPU per request, the far section, the ratios and the goals', () => {
     const udns = near('udns', 17_000, 4.5, 350, { cpuSecondsDuringWrk: { 'edge (udns-raw)': 3.06, 'agent (udns-raw)': 2.04, origin: 1.02 } });
     const results = [near('nginx', 20_000, 3, 350, { cpuSecondsDuringWrk: { nginx: 2.4, origin: 1.2 } }), udns, near('ssh', 4_000, 40, 360), farPath('udns-far', 60, [20, 20, 20, 20]), farPath('ssh-far', 50, [15, 15, 15, 15])];
