@@ -185,12 +185,17 @@ export function analyse(results: PathResult[]): Analysis {
   const goal = (name: string, value: number | undefined, pass: (value: number) => boolean, detail: (value: number) => string, missing = 'not measured'): void => {
     goals.push(value === undefined ? { goal: name, pass: null, detail: missing } : { goal: name, pass: pass(value), detail: detail(value) });
   };
+  // What the two-process references reached on the same goal: the ceiling for any tunnel here.
+  const ceiling = (pick: (r: PathResult) => number | undefined): string => {
+    const references = [nginx2, node2].filter((r): r is PathResult => r !== undefined && nginx !== undefined && ratio(pick(r), pick(nginx)) !== undefined);
+    return references.length === 0 ? '' : `; ${references.map((r) => `${r.label} ${times(ratio(pick(r), pick(nginx!)))}`).join(', ')}`;
+  };
   const rps = ratio(udns?.wrk?.requestsPerSec, nginx?.wrk?.requestsPerSec);
   goal(`${udnsName} req/s >= ${GOALS.rpsVsNginx}x nginx hop`, rps, (v) => v >= GOALS.rpsVsNginx,
-    (v) => `${times(v)} (${fmt(udns?.wrk?.requestsPerSec)} vs ${fmt(nginx?.wrk?.requestsPerSec)})${flagged(udns, nginx)}`);
+    (v) => `${times(v)} (${fmt(udns?.wrk?.requestsPerSec)} vs ${fmt(nginx?.wrk?.requestsPerSec)}${ceiling((r) => r.wrk?.requestsPerSec)})${flagged(udns, nginx)}`);
   const p99 = ratio(udns?.wrk?.latencyMs.p99, nginx?.wrk?.latencyMs.p99);
   goal(`${udnsName} p99 <= ${GOALS.p99VsNginx}x nginx hop`, p99, (v) => v <= GOALS.p99VsNginx,
-    (v) => `${times(v)} (${fmt(udns?.wrk?.latencyMs.p99, 2)} ms vs ${fmt(nginx?.wrk?.latencyMs.p99, 2)} ms)${flagged(udns, nginx)}`);
+    (v) => `${times(v)} (${fmt(udns?.wrk?.latencyMs.p99, 2)} ms vs ${fmt(nginx?.wrk?.latencyMs.p99, 2)} ms${ceiling((r) => r.wrk?.latencyMs.p99)})${flagged(udns, nginx)}`);
   const download = ratio(okRate(udns?.download), okRate(ssh?.download));
   goal(`${udnsName} download >= ${GOALS.downloadVsSsh.toFixed(1)}x ssh -R`, download, (v) => v >= GOALS.downloadVsSsh,
     (v) => `${times(v)} (${rate(udns?.download?.mbPerSec)} vs ${rate(ssh?.download?.mbPerSec)} MB/s)${flagged(udns, ssh)}`, 'not measured (or a download was short)');

@@ -109,6 +109,9 @@ describe('bench report', () => {
     expect(text).toMatch(/^path\s+nginx\s+pipe relay\s+origin\s+hop total$/m);
     expect(text).toMatch(/^2 nginx hops\s+20\.0\s+-\s+15\.0\s+20\.0$/m);
     expect(text).toMatch(/^2 Node pipes\s+-\s+40\.0\s+15\.0\s+40\.0$/m);
+    // Each goal against one hop says what the two-process references reached on it.
+    expect(text).toMatch(/^ {2}FAIL {2}udns \(raw\) req\/s >= 0\.85x nginx hop: 0\.60x \(18,000 vs 30,000; 2 nginx hops 0\.67x, 2 Node pipes 0\.53x\)$/m);
+    expect(text).toMatch(/^ {2}FAIL {2}udns \(raw\) p99 <= 1\.5x nginx hop: 2\.00x \(4\.00 ms vs 2\.00 ms; 2 nginx hops 1\.30x, 2 Node pipes 1\.60x\)$/m);
   });
 
   it('prints the table, the CPU per request, the far section, the ratios and the goals', () => {
