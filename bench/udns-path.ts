@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '../cli/service/node-flags.js';
 import { startFarLink, type FarLink } from './far-link.js';
 import { freePort, type ManagedProcess, type ProcessGroup } from './processes.js';
 
@@ -53,9 +54,13 @@ function udnsBin(): string {
   throw new Error('bin/udns.js not found next to the benchmark: run it from a udns checkout');
 }
 
-/** Node flags for a child: `--cpu-prof` cannot go through NODE_OPTIONS, so it goes here. */
+/**
+ * Node flags for a child: those a service unit runs udns with (cli/service/node-flags.ts), and
+ * `--cpu-prof`, which cannot go through NODE_OPTIONS.
+ */
 function nodeFlags(profileDir: string | undefined, label: string): string[] {
-  return profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${label}.cpuprofile`] : [];
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${label}.cpuprofile`] : [];
+  return [...SERVICE_NODE_FLAGS, ...profile];
 }
 
 /**

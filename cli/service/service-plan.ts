@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UdnsError } from '../../protocol/index.js';
+import { SERVICE_NODE_FLAGS } from './node-flags.js';
 import type { UnitSpec } from './systemd-unit.js';
 
 /** What `udns service install` was asked for. */
@@ -59,7 +60,7 @@ export function planUnit(request: InstallRequest): { name: string; spec: UnitSpe
     throw new UdnsError('config_invalid', 'a unit file must not hold a token: give the agent\'s token with --token-file <file> (before --), or log in as the user the unit runs as');
   }
   const system = !request.user;
-  const command = [request.node, request.bin, request.program];
+  const command = [request.node, ...SERVICE_NODE_FLAGS, request.bin, request.program];
   const readWritePaths: string[] = [];
   const credentials: UnitSpec['credentials'] = [];
   let stateDirectory: string | undefined;

@@ -49,7 +49,7 @@ describe.skipIf(process.platform !== 'linux')('udns service install', () => {
     expect(result.code).toBe(0);
     const file = path.join(w.units, 'udns-edge.service');
     const unit = lines(file);
-    expect(unit).toContain(`ExecStart=${process.execPath} ${fs.realpathSync(UDNS_BIN)} server --data-dir /var/lib/udns --domain example.com --dns-port 53`);
+    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=8 ${fs.realpathSync(UDNS_BIN)} server --data-dir /var/lib/udns --domain example.com --dns-port 53`);
     for (const line of ['Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'DynamicUser=yes', 'StateDirectory=udns',
       'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'Environment=UDNS_LOG_FORMAT=json', 'WantedBy=multi-user.target']) expect(unit).toContain(line);
     expect(w.calls()).toEqual([['daemon-reload'], ['enable', '--now', 'udns-edge.service']]);
@@ -82,7 +82,7 @@ describe.skipIf(process.platform !== 'linux')('udns service install', () => {
     const file = path.join(w.units, 'udns-agent-home.service');
     const text = fs.readFileSync(file, 'utf8');
     expect(text).not.toContain(token);
-    expect(text).toContain(`ExecStart=${process.execPath} ${fs.realpathSync(UDNS_BIN)} up --config ${config} --token-file %d/token\n`);
+    expect(text).toContain(`ExecStart=${process.execPath} --max-semi-space-size=8 ${fs.realpathSync(UDNS_BIN)} up --config ${config} --token-file %d/token\n`);
     expect(text).toContain(`LoadCredential=token:${tokenFile}\n`);
     expect(text).not.toContain('CAP_NET_BIND_SERVICE');
     expect(w.calls()).toEqual([['daemon-reload'], ['enable', '--now', 'udns-agent-home.service']]);
@@ -100,7 +100,7 @@ describe.skipIf(process.platform !== 'linux')('udns service install', () => {
     expect(result.stderr).toBe('');
     const file = path.join(xdg, 'systemd', 'user', 'udns-agent-agent.service');
     const unit = lines(file);
-    expect(unit).toContain(`ExecStart=${process.execPath} ${fs.realpathSync(UDNS_BIN)} up --config ${config} --token-file ${tokenFile}`);
+    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=8 ${fs.realpathSync(UDNS_BIN)} up --config ${config} --token-file ${tokenFile}`);
     for (const line of ['Restart=on-failure', 'NoNewPrivileges=yes', 'WantedBy=default.target']) expect(unit).toContain(line);
     for (const line of ['DynamicUser=yes', 'ProtectSystem=strict', 'LoadCredential']) expect(unit.some((text) => text.startsWith(line))).toBe(false);
     expect(w.calls()).toEqual([['--user', 'daemon-reload'], ['--user', 'enable', '--now', 'udns-agent-agent.service']]);
