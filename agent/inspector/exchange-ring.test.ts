@@ -46,6 +46,32 @@ describe('the exchange ring', () => {
     expect(ring.heldBytes).toBe(110);
   });
 
+  test('records at most recordPerSecond a second after a burst of as many; the rest are counted, kept nowhere, and still carry their tap', async () => {
+    const ring = new ExchangeRing({ recordPerSecond: 20 });
+    const seen: number[] = [];
+    ring.on('changed', (exchange: { id: number }) => seen.push(exchange.id));
+    const started = Array.from({ length: 50 }, (_, i) => ring.start(start(`/${i}`)));
+    expect(ring.size).toBe(20);
+    expect(ring.notRecorded).toBe(30);
+    const skipped = started[49]!;
+    expect(skipped.id).toBe(0);
+    expect(ring.get(0)).toBeUndefined();
+    // Its tap goes on using it: bodies are counted, never kept, and nobody hears of it.
+    ring.addBody(skipped, 'responseBody', Buffer.alloc(500));
+    ring.changed(skipped);
+    expect(skipped.responseBody).toMatchObject({ total: 500, kept: 0 });
+    expect(ring.heldBytes).toBe(2000);
+    expect(seen).toHaveLength(20);
+    expect(seen).not.toContain(0);
+    // A replay is always recorded: somebody asked for it.
+    expect(ring.start({ ...start('/again'), replayOf: 3 }).id).toBe(21);
+    // The allowance comes back with time.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(ring.start(start('/later')).id).toBe(22);
+    ring.clear();
+    expect(ring.notRecorded).toBe(0);
+  });
+
   test('clear empties it; ids keep growing', () => {
     const ring = new ExchangeRing();
     ring.start(start('/a'));

@@ -7,11 +7,21 @@ export const DEFAULT_RING_EXCHANGES = 500;
 export const DEFAULT_RING_BYTES = 32 * 1024 * 1024;
 /** Body bytes kept per side of one exchange; the rest is counted and marked truncated. */
 export const DEFAULT_BODY_CAP_BYTES = 64 * 1024;
+/**
+ * Exchanges recorded per second, after a burst of as many: far above what a person
+ * clicking through a site makes, far below a load test. Recording every request of a load test
+ * kept ~500 exchanges alive in the young generation, which every scavenge then copied: the
+ * agent's scavenges went from ~70 to ~240 ms per 5 s of load, p99 from 6.5 to 12 ms
+ * (docs/decisions.md §78).
+ */
+export const DEFAULT_RECORD_PER_SECOND = 200;
 
 export interface ExchangeRingLimits {
   maxExchanges: number;
   maxBytes: number;
   bodyCapBytes: number;
+  /** Exchanges recorded per second, after a burst of as many; the rest are only counted. */
+  recordPerSecond: number;
 }
 
 /** What a new exchange starts from (the request head). */
@@ -35,6 +45,11 @@ export class ExchangeRing extends EventEmitter {
   private readonly entries = new Map<number, CapturedExchange>();
   private nextId = 1;
   private bytes = 0;
+  /** Exchanges that may still be recorded now (a token bucket refilled at recordPerSecond). */
+  private allowance: number;
+  private allowanceAt = performance.now();
+  /** Requests seen but not recorded because they came faster than recordPerSecond. */
+  notRecorded = 0;
 
   constructor(limits: Partial<ExchangeRingLimits> = {}) {
     super();
@@ -43,7 +58,9 @@ export class ExchangeRing extends EventEmitter {
       maxExchanges: limits.maxExchanges ?? DEFAULT_RING_EXCHANGES,
       maxBytes: limits.maxBytes ?? DEFAULT_RING_BYTES,
       bodyCapBytes: limits.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES,
+      recordPerSecond: limits.recordPerSecond ?? DEFAULT_RECORD_PER_SECOND,
     };
+    this.allowance = this.limits.recordPerSecond;
   }
 
   /** Exchanges held, and the bytes they hold. */
@@ -55,7 +72,16 @@ export class ExchangeRing extends EventEmitter {
     return this.bytes;
   }
 
+  /**
+   * A new exchange, recorded unless requests come faster than `recordPerSecond` (replays always
+   * are). One not recorded is still returned, with id 0, so that its connection's tap can match
+   * responses to requests; nothing of it is kept.
+   */
   start(input: ExchangeStart): CapturedExchange {
+    if ((input.replayOf ?? null) === null && !this.admit()) {
+      this.notRecorded += 1;
+      return new ExchangeRecord(0, input);
+    }
     const exchange = new ExchangeRecord(this.nextId++, input);
     this.entries.set(exchange.id, exchange);
     this.grow(exchange, input.requestHead.length);
@@ -84,6 +110,7 @@ export class ExchangeRing extends EventEmitter {
   addBody(exchange: CapturedExchange, side: 'requestBody' | 'responseBody', chunk: Buffer): void {
     const body = exchange[side];
     body.total += chunk.length;
+    if (exchange.id === 0) return;
     const room = this.limits.bodyCapBytes - body.kept;
     if (room <= 0) return;
     // A copy: the chunk's memory is the stream's and may be a slice of a much larger buffer.
@@ -101,7 +128,17 @@ export class ExchangeRing extends EventEmitter {
   clear(): void {
     this.entries.clear();
     this.bytes = 0;
+    this.notRecorded = 0;
     this.emit('cleared');
+  }
+
+  private admit(): boolean {
+    const now = performance.now();
+    this.allowance = Math.min(this.limits.recordPerSecond, this.allowance + ((now - this.allowanceAt) / 1000) * this.limits.recordPerSecond);
+    this.allowanceAt = now;
+    if (this.allowance < 1) return false;
+    this.allowance -= 1;
+    return true;
   }
 
   private evict(): void {

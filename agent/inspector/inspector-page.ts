@@ -34,6 +34,7 @@ export const INSPECTOR_HTML = `<!doctype html>
       <tbody></tbody>
     </table>
     <p id="empty" class="empty">No requests yet: visit your public URL and they show up here.</p>
+    <p id="not-recorded" class="empty" hidden></p>
   </section>
   <section id="detail" hidden>
     <div class="detail-head">
@@ -153,6 +154,9 @@ export const INSPECTOR_JS = `'use strict';
       tbody.append(row);
     }
     $('empty').hidden = data.requests.length > 0;
+    const skipped = $('not-recorded');
+    skipped.hidden = !(data.notRecorded > 0);
+    skipped.textContent = data.notRecorded > 0 ? data.notRecorded + ' requests came too fast to record (over ' + data.recordPerSecond + ' a second); the tunnel served them all.' : '';
     $('empty').textContent = query() ? 'Nothing matches these filters.' : 'No requests yet: visit your public URL and they show up here.';
   }
   const scheduleList = () => { if (listTimer === null) listTimer = setTimeout(loadList, 120); };

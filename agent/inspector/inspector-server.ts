@@ -68,7 +68,7 @@ export function createInspectorServer(ring: ExchangeRing, port: () => number, op
     if (readOnly && route === '/inspector.js') return sendAsset(response, 'text/javascript; charset=utf-8', INSPECTOR_JS);
     if (readOnly && route === '/inspector.css') return sendAsset(response, 'text/css; charset=utf-8', INSPECTOR_CSS);
     if (route === '/api/requests') {
-      if (readOnly) return sendJson(response, 200, { requests: listExchanges(ring, url.searchParams) });
+      if (readOnly) return sendJson(response, 200, { requests: listExchanges(ring, url.searchParams), notRecorded: ring.notRecorded, recordPerSecond: ring.limits.recordPerSecond });
       if (method === 'DELETE') {
         ring.clear();
         return sendJson(response, 200, { cleared: true });
