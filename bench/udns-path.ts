@@ -74,7 +74,7 @@ export async function startUdnsPath(group: ProcessGroup, options: UdnsPathOption
   const dnsPort = await freePort();
   const kind = 'shareDir' in options.publish ? 'share' : 'udns';
   const far = options.tunnelDelayMs !== undefined;
-  const label = `${kind}-${options.transport}${far ? '-far' : ''}${options.agentArgs ? `-${options.agentArgs.label}` : ''}`;
+  const label = `${kind}-${options.transport}${far ? '-far' : ''}${options.inspect ? '-inspect' : ''}${options.agentArgs ? `-${options.agentArgs.label}` : ''}`;
   const dataDir = fs.mkdtempSync(path.join(options.workDir, `edge-${label}-`));
   const route = 'shareDir' in options.publish ? ['share', options.publish.shareDir] : ['http', String(options.publish.originPort)];
 
