@@ -140,4 +140,24 @@ describe('the inspector\'s tap on a connection', () => {
     tap.closed();
     expect(ring.list().map(shape)).toMatchObject([{ state: 'complete', status: 502, error: 'answered by the agent: Local port refused' }]);
   });
+
+  test('requests over the recording rate are skipped, and one recorded after them still gets its own response', async () => {
+    const ring = new ExchangeRing({ recordPerSecond: 10 });
+    const tap = new HttpTap(ring, { route: 'r', origin: { host: '127.0.0.1', port: 1 }, remoteAddress: visitor.remoteAddress });
+    const request = (n: number): void => {
+      tap.requestHead(Buffer.from(`POST /${n} HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n`), 'POST', `/${n}`);
+      tap.requestBody(Buffer.from('rq'));
+      tap.requestEnd();
+    };
+    const response = (n: number): Buffer => Buffer.from(`HTTP/1.1 ${n === 30 ? 202 : 200} X\r\nContent-Length: ${String(n).length}\r\n\r\n${n}`);
+    // 30 requests pipelined: 10 recorded, 20 only counted; then, the allowance back, one more,
+    // before any response: the skipped ones must still take their turn in the queue.
+    for (let n = 0; n < 30; n++) request(n);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    request(30);
+    for (let n = 0; n <= 30; n++) tap.responseBytes(response(n));
+    expect(ring.notRecorded).toBe(20);
+    const recorded = ring.list().map((e) => [e.target, e.status, e.state, bodyBytes(e.responseBody).toString()]);
+    expect(recorded).toEqual([...Array.from({ length: 10 }, (_, n) => [`/${n}`, 200, 'complete', String(n)]), ['/30', 202, 'complete', '30']]);
+  });
 });
