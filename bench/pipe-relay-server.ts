@@ -20,8 +20,10 @@ const server = net.createServer((visitor) => {
   visitor.pipe(upstream).pipe(visitor);
   visitor.on('error', () => upstream.destroy());
   upstream.on('error', () => visitor.destroy());
+  // The visitor gone, nothing can reach it; the origin gone, what it sent must still reach the
+  // visitor: end, not destroy (a destroy dropped the last ~10 KB of a download still queued).
   visitor.on('close', () => upstream.destroy());
-  upstream.on('close', () => visitor.destroy());
+  upstream.on('close', () => visitor.end());
 });
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`pipe relay listening on ${(server.address() as net.AddressInfo).port}\n`);
