@@ -21,5 +21,6 @@ export * from './addresses.js';
 export * from './share-api.js';
 export * from './network-prefix.js';
 export * from './raw-answer.js';
+export * from './client-error.js';
 export * from './route-access.js';
 export * from './custom-domains.js';

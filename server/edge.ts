@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import fs from 'node:fs';
 import path from 'node:path';
-import { UdnsError, isUdnsError, rawHttpAnswer } from '../protocol/index.js';
+import { UdnsError, clientErrorLogFields, isUdnsError, rawHttpAnswer } from '../protocol/index.js';
 import { AcmeCertificates } from './acme/acme-certificates.js';
 import { acmeFiles } from './acme/acme-files.js';
 import { ChallengeRecords } from './acme/challenge-records.js';
@@ -239,9 +239,7 @@ async function startServices(
   });
   // Visitors resetting connections is everyday noise, not an edge problem.
   httpServer.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // Not the error itself: node:http puts the visitor's raw bytes on it (rawPacket), which would
-    // log their Authorization header or cookies as a byte array that redaction cannot see.
-    logger.debug({ code: error.code, reason: error.message }, 'bad request from client');
+    logger.debug(clientErrorLogFields(error), 'bad request from client');
     if (!socket.writable) socket.destroy();
     else if (error.code === 'HPE_HEADER_OVERFLOW') socket.end(rawHttpAnswer(431, 'request header fields too large\n'));
     else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(rawHttpAnswer(408, 'request timeout\n'));

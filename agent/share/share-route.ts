@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { duplexFacade } from '../../protocol/duplex-facade.js';
-import { HTTP_VISITOR_IDLE_MS, UdnsError, type AgentTunnelStream, type SigningKeyPair, type VisitorInfo } from '../../protocol/index.js';
+import { HTTP_VISITOR_IDLE_MS, UdnsError, clientErrorLogFields, type AgentTunnelStream, type SigningKeyPair, type VisitorInfo } from '../../protocol/index.js';
 import type { AgentLogger } from '../agent-logger.js';
 import type { RouteGuard } from '../access/route-guard.js';
 import { renderAgentErrorPage } from '../routes/agent-error-page.js';
@@ -86,8 +86,7 @@ export class ShareRoute implements RouteHandler {
     });
     this.http = http.createServer({ keepAliveTimeout: 30_000 }, guard === null ? this.server.handle : (req, res) => this.guarded(guard, req, res));
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      // Not the error itself: Node puts the raw request bytes on it (rawPacket), cookies and passwords included.
-      logger.debug({ code: error.code, reason: (error as { reason?: string }).reason }, 'bad request from a share visitor');
+      logger.debug(clientErrorLogFields(error), 'bad request from a share visitor');
       if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });

@@ -4,6 +4,7 @@ import http from 'node:http';
 import tls from 'node:tls';
 import {
   DIRECT_KEY_BYTES,
+  clientErrorLogFields,
   plainAddress,
   pskClientOptions,
   type AgentMessage,
@@ -81,8 +82,7 @@ export class TransferAgent extends EventEmitter {
     }, logger.child({ component: 'transfer-listener' }));
     this.http = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.handle(req, res));
     this.http.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-      // Not the error itself: Node puts the raw request bytes on it (rawPacket).
-      this.logger.debug({ code: error.code, reason: (error as { reason?: string }).reason }, 'bad request on a transfer connection');
+      this.logger.debug(clientErrorLogFields(error), 'bad request on a transfer connection');
       socket.destroy();
     });
   }
