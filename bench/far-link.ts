@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { ProcessGroup } from './processes.js';
+import { startHelperServer, type ProcessGroup } from './processes.js';
 
 /** A delaying TCP relay in front of a loopback port: the long link of a far path. */
 export interface FarLink {
@@ -16,10 +16,6 @@ export interface FarLink {
  */
 export async function startFarLink(group: ProcessGroup, options: { targetPort: number; oneWayDelayMs: number; name: string }): Promise<FarLink> {
   const script = fileURLToPath(new URL('./delay-proxy-server.js', import.meta.url));
-  const child = group.start(options.name, process.execPath, [script, String(options.targetPort), String(options.oneWayDelayMs)], {
-    keepStdin: true,
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
-  const match = await child.waitForLine(/^delay proxy listening on (\d+)$/, 15_000);
-  return { port: Number(match[1]), stop: () => child.stop(3000) };
+  const proxy = await startHelperServer(group, options.name, script, [String(options.targetPort), String(options.oneWayDelayMs)], /^delay proxy listening on (\d+)$/);
+  return { port: proxy.port, stop: () => proxy.process.stop(3000) };
 }

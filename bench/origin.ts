@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { ManagedProcess, ProcessGroup } from './processes.js';
+import { startHelperServer, type ManagedProcess, type ProcessGroup } from './processes.js';
 
 /** Path of the 1 KiB response wrk hammers. */
 export const SMALL_PATH = '/1k';
@@ -24,7 +24,5 @@ export interface Origin {
  */
 export async function startOrigin(group: ProcessGroup): Promise<Origin> {
   const script = fileURLToPath(new URL('./origin-server.js', import.meta.url));
-  const child = group.start('origin', process.execPath, [script], { keepStdin: true, env: { ...process.env, NODE_OPTIONS: '' } });
-  const match = await child.waitForLine(/^origin listening on (\d+)$/, 15_000);
-  return { port: Number(match[1]), process: child };
+  return startHelperServer(group, 'origin', script, [], /^origin listening on (\d+)$/);
 }

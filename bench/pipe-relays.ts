@@ -1,7 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { ProcessGroup } from './processes.js';
-
-const START_TIMEOUT_MS = 15_000;
+import { startHelperServer, type ProcessGroup } from './processes.js';
 
 /** Two bare Node relays in a row in front of the origin (see pipe-relay-server.ts). */
 export interface PipeRelays {
@@ -17,18 +15,14 @@ export interface PipeRelays {
  */
 export async function startPipeRelays(group: ProcessGroup, options: { originPort: number }): Promise<PipeRelays> {
   const script = fileURLToPath(new URL('./pipe-relay-server.js', import.meta.url));
-  const start = async (name: string, targetPort: number) => {
-    const child = group.start(name, process.execPath, [script, String(targetPort)], { keepStdin: true, env: { ...process.env, NODE_OPTIONS: '' } });
-    const match = await child.waitForLine(/^pipe relay listening on (\d+)$/, START_TIMEOUT_MS);
-    return { port: Number(match[1]), child };
-  };
+  const start = (name: string, targetPort: number) => startHelperServer(group, name, script, [String(targetPort)], /^pipe relay listening on (\d+)$/);
   const second = await start('pipe relay (2)', options.originPort);
   const first = await start('pipe relay (1)', second.port);
   return {
     port: first.port,
     async stop() {
-      await first.child.stop(3000);
-      await second.child.stop(3000);
+      await first.process.stop(3000);
+      await second.process.stop(3000);
     },
   };
 }

@@ -166,6 +166,18 @@ export class ProcessGroup {
   }
 }
 
+/**
+ * Starts one of the benchmark's own helper servers (a compiled script beside the benchmark) as a
+ * Node child with no inherited NODE_OPTIONS that exits when its stdin closes, so it cannot
+ * outlive this run, and waits for the line it prints once listening (`listening`, whose first
+ * group is the port).
+ */
+export async function startHelperServer(group: ProcessGroup, name: string, script: string, args: string[], listening: RegExp): Promise<{ port: number; process: ManagedProcess }> {
+  const child = group.start(name, process.execPath, [script, ...args], { keepStdin: true, env: { ...process.env, NODE_OPTIONS: '' } });
+  const match = await child.waitForLine(listening, 15_000);
+  return { port: Number(match[1]), process: child };
+}
+
 /** A port that was free on 127.0.0.1 a moment ago (for programs that cannot listen on 0). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

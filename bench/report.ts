@@ -144,7 +144,10 @@ export function perUnit(cpuSeconds: CpuSeconds | undefined, units: number | unde
   if (!cpuSeconds || !units || units <= 0) return undefined;
   // Processes of one role (a path's two nginx hops) add up.
   const costs: Record<string, number> = {};
-  for (const [name, seconds] of Object.entries(cpuSeconds)) costs[roleOf(name)] = (costs[roleOf(name)] ?? 0) + (seconds * 1e6) / units;
+  for (const [name, seconds] of Object.entries(cpuSeconds)) {
+    const role = roleOf(name);
+    costs[role] = (costs[role] ?? 0) + (seconds * 1e6) / units;
+  }
   return costs;
 }
 
@@ -187,8 +190,11 @@ export function analyse(results: PathResult[]): Analysis {
   };
   // What the two-process references reached on the same goal: the ceiling for any tunnel here.
   const ceiling = (pick: (r: PathResult) => number | undefined): string => {
-    const references = [nginx2, node2].filter((r): r is PathResult => r !== undefined && nginx !== undefined && ratio(pick(r), pick(nginx)) !== undefined);
-    return references.length === 0 ? '' : `; ${references.map((r) => `${r.label} ${times(ratio(pick(r), pick(nginx!)))}`).join(', ')}`;
+    const reached = [nginx2, node2].flatMap((r) => {
+      const value = r && nginx ? ratio(pick(r), pick(nginx)) : undefined;
+      return value === undefined ? [] : [`${r!.label} ${times(value)}`];
+    });
+    return reached.length === 0 ? '' : `; ${reached.join(', ')}`;
   };
   const rps = ratio(udns?.wrk?.requestsPerSec, nginx?.wrk?.requestsPerSec);
   goal(`${udnsName} req/s >= ${GOALS.rpsVsNginx}x nginx hop`, rps, (v) => v >= GOALS.rpsVsNginx,

@@ -135,6 +135,12 @@ async function openPath(name: PathName, origin: Origin, group: ProcessGroup, wor
 const transferTimeoutMs = (bytes: number): number => 60_000 + (bytes / 5e6) * 1000;
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
+/** Marks a path as failed (its message with tokens hidden) and says so. */
+function markFailed(result: PathResult, error: unknown): void {
+  result.error = redactTokens((error as Error).message);
+  progress(`${result.label}: FAILED: ${result.error}`);
+}
+
 /** A near path that is up, the processes it started (its CPU is theirs), and its result so far. */
 interface NearPath {
   result: PathResult;
@@ -207,15 +213,11 @@ async function measureTransfers(near: NearPath, origin: Origin, options: BenchOp
  */
 async function measureNearPaths(names: PathName[], results: PathResult[], origin: Origin, group: ProcessGroup, workDir: string, options: BenchOptions, profileDir?: string): Promise<void> {
   const paths: NearPath[] = [];
-  const failed = (result: PathResult, error: unknown): void => {
-    result.error = redactTokens((error as Error).message);
-    progress(`${result.label}: FAILED: ${result.error}`);
-  };
   const attempt = async (near: NearPath, step: () => Promise<void>): Promise<void> => {
     try {
       await step();
     } catch (error) {
-      failed(near.result, error);
+      markFailed(near.result, error);
     }
   };
   /** Opens a path and notes the processes it started: its CPU is theirs. */
@@ -233,7 +235,7 @@ async function measureNearPaths(names: PathName[], results: PathResult[], origin
         progress(`${result.label}: starting`);
         paths.push({ result, ...(await open(name, profileDir)), rounds: [], cpuRounds: [] });
       } catch (error) {
-        failed(result, error);
+        markFailed(result, error);
       }
     }
     for (const near of alive()) await attempt(near, () => warmUp(near, group, options));
@@ -309,8 +311,7 @@ async function run(options: BenchOptions, group: ProcessGroup, workDir: string):
       await measureFarPath(result, open.target, group, options);
       result.setup = open.setup?.();
     } catch (error) {
-      result.error = redactTokens((error as Error).message);
-      progress(`${result.label}: FAILED: ${result.error}`);
+      markFailed(result, error);
     } finally {
       await open?.stop();
     }

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { formatProfileSummary, summariseCpuProfileFile, type ProfileSummary } from '../cpu-profile-summary.js';
 import { getAndCount, measureDownload, waitUntilServing, type DownloadResult, type HttpTarget } from '../download.js';
 import { measureCpu } from '../proc-stats.js';
-import { ProcessGroup, redactTokens, type ManagedProcess } from '../processes.js';
+import { ProcessGroup, redactTokens, startHelperServer, type ManagedProcess } from '../processes.js';
 import { startUdnsPath, type UdnsPath } from '../udns-path.js';
 import { ShareBenchOptionsError, USAGE, downloadTimeoutMs, parseShareBenchOptions, type ShareBenchOptions } from './share-bench-options.js';
 import { formatShareReport, summarise, type SharePathName, type SharePathResult, type ShareSample } from './share-report.js';
@@ -53,9 +53,7 @@ function writeRandomFile(file: string, bytes: number): void {
 /** The baseline (static-server.ts) as its own process, serving `dir`; it dies with its stdin. */
 async function startStaticServer(group: ProcessGroup, dir: string): Promise<{ port: number; process: ManagedProcess }> {
   const script = fileURLToPath(new URL('./static-server.js', import.meta.url));
-  const child = group.start('static server', process.execPath, [script, dir], { keepStdin: true, env: { ...process.env, NODE_OPTIONS: '' } });
-  const match = await child.waitForLine(/^static listening on (\d+)$/, 15_000);
-  return { port: Number(match[1]), process: child };
+  return startHelperServer(group, 'static server', script, [dir], /^static listening on (\d+)$/);
 }
 
 /** A ZIP's size is not known up front: it is complete if it holds the file plus a little. */
